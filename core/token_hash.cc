@@ -1,0 +1,114 @@
+// OpenSSL 3 marks the low-level SHA256_* calls deprecated; they remain supported and are
+// the fastest route here because a SHA256_CTX can be copied as a plain struct.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
+#include "core/token_hash.h"
+
+#include <charconv>
+#include <cstring>
+
+#include "core/assert.h"
+
+namespace token {
+namespace {
+
+std::uint64_t FirstEightBytesBigEndian(const unsigned char* digest) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | digest[i];
+  return v;
+}
+
+}  // namespace
+
+std::optional<HashPoint> BetterOf(const std::optional<HashPoint>& a,
+                                  const std::optional<HashPoint>& b) {
+  if (!a) return b;
+  if (!b) return a;
+  return Beats(*b, *a) ? b : a;
+}
+
+TokenHasher::TokenHasher(std::string_view name) {
+  SHA256_Init(&prefix_);
+  SHA256_Update(&prefix_, name.data(), name.size());
+  SHA256_Update(&prefix_, " ", 1);
+}
+
+std::uint64_t TokenHasher::HashDecimal(const char* decimal, std::size_t length) const {
+  SHA256_CTX ctx = prefix_;
+  SHA256_Update(&ctx, decimal, length);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &ctx);
+  return FirstEightBytesBigEndian(digest);
+}
+
+std::uint64_t TokenHasher::Hash(std::uint64_t x) const {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  TOKEN_ASSERT(ec == std::errc(), "20 characters hold any uint64 in decimal");
+  return HashDecimal(buf, static_cast<std::size_t>(end - buf));
+}
+
+std::uint64_t TokenHash(std::string_view name, std::uint64_t x) {
+  return TokenHasher(name).Hash(x);
+}
+
+ArgminTask::ArgminTask(std::string_view name, std::uint64_t from, std::uint64_t to)
+    : hasher_(name), from_(from), next_(from), to_(to) {
+  TOKEN_ASSERT(from <= to, "argmin range must satisfy from <= to");
+  SetDecimal(from);
+}
+
+void ArgminTask::SetDecimal(std::uint64_t x) {
+  char buf[kDigits];
+  auto [end, ec] = std::to_chars(buf, buf + kDigits, x);
+  TOKEN_ASSERT(ec == std::errc(), "20 characters hold any uint64 in decimal");
+  length_ = static_cast<int>(end - buf);
+  std::memcpy(digits_ + kDigits - length_, buf, static_cast<std::size_t>(length_));
+}
+
+void ArgminTask::IncrementDecimal() {
+  int i = kDigits - 1;
+  while (i >= kDigits - length_ && digits_[i] == '9') {
+    digits_[i] = '0';
+    --i;
+  }
+  if (i < kDigits - length_) {
+    // All nines: grow by one digit. Never past 20 digits, because next_ < to_ <= UINT64_MAX.
+    TOKEN_ASSERT(length_ < kDigits, "decimal counter overflow");
+    ++length_;
+    digits_[i] = '1';
+  } else {
+    ++digits_[i];
+  }
+}
+
+bool ArgminTask::Step(std::uint64_t max_points) {
+  std::uint64_t budget = max_points < remaining() ? max_points : remaining();
+  HashPoint best = best_.value_or(HashPoint{0, UINT64_MAX});
+  bool have_best = best_.has_value();
+  for (std::uint64_t i = 0; i < budget; ++i) {
+    const std::uint64_t h =
+        hasher_.HashDecimal(digits_ + kDigits - length_, static_cast<std::size_t>(length_));
+    // Points arrive in increasing x, so a strictly smaller hash is the only way to win.
+    if (!have_best || h < best.hash) {
+      best = HashPoint{next_, h};
+      have_best = true;
+    }
+    ++next_;
+    if (next_ != to_) IncrementDecimal();
+  }
+  if (have_best) best_ = best;
+  return done();
+}
+
+std::optional<HashPoint> ArgminTask::RunToEnd() {
+  while (!Step(UINT64_MAX)) {
+  }
+  return best_;
+}
+
+std::optional<HashPoint> Argmin(std::string_view name, std::uint64_t from, std::uint64_t to) {
+  return ArgminTask(name, from, to).RunToEnd();
+}
+
+}  // namespace token
