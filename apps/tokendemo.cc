@@ -75,7 +75,8 @@ std::string Describe(const std::optional<ClientReply>& r) {
                      d.domain.high);
     if (d.partial) s += fmt::format(" partial x={} hash={}", d.partial->x, d.partial->hash);
   }
-  if (r->final_point) s += fmt::format(" final x={} hash={}", r->final_point->x, r->final_point->hash);
+  if (r->final_point)
+    s += fmt::format(" final x={} hash={}", r->final_point->x, r->final_point->hash);
   return s;
 }
 
@@ -140,9 +141,9 @@ int main(int argc, char** argv) {
       ++crashed;
     }
     auto rr = cluster.Run(reader, ClientRequest{0, OpKind::kRead, ts.id, {}});
-    check(rr && rr->status.ok() && rr->final_point == expect_final,
-          fmt::format("read at {} with a minority crashed: {}", scheme->node(reader),
-                      Describe(rr)));
+    check(
+        rr && rr->status.ok() && rr->final_point == expect_final,
+        fmt::format("read at {} with a minority crashed: {}", scheme->node(reader), Describe(rr)));
     // Crash replicas until only a minority is left.
     for (NodeIndex n : ts.replicas) {
       if (n == reader || crashed + ts.quorum > ts.replicas.size()) continue;

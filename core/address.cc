@@ -63,9 +63,8 @@ Result<Address> ParseAddress(std::string_view text) {
     }
     addr.host = std::string(host);
   }
-  unsigned long port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(),
-                                         port);
+  std::uint64_t port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec == std::errc::result_out_of_range) {
     ec = std::errc();
     port = 65536;  // reported as out of range below

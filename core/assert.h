@@ -9,9 +9,9 @@ namespace token::internal {
 [[noreturn]] void AssertFail(const char* condition, const char* file, int line, const char* why);
 }  // namespace token::internal
 
-#define TOKEN_ASSERT(cond, why)                                       \
-  do {                                                                \
-    if (!(cond)) [[unlikely]] {                                       \
+#define TOKEN_ASSERT(cond, why)                                        \
+  do {                                                                 \
+    if (!(cond)) [[unlikely]] {                                        \
       ::token::internal::AssertFail(#cond, __FILE__, __LINE__, (why)); \
-    }                                                                 \
+    }                                                                  \
   } while (false)

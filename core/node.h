@@ -91,7 +91,7 @@ class Node {
 
   struct TokenState {
     bool crashed = false;
-    VersionedValue stored;         // replica copy (meaningful when this node is a replica)
+    VersionedValue stored;           // replica copy (meaningful when this node is a replica)
     std::uint64_t last_version = 0;  // writer's counter
     // Final argmin of the most recently computed version (reads of an unchanged value).
     std::optional<std::uint64_t> final_version;
@@ -114,7 +114,7 @@ class Node {
   std::shared_ptr<const ReplicationScheme> scheme_;
   NodeIndex self_;
   NodeOptions options_;
-  std::vector<TokenState> tokens_;  // by TokenIndex
+  std::vector<TokenState> tokens_;                 // by TokenIndex
   std::map<std::uint64_t, Operation> operations_;  // by op id; ordered for determinism
   std::uint64_t next_op_id_ = 1;
   Outputs out_;

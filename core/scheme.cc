@@ -28,8 +28,8 @@ Result<ReplicationScheme> ReplicationScheme::Create(std::vector<TokenEntry> entr
     if (e.token.empty()) return Status::InvalidArgument(At(e.line) + "token id is empty");
     auto [it, inserted] = first_line.emplace(e.token, e.line);
     if (!inserted) {
-      return Status::InvalidArgument(fmt::format("{}duplicate token '{}' (first defined at line {})",
-                                                 At(e.line), e.token, it->second));
+      return Status::InvalidArgument(fmt::format(
+          "{}duplicate token '{}' (first defined at line {})", At(e.line), e.token, it->second));
     }
     if (auto a = ParseAddress(e.writer); !a.ok()) {
       return Status::InvalidArgument(fmt::format("{}token '{}': writer: {}",
@@ -60,8 +60,7 @@ Result<ReplicationScheme> ReplicationScheme::Create(std::vector<TokenEntry> entr
     scheme.nodes_.insert(scheme.nodes_.end(), e.readers.begin(), e.readers.end());
   }
   std::sort(scheme.nodes_.begin(), scheme.nodes_.end());
-  scheme.nodes_.erase(std::unique(scheme.nodes_.begin(), scheme.nodes_.end()),
-                      scheme.nodes_.end());
+  scheme.nodes_.erase(std::unique(scheme.nodes_.begin(), scheme.nodes_.end()), scheme.nodes_.end());
 
   for (auto& e : entries) {
     TokenScheme t;

@@ -60,7 +60,9 @@ Result<ReplicationScheme> ParseSchemeYaml(std::string_view yaml_text, std::strin
     }
     TokenEntry e;
     e.line = line;
-    bool has_token = false, has_writer = false, has_readers = false;
+    bool has_token = false;
+    bool has_writer = false;
+    bool has_readers = false;
     for (const auto& kv : item) {
       const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       const YAML::Node& v = kv.second;
@@ -88,9 +90,9 @@ Result<ReplicationScheme> ParseSchemeYaml(std::string_view yaml_text, std::strin
         } else {
           for (const auto& r : v) {
             if (!r.IsScalar()) {
-              return Error(source, LineOf(r),
-                           fmt::format("a reader must be an address <ip>:<port>, got {}",
-                                       Describe(r)));
+              return Error(
+                  source, LineOf(r),
+                  fmt::format("a reader must be an address <ip>:<port>, got {}", Describe(r)));
             }
             e.readers.push_back(r.Scalar());
             e.reader_lines.push_back(LineOf(r));
@@ -102,13 +104,14 @@ Result<ReplicationScheme> ParseSchemeYaml(std::string_view yaml_text, std::strin
                      fmt::format("unknown key '{}' (expected token, writer, readers)", key));
       }
     }
-    const char* missing = !has_token ? "token" : !has_writer ? "writer" : !has_readers ? "readers"
-                                                                                         : nullptr;
+    const char* missing = !has_token     ? "token"
+                          : !has_writer  ? "writer"
+                          : !has_readers ? "readers"
+                                         : nullptr;
     if (missing) {
       return Error(source, line,
                    fmt::format("token entry{} is missing the field '{}'",
-                               has_token ? fmt::format(" '{}'", e.token) : std::string(),
-                               missing));
+                               has_token ? fmt::format(" '{}'", e.token) : std::string(), missing));
     }
     entries.push_back(std::move(e));
   }

@@ -91,8 +91,7 @@ struct VersionedValue {
 };
 
 // The final argmin of written data, given the argmin over [mid, high) ("upper").
-std::optional<HashPoint> CombineFinal(const TokenData& data,
-                                      const std::optional<HashPoint>& upper);
+std::optional<HashPoint> CombineFinal(const TokenData& data, const std::optional<HashPoint>& upper);
 
 // Both argmins computed directly (for tools and tests; the protocol splits the work).
 // REQUIRES: ValidateDomain(domain).ok()

@@ -61,8 +61,7 @@ TEST(Node, TranscriptOfTheOriginalSystem) {
   ASSERT_TRUE(in.good());
   const auto t = nlohmann::json::parse(in).at("tokens").at(0);
   Pump p(kScheme);
-  auto w = p.Write(A(1), "t",
-                   Domain{t.at("name"), t.at("low"), t.at("mid"), t.at("high")});
+  auto w = p.Write(A(1), "t", Domain{t.at("name"), t.at("low"), t.at("mid"), t.at("high")});
   p.DeliverAll();
   ASSERT_TRUE(p.reply(w) && p.reply(w)->status.ok());
   const auto& partial = p.reply(w)->value.data().partial;
@@ -124,9 +123,7 @@ TEST(Node, WriterCrashMidWriteGivesNoNewOldInversion) {
     EXPECT_EQ(p.node(A(2)).Stored(p.T("t"))->version, 1u);
 
     // Read at :3 whose quorum (:3, :4, :5) misses :2: it may return the initial value.
-    p.hold = [&](const Message& m) {
-      return m.type == MessageType::kQuery && m.to == p.N(A(2));
-    };
+    p.hold = [&](const Message& m) { return m.type == MessageType::kQuery && m.to == p.N(A(2)); };
     auto r1 = p.Read(A(3), "t");
     p.DeliverAll();
     ASSERT_TRUE(p.reply(r1));
@@ -237,9 +234,7 @@ TEST(Node, DuplicateAnswersCountOnce) {
   auto w = p.Write(A(1), "w", D("dup"));
   p.ComputeAll();
   // Deliver the Update to :2 and duplicate its ack.
-  p.hold = [&](const Message& m) {
-    return m.type == MessageType::kUpdate && m.to != p.N(A(2));
-  };
+  p.hold = [&](const Message& m) { return m.type == MessageType::kUpdate && m.to != p.N(A(2)); };
   p.DeliverAll();
   ASSERT_FALSE(p.reply(w));
   // Re-send :2's ack by hand.
@@ -351,7 +346,11 @@ TEST(Node, FinalIsCachedPerVersion) {
 TEST(Node, MessagesFromStrangersAreIgnored) {
   Pump p(kScheme);
   // :4 is not a replica of "w"; its Update must change nothing at :2.
-  Message m{MessageType::kUpdate, p.N(A(4)), p.N(A(2)), p.T("w"), 7,
+  Message m{MessageType::kUpdate,
+            p.N(A(4)),
+            p.N(A(2)),
+            p.T("w"),
+            7,
             VersionedValue{9, RegisterValue::Empty()}};
   p.inflight.push_back(m);
   p.DeliverAll();

@@ -1,6 +1,7 @@
 // The replication scheme loader: the FORMATS.md example, and every bad case with its line.
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,8 @@ struct BadCase {
   const char* expect;  // a substring of the message, including the line
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
+
 class SchemeYamlBad : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(SchemeYamlBad, IsRejectedNamingTheLine) {
@@ -87,11 +90,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "line 1: token '1': the reader list is empty"},
         BadCase{"null reader list", "- token: 1\n  writer: 127.0.0.1:2\n  readers:\n",
                 "line 1: token '1': the reader list is empty"},
-        BadCase{"malformed writer", "- token: 1\n  writer: localhost:50051\n  readers: [127.0.0.1:2]\n",
+        BadCase{"malformed writer",
+                "- token: 1\n  writer: localhost:50051\n  readers: [127.0.0.1:2]\n",
                 "line 2: token '1': writer: malformed address 'localhost:50051'"},
-        BadCase{"malformed reader",
-                "- token: 1\n  writer: 127.0.0.1:1\n  readers:\n    - 127.0.0.1:2\n    - 127.0.0.1\n",
-                "line 5: token '1': reader: malformed address '127.0.0.1'"},
+        BadCase{
+            "malformed reader",
+            "- token: 1\n  writer: 127.0.0.1:1\n  readers:\n    - 127.0.0.1:2\n    - 127.0.0.1\n",
+            "line 5: token '1': reader: malformed address '127.0.0.1'"},
         BadCase{"port out of range",
                 "- token: 1\n  writer: 127.0.0.1:70000\n  readers: [127.0.0.1:2]\n",
                 "line 2: token '1': writer: address '127.0.0.1:70000': port 70000 out of range"},
@@ -108,10 +113,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "line 1: a token entry must be a mapping"},
         BadCase{"readers not a list", "- token: 1\n  writer: 127.0.0.1:1\n  readers: 127.0.0.1:2\n",
                 "line 3: readers must be a list of addresses"},
-        BadCase{"reader listed twice",
-                "- token: 1\n  writer: 127.0.0.1:1\n  readers:\n    - 127.0.0.1:2\n    - 127.0.0.1:2\n",
-                "line 5: token '1': reader 127.0.0.1:2 is listed twice"},
-        BadCase{"token is a list", "- token: [1, 2]\n  writer: 127.0.0.1:1\n  readers: [127.0.0.1:2]\n",
+        BadCase{
+            "reader listed twice",
+            "- token: 1\n  writer: 127.0.0.1:1\n  readers:\n    - 127.0.0.1:2\n    - 127.0.0.1:2\n",
+            "line 5: token '1': reader 127.0.0.1:2 is listed twice"},
+        BadCase{"token is a list",
+                "- token: [1, 2]\n  writer: 127.0.0.1:1\n  readers: [127.0.0.1:2]\n",
                 "line 1: token must be a number or a string"},
         BadCase{"empty token id", "- token: ''\n  writer: 127.0.0.1:1\n  readers: [127.0.0.1:2]\n",
                 "line 1: token id is empty"},
