@@ -19,9 +19,8 @@
 #include "core/node.h"
 #include "core/scheme_yaml.h"
 
+namespace token {
 namespace {
-
-using namespace token;
 
 class Cluster {
  public:
@@ -85,9 +84,7 @@ int Usage() {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   std::string config;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
@@ -161,3 +158,8 @@ int main(int argc, char** argv) {
              failures == 0 ? "every step behaved" : fmt::format("{} step(s) FAILED", failures));
   return failures == 0 ? 0 : 1;
 }
+
+}  // namespace
+}  // namespace token
+
+int main(int argc, char** argv) { return token::Main(argc, argv); }
