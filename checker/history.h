@@ -1,0 +1,100 @@
+// The history model the checker works on, and its JSON Lines reader.
+//
+// A history is what clients saw: invocations and completions of reads and writes, per
+// token, in real-time order (docs/FORMATS.md). The reader pairs each completion with its
+// process's outstanding invocation and builds one Operation per invocation. Written
+// values are interned: equal objects (same keys and values, any key order or spacing) get
+// the same ValueId; null (the initial value) is kInitialValue.
+//
+// The checker depends on nothing of core/: it checks the register specification, not our
+// implementation of it.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace checker {
+
+using ValueId = std::int32_t;
+inline constexpr ValueId kInitialValue = -1;  // JSON null: the register's initial value
+inline constexpr ValueId kNoValue = -2;       // a read that returned nothing (not ok)
+
+inline constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
+enum class OpType : std::uint8_t { kWrite, kRead };
+enum class Outcome : std::uint8_t {
+  kOk,    // took effect
+  kFail,  // certainly did not take effect
+  kInfo,  // unknown: may take effect at any time after invocation, or never
+};
+
+struct Operation {
+  OpType type = OpType::kRead;
+  Outcome outcome = Outcome::kInfo;
+  std::uint32_t process = 0;
+  std::int64_t invoke_time = 0;
+  std::int64_t complete_time = kNever;  // kNever unless ok or fail
+  std::uint64_t invoke_line = 0;        // 1-based line numbers in the input
+  std::uint64_t complete_line = 0;      // 0 when it never completed
+  ValueId value = kNoValue;             // write: written; read: read (when ok)
+  bool has_version = false;
+  std::uint64_t version = 0;
+
+  // Real-time precedence: this op completed before `other` was invoked.
+  bool Precedes(const Operation& other) const { return complete_time < other.invoke_time; }
+  // The line that best names this operation (its completion if any).
+  std::uint64_t line() const { return complete_line ? complete_line : invoke_line; }
+};
+
+struct TokenHistory {
+  std::string token;
+  std::vector<Operation> ops;  // in invocation order
+};
+
+struct History {
+  std::vector<TokenHistory> tokens;  // in order of first appearance
+  std::vector<std::string> values;   // ValueId -> canonical JSON text of the value
+  std::uint64_t lines = 0;
+  std::uint64_t events = 0;
+
+  std::string DescribeValue(ValueId v) const;
+};
+
+// A parse error: the line and what is wrong with it.
+struct ParseError {
+  std::uint64_t line = 0;
+  std::string message;
+};
+
+struct ParseResult {
+  std::optional<History> history;
+  std::optional<ParseError> error;
+};
+
+// Parses JSON Lines text. REQUIRES: `text` is followed by at least `padding` readable bytes
+// (simdjson reads ahead); use ReadHistoryFile or ParseHistoryString, which arrange that.
+ParseResult ParseHistory(const char* text, std::size_t length, std::size_t padding);
+ParseResult ParseHistoryString(std::string_view text);
+// Reads a file; a file that cannot be read is reported as a ParseError at line 0.
+ParseResult ReadHistoryFile(const std::string& path);
+
+}  // namespace checker
+
+// Invariant checks of the checker (kept on in every build).
+#define TOKEN_CHECKER_ASSERT(cond, why)                                           \
+  do {                                                                            \
+    if (!(cond)) [[unlikely]] {                                                   \
+      ::checker::internal::AssertFail(#cond, __FILE__, __LINE__, (why));          \
+    }                                                                             \
+  } while (false)
+#define TOKEN_CHECKER_UNUSED(x) (void)(x)
+
+namespace checker::internal {
+[[noreturn]] void AssertFail(const char* condition, const char* file, int line, const char* why);
+}  // namespace checker::internal

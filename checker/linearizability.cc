@@ -1,0 +1,427 @@
+#include "checker/linearizability.h"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+namespace checker {
+namespace {
+
+constexpr std::int64_t kBeforeEverything = std::numeric_limits<std::int64_t>::min();
+
+const char* OpName(const Operation& op) { return op.type == OpType::kWrite ? "write" : "read"; }
+
+// "the read at line 12" / "the initial value" (virtual write: nullptr).
+std::string Describe(const Operation* op) {
+  if (!op) return "the initial value";
+  return fmt::format("the {} at line {}", OpName(*op), op->line());
+}
+
+TokenVerdict Violation(const TokenHistory& token, Rule rule, std::string explanation,
+                       std::vector<const Operation*> ops) {
+  TokenVerdict v;
+  v.token = token.token;
+  v.verdict = Verdict::kViolation;
+  v.rule = rule;
+  v.explanation = std::move(explanation);
+  v.operations = token.ops.size();
+  for (const Operation* op : ops) {
+    if (op) v.lines.push_back(op->line());
+  }
+  std::sort(v.lines.begin(), v.lines.end());
+  v.lines.erase(std::unique(v.lines.begin(), v.lines.end()), v.lines.end());
+  return v;
+}
+
+TokenVerdict Ok(const TokenHistory& token) {
+  TokenVerdict v;
+  v.token = token.token;
+  v.operations = token.ops.size();
+  return v;
+}
+
+struct Cluster {
+  ValueId value = kInitialValue;
+  const Operation* write = nullptr;  // nullptr: the initial value's virtual write
+  std::size_t reads = 0;
+  // Zone ends: the earliest completion and the latest invocation, with their operations.
+  std::int64_t min_end = kNever;
+  const Operation* min_end_op = nullptr;
+  std::int64_t max_start = kBeforeEverything;
+  const Operation* max_start_op = nullptr;
+
+  void Add(const Operation* op, std::int64_t start, std::int64_t end) {
+    if (end < min_end || (end == min_end && !min_end_op)) {
+      min_end = end;
+      min_end_op = op;
+    }
+    if (start > max_start || (start == max_start && !max_start_op)) {
+      max_start = start;
+      max_start_op = op;
+    }
+  }
+  bool forward() const { return min_end < max_start; }
+};
+
+// Names the rule when operation `late` (of the value `late_value`) had to take effect
+// after `early`, an operation of another value that itself had to come later.
+Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
+  // `must_precede` finished before `late` started, yet `late` reflects an older value.
+  if (late && late->type == OpType::kRead) {
+    if (must_precede && must_precede->type == OpType::kRead) return Rule::kNewOldInversion;
+    return Rule::kStaleRead;
+  }
+  return Rule::kWriteOrder;
+}
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kLinearizable:
+      return "linearizable";
+    case Verdict::kViolation:
+      return "violation";
+    case Verdict::kCannotDecide:
+      return "cannot decide";
+  }
+  return "unknown";
+}
+
+const char* RuleName(Rule r) {
+  switch (r) {
+    case Rule::kNone:
+      return "none";
+    case Rule::kStaleRead:
+      return "stale read";
+    case Rule::kValueNeverWritten:
+      return "read of a value never written";
+    case Rule::kReadFromFuture:
+      return "read from the future";
+    case Rule::kNewOldInversion:
+      return "new-old inversion between two reads";
+    case Rule::kWriteOrder:
+      return "write order against real time";
+    case Rule::kNoLinearization:
+      return "no linearization exists";
+  }
+  return "unknown";
+}
+
+TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
+  std::vector<Cluster> clusters(1);  // [0]: the initial value
+  clusters[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
+  std::unordered_map<ValueId, std::size_t> cluster_of;
+  cluster_of.emplace(kInitialValue, 0);
+  std::unordered_map<ValueId, const Operation*> failed_write;
+
+  for (const Operation& op : token.ops) {
+    if (op.type != OpType::kWrite) continue;
+    if (op.outcome == Outcome::kFail) {
+      failed_write.emplace(op.value, &op);
+      continue;
+    }
+    auto [it, inserted] = cluster_of.emplace(op.value, clusters.size());
+    TOKEN_CHECKER_ASSERT(inserted, "CheckZones needs unique written values");
+    Cluster c;
+    c.value = op.value;
+    c.write = &op;
+    c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
+    clusters.push_back(c);
+  }
+  for (const Operation& op : token.ops) {
+    if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
+    auto it = cluster_of.find(op.value);
+    if (it == cluster_of.end()) {
+      auto f = failed_write.find(op.value);
+      if (f != failed_write.end()) {
+        return Violation(token, Rule::kValueNeverWritten,
+                         fmt::format("the read at line {} returned {}, which only the failed "
+                                     "write at line {} tried to write",
+                                     op.line(), history.DescribeValue(op.value),
+                                     f->second->line()),
+                         {&op, f->second});
+      }
+      return Violation(token, Rule::kValueNeverWritten,
+                       fmt::format("the read at line {} returned {}, which no write wrote",
+                                   op.line(), history.DescribeValue(op.value)),
+                       {&op});
+    }
+    Cluster& c = clusters[it->second];
+    if (c.write && op.complete_time < c.write->invoke_time) {
+      return Violation(token, Rule::kReadFromFuture,
+                       fmt::format("the read at line {} returned {}, but the write of that value "
+                                   "at line {} started after the read had finished",
+                                   op.line(), history.DescribeValue(op.value), c.write->line()),
+                       {&op, c.write});
+    }
+    ++c.reads;
+    c.Add(&op, op.invoke_time, op.complete_time);
+  }
+
+  std::vector<const Cluster*> forward;
+  std::vector<const Cluster*> backward;
+  for (const Cluster& c : clusters) {
+    // An unfinished write nobody read may never have taken effect: it constrains nothing.
+    if (c.write && c.write->outcome == Outcome::kInfo && c.reads == 0) continue;
+    (c.forward() ? forward : backward).push_back(&c);
+  }
+  std::sort(forward.begin(), forward.end(),
+            [](const Cluster* a, const Cluster* b) { return a->min_end < b->min_end; });
+
+  // Forward zones must not overlap. Sorted by start, an overlap shows between neighbours.
+  for (std::size_t i = 1; i < forward.size(); ++i) {
+    const Cluster& a = *forward[i - 1];
+    const Cluster& b = *forward[i];
+    if (b.min_end < a.max_start) {
+      // b's earliest-finishing op finished before a's latest-starting op started, and a's
+      // earliest-finishing op finished before b's latest-starting op started: each value
+      // would have to come after the other.
+      const Rule rule = ClassifyOrder(b.min_end_op, a.max_start_op);
+      return Violation(
+          token, rule,
+          fmt::format("{} ({}) started after {} ({}) had finished, so {} came after {}; but {} "
+                      "({}) started after {} ({}) had finished, so {} came after {}",
+                      Describe(a.max_start_op), history.DescribeValue(a.value),
+                      Describe(b.min_end_op), history.DescribeValue(b.value),
+                      history.DescribeValue(a.value), history.DescribeValue(b.value),
+                      Describe(b.max_start_op), history.DescribeValue(b.value),
+                      Describe(a.min_end_op), history.DescribeValue(a.value),
+                      history.DescribeValue(b.value), history.DescribeValue(a.value)),
+          {a.min_end_op, a.max_start_op, b.min_end_op, b.max_start_op});
+    }
+  }
+  // No backward zone may lie strictly inside a forward zone.
+  for (const Cluster* bp : backward) {
+    const Cluster& b = *bp;
+    // The last forward zone starting before b's zone starts (at b.max_start).
+    auto it = std::lower_bound(
+        forward.begin(), forward.end(), b.max_start,
+        [](const Cluster* f, std::int64_t start) { return f->min_end < start; });
+    if (it == forward.begin()) continue;
+    const Cluster& f = **(it - 1);
+    if (b.min_end < f.max_start) {
+      const Rule rule = ClassifyOrder(b.min_end_op, f.max_start_op);
+      const bool f_read = f.max_start_op && f.max_start_op->type == OpType::kRead;
+      return Violation(
+          token, rule,
+          fmt::format("{} {} {} although {} ({}) had finished before it started, and {} came "
+                      "after {} ({})",
+                      Describe(f.max_start_op), f_read ? "returned" : "wrote",
+                      history.DescribeValue(f.value), Describe(b.min_end_op),
+                      history.DescribeValue(b.value), history.DescribeValue(b.value),
+                      history.DescribeValue(f.value),
+                      f.min_end_op ? fmt::format("{} finished before {} started",
+                                                 Describe(f.min_end_op), Describe(b.max_start_op))
+                                   : std::string("every written value comes after it")),
+          {f.min_end_op, f.max_start_op, b.min_end_op, b.max_start_op});
+    }
+  }
+  return Ok(token);
+}
+
+TokenVerdict CheckExact(const History& /*history*/, const TokenHistory& token) {
+  // The operations that matter: ok ones (must be placed) and info writes (may be placed).
+  std::vector<const Operation*> ops;
+  for (const Operation& op : token.ops) {
+    if (op.outcome == Outcome::kOk) ops.push_back(&op);
+    if (op.outcome == Outcome::kInfo && op.type == OpType::kWrite) ops.push_back(&op);
+  }
+  TOKEN_CHECKER_ASSERT(ops.size() <= kMaxExactOps, "CheckExact needs a small history");
+  const std::size_t n = ops.size();
+  std::uint64_t required = 0;
+  std::vector<std::uint64_t> before(n, 0);  // required ops that must precede op i
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ops[i]->outcome == Outcome::kOk) required |= (1ULL << i);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      if (i != j && ops[j]->outcome == Outcome::kOk && ops[j]->Precedes(*ops[i])) {
+        before[i] |= (1ULL << j);
+      }
+    }
+  }
+  struct StateHash {
+    std::size_t operator()(const std::pair<std::uint64_t, ValueId>& s) const {
+      return std::hash<std::uint64_t>()(s.first * 0x9E3779B97F4A7C15ULL ^
+                                        static_cast<std::uint64_t>(s.second + 2));
+    }
+  };
+  std::unordered_set<std::pair<std::uint64_t, ValueId>, StateHash> dead;
+  // Depth-first search with an explicit stack: (done mask, current value).
+  std::vector<std::pair<std::uint64_t, ValueId>> stack{{0, kInitialValue}};
+  const std::size_t kMaxStates = 2'000'000;
+  while (!stack.empty()) {
+    auto [done, value] = stack.back();
+    stack.pop_back();
+    if ((done & required) == required) return Ok(token);
+    if (!dead.insert({done, value}).second) continue;
+    if (dead.size() > kMaxStates) {
+      TokenVerdict v = Ok(token);
+      v.verdict = Verdict::kCannotDecide;
+      v.explanation = "values are not unique and the exact search exceeded its state budget";
+      return v;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t bit = 1ULL << i;
+      if ((done & bit) || (before[i] & ~done)) continue;
+      if (ops[i]->type == OpType::kRead) {
+        if (ops[i]->value == value) stack.emplace_back(done | bit, value);
+      } else {
+        stack.emplace_back(done | bit, ops[i]->value);
+      }
+    }
+  }
+  std::vector<const Operation*> involved(ops.begin(), ops.end());
+  return Violation(token, Rule::kNoLinearization,
+                   fmt::format("no order of the {} operations of token '{}' respects both real "
+                               "time and register semantics (values are not unique: exact search)",
+                               n, token.token),
+                   involved);
+}
+
+TokenVerdict CheckVersions(const History& history, const TokenHistory& token) {
+  TokenVerdict result = Ok(token);
+  std::vector<const Operation*> ops;
+  std::unordered_map<std::uint64_t, const Operation*> write_of_version;
+  for (const Operation& op : token.ops) {
+    if (op.outcome != Outcome::kOk || !op.has_version) continue;
+    ops.push_back(&op);
+    if (op.type == OpType::kWrite) {
+      auto [it, inserted] = write_of_version.emplace(op.version, &op);
+      if (!inserted) {
+        return Violation(token, Rule::kWriteOrder,
+                         fmt::format("the writes at lines {} and {} both got version {}",
+                                     it->second->line(), op.line(), op.version),
+                         {it->second, &op});
+      }
+    }
+  }
+  if (ops.empty()) return result;
+  result.version_checked = true;
+
+  for (const Operation* op : ops) {
+    if (op->type != OpType::kRead) continue;
+    if (op->version == 0 && op->value != kInitialValue) {
+      return Violation(token, Rule::kValueNeverWritten,
+                       fmt::format("the read at line {} returned version 0 with {}, but version 0 "
+                                   "is the initial value",
+                                   op->line(), history.DescribeValue(op->value)),
+                       {op});
+    }
+    auto it = write_of_version.find(op->version);
+    if (it == write_of_version.end()) continue;
+    const Operation* w = it->second;
+    if (w->value != op->value) {
+      return Violation(token, Rule::kValueNeverWritten,
+                       fmt::format("the read at line {} returned version {} with {}, but the "
+                                   "write of version {} at line {} wrote {}",
+                                   op->line(), op->version, history.DescribeValue(op->value),
+                                   op->version, w->line(), history.DescribeValue(w->value)),
+                       {op, w});
+    }
+    if (op->complete_time < w->invoke_time) {
+      return Violation(token, Rule::kReadFromFuture,
+                       fmt::format("the read at line {} returned version {}, whose write at line "
+                                   "{} started after the read had finished",
+                                   op->line(), op->version, w->line()),
+                       {op, w});
+    }
+  }
+
+  // Sweep in invocation order; `done` holds the operations finished before it began.
+  std::vector<const Operation*> by_end = ops;
+  std::sort(by_end.begin(), by_end.end(), [](const Operation* a, const Operation* b) {
+    return a->complete_time < b->complete_time;
+  });
+  std::vector<const Operation*> by_start = ops;
+  std::stable_sort(by_start.begin(), by_start.end(), [](const Operation* a, const Operation* b) {
+    return a->invoke_time < b->invoke_time;
+  });
+  const Operation* max_op = nullptr;
+  std::size_t e = 0;
+  for (const Operation* b : by_start) {
+    while (e < by_end.size() && by_end[e]->complete_time < b->invoke_time) {
+      const Operation* a = by_end[e++];
+      // Prefer a write as the witness on ties: "stale read" names the cause most plainly.
+      if (!max_op || a->version > max_op->version ||
+          (a->version == max_op->version && a->type == OpType::kWrite)) {
+        max_op = a;
+      }
+    }
+    if (!max_op) continue;
+    if (b->type == OpType::kRead && b->version < max_op->version) {
+      const Rule rule = max_op->type == OpType::kRead ? Rule::kNewOldInversion : Rule::kStaleRead;
+      return Violation(token, rule,
+                       fmt::format("the read at line {} returned version {} after {} had "
+                                   "finished with version {}",
+                                   b->line(), b->version, Describe(max_op), max_op->version),
+                       {max_op, b});
+    }
+    if (b->type == OpType::kWrite && b->version <= max_op->version) {
+      return Violation(token, Rule::kWriteOrder,
+                       fmt::format("the write at line {} got version {} although {} had "
+                                   "finished with version {} before it started",
+                                   b->line(), b->version, Describe(max_op), max_op->version),
+                       {max_op, b});
+    }
+  }
+  return result;
+}
+
+TokenVerdict CheckToken(const History& history, const TokenHistory& token,
+                        const CheckOptions& options) {
+  // Written values unique (failed writes included: a read of such a value is ambiguous)?
+  bool unique = true;
+  std::unordered_set<ValueId> seen;
+  for (const Operation& op : token.ops) {
+    if (op.type != OpType::kWrite) continue;
+    if (op.value == kInitialValue || !seen.insert(op.value).second) {
+      unique = false;
+      break;
+    }
+  }
+  TokenVerdict v;
+  if (unique) {
+    v = CheckZones(history, token);
+  } else {
+    std::size_t relevant = 0;
+    for (const Operation& op : token.ops) {
+      relevant += op.outcome == Outcome::kOk ||
+                  (op.outcome == Outcome::kInfo && op.type == OpType::kWrite);
+    }
+    if (relevant > kMaxExactOps) {
+      v = Ok(token);
+      v.verdict = Verdict::kCannotDecide;
+      v.explanation = fmt::format(
+          "cannot decide: values not unique ({} relevant operations; the exact search handles "
+          "at most {})",
+          relevant, kMaxExactOps);
+      return v;
+    }
+    v = CheckExact(history, token);
+  }
+  if (v.verdict != Verdict::kLinearizable || !options.check_versions) return v;
+  TokenVerdict versions = CheckVersions(history, token);
+  return versions;
+}
+
+Report CheckHistory(const History& history, const CheckOptions& options) {
+  Report report;
+  for (const TokenHistory& token : history.tokens) {
+    report.tokens.push_back(CheckToken(history, token, options));
+    report.operations += token.ops.size();
+    const Verdict v = report.tokens.back().verdict;
+    if (v == Verdict::kViolation) {
+      report.overall = Verdict::kViolation;
+    } else if (v == Verdict::kCannotDecide && report.overall == Verdict::kLinearizable) {
+      report.overall = Verdict::kCannotDecide;
+    }
+  }
+  return report;
+}
+
+}  // namespace checker

@@ -1,0 +1,89 @@
+#include "checker/report.h"
+
+#include <fmt/format.h>
+
+namespace checker {
+namespace {
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatReportText(const Report& report) {
+  std::string out;
+  for (const TokenVerdict& t : report.tokens) {
+    out += fmt::format("token {}: {} ({} operations{})\n", t.token, VerdictName(t.verdict),
+                       t.operations, t.version_checked ? ", version order checked" : "");
+    if (t.verdict == Verdict::kViolation) {
+      out += fmt::format("  rule: {}\n  {}\n  lines:", RuleName(t.rule), t.explanation);
+      for (auto l : t.lines) out += fmt::format(" {}", l);
+      out += '\n';
+    } else if (t.verdict == Verdict::kCannotDecide) {
+      out += fmt::format("  {}\n", t.explanation);
+    }
+  }
+  out += fmt::format("verdict: {} ({} tokens, {} operations)\n", VerdictName(report.overall),
+                     report.tokens.size(), report.operations);
+  return out;
+}
+
+std::string FormatReportJson(const Report& report) {
+  std::string out = fmt::format("{{\"verdict\":\"{}\",\"operations\":{},\"tokens\":[",
+                                VerdictName(report.overall), report.operations);
+  for (std::size_t i = 0; i < report.tokens.size(); ++i) {
+    const TokenVerdict& t = report.tokens[i];
+    if (i) out += ',';
+    out += fmt::format(
+        "{{\"token\":\"{}\",\"verdict\":\"{}\",\"operations\":{},\"version_checked\":{}",
+        JsonEscape(t.token), VerdictName(t.verdict), t.operations,
+        t.version_checked ? "true" : "false");
+    if (t.verdict != Verdict::kLinearizable) {
+      out += fmt::format(",\"rule\":\"{}\",\"explanation\":\"{}\",\"lines\":[", RuleName(t.rule),
+                         JsonEscape(t.explanation));
+      for (std::size_t j = 0; j < t.lines.size(); ++j) {
+        out += fmt::format("{}{}", j ? "," : "", t.lines[j]);
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+int ExitCodeOf(const Report& report) {
+  switch (report.overall) {
+    case Verdict::kLinearizable:
+      return 0;
+    case Verdict::kViolation:
+      return 1;
+    case Verdict::kCannotDecide:
+      return 2;
+  }
+  return 2;
+}
+
+}  // namespace checker
