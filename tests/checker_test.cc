@@ -1,0 +1,403 @@
+// The checker: each rule on hand-written histories, bad input, and agreement with a
+// brute-force reference on random small histories.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <fmt/format.h>
+
+#include "checker/history.h"
+#include "checker/linearizability.h"
+#include "checker/report.h"
+#include "support/brute_force_checker.h"
+
+namespace checker {
+namespace {
+
+// A uniform pick from [low, high): rapidcheck scales inRange by the test size, which
+// would make small values far likelier than large ones.
+template <typename T = int>
+T Pick(T low, T high) {
+  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
+}
+
+
+// A tiny DSL for histories: one event per call, rendered as JSON Lines.
+class Builder {
+ public:
+  Builder& Invoke(int p, const char* f, const char* value = nullptr, const char* token = "t") {
+    Add(p, "invoke", f, token, value, -1);
+    return *this;
+  }
+  Builder& Ok(int p, const char* f, const char* value, long version = -1,
+              const char* token = "t") {
+    Add(p, "ok", f, token, value ? value : "null", version);
+    return *this;
+  }
+  Builder& Done(int p, const char* type, const char* f, const char* token = "t") {
+    Add(p, type, f, token, nullptr, -1);
+    return *this;
+  }
+  std::string text() const { return text_; }
+
+ private:
+  void Add(int p, const char* type, const char* f, const char* token, const char* value,
+           long version) {
+    std::string v;
+    if (value) {
+      v = std::string(value) == "null" ? ",\"value\":null"
+                                       : fmt::format(",\"value\":{{\"name\":\"{}\"}}", value);
+    }
+    std::string ver = version >= 0 ? fmt::format(",\"version\":{}", version) : "";
+    text_ += fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"{}\"{}{},"
+                         "\"time\":{}}}\n",
+                         p, type, f, token, v, ver, time_ += 10);
+  }
+  std::string text_;
+  long time_ = 0;
+};
+
+Report Check(const std::string& text, CheckOptions options = {}) {
+  ParseResult r = ParseHistoryString(text);
+  EXPECT_FALSE(r.error) << r.error->line << ": " << r.error->message;
+  if (r.error) return {};
+  return CheckHistory(*r.history, options);
+}
+
+TEST(Checker, SequentialHistoryIsLinearizable) {
+  auto text = Builder()
+                  .Invoke(0, "read").Ok(0, "read", nullptr, 0)
+                  .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
+                  .Invoke(1, "read").Ok(1, "read", "a", 1)
+                  .Invoke(0, "write", "b").Ok(0, "write", "b", 2)
+                  .Invoke(1, "read").Ok(1, "read", "b", 2)
+                  .text();
+  Report r = Check(text);
+  EXPECT_EQ(r.overall, Verdict::kLinearizable) << FormatReportText(r);
+  EXPECT_TRUE(r.tokens[0].version_checked);
+  EXPECT_EQ(ExitCodeOf(r), 0);
+}
+
+TEST(Checker, StaleRead) {
+  auto text = Builder()
+                  .Invoke(0, "write", "a").Ok(0, "write", "a")
+                  .Invoke(1, "read").Ok(1, "read", nullptr)  // line 4: initial after a
+                  .text();
+  Report r = Check(text);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kStaleRead) << FormatReportText(r);
+  EXPECT_EQ(r.tokens[0].lines, (std::vector<std::uint64_t>{2, 4}));
+  EXPECT_EQ(ExitCodeOf(r), 1);
+}
+
+TEST(Checker, NewOldInversion) {
+  // a write of b is in flight; one read sees b, a later read sees a.
+  auto text = Builder()
+                  .Invoke(0, "write", "a").Ok(0, "write", "a")         // 1-2
+                  .Invoke(0, "write", "b")                             // 3 (never finishes)
+                  .Invoke(1, "read").Ok(1, "read", "b")                // 4-5
+                  .Invoke(2, "read").Ok(2, "read", "a")                // 6-7
+                  .text();
+  Report r = Check(text);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kNewOldInversion) << FormatReportText(r);
+  EXPECT_NE(std::find(r.tokens[0].lines.begin(), r.tokens[0].lines.end(), 5u),
+            r.tokens[0].lines.end());
+  EXPECT_NE(std::find(r.tokens[0].lines.begin(), r.tokens[0].lines.end(), 7u),
+            r.tokens[0].lines.end());
+}
+
+TEST(Checker, ReadOfAValueNeverWritten) {
+  auto text = Builder().Invoke(1, "read").Ok(1, "read", "ghost").text();
+  Report r = Check(text);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kValueNeverWritten);
+  // A failed write's value is never written either.
+  auto failed = Builder()
+                    .Invoke(0, "write", "f").Done(0, "fail", "write")
+                    .Invoke(1, "read").Ok(1, "read", "f")
+                    .text();
+  r = Check(failed);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kValueNeverWritten);
+  EXPECT_NE(r.tokens[0].explanation.find("failed write at line 2"), std::string::npos)
+      << r.tokens[0].explanation;
+}
+
+TEST(Checker, ReadFromTheFuture) {
+  auto text = Builder()
+                  .Invoke(1, "read").Ok(1, "read", "a")
+                  .Invoke(0, "write", "a").Ok(0, "write", "a")
+                  .text();
+  Report r = Check(text);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kReadFromFuture);
+  EXPECT_EQ(r.tokens[0].lines, (std::vector<std::uint64_t>{2, 4}));
+}
+
+TEST(Checker, InfoWriteMayTakeEffectLaterOrNever) {
+  // Never read: fine. Read much later: fine (it may take effect at any later time).
+  auto never = Builder()
+                   .Invoke(0, "write", "a").Done(0, "info", "write")
+                   .Invoke(1, "read").Ok(1, "read", nullptr)
+                   .text();
+  EXPECT_EQ(Check(never).overall, Verdict::kLinearizable);
+  auto later = Builder()
+                   .Invoke(0, "write", "a").Done(0, "info", "write")
+                   .Invoke(1, "read").Ok(1, "read", nullptr)
+                   .Invoke(1, "read").Ok(1, "read", "a")
+                   .text();
+  EXPECT_EQ(Check(later).overall, Verdict::kLinearizable);
+  // But once seen, it cannot be unseen.
+  auto flip = Builder()
+                  .Invoke(0, "write", "a").Done(0, "info", "write")
+                  .Invoke(1, "read").Ok(1, "read", "a")
+                  .Invoke(1, "read").Ok(1, "read", nullptr)
+                  .text();
+  EXPECT_EQ(Check(flip).overall, Verdict::kViolation);
+}
+
+TEST(Checker, PendingReadsCarryNoInformation) {
+  auto text = Builder()
+                  .Invoke(0, "write", "a").Ok(0, "write", "a")
+                  .Invoke(1, "read").Done(1, "info", "read")
+                  .Invoke(2, "read")  // never completes
+                  .text();
+  EXPECT_EQ(Check(text).overall, Verdict::kLinearizable);
+}
+
+TEST(Checker, VersionOrderIsStricterThanLinearizability) {
+  // Values linearize (b then a is possible), but versions say a(1) < b(2) and the later
+  // read reports version 1 after a read of version 2 finished.
+  auto text = Builder()
+                  .Invoke(0, "write", "a").Invoke(2, "write", "b")
+                  .Ok(0, "write", "a", 1).Ok(2, "write", "b", 2)
+                  .Invoke(1, "read").Ok(1, "read", "a", 1)
+                  .text();
+  EXPECT_EQ(Check(text, CheckOptions{false}).overall, Verdict::kLinearizable);
+  Report r = Check(text);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kStaleRead) << FormatReportText(r);
+}
+
+TEST(Checker, VersionMismatchAndDuplicateVersions) {
+  auto mismatch = Builder()
+                      .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
+                      .Invoke(1, "read").Ok(1, "read", "a", 2)
+                      .Invoke(0, "write", "b").Ok(0, "write", "b", 2)
+                      .text();
+  Report r = Check(mismatch);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kValueNeverWritten) << FormatReportText(r);
+  auto dup = Builder()
+                 .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
+                 .Invoke(0, "write", "b").Ok(0, "write", "b", 1)
+                 .text();
+  r = Check(dup);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kWriteOrder);
+}
+
+TEST(Checker, TokensAreCheckedSeparately) {
+  auto text = Builder()
+                  .Invoke(0, "write", "a", "x").Ok(0, "write", "a", -1, "x")
+                  .Invoke(1, "read", nullptr, "y").Ok(1, "read", nullptr, -1, "y")
+                  .text();
+  Report r = Check(text);
+  EXPECT_EQ(r.overall, Verdict::kLinearizable) << FormatReportText(r);
+  EXPECT_EQ(r.tokens.size(), 2u);
+}
+
+TEST(Checker, NonUniqueValuesUseTheExactSearch) {
+  auto ok = Builder()
+                .Invoke(0, "write", "a").Ok(0, "write", "a")
+                .Invoke(0, "write", "b").Ok(0, "write", "b")
+                .Invoke(0, "write", "a").Ok(0, "write", "a")
+                .Invoke(1, "read").Ok(1, "read", "a")
+                .text();
+  EXPECT_EQ(Check(ok).overall, Verdict::kLinearizable);
+  auto bad = Builder()
+                 .Invoke(0, "write", "a").Ok(0, "write", "a")
+                 .Invoke(0, "write", "b").Ok(0, "write", "b")
+                 .Invoke(0, "write", "a").Ok(0, "write", "a")
+                 .Invoke(1, "read").Ok(1, "read", "b")
+                 .text();
+  Report r = Check(bad);
+  ASSERT_EQ(r.overall, Verdict::kViolation);
+  EXPECT_EQ(r.tokens[0].rule, Rule::kNoLinearization);
+  // Too many to search: a clear "cannot decide".
+  Builder big;
+  for (int i = 0; i < 40; ++i) big.Invoke(0, "write", i % 2 ? "a" : "b").Ok(0, "write", i % 2 ? "a" : "b");
+  for (int i = 0; i < 30; ++i) big.Invoke(1, "read").Ok(1, "read", "a");
+  r = Check(big.text());
+  EXPECT_EQ(r.overall, Verdict::kCannotDecide);
+  EXPECT_NE(r.tokens[0].explanation.find("values not unique"), std::string::npos);
+  EXPECT_EQ(ExitCodeOf(r), 2);
+}
+
+TEST(Checker, ValueSpellingDoesNotMatter) {
+  const std::string text =
+      "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"value\":"
+      "{\"name\":\"a\",\"low\":1},\"time\":1}\n"
+      "{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"token\":\"t\",\"time\":2}\n"
+      "{\"time\":3,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\"}\n"
+      "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":"
+      "{ \"low\" : 1 , \"name\" : \"a\" },\"time\":4,\"node\":\"x\"}\n";
+  EXPECT_EQ(Check(text).overall, Verdict::kLinearizable);
+}
+
+struct BadInput {
+  const char* what;
+  const char* text;
+  std::uint64_t line;
+  const char* expect;
+};
+
+class CheckerBadInput : public ::testing::TestWithParam<BadInput> {};
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.what; }
+
+TEST_P(CheckerBadInput, NamesTheLine) {
+  ParseResult r = ParseHistoryString(GetParam().text);
+  ASSERT_TRUE(r.error.has_value()) << GetParam().what;
+  EXPECT_EQ(r.error->line, GetParam().line);
+  EXPECT_NE(r.error->message.find(GetParam().expect), std::string::npos) << r.error->message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CheckerBadInput,
+    ::testing::Values(
+        BadInput{"not json", "nonsense\n", 1, "not a JSON object"},
+        BadInput{"missing process", "{\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n", 1,
+                 "missing field 'process'"},
+        BadInput{"missing time", "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\"}\n", 1,
+                 "missing field 'time'"},
+        BadInput{"bad type",
+                 "{\"process\":0,\"type\":\"start\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n", 1,
+                 "unknown type 'start'"},
+        BadInput{"bad f", "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"token\":\"t\",\"time\":1}\n",
+                 1, "unknown f 'cas'"},
+        BadInput{"double invoke",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n"
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":2}\n",
+                 2, "still outstanding"},
+        BadInput{"completion without invoke",
+                 "\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,\"time\":1}\n",
+                 2, "never invoked"},
+        BadInput{"time goes backwards",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":5}\n"
+                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,\"time\":4}\n",
+                 2, "goes backwards"},
+        BadInput{"write without value",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"time\":5}\n", 1,
+                 "needs its 'value'"},
+        BadInput{"value not an object",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"value\":3,\"time\":5}\n",
+                 1, "must be an object or null"},
+        BadInput{"mismatched completion",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":5}\n"
+                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"u\",\"value\":null,\"time\":6}\n",
+                 2, "does not match"}),
+    [](const ::testing::TestParamInfo<BadInput>& param_info) {
+      std::string name = param_info.param.what;
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
+
+// ---- agreement with the brute-force reference ------------------------------------------
+
+// Random small histories: a linearizable execution (linearization points, then intervals
+// around them, reads returning the current value), perturbed half the time: a read's value
+// swapped, a read's interval moved, an operation left pending.
+std::string RandomHistory() {
+  constexpr long kStuck = -1000;  // the process's last operation never completes
+  struct Ev {
+    long time;
+    int order;
+    std::string line;
+  };
+  const int processes = Pick(1, 5);
+  const int ops = Pick(3, 11);
+  const bool perturb = Pick(0, 2) == 1;
+  std::vector<Ev> events;
+  std::vector<long> free_at(static_cast<std::size_t>(processes), 0);
+  std::string current = "null";
+  int written = 0;
+  long point = 0;
+  for (int i = 0; i < ops; ++i) {
+    point += Pick(1, 6);
+    const int p = Pick(0, processes);
+    const bool write = Pick(0, 3) == 0;
+    if (free_at[static_cast<std::size_t>(p)] == kStuck) continue;
+    // The interval contains the linearization point unless the process is still busy.
+    const long start = std::max(free_at[static_cast<std::size_t>(p)] + 1,
+                                point - Pick(0, 12));
+    long end = std::max(start, point) + Pick(0, 12);
+    long start_shifted = start;
+    const auto pending_kind = Pick(0, 10);  // 0: info, 1: never completes
+    std::string value;
+    if (write) {
+      value = fmt::format("{{\"name\":\"v{}\"}}", written++);
+      current = value;
+    } else {
+      value = current;
+      if (perturb && Pick(0, 4) != 0) {
+        const int pick = Pick(-1, written + 1);  // -1: initial; written: unwritten
+        value = pick < 0 ? "null" : fmt::format("{{\"name\":\"v{}\"}}", pick);
+      }
+    }
+    if (perturb && Pick(0, 3) == 0) {
+      const long shift = Pick(-15, 15);
+      const long moved = std::max(free_at[static_cast<std::size_t>(p)] + 1, start + shift);
+      end = std::max(moved, end + shift);
+      start_shifted = moved;
+    }
+    free_at[static_cast<std::size_t>(p)] = end + 1;
+    const long invoke_at = start_shifted;
+    const char* f = write ? "write" : "read";
+    events.push_back({invoke_at, 0,
+                      fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"{},"
+                                  "\"time\":{}}}",
+                                  p, f, write ? ",\"value\":" + value : "", invoke_at)});
+    if (pending_kind == 1) {
+      free_at[static_cast<std::size_t>(p)] = kStuck;
+      continue;
+    }
+    const char* type = pending_kind == 0 ? "info" : "ok";
+    std::string v = (write || pending_kind != 0) ? ",\"value\":" + value : "";
+    events.push_back({end, 1,
+                      fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"t\"{},"
+                                  "\"time\":{}}}",
+                                  p, type, f, v, end)});
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Ev& a, const Ev& b) {
+    return a.time < b.time;
+  });
+  std::string text;
+  for (const auto& e : events) text += e.line + "\n";
+  return text;
+}
+
+RC_GTEST_PROP(CheckerProperty, ZonesAgreeWithBruteForce, ()) {
+  const std::string text = RandomHistory();
+  ParseResult r = ParseHistoryString(text);
+  if (r.error) {
+    RC_FAIL(fmt::format("generator produced bad input at line {}: {}\n{}", r.error->line,
+                        r.error->message, text));
+  }
+  const TokenHistory& token = r.history->tokens.at(0);
+  const bool expected = testing::BruteForceLinearizable(token);
+  const TokenVerdict zones = CheckZones(*r.history, token);
+  const TokenVerdict exact = CheckExact(*r.history, token);
+  RC_CLASSIFY(expected, "linearizable");
+  RC_CLASSIFY(!expected, "not linearizable");
+  if ((zones.verdict == Verdict::kLinearizable) != expected ||
+      (exact.verdict == Verdict::kLinearizable) != expected) {
+    RC_FAIL(fmt::format("brute force says {}, zones say {} ({}), exact says {}\n{}",
+                        expected ? "linearizable" : "violation", VerdictName(zones.verdict),
+                        zones.explanation, VerdictName(exact.verdict), text));
+  }
+}
+
+}  // namespace
+}  // namespace checker
