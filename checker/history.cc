@@ -21,8 +21,8 @@ struct Pending {
 };
 
 std::string_view Trim(std::string_view raw) {
-  while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' ||
-                          raw.back() == '\n')) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' || raw.back() == '\n')) {
     raw.remove_suffix(1);
   }
   return raw;
@@ -105,7 +105,8 @@ class Parser {
     std::uint64_t line = 0;
     while (p < end) {
       ++line;
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* line_end = nl ? nl : end;
       std::size_t len = static_cast<std::size_t>(line_end - p);
       if (len > 0 && p[len - 1] == '\r') --len;
@@ -136,8 +137,8 @@ class Parser {
     simdjson::ondemand::object obj;
     if (doc.get_object().get(obj) != simdjson::SUCCESS) return Fail(line, "not a JSON object");
 
-    bool has_process = false, has_type = false, has_f = false, has_token = false,
-         has_time = false, has_value = false;
+    bool has_process = false, has_type = false, has_f = false, has_token = false, has_time = false,
+         has_value = false;
     std::int64_t process = 0, time = 0;
     std::string_view type, f, token;
     std::string value_error;

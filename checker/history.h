@@ -87,11 +87,11 @@ ParseResult ReadHistoryFile(const std::string& path);
 }  // namespace checker
 
 // Invariant checks of the checker (kept on in every build).
-#define TOKEN_CHECKER_ASSERT(cond, why)                                           \
-  do {                                                                            \
-    if (!(cond)) [[unlikely]] {                                                   \
-      ::checker::internal::AssertFail(#cond, __FILE__, __LINE__, (why));          \
-    }                                                                             \
+#define TOKEN_CHECKER_ASSERT(cond, why)                                  \
+  do {                                                                   \
+    if (!(cond)) [[unlikely]] {                                          \
+      ::checker::internal::AssertFail(#cond, __FILE__, __LINE__, (why)); \
+    }                                                                    \
   } while (false)
 #define TOKEN_CHECKER_UNUSED(x) (void)(x)
 

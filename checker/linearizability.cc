@@ -141,8 +141,7 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
         return Violation(token, Rule::kValueNeverWritten,
                          fmt::format("the read at line {} returned {}, which only the failed "
                                      "write at line {} tried to write",
-                                     op.line(), history.DescribeValue(op.value),
-                                     f->second->line()),
+                                     op.line(), history.DescribeValue(op.value), f->second->line()),
                          {&op, f->second});
       }
       return Violation(token, Rule::kValueNeverWritten,
@@ -198,9 +197,9 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   for (const Cluster* bp : backward) {
     const Cluster& b = *bp;
     // The last forward zone starting before b's zone starts (at b.max_start).
-    auto it = std::lower_bound(
-        forward.begin(), forward.end(), b.max_start,
-        [](const Cluster* f, std::int64_t start) { return f->min_end < start; });
+    auto it =
+        std::lower_bound(forward.begin(), forward.end(), b.max_start,
+                         [](const Cluster* f, std::int64_t start) { return f->min_end < start; });
     if (it == forward.begin()) continue;
     const Cluster& f = **(it - 1);
     if (b.min_end < f.max_start) {
@@ -390,8 +389,8 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
   } else {
     std::size_t relevant = 0;
     for (const Operation& op : token.ops) {
-      relevant += op.outcome == Outcome::kOk ||
-                  (op.outcome == Outcome::kInfo && op.type == OpType::kWrite);
+      relevant +=
+          op.outcome == Outcome::kOk || (op.outcome == Outcome::kInfo && op.type == OpType::kWrite);
     }
     if (relevant > kMaxExactOps) {
       v = Ok(token);

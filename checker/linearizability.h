@@ -37,12 +37,12 @@ const char* VerdictName(Verdict v);
 // The rule that broke, in the words of docs/FORMATS.md.
 enum class Rule : std::uint8_t {
   kNone,
-  kStaleRead,               // a read returned a value older than a write completed before it
-  kValueNeverWritten,       // a read returned a value no (non-failed) write wrote
-  kReadFromFuture,          // a read returned a value whose write started after it ended
-  kNewOldInversion,         // a read returned an older value than a read finished before it
-  kWriteOrder,              // writes took effect against their real-time order
-  kNoLinearization,         // exact search found no order (non-unique values)
+  kStaleRead,          // a read returned a value older than a write completed before it
+  kValueNeverWritten,  // a read returned a value no (non-failed) write wrote
+  kReadFromFuture,     // a read returned a value whose write started after it ended
+  kNewOldInversion,    // a read returned an older value than a read finished before it
+  kWriteOrder,         // writes took effect against their real-time order
+  kNoLinearization,    // exact search found no order (non-unique values)
 };
 const char* RuleName(Rule r);
 

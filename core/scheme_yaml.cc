@@ -1,4 +1,5 @@
 #include "core/scheme_yaml.h"
+#include "core/scheme_yaml_node.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -41,6 +42,10 @@ Result<ReplicationScheme> ParseSchemeYaml(std::string_view yaml_text, std::strin
   } catch (const YAML::Exception& e) {
     return Error(source, e.mark.line + 1, fmt::format("not valid YAML: {}", e.msg));
   }
+  return SchemeFromYamlNode(root, source);
+}
+
+Result<ReplicationScheme> SchemeFromYamlNode(const YAML::Node& root, std::string_view source) {
   if (!root.IsSequence()) {
     const int line = root.IsDefined() && !root.IsNull() ? LineOf(root) : 1;
     return Error(source, line,

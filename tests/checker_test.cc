@@ -20,7 +20,6 @@ T Pick(T low, T high) {
   return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
 }
 
-
 // A tiny DSL for histories: one event per call, rendered as JSON Lines.
 class Builder {
  public:
@@ -28,8 +27,7 @@ class Builder {
     Add(p, "invoke", f, token, value, -1);
     return *this;
   }
-  Builder& Ok(int p, const char* f, const char* value, long version = -1,
-              const char* token = "t") {
+  Builder& Ok(int p, const char* f, const char* value, long version = -1, const char* token = "t") {
     Add(p, "ok", f, token, value ? value : "null", version);
     return *this;
   }
@@ -48,9 +46,10 @@ class Builder {
                                        : fmt::format(",\"value\":{{\"name\":\"{}\"}}", value);
     }
     std::string ver = version >= 0 ? fmt::format(",\"version\":{}", version) : "";
-    text_ += fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"{}\"{}{},"
-                         "\"time\":{}}}\n",
-                         p, type, f, token, v, ver, time_ += 10);
+    text_ += fmt::format(
+        "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"{}\"{}{},"
+        "\"time\":{}}}\n",
+        p, type, f, token, v, ver, time_ += 10);
   }
   std::string text_;
   long time_ = 0;
@@ -65,11 +64,16 @@ Report Check(const std::string& text, CheckOptions options = {}) {
 
 TEST(Checker, SequentialHistoryIsLinearizable) {
   auto text = Builder()
-                  .Invoke(0, "read").Ok(0, "read", nullptr, 0)
-                  .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
-                  .Invoke(1, "read").Ok(1, "read", "a", 1)
-                  .Invoke(0, "write", "b").Ok(0, "write", "b", 2)
-                  .Invoke(1, "read").Ok(1, "read", "b", 2)
+                  .Invoke(0, "read")
+                  .Ok(0, "read", nullptr, 0)
+                  .Invoke(0, "write", "a")
+                  .Ok(0, "write", "a", 1)
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "a", 1)
+                  .Invoke(0, "write", "b")
+                  .Ok(0, "write", "b", 2)
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "b", 2)
                   .text();
   Report r = Check(text);
   EXPECT_EQ(r.overall, Verdict::kLinearizable) << FormatReportText(r);
@@ -79,8 +83,10 @@ TEST(Checker, SequentialHistoryIsLinearizable) {
 
 TEST(Checker, StaleRead) {
   auto text = Builder()
-                  .Invoke(0, "write", "a").Ok(0, "write", "a")
-                  .Invoke(1, "read").Ok(1, "read", nullptr)  // line 4: initial after a
+                  .Invoke(0, "write", "a")
+                  .Ok(0, "write", "a")
+                  .Invoke(1, "read")
+                  .Ok(1, "read", nullptr)  // line 4: initial after a
                   .text();
   Report r = Check(text);
   ASSERT_EQ(r.overall, Verdict::kViolation);
@@ -92,10 +98,13 @@ TEST(Checker, StaleRead) {
 TEST(Checker, NewOldInversion) {
   // a write of b is in flight; one read sees b, a later read sees a.
   auto text = Builder()
-                  .Invoke(0, "write", "a").Ok(0, "write", "a")         // 1-2
-                  .Invoke(0, "write", "b")                             // 3 (never finishes)
-                  .Invoke(1, "read").Ok(1, "read", "b")                // 4-5
-                  .Invoke(2, "read").Ok(2, "read", "a")                // 6-7
+                  .Invoke(0, "write", "a")
+                  .Ok(0, "write", "a")      // 1-2
+                  .Invoke(0, "write", "b")  // 3 (never finishes)
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "b")  // 4-5
+                  .Invoke(2, "read")
+                  .Ok(2, "read", "a")  // 6-7
                   .text();
   Report r = Check(text);
   ASSERT_EQ(r.overall, Verdict::kViolation);
@@ -113,8 +122,10 @@ TEST(Checker, ReadOfAValueNeverWritten) {
   EXPECT_EQ(r.tokens[0].rule, Rule::kValueNeverWritten);
   // A failed write's value is never written either.
   auto failed = Builder()
-                    .Invoke(0, "write", "f").Done(0, "fail", "write")
-                    .Invoke(1, "read").Ok(1, "read", "f")
+                    .Invoke(0, "write", "f")
+                    .Done(0, "fail", "write")
+                    .Invoke(1, "read")
+                    .Ok(1, "read", "f")
                     .text();
   r = Check(failed);
   ASSERT_EQ(r.overall, Verdict::kViolation);
@@ -125,8 +136,10 @@ TEST(Checker, ReadOfAValueNeverWritten) {
 
 TEST(Checker, ReadFromTheFuture) {
   auto text = Builder()
-                  .Invoke(1, "read").Ok(1, "read", "a")
-                  .Invoke(0, "write", "a").Ok(0, "write", "a")
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "a")
+                  .Invoke(0, "write", "a")
+                  .Ok(0, "write", "a")
                   .text();
   Report r = Check(text);
   ASSERT_EQ(r.overall, Verdict::kViolation);
@@ -137,29 +150,39 @@ TEST(Checker, ReadFromTheFuture) {
 TEST(Checker, InfoWriteMayTakeEffectLaterOrNever) {
   // Never read: fine. Read much later: fine (it may take effect at any later time).
   auto never = Builder()
-                   .Invoke(0, "write", "a").Done(0, "info", "write")
-                   .Invoke(1, "read").Ok(1, "read", nullptr)
+                   .Invoke(0, "write", "a")
+                   .Done(0, "info", "write")
+                   .Invoke(1, "read")
+                   .Ok(1, "read", nullptr)
                    .text();
   EXPECT_EQ(Check(never).overall, Verdict::kLinearizable);
   auto later = Builder()
-                   .Invoke(0, "write", "a").Done(0, "info", "write")
-                   .Invoke(1, "read").Ok(1, "read", nullptr)
-                   .Invoke(1, "read").Ok(1, "read", "a")
+                   .Invoke(0, "write", "a")
+                   .Done(0, "info", "write")
+                   .Invoke(1, "read")
+                   .Ok(1, "read", nullptr)
+                   .Invoke(1, "read")
+                   .Ok(1, "read", "a")
                    .text();
   EXPECT_EQ(Check(later).overall, Verdict::kLinearizable);
   // But once seen, it cannot be unseen.
   auto flip = Builder()
-                  .Invoke(0, "write", "a").Done(0, "info", "write")
-                  .Invoke(1, "read").Ok(1, "read", "a")
-                  .Invoke(1, "read").Ok(1, "read", nullptr)
+                  .Invoke(0, "write", "a")
+                  .Done(0, "info", "write")
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "a")
+                  .Invoke(1, "read")
+                  .Ok(1, "read", nullptr)
                   .text();
   EXPECT_EQ(Check(flip).overall, Verdict::kViolation);
 }
 
 TEST(Checker, PendingReadsCarryNoInformation) {
   auto text = Builder()
-                  .Invoke(0, "write", "a").Ok(0, "write", "a")
-                  .Invoke(1, "read").Done(1, "info", "read")
+                  .Invoke(0, "write", "a")
+                  .Ok(0, "write", "a")
+                  .Invoke(1, "read")
+                  .Done(1, "info", "read")
                   .Invoke(2, "read")  // never completes
                   .text();
   EXPECT_EQ(Check(text).overall, Verdict::kLinearizable);
@@ -169,9 +192,12 @@ TEST(Checker, VersionOrderIsStricterThanLinearizability) {
   // Values linearize (b then a is possible), but versions say a(1) < b(2) and the later
   // read reports version 1 after a read of version 2 finished.
   auto text = Builder()
-                  .Invoke(0, "write", "a").Invoke(2, "write", "b")
-                  .Ok(0, "write", "a", 1).Ok(2, "write", "b", 2)
-                  .Invoke(1, "read").Ok(1, "read", "a", 1)
+                  .Invoke(0, "write", "a")
+                  .Invoke(2, "write", "b")
+                  .Ok(0, "write", "a", 1)
+                  .Ok(2, "write", "b", 2)
+                  .Invoke(1, "read")
+                  .Ok(1, "read", "a", 1)
                   .text();
   EXPECT_EQ(Check(text, CheckOptions{false}).overall, Verdict::kLinearizable);
   Report r = Check(text);
@@ -181,16 +207,21 @@ TEST(Checker, VersionOrderIsStricterThanLinearizability) {
 
 TEST(Checker, VersionMismatchAndDuplicateVersions) {
   auto mismatch = Builder()
-                      .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
-                      .Invoke(1, "read").Ok(1, "read", "a", 2)
-                      .Invoke(0, "write", "b").Ok(0, "write", "b", 2)
+                      .Invoke(0, "write", "a")
+                      .Ok(0, "write", "a", 1)
+                      .Invoke(1, "read")
+                      .Ok(1, "read", "a", 2)
+                      .Invoke(0, "write", "b")
+                      .Ok(0, "write", "b", 2)
                       .text();
   Report r = Check(mismatch);
   ASSERT_EQ(r.overall, Verdict::kViolation);
   EXPECT_EQ(r.tokens[0].rule, Rule::kValueNeverWritten) << FormatReportText(r);
   auto dup = Builder()
-                 .Invoke(0, "write", "a").Ok(0, "write", "a", 1)
-                 .Invoke(0, "write", "b").Ok(0, "write", "b", 1)
+                 .Invoke(0, "write", "a")
+                 .Ok(0, "write", "a", 1)
+                 .Invoke(0, "write", "b")
+                 .Ok(0, "write", "b", 1)
                  .text();
   r = Check(dup);
   ASSERT_EQ(r.overall, Verdict::kViolation);
@@ -199,8 +230,10 @@ TEST(Checker, VersionMismatchAndDuplicateVersions) {
 
 TEST(Checker, TokensAreCheckedSeparately) {
   auto text = Builder()
-                  .Invoke(0, "write", "a", "x").Ok(0, "write", "a", -1, "x")
-                  .Invoke(1, "read", nullptr, "y").Ok(1, "read", nullptr, -1, "y")
+                  .Invoke(0, "write", "a", "x")
+                  .Ok(0, "write", "a", -1, "x")
+                  .Invoke(1, "read", nullptr, "y")
+                  .Ok(1, "read", nullptr, -1, "y")
                   .text();
   Report r = Check(text);
   EXPECT_EQ(r.overall, Verdict::kLinearizable) << FormatReportText(r);
@@ -209,24 +242,33 @@ TEST(Checker, TokensAreCheckedSeparately) {
 
 TEST(Checker, NonUniqueValuesUseTheExactSearch) {
   auto ok = Builder()
-                .Invoke(0, "write", "a").Ok(0, "write", "a")
-                .Invoke(0, "write", "b").Ok(0, "write", "b")
-                .Invoke(0, "write", "a").Ok(0, "write", "a")
-                .Invoke(1, "read").Ok(1, "read", "a")
+                .Invoke(0, "write", "a")
+                .Ok(0, "write", "a")
+                .Invoke(0, "write", "b")
+                .Ok(0, "write", "b")
+                .Invoke(0, "write", "a")
+                .Ok(0, "write", "a")
+                .Invoke(1, "read")
+                .Ok(1, "read", "a")
                 .text();
   EXPECT_EQ(Check(ok).overall, Verdict::kLinearizable);
   auto bad = Builder()
-                 .Invoke(0, "write", "a").Ok(0, "write", "a")
-                 .Invoke(0, "write", "b").Ok(0, "write", "b")
-                 .Invoke(0, "write", "a").Ok(0, "write", "a")
-                 .Invoke(1, "read").Ok(1, "read", "b")
+                 .Invoke(0, "write", "a")
+                 .Ok(0, "write", "a")
+                 .Invoke(0, "write", "b")
+                 .Ok(0, "write", "b")
+                 .Invoke(0, "write", "a")
+                 .Ok(0, "write", "a")
+                 .Invoke(1, "read")
+                 .Ok(1, "read", "b")
                  .text();
   Report r = Check(bad);
   ASSERT_EQ(r.overall, Verdict::kViolation);
   EXPECT_EQ(r.tokens[0].rule, Rule::kNoLinearization);
   // Too many to search: a clear "cannot decide".
   Builder big;
-  for (int i = 0; i < 40; ++i) big.Invoke(0, "write", i % 2 ? "a" : "b").Ok(0, "write", i % 2 ? "a" : "b");
+  for (int i = 0; i < 40; ++i)
+    big.Invoke(0, "write", i % 2 ? "a" : "b").Ok(0, "write", i % 2 ? "a" : "b");
   for (int i = 0; i < 30; ++i) big.Invoke(1, "read").Ok(1, "read", "a");
   r = Check(big.text());
   EXPECT_EQ(r.overall, Verdict::kCannotDecide);
@@ -266,35 +308,42 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CheckerBadInput,
     ::testing::Values(
         BadInput{"not json", "nonsense\n", 1, "not a JSON object"},
-        BadInput{"missing process", "{\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n", 1,
+        BadInput{"missing process",
+                 "{\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n", 1,
                  "missing field 'process'"},
-        BadInput{"missing time", "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\"}\n", 1,
+        BadInput{"missing time",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\"}\n", 1,
                  "missing field 'time'"},
         BadInput{"bad type",
-                 "{\"process\":0,\"type\":\"start\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n", 1,
-                 "unknown type 'start'"},
-        BadInput{"bad f", "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"token\":\"t\",\"time\":1}\n",
+                 "{\"process\":0,\"type\":\"start\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n",
+                 1, "unknown type 'start'"},
+        BadInput{"bad f",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"token\":\"t\",\"time\":1}\n",
                  1, "unknown f 'cas'"},
         BadInput{"double invoke",
                  "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n"
                  "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":2}\n",
                  2, "still outstanding"},
         BadInput{"completion without invoke",
-                 "\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,\"time\":1}\n",
+                 "\n{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,"
+                 "\"time\":1}\n",
                  2, "never invoked"},
         BadInput{"time goes backwards",
                  "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":5}\n"
-                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,\"time\":4}\n",
+                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,"
+                 "\"time\":4}\n",
                  2, "goes backwards"},
         BadInput{"write without value",
-                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"time\":5}\n", 1,
-                 "needs its 'value'"},
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"time\":5}\n",
+                 1, "needs its 'value'"},
         BadInput{"value not an object",
-                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"value\":3,\"time\":5}\n",
+                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"token\":\"t\",\"value\":3,"
+                 "\"time\":5}\n",
                  1, "must be an object or null"},
         BadInput{"mismatched completion",
                  "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":5}\n"
-                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"u\",\"value\":null,\"time\":6}\n",
+                 "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"u\",\"value\":null,"
+                 "\"time\":6}\n",
                  2, "does not match"}),
     [](const ::testing::TestParamInfo<BadInput>& param_info) {
       std::string name = param_info.param.what;
@@ -330,8 +379,7 @@ std::string RandomHistory() {
     const bool write = Pick(0, 3) == 0;
     if (free_at[static_cast<std::size_t>(p)] == kStuck) continue;
     // The interval contains the linearization point unless the process is still busy.
-    const long start = std::max(free_at[static_cast<std::size_t>(p)] + 1,
-                                point - Pick(0, 12));
+    const long start = std::max(free_at[static_cast<std::size_t>(p)] + 1, point - Pick(0, 12));
     long end = std::max(start, point) + Pick(0, 12);
     long start_shifted = start;
     const auto pending_kind = Pick(0, 10);  // 0: info, 1: never completes
@@ -355,10 +403,11 @@ std::string RandomHistory() {
     free_at[static_cast<std::size_t>(p)] = end + 1;
     const long invoke_at = start_shifted;
     const char* f = write ? "write" : "read";
-    events.push_back({invoke_at, 0,
-                      fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"{},"
-                                  "\"time\":{}}}",
-                                  p, f, write ? ",\"value\":" + value : "", invoke_at)});
+    events.push_back(
+        {invoke_at, 0,
+         fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"{},"
+                     "\"time\":{}}}",
+                     p, f, write ? ",\"value\":" + value : "", invoke_at)});
     if (pending_kind == 1) {
       free_at[static_cast<std::size_t>(p)] = kStuck;
       continue;
@@ -370,9 +419,8 @@ std::string RandomHistory() {
                                   "\"time\":{}}}",
                                   p, type, f, v, end)});
   }
-  std::stable_sort(events.begin(), events.end(), [](const Ev& a, const Ev& b) {
-    return a.time < b.time;
-  });
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Ev& a, const Ev& b) { return a.time < b.time; });
   std::string text;
   for (const auto& e : events) text += e.line + "\n";
   return text;

@@ -14,7 +14,6 @@ T Pick(T low, T high) {
   return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
 }
 
-
 using testing::Pump;
 
 std::string SchemeOf(int n) {

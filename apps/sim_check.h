@@ -1,0 +1,31 @@
+// Runs a scenario in the simulator and judges it: the checker's verdict on the recorded
+// history, and the scenario's expectation (verdict, completion, ok counts).
+//
+// Shared by `tokensim run`, `replay` and `fuzz`; joins sim/ and checker/, which know
+// nothing of each other.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "checker/linearizability.h"
+#include "sim/scenario.h"
+#include "sim/simulator.h"
+
+namespace tokensim {
+
+struct Judgement {
+  sim::SimResult run;
+  std::string history_jsonl;
+  checker::Report report;
+  std::optional<std::string> parse_error;  // the simulator wrote a history the checker rejects
+  bool expectation_met = false;
+  std::string mismatch;  // why not, in words
+};
+
+Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace = nullptr);
+
+// The readable summary `tokensim run` prints (without the digest line).
+std::string Summary(const sim::Scenario& scenario, const Judgement& j);
+
+}  // namespace tokensim

@@ -1,0 +1,114 @@
+// A scenario: everything one simulated run needs, so that a run replays from it alone.
+//
+// The replication scheme, the protocol options, the network model (a delay distribution
+// plus per-link and per-node extra delays), the compute-time model of the argmin, the
+// clients (scripted operations and/or a generated workload), the faults, the bounds of
+// the run, and the expected outcome. Loaded from YAML by sim/scenario_yaml.h (format in
+// docs/SCENARIOS.md); the fuzzer builds them in memory and writes them back as YAML.
+//
+// Times are virtual nanoseconds. NodeIndex and TokenIndex refer to `scheme`.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/node.h"
+#include "core/scheme.h"
+
+namespace sim {
+
+using token::NodeIndex;
+using token::TokenIndex;
+
+inline constexpr std::int64_t kForever = std::numeric_limits<std::int64_t>::max();
+
+enum class DelayKind : std::uint8_t {
+  kConstant,     // always `min_ns`
+  kUniform,      // uniform in [min_ns, max_ns]
+  kExponential,  // min_ns + exponential with mean `mean_ns`
+  kLongTail,     // uniform in [min_ns, max_ns]; with probability tail_permille/1000, x tail_factor
+};
+
+struct DelayModel {
+  DelayKind kind = DelayKind::kUniform;
+  std::int64_t min_ns = 100'000;
+  std::int64_t max_ns = 2'000'000;
+  std::int64_t mean_ns = 1'000'000;
+  std::uint32_t tail_permille = 10;
+  std::uint32_t tail_factor = 100;
+};
+
+// Extra delay on messages from `from` to `to` (nullopt: any node) sent in [start_ns, end_ns).
+struct LinkRule {
+  std::optional<NodeIndex> from;
+  std::optional<NodeIndex> to;
+  std::int64_t extra_ns = 0;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = kForever;
+};
+
+enum class FaultKind : std::uint8_t { kCrashToken, kCrashNode };
+
+struct Fault {
+  FaultKind kind = FaultKind::kCrashToken;
+  std::int64_t at_ns = 0;
+  NodeIndex node = 0;
+  TokenIndex token = 0;  // kCrashToken only
+};
+
+// One client operation at a given time (the process waits for its previous one first).
+struct ScriptedOp {
+  std::int64_t at_ns = 0;
+  std::uint32_t process = 0;
+  token::OpKind kind = token::OpKind::kRead;
+  TokenIndex token = 0;
+  token::Domain domain;           // writes
+  std::optional<NodeIndex> node;  // where to send it; default: writer, or a random reader
+};
+
+// A generated closed-loop workload: `clients` processes, each doing `ops_per_client`
+// operations one after the other with a think time between them.
+struct Workload {
+  std::uint32_t clients = 0;
+  std::uint32_t ops_per_client = 0;
+  std::uint32_t read_permille = 500;
+  std::vector<TokenIndex> tokens;  // empty: every token
+  std::int64_t think_min_ns = 0;
+  std::int64_t think_max_ns = 1'000'000;
+  std::uint64_t domain_span = 64;  // high - low of generated writes is at most this
+};
+
+enum class ExpectVerdict : std::uint8_t { kLinearizable, kViolation, kAny };
+
+struct Expectation {
+  ExpectVerdict verdict = ExpectVerdict::kLinearizable;
+  bool all_complete = false;            // every operation completes ok (none info/pending)
+  std::optional<std::uint64_t> min_ok;  // at least this many ok operations
+  std::optional<std::uint64_t> max_ok;  // at most this many (e.g. 0 without a quorum)
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 1;
+  std::shared_ptr<const token::ReplicationScheme> scheme;
+  token::NodeOptions node_options;
+  DelayModel delay;
+  std::vector<LinkRule> links;
+  std::int64_t compute_ns_per_hash = 100;
+  std::int64_t client_timeout_ns = 5'000'000'000;
+  bool retry_reads = true;
+  std::optional<Workload> workload;
+  std::vector<ScriptedOp> ops;
+  std::vector<Fault> faults;
+  std::int64_t max_time_ns = 3'600'000'000'000;  // one virtual hour
+  std::uint64_t max_events = 50'000'000;
+  Expectation expect;
+};
+
+}  // namespace sim

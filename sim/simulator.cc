@@ -1,0 +1,571 @@
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "core/node.h"
+#include "sim/random.h"
+
+namespace sim {
+namespace {
+
+using token::ClientReply;
+using token::ClientRequest;
+using token::ComputeResult;
+using token::Message;
+using token::Node;
+using token::OpKind;
+using token::Outputs;
+
+// Order-sensitive 64-bit digest of the run.
+class Digest {
+ public:
+  void Add(std::uint64_t x) {
+    h_ ^= x + 0x9E3779B97F4A7C15ULL + (h_ << 6) + (h_ >> 2);
+    h_ *= 0xFF51AFD7ED558CCDULL;
+    h_ ^= h_ >> 32;
+  }
+  void Add(std::string_view s) {
+    Add(s.size());
+    for (char c : s) Add(static_cast<unsigned char>(c));
+  }
+  void AddValue(const token::RegisterValue& v) {
+    Add(static_cast<std::uint64_t>(v.kind()));
+    if (v.has_data()) {
+      const auto& d = v.data();
+      Add(d.domain.name);
+      Add(d.domain.low);
+      Add(d.domain.mid);
+      Add(d.domain.high);
+      Add(d.partial ? d.partial->x : ~0ULL);
+    }
+  }
+  std::uint64_t value() const { return h_; }
+
+ private:
+  std::uint64_t h_ = 0x243F6A8885A308D3ULL;
+};
+
+struct DeliverMessage {
+  Message message;
+};
+struct DeliverRequest {
+  NodeIndex node;
+  ClientRequest request;
+};
+struct DeliverReply {
+  ClientReply reply;
+};
+struct ComputeDone {
+  NodeIndex node;
+  ComputeResult result;
+};
+struct ClientWake {
+  std::uint32_t process;
+};
+struct ClientTimeout {
+  std::uint32_t process;
+  std::uint64_t request_id;
+};
+struct FaultEvent {
+  std::size_t index;
+};
+using Payload = std::variant<DeliverMessage, DeliverRequest, DeliverReply, ComputeDone, ClientWake,
+                             ClientTimeout, FaultEvent>;
+
+struct QueueEntry {
+  std::int64_t time;
+  std::uint64_t seq;
+  std::uint32_t slot;
+  // std::push_heap builds a max-heap: "greater" puts the earliest event on top.
+  bool operator<(const QueueEntry& o) const { return time != o.time ? time > o.time : seq > o.seq; }
+};
+
+struct Process {
+  bool busy = false;
+  std::uint64_t request_id = 0;  // of the outstanding operation
+  OpKind kind = OpKind::kRead;
+  TokenIndex token = 0;
+  NodeIndex node = 0;
+  token::Domain domain;
+  std::uint32_t retries = 0;  // of the current read
+  std::vector<NodeIndex> tried;
+  std::uint32_t generated_left = 0;
+  std::uint32_t generated_done = 0;
+  std::vector<const ScriptedOp*> script;  // sorted by time
+  std::size_t script_next = 0;
+};
+
+class Simulation {
+ public:
+  Simulation(const Scenario& s, const TraceSink& trace)
+      : s_(s), scheme_(*s.scheme), trace_(trace), rng_(s.seed) {
+    for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
+      nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
+    }
+    worker_free_ns_.assign(nodes_.size(), 0);
+    std::uint32_t scripted = 0;
+    for (const ScriptedOp& op : s.ops) scripted = std::max(scripted, op.process + 1);
+    const std::uint32_t generated = s.workload ? s.workload->clients : 0;
+    processes_.resize(scripted + generated);
+    for (const ScriptedOp& op : s.ops) processes_[op.process].script.push_back(&op);
+    for (auto& p : processes_) {
+      std::stable_sort(
+          p.script.begin(), p.script.end(),
+          [](const ScriptedOp* a, const ScriptedOp* b) { return a->at_ns < b->at_ns; });
+    }
+    for (std::uint32_t i = 0; i < generated; ++i) {
+      processes_[scripted + i].generated_left = s.workload->ops_per_client;
+    }
+    if (s.workload) {
+      workload_tokens_ = s.workload->tokens;
+      if (workload_tokens_.empty()) {
+        for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) workload_tokens_.push_back(t);
+      }
+    }
+  }
+
+  SimResult Run() {
+    for (std::uint32_t p = 0; p < processes_.size(); ++p) {
+      const Process& proc = processes_[p];
+      std::int64_t first = proc.script.empty() ? kForever : proc.script.front()->at_ns;
+      if (proc.generated_left > 0) first = std::min<std::int64_t>(first, Think());
+      if (first != kForever) Schedule(first, ClientWake{p});
+    }
+    for (std::size_t i = 0; i < s_.faults.size(); ++i) Schedule(s_.faults[i].at_ns, FaultEvent{i});
+
+    while (!queue_.empty()) {
+      if (result_.stats.events >= s_.max_events) {
+        result_.stats.hit_event_limit = true;
+        break;
+      }
+      std::pop_heap(queue_.begin(), queue_.end());
+      const QueueEntry e = queue_.back();
+      queue_.pop_back();
+      if (e.time > s_.max_time_ns) {
+        result_.stats.hit_time_limit = true;
+        break;
+      }
+      now_ = e.time;
+      ++result_.stats.events;
+      Payload payload = std::move(slots_[e.slot]);
+      free_slots_.push_back(e.slot);
+      digest_.Add(static_cast<std::uint64_t>(now_));
+      digest_.Add(payload.index());
+      std::visit([this](auto& p) { Handle(p); }, payload);
+      if (AllDone()) break;
+    }
+    for (const Process& p : processes_) result_.stats.ops_pending += p.busy ? 1 : 0;
+    result_.stats.end_time_ns = now_;
+    digest_.Add(result_.stats.ops_ok);
+    digest_.Add(result_.stats.ops_info);
+    result_.digest = digest_.value();
+    return std::move(result_);
+  }
+
+ private:
+  // ---- events -------------------------------------------------------------------------
+
+  template <typename T>
+  void Schedule(std::int64_t at, T payload) {
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      slots_[slot] = std::move(payload);
+    } else {
+      slot = static_cast<std::uint32_t>(slots_.size());
+      slots_.emplace_back(std::move(payload));
+    }
+    queue_.push_back(QueueEntry{at, next_seq_++, slot});
+    std::push_heap(queue_.begin(), queue_.end());
+  }
+
+  bool AllDone() const {
+    for (const Process& p : processes_) {
+      if (p.busy || p.generated_left > 0 || p.script_next < p.script.size()) return false;
+    }
+    return true;
+  }
+
+  void Handle(DeliverMessage& d) {
+    const Message& m = d.message;
+    ++result_.stats.messages_delivered;
+    digest_.Add((static_cast<std::uint64_t>(m.type) << 48) ^ (std::uint64_t{m.from} << 32) ^
+                (std::uint64_t{m.to} << 16) ^ m.token);
+    digest_.Add(m.op_id);
+    digest_.Add(m.vv.version);
+    if (trace_) {
+      Trace(fmt::format("deliver {} {} -> {} token {} op {} version {}",
+                        token::MessageTypeName(m.type), scheme_.node(m.from), scheme_.node(m.to),
+                        scheme_.token(m.token).id, m.op_id, m.vv.version));
+    }
+    Absorb(m.to, nodes_[m.to]->OnMessage(m));
+  }
+
+  void Handle(DeliverRequest& d) {
+    digest_.Add(d.request.request_id);
+    if (trace_) {
+      Trace(fmt::format("request {} {} token {} at {}", d.request.request_id,
+                        token::OpKindName(d.request.kind), d.request.token, scheme_.node(d.node)));
+    }
+    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request));
+  }
+
+  void Handle(ComputeDone& c) {
+    digest_.Add(c.result.compute_id);
+    if (trace_) {
+      Trace(fmt::format("compute done at {} op {} x={}", scheme_.node(c.node), c.result.compute_id,
+                        c.result.best ? fmt::format("{}", c.result.best->x) : "-"));
+    }
+    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result));
+  }
+
+  void Handle(FaultEvent& f) {
+    const Fault& fault = s_.faults[f.index];
+    digest_.Add(f.index);
+    if (fault.kind == FaultKind::kCrashToken) {
+      if (trace_) {
+        Trace(fmt::format("crash {} for token {}", scheme_.node(fault.node),
+                          scheme_.token(fault.token).id));
+      }
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token));
+      return;
+    }
+    if (trace_) Trace(fmt::format("crash node {}", scheme_.node(fault.node)));
+    for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) {
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(t));
+    }
+  }
+
+  void Handle(ClientWake& w) { MaybeStart(w.process); }
+
+  void Handle(DeliverReply& d) {
+    const ClientReply& r = d.reply;
+    auto it = request_process_.find(r.request_id);
+    if (it == request_process_.end()) return;
+    const std::uint32_t pid = it->second;
+    request_process_.erase(it);
+    Process& p = processes_[pid];
+    if (!p.busy || p.request_id != r.request_id) return;  // answered after its timeout
+    digest_.Add(r.request_id);
+    digest_.Add(r.version);
+    p.busy = false;
+    HistoryEvent ev =
+        Event(pid, p, r.status.ok() ? HistoryEvent::Type::kOk : HistoryEvent::Type::kFail);
+    if (r.status.ok()) {
+      ++result_.stats.ops_ok;
+      ev.has_version = true;
+      ev.version = r.version;
+      ev.value = r.value;
+      ev.final_point = r.final_point;
+    } else {
+      ++result_.stats.ops_fail;
+      ev.error = r.status.ToString();
+    }
+    if (trace_) {
+      Trace(fmt::format("process {} {} {} token {}: {}", pid, r.status.ok() ? "ok" : "fail",
+                        token::OpKindName(p.kind), scheme_.token(p.token).id,
+                        r.status.ok() ? fmt::format("version {}", r.version) : ev.error));
+    }
+    result_.history.push_back(std::move(ev));
+    Next(pid);
+  }
+
+  void Handle(ClientTimeout& t) {
+    Process& p = processes_[t.process];
+    if (!p.busy || p.request_id != t.request_id) return;
+    request_process_.erase(t.request_id);
+    p.busy = false;
+    ++result_.stats.ops_info;
+    digest_.Add(t.request_id);
+    if (trace_) Trace(fmt::format("process {} timeout {}", t.process, t.request_id));
+    result_.history.push_back(Event(t.process, p, HistoryEvent::Type::kInfo));
+    // A read that timed out may be retried at a reader not tried yet.
+    if (p.kind == OpKind::kRead && s_.retry_reads) {
+      const auto& readers = scheme_.token(p.token).readers;
+      std::vector<NodeIndex> untried;
+      for (NodeIndex r : readers) {
+        if (std::find(p.tried.begin(), p.tried.end(), r) == p.tried.end()) untried.push_back(r);
+      }
+      if (!untried.empty()) {
+        ++result_.stats.read_retries;
+        const NodeIndex node = untried[rng_.Below(untried.size())];
+        Invoke(t.process, OpKind::kRead, p.token, {}, node);
+        return;
+      }
+    }
+    Next(t.process);
+  }
+
+  // ---- clients ------------------------------------------------------------------------
+
+  std::int64_t Think() {
+    if (!s_.workload) return 0;
+    return rng_.Between(s_.workload->think_min_ns, s_.workload->think_max_ns);
+  }
+
+  void Next(std::uint32_t pid) {
+    Process& p = processes_[pid];
+    if (p.script_next < p.script.size()) {
+      Schedule(std::max(now_, p.script[p.script_next]->at_ns), ClientWake{pid});
+    } else if (p.generated_left > 0) {
+      Schedule(now_ + Think(), ClientWake{pid});
+    }
+  }
+
+  void MaybeStart(std::uint32_t pid) {
+    Process& p = processes_[pid];
+    if (p.busy) return;
+    if (p.script_next < p.script.size()) {
+      const ScriptedOp& op = *p.script[p.script_next];
+      if (op.at_ns > now_) {
+        Schedule(op.at_ns, ClientWake{pid});
+        return;
+      }
+      ++p.script_next;
+      p.tried.clear();
+      Invoke(pid, op.kind, op.token, op.domain, op.node ? *op.node : Route(op.kind, op.token));
+      return;
+    }
+    if (p.generated_left == 0) return;
+    --p.generated_left;
+    const Workload& w = *s_.workload;
+    const TokenIndex t = workload_tokens_[rng_.Below(workload_tokens_.size())];
+    const bool read = rng_.Below(1000) < w.read_permille;
+    token::Domain d;
+    if (!read) {
+      const std::uint64_t span = 1 + rng_.Below(std::max<std::uint64_t>(w.domain_span, 1));
+      d.low = rng_.Below(1000);
+      d.mid = d.low + rng_.Below(span);
+      d.high = d.low + span;
+      d.name = fmt::format("p{}w{}", pid, p.generated_done);
+    }
+    ++p.generated_done;
+    p.tried.clear();
+    const OpKind kind = read ? OpKind::kRead : OpKind::kWrite;
+    Invoke(pid, kind, t, std::move(d), Route(kind, t));
+  }
+
+  NodeIndex Route(OpKind kind, TokenIndex t) {
+    const token::TokenScheme& ts = scheme_.token(t);
+    if (token::IsWriterOp(kind)) return ts.writer;
+    return ts.readers[rng_.Below(ts.readers.size())];
+  }
+
+  void Invoke(std::uint32_t pid, OpKind kind, TokenIndex t, token::Domain domain, NodeIndex node) {
+    Process& p = processes_[pid];
+    p.busy = true;
+    p.kind = kind;
+    p.token = t;
+    p.node = node;
+    p.domain = std::move(domain);
+    p.request_id = ++next_request_id_;
+    p.tried.push_back(node);
+    request_process_.emplace(p.request_id, pid);
+    ++result_.stats.ops_invoked;
+    HistoryEvent ev = Event(pid, p, HistoryEvent::Type::kInvoke);
+    if (kind == OpKind::kWrite) {
+      ev.value = token::RegisterValue::Data(token::TokenData{p.domain, std::nullopt});
+    } else if (kind == OpKind::kCreate) {
+      ev.value = token::RegisterValue::Empty();
+    } else if (kind == OpKind::kDrop) {
+      ev.value = token::RegisterValue::Dropped();
+    }
+    result_.history.push_back(std::move(ev));
+    digest_.Add(p.request_id);
+    digest_.Add((std::uint64_t{pid} << 32) ^ (std::uint64_t{node} << 8) ^
+                static_cast<std::uint64_t>(kind));
+    if (trace_) {
+      Trace(fmt::format("process {} invoke {} token {} at {}", pid, token::OpKindName(kind),
+                        scheme_.token(t).id, scheme_.node(node)));
+    }
+    ClientRequest req{p.request_id, kind, scheme_.token(t).id, p.domain};
+    Schedule(now_ + Delay(std::nullopt, node), DeliverRequest{node, std::move(req)});
+    Schedule(now_ + s_.client_timeout_ns, ClientTimeout{pid, p.request_id});
+  }
+
+  HistoryEvent Event(std::uint32_t pid, const Process& p, HistoryEvent::Type type) const {
+    HistoryEvent ev;
+    ev.type = type;
+    ev.process = pid;
+    ev.kind = p.kind;
+    ev.token = p.token;
+    ev.time_ns = now_;
+    ev.node = p.node;
+    if (p.kind != OpKind::kRead && type != HistoryEvent::Type::kInvoke) {
+      // Writes repeat their value on completion.
+      if (p.kind == OpKind::kWrite) {
+        ev.value = token::RegisterValue::Data(token::TokenData{p.domain, std::nullopt});
+      } else {
+        ev.value = p.kind == OpKind::kCreate ? token::RegisterValue::Empty()
+                                             : token::RegisterValue::Dropped();
+      }
+    }
+    return ev;
+  }
+
+  // ---- network and compute ------------------------------------------------------------
+
+  std::int64_t BaseDelay() {
+    const DelayModel& d = s_.delay;
+    switch (d.kind) {
+      case DelayKind::kConstant:
+        return d.min_ns;
+      case DelayKind::kUniform:
+        return rng_.Between(d.min_ns, d.max_ns);
+      case DelayKind::kExponential: {
+        const double u = rng_.Unit();
+        return d.min_ns +
+               static_cast<std::int64_t>(-std::log1p(-u) * static_cast<double>(d.mean_ns));
+      }
+      case DelayKind::kLongTail: {
+        std::int64_t base = rng_.Between(d.min_ns, d.max_ns);
+        if (rng_.Below(1000) < d.tail_permille) base *= d.tail_factor;
+        return base;
+      }
+    }
+    return d.min_ns;
+  }
+
+  // Delay of a message from `from` (nullopt: a client) to `to` sent now.
+  std::int64_t Delay(std::optional<NodeIndex> from, NodeIndex to) {
+    std::int64_t delay = BaseDelay();
+    for (const LinkRule& rule : s_.links) {
+      if (now_ < rule.start_ns || now_ >= rule.end_ns) continue;
+      if (rule.from && (!from || *rule.from != *from)) continue;
+      if (rule.to && *rule.to != to) continue;
+      delay += rule.extra_ns;
+    }
+    return delay;
+  }
+
+  void Absorb(NodeIndex at, const Outputs& out) {
+    for (const Message& m : out.messages) {
+      ++result_.stats.messages_sent;
+      Schedule(now_ + Delay(m.from, m.to), DeliverMessage{m});
+    }
+    for (const token::ComputeRequest& c : out.computes) {
+      ++result_.stats.computes;
+      const std::int64_t cost = static_cast<std::int64_t>(c.to - c.from) * s_.compute_ns_per_hash;
+      worker_free_ns_[at] = std::max(worker_free_ns_[at], now_) + cost;
+      Schedule(worker_free_ns_[at],
+               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)}});
+    }
+    for (const ClientReply& r : out.replies) {
+      // The reply travels back to the client like any message.
+      Schedule(now_ + Delay(at, at), DeliverReply{r});
+    }
+  }
+
+  void Trace(const std::string& what) {
+    trace_(fmt::format("{:>16} {}",
+                       fmt::format("{}.{:09}", now_ / 1'000'000'000, now_ % 1'000'000'000), what));
+  }
+
+  const Scenario& s_;
+  const token::ReplicationScheme& scheme_;
+  const TraceSink& trace_;
+  Random rng_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::int64_t> worker_free_ns_;
+  std::vector<Process> processes_;
+  std::vector<TokenIndex> workload_tokens_;
+  std::vector<QueueEntry> queue_;
+  std::vector<Payload> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::map<std::uint64_t, std::uint32_t> request_process_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t next_request_id_ = 0;
+  std::int64_t now_ = 0;
+  Digest digest_;
+  SimResult result_;
+};
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendValue(std::string& out, const token::RegisterValue& v) {
+  switch (v.kind()) {
+    case token::ValueKind::kInitial:
+      out += "null";
+      return;
+    case token::ValueKind::kEmpty:
+      out += "{\"kind\":\"empty\"}";
+      return;
+    case token::ValueKind::kDropped:
+      out += "{\"kind\":\"dropped\"}";
+      return;
+    case token::ValueKind::kData: {
+      const auto& d = v.data().domain;
+      out += "{\"name\":";
+      AppendJsonString(out, d.name);
+      out += fmt::format(",\"low\":{},\"mid\":{},\"high\":{}}}", d.low, d.mid, d.high);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace) {
+  return Simulation(scenario, trace).Run();
+}
+
+std::string DigestHex(std::uint64_t digest) { return fmt::format("{:016x}", digest); }
+
+std::string HistoryToJsonl(const Scenario& scenario, const std::vector<HistoryEvent>& history) {
+  const auto& scheme = *scenario.scheme;
+  std::string out;
+  out.reserve(history.size() * 140);
+  for (const HistoryEvent& e : history) {
+    static constexpr const char* kTypes[] = {"invoke", "ok", "fail", "info"};
+    out +=
+        fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":", e.process,
+                    kTypes[static_cast<int>(e.type)], e.kind == OpKind::kRead ? "read" : "write");
+    AppendJsonString(out, scheme.token(e.token).id);
+    const bool with_value = e.kind != OpKind::kRead || e.type == HistoryEvent::Type::kOk;
+    if (with_value) {
+      out += ",\"value\":";
+      AppendValue(out, e.value);
+    }
+    if (e.has_version) out += fmt::format(",\"version\":{}", e.version);
+    out += fmt::format(",\"time\":{},\"node\":\"{}\"", e.time_ns, scheme.node(e.node));
+    if (e.kind != OpKind::kRead) out += fmt::format(",\"op\":\"{}\"", token::OpKindName(e.kind));
+    if (e.final_point) {
+      out +=
+          fmt::format(",\"final\":{{\"x\":{},\"hash\":{}}}", e.final_point->x, e.final_point->hash);
+    }
+    if (!e.error.empty()) {
+      out += ",\"error\":";
+      AppendJsonString(out, e.error);
+    }
+    out += "}\n";
+  }
+  return out;
+}
+
+}  // namespace sim

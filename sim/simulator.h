@@ -1,0 +1,79 @@
+// The deterministic discrete-event simulator: core Nodes, a virtual clock, a seeded
+// network that delays and reorders messages, per-token and whole-node crash-stops, a
+// compute-time model for the argmin, and simulated client processes.
+//
+// One thread; the clock jumps to the next event; events are ordered by (time, sequence
+// number); every random choice comes from one sim::Random seeded by the run's seed. The
+// same scenario and seed give the same run bit for bit: the digest (a hash of every event
+// processed, in order, with its fields) says so in 16 hex digits.
+//
+// Clients: each process has at most one operation outstanding. Writes go to the token's
+// writer, reads to a reader chosen with the seed (or the node a scripted operation names).
+// A reply that does not arrive within the client timeout makes the operation `info`; a
+// timed-out read is then retried at another reader when the scenario allows it.
+//
+// Thread-safety: RunSimulation is re-entrant; runs share nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/scenario.h"
+
+namespace sim {
+
+// What a client saw: one line of the history (docs/FORMATS.md).
+struct HistoryEvent {
+  enum class Type : std::uint8_t { kInvoke, kOk, kFail, kInfo };
+  Type type = Type::kInvoke;
+  std::uint32_t process = 0;
+  token::OpKind kind = token::OpKind::kRead;
+  TokenIndex token = 0;
+  std::int64_t time_ns = 0;
+  NodeIndex node = 0;          // the node the operation was sent to
+  token::RegisterValue value;  // write: written (invoke and ok); read: read (ok)
+  bool has_version = false;
+  std::uint64_t version = 0;
+  std::optional<token::HashPoint> final_point;  // reads of data
+  std::string error;                            // fail: the status message
+};
+
+struct SimStats {
+  std::uint64_t events = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_delivered = 0;
+  std::uint64_t computes = 0;
+  std::uint64_t ops_invoked = 0;
+  std::uint64_t ops_ok = 0;
+  std::uint64_t ops_fail = 0;
+  std::uint64_t ops_info = 0;     // timed out
+  std::uint64_t ops_pending = 0;  // still outstanding when the run ended
+  std::uint64_t read_retries = 0;
+  std::int64_t end_time_ns = 0;
+  bool hit_time_limit = false;
+  bool hit_event_limit = false;
+};
+
+struct SimResult {
+  std::vector<HistoryEvent> history;
+  SimStats stats;
+  std::uint64_t digest = 0;
+};
+
+// Receives one human-readable line per event when a trace is wanted.
+using TraceSink = std::function<void(std::string_view line)>;
+
+// REQUIRES: the scenario is valid (as sim/scenario_yaml.h and the fuzzer build them).
+SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace = nullptr);
+
+// The history as JSON Lines (docs/FORMATS.md), with `node` and `final` as extra fields.
+std::string HistoryToJsonl(const Scenario& scenario, const std::vector<HistoryEvent>& history);
+
+// "0123456789abcdef"
+std::string DigestHex(std::uint64_t digest);
+
+}  // namespace sim
