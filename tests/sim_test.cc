@@ -1,0 +1,191 @@
+// The simulator: checked-in scenarios meet their expectations, runs are deterministic
+// (in-process and across processes), scenario files round-trip, bad scenarios are
+// rejected with their line.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "apps/sim_check.h"
+#include "sim/scenario_yaml.h"
+#include "sim/simulator.h"
+
+namespace sim {
+namespace {
+
+std::vector<std::string> ScenarioFiles() {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(TOKEN_SCENARIOS_DIR)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+Scenario Load(const std::string& path) {
+  auto s = LoadScenarioFile(path);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+class CheckedInScenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CheckedInScenario, MeetsItsExpectation) {
+  const Scenario s = Load(GetParam());
+  const tokensim::Judgement j = tokensim::RunAndJudge(s);
+  EXPECT_TRUE(j.expectation_met) << tokensim::Summary(s, j);
+  EXPECT_GT(j.run.stats.messages_delivered, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, CheckedInScenario, ::testing::ValuesIn(ScenarioFiles()),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string name =
+                               std::filesystem::path(param_info.param).stem().string();
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(SimDeterminism, SameSeedSameRunInProcess) {
+  const Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/per_token_crashes.yaml");
+  std::string trace_a, trace_b;
+  const SimResult a = RunSimulation(s, [&](std::string_view l) { (trace_a += l) += '\n'; });
+  const SimResult b = RunSimulation(s, [&](std::string_view l) { (trace_b += l) += '\n'; });
+  EXPECT_EQ(a.digest, b.digest);
+  EXPECT_EQ(HistoryToJsonl(s, a.history), HistoryToJsonl(s, b.history));
+  EXPECT_EQ(trace_a, trace_b);
+  // Tracing does not change the run.
+  EXPECT_EQ(RunSimulation(s).digest, a.digest);
+}
+
+TEST(SimDeterminism, DifferentSeedsGiveDifferentSchedules) {
+  Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/concurrent_writes.yaml");
+  std::set<std::uint64_t> digests;
+  std::set<std::string> histories;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    s.seed = seed;
+    const SimResult r = RunSimulation(s);
+    digests.insert(r.digest);
+    histories.insert(HistoryToJsonl(s, r.history));
+  }
+  EXPECT_EQ(digests.size(), 5u);
+  EXPECT_EQ(histories.size(), 5u);
+}
+
+std::string RunTokensim(const std::string& args) {
+  const std::string cmd = std::string(TOKENSIM_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  std::string out;
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) out += buf;
+  if (pipe) pclose(pipe);
+  return out;
+}
+
+std::string LastLine(const std::string& out) {
+  const auto end = out.find_last_not_of('\n');
+  const auto start = out.rfind('\n', end);
+  return out.substr(start == std::string::npos ? 0 : start + 1, end - start);
+}
+
+TEST(SimDeterminism, SameSeedSameDigestAcrossProcesses) {
+  const std::string scenario = std::string(TOKEN_SCENARIOS_DIR) + "/minority_crash.yaml";
+  const std::string first = LastLine(RunTokensim("run " + scenario + " --seed 123"));
+  const std::string second = LastLine(RunTokensim("run " + scenario + " --seed 123"));
+  EXPECT_EQ(first.rfind("digest ", 0), 0u) << first;
+  EXPECT_EQ(first.size(), 7u + 16u);
+  EXPECT_EQ(first, second);
+  // And in-process agrees with the separate processes.
+  Scenario s = Load(scenario);
+  s.seed = 123;
+  EXPECT_EQ(first, "digest " + DigestHex(RunSimulation(s).digest));
+  EXPECT_NE(first, LastLine(RunTokensim("run " + scenario + " --seed 124")));
+}
+
+TEST(ScenarioYaml, RoundTripKeepsTheRun) {
+  for (const std::string& path : ScenarioFiles()) {
+    const Scenario s = Load(path);
+    const std::string yaml = ScenarioToYaml(s);
+    auto again = ParseScenarioYaml(yaml, "roundtrip.yaml");
+    ASSERT_TRUE(again.ok()) << path << ": " << again.status().ToString() << "\n" << yaml;
+    EXPECT_EQ(ScenarioToYaml(*again), yaml) << path;
+    EXPECT_EQ(RunSimulation(*again).digest, RunSimulation(s).digest) << path;
+  }
+}
+
+TEST(ScenarioYaml, Durations) {
+  EXPECT_EQ(*ParseDuration("250us"), 250'000);
+  EXPECT_EQ(*ParseDuration("60s"), 60'000'000'000);
+  EXPECT_EQ(*ParseDuration("0"), 0);
+  EXPECT_FALSE(ParseDuration("5").ok());
+  EXPECT_FALSE(ParseDuration("5 ms").ok());
+  EXPECT_FALSE(ParseDuration("-5ms").ok());
+  EXPECT_FALSE(ParseDuration("99999999999999m").ok());
+  EXPECT_EQ(FormatDuration(1'500'000), "1500us");
+  EXPECT_EQ(FormatDuration(2'000'000'000), "2s");
+}
+
+struct BadScenario {
+  const char* what;
+  const char* yaml;
+  const char* expect;
+};
+void PrintTo(const BadScenario& b, std::ostream* os) { *os << b.what; }
+
+class ScenarioYamlBad : public ::testing::TestWithParam<BadScenario> {};
+
+constexpr const char* kScheme =
+    "scheme:\n"
+    "  - {token: 1, writer: 127.0.0.1:1, readers: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]}\n";
+
+TEST_P(ScenarioYamlBad, IsRejectedNamingTheLine) {
+  auto s = ParseScenarioYaml(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(s.ok()) << GetParam().what;
+  EXPECT_NE(s.status().message().find(GetParam().expect), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(s.status().message().rfind("bad.yaml: line ", 0), 0u) << s.status().message();
+}
+
+const std::string kWorkload = "workload: {clients: 1, ops_per_client: 1}\n";
+const std::string kBad1 =
+    std::string(kScheme) + kWorkload + "faults:\n  - {at: 1ms, crash: 127.0.0.1:9}\n";
+const std::string kBad2 =
+    std::string(kScheme) + kWorkload + "network:\n  delay: {dist: gaussian}\n";
+const std::string kBad3 = std::string(kScheme) + kWorkload + "clients: {timeout: 5}\n";
+const std::string kBad4 = std::string(kScheme) + "operations:\n  - {op: write, token: 1}\n";
+const std::string kBad5 = std::string(kScheme) + kWorkload + "colour: blue\n";
+const std::string kBad6 = std::string(kScheme);
+const std::string kBad7 = std::string(kScheme) + "operations:\n  - {op: read, token: 2}\n";
+const std::string kBad8 = "seed: 1\n" + kWorkload;
+const std::string kBad9 = "scheme:\n  - {token: 1, writer: 127.0.0.1:1, readers: []}\n" + kWorkload;
+const std::string kBad10 = std::string(kScheme) + kWorkload + "expect: {verdict: maybe}\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ScenarioYamlBad,
+    ::testing::Values(
+        BadScenario{"unknown node", kBad1.c_str(), "line 5: crash: unknown node"},
+        BadScenario{"unknown dist", kBad2.c_str(), "unknown distribution 'gaussian'"},
+        BadScenario{"duration without unit", kBad3.c_str(), "needs a unit"},
+        BadScenario{"write without value", kBad4.c_str(), "a write needs its 'value'"},
+        BadScenario{"unknown key", kBad5.c_str(), "line 4: scenario: unknown key 'colour'"},
+        BadScenario{"no clients", kBad6.c_str(), "has no clients"},
+        BadScenario{"unknown token", kBad7.c_str(), "unknown token '2'"},
+        BadScenario{"no scheme", kBad8.c_str(), "has no 'scheme'"},
+        BadScenario{"bad scheme", kBad9.c_str(),
+                    "line 2: scheme: token '1': the reader list is empty"},
+        BadScenario{"bad verdict", kBad10.c_str(), "expect.verdict: 'maybe'"},
+        BadScenario{"not yaml", "scheme: [\n", "not valid YAML"},
+        BadScenario{"not a mapping", "- 1\n", "must be a mapping"}),
+    [](const ::testing::TestParamInfo<BadScenario>& param_info) {
+      std::string name = param_info.param.what;
+      for (char& c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return name;
+    });
+
+}  // namespace
+}  // namespace sim
