@@ -1,9 +1,17 @@
 #include "checker/history.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <unordered_map>
 
@@ -28,8 +36,10 @@ std::string_view Trim(std::string_view raw) {
   return raw;
 }
 
-// Canonical text of a JSON value: objects with their fields sorted by key, everything
-// without spacing. Two spellings of one value intern to one id.
+// Canonical text of a JSON value, appended to `out`: objects with their fields sorted by
+// key, everything without spacing. Two spellings of one value intern to one id. Keys are
+// views into the parser's string buffer and scalars views into the input, both valid
+// until the next line is parsed, so a flat object costs no allocation.
 bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error, int depth) {
   if (depth > 16) {
     *error = "value nests too deeply";
@@ -46,7 +56,15 @@ bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error
       *error = "malformed object in value";
       return false;
     }
-    std::vector<std::pair<std::string, std::string>> fields;
+    struct Field {
+      std::string_view key;
+      std::string_view scalar;  // flat values
+      std::string nested;       // objects and arrays
+    };
+    thread_local std::vector<std::vector<Field>> scratch;
+    if (scratch.size() <= static_cast<std::size_t>(depth)) scratch.resize(depth + 1);
+    std::vector<Field>& fields = scratch[static_cast<std::size_t>(depth)];
+    fields.clear();
     for (auto field : obj) {
       std::string_view key;
       simdjson::ondemand::value fv;
@@ -55,19 +73,33 @@ bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error
         *error = "malformed field in value";
         return false;
       }
-      std::string sub;
-      std::string k(key);
-      if (!Canonical(fv, &sub, error, depth + 1)) return false;
-      fields.emplace_back(std::move(k), std::move(sub));
+      json_type ft;
+      if (fv.type().get(ft) != simdjson::SUCCESS) {
+        *error = "malformed field in value";
+        return false;
+      }
+      Field f;
+      f.key = key;
+      if (ft == json_type::object || ft == json_type::array) {
+        if (!Canonical(fv, &f.nested, error, depth + 1)) return false;
+      } else {
+        f.scalar = Trim(fv.raw_json_token());
+      }
+      fields.push_back(std::move(f));
     }
-    std::sort(fields.begin(), fields.end());
+    std::sort(fields.begin(), fields.end(),
+              [](const Field& a, const Field& b) { return a.key < b.key; });
     *out += '{';
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i) *out += ',';
       *out += '"';
-      *out += fields[i].first;
+      *out += fields[i].key;
       *out += "\":";
-      *out += fields[i].second;
+      if (fields[i].nested.empty()) {
+        *out += fields[i].scalar;
+      } else {
+        *out += fields[i].nested;
+      }
     }
     *out += '}';
     return true;
@@ -97,6 +129,76 @@ bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error
   return true;
 }
 
+// A fast 64-bit hash of a short string (8 bytes at a time, then a final mix).
+std::uint64_t HashText(std::string_view s) {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 32;
+  }
+  std::uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL;
+  return h ^ (h >> 29);
+}
+
+// Interns canonical value texts: open addressing over ids into `values`, one allocation per
+// distinct value. Each slot keeps 32 bits of the hash beside the id, so probing rarely
+// touches the strings.
+class ValueTable {
+ public:
+  explicit ValueTable(std::vector<std::string>* values) : values_(values) {
+    slots_.assign(1024, 0);
+  }
+
+  ValueId Intern(std::string_view text) {
+    if ((values_->size() + 1) * 2 > slots_.size()) Grow();
+    const std::uint64_t h = HashText(text);
+    const auto tag = static_cast<std::uint32_t>(h >> 32);
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = h & mask;
+    while (slots_[i] != 0) {
+      const auto id = static_cast<std::uint32_t>(slots_[i]) - 1;
+      if (static_cast<std::uint32_t>(slots_[i] >> 32) == tag && (*values_)[id] == text) {
+        return static_cast<ValueId>(id);
+      }
+      i = (i + 1) & mask;
+    }
+    const auto id = static_cast<std::uint32_t>(values_->size());
+    values_->emplace_back(text);
+    slots_[i] = (std::uint64_t{tag} << 32) | (id + 1);
+    return static_cast<ValueId>(id);
+  }
+
+ private:
+  void Grow() {
+    std::vector<std::uint64_t> old = std::move(slots_);
+    slots_.assign(old.size() * 2, 0);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::uint64_t slot : old) {
+      if (slot == 0) continue;
+      std::size_t i = HashText((*values_)[static_cast<std::uint32_t>(slot) - 1]) & mask;
+      while (slots_[i] != 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+
+  std::vector<std::string>* values_;
+  std::vector<std::uint64_t> slots_;  // 0: empty; else (hash tag << 32) | (id + 1)
+};
+
+// The text of a raw key up to its closing quote (keys of this format have no escapes; a key
+// with one simply matches nothing and is ignored as an extra field).
+std::string_view RawKey(simdjson::ondemand::raw_json_string key) {
+  const char* p = key.raw();
+  const char* q = p;
+  while (*q != '"' && *q != '\\') ++q;
+  return std::string_view(p, static_cast<std::size_t>(q - p));
+}
+
 class Parser {
  public:
   ParseResult Run(const char* text, std::size_t length, std::size_t padding) {
@@ -114,7 +216,16 @@ class Parser {
       for (std::size_t i = 0; i < len && blank; ++i) blank = (p[i] == ' ' || p[i] == '\t');
       if (!blank) {
         const std::size_t capacity = static_cast<std::size_t>(end - p) + padding;
-        if (auto err = Line(line, p, len, capacity)) return ParseResult{std::nullopt, err};
+        if (capacity - len >= simdjson::SIMDJSON_PADDING) {
+          if (auto err = Line(line, p, len, capacity)) return ParseResult{std::nullopt, err};
+        } else {
+          // Too close to the end of the buffer for simdjson's read-ahead: parse a copy.
+          tail_.assign(p, len);
+          tail_.append(simdjson::SIMDJSON_PADDING, ' ');
+          if (auto err = Line(line, tail_.data(), len, tail_.size())) {
+            return ParseResult{std::nullopt, err};
+          }
+        }
       }
       p = nl ? nl + 1 : end;
     }
@@ -134,6 +245,11 @@ class Parser {
     if (parser_.iterate(p, len, capacity).get(doc) != simdjson::SUCCESS) {
       return Fail(line, "not a JSON object");
     }
+    return Doc(line, doc);
+  }
+
+  template <typename Document>
+  std::optional<ParseError> Doc(std::uint64_t line, Document& doc) {
     simdjson::ondemand::object obj;
     if (doc.get_object().get(obj) != simdjson::SUCCESS) return Fail(line, "not a JSON object");
 
@@ -142,13 +258,15 @@ class Parser {
     std::int64_t process = 0, time = 0;
     std::string_view type, f, token;
     std::string value_error;
-    std::optional<std::string> value_text;  // canonical object; nullopt = null
+    ValueId value_id = kInitialValue;  // null unless an object was given
     bool has_version = false;
     std::uint64_t version = 0;
 
     for (auto field : obj) {
-      std::string_view key;
-      if (field.unescaped_key().get(key) != simdjson::SUCCESS) return Fail(line, "malformed key");
+      // Keys compared raw (without unescaping): the format's keys need no escapes.
+      simdjson::ondemand::raw_json_string raw_key;
+      if (field.key().get(raw_key) != simdjson::SUCCESS) return Fail(line, "malformed key");
+      const std::string_view key = RawKey(raw_key);
       auto v = field.value();
       if (key == "process") {
         if (v.get_int64().get(process) != simdjson::SUCCESS || process < 0 ||
@@ -160,13 +278,9 @@ class Parser {
         if (v.get_string().get(type) != simdjson::SUCCESS) {
           return Fail(line, "'type' must be a string");
         }
-        type_buf_.assign(type);
-        type = type_buf_;
         has_type = true;
       } else if (key == "f") {
         if (v.get_string().get(f) != simdjson::SUCCESS) return Fail(line, "'f' must be a string");
-        f_buf_.assign(f);
-        f = f_buf_;
         has_f = true;
       } else if (key == "token") {
         // Numbers are accepted and kept as their text, like the scheme's token ids.
@@ -200,9 +314,11 @@ class Parser {
         }
         if (jt != json_type::null) {
           if (jt != json_type::object) return Fail(line, "'value' must be an object or null");
-          std::string text;
-          if (!Canonical(vv, &text, &value_error, 0)) return Fail(line, "'value': " + value_error);
-          value_text = std::move(text);
+          canonical_.clear();
+          if (!Canonical(vv, &canonical_, &value_error, 0)) {
+            return Fail(line, "'value': " + value_error);
+          }
+          value_id = values_.Intern(canonical_);
         }
         has_value = true;
       } else if (key == "version") {
@@ -250,7 +366,7 @@ class Parser {
       op.invoke_line = line;
       if (op_type == OpType::kWrite) {
         if (!has_value) return Fail(line, "a write invocation needs its 'value'");
-        op.value = Intern(value_text);
+        op.value = value_id;
       }
       const std::size_t t = TokenIndex(token);
       history_.tokens[t].ops.push_back(op);
@@ -277,6 +393,10 @@ class Parser {
                                     "(token or f differs)",
                                     proc, op.invoke_line));
     }
+    if (outcome != Outcome::kInfo) {
+      history_.tokens[it->second.token].completed.push_back(
+          static_cast<std::uint32_t>(it->second.op));
+    }
     outstanding_.erase(it);
     op.outcome = outcome;
     if (outcome != Outcome::kInfo) {
@@ -288,8 +408,8 @@ class Parser {
     if (outcome == Outcome::kOk) {
       if (op_type == OpType::kRead) {
         if (!has_value) return Fail(line, "a read completion (ok) needs its 'value' (or null)");
-        op.value = Intern(value_text);
-      } else if (has_value && Intern(value_text) != op.value) {
+        op.value = value_id;
+      } else if (has_value && value_id != op.value) {
         return Fail(line, fmt::format("write completion's value differs from its invocation at "
                                       "line {}",
                                       op.invoke_line));
@@ -302,27 +422,26 @@ class Parser {
 
   Operation& Op(const Pending& p) { return history_.tokens[p.token].ops[p.op]; }
 
-  ValueId Intern(const std::optional<std::string>& text) {
-    if (!text) return kInitialValue;
-    auto [it, inserted] = value_ids_.emplace(*text, static_cast<ValueId>(history_.values.size()));
-    if (inserted) history_.values.push_back(*text);
-    return it->second;
-  }
-
   std::size_t TokenIndex(std::string_view token) {
-    auto it = token_ids_.find(std::string(token));
-    if (it != token_ids_.end()) return it->second;
-    token_ids_.emplace(std::string(token), history_.tokens.size());
-    history_.tokens.push_back(TokenHistory{std::string(token), {}});
-    return history_.tokens.size() - 1;
+    if (last_token_ < history_.tokens.size() && history_.tokens[last_token_].token == token) {
+      return last_token_;
+    }
+    auto it = token_ids_.find(token);
+    if (it != token_ids_.end()) return last_token_ = it->second;
+    history_.tokens.push_back(TokenHistory{std::string(token), {}, {}});
+    token_ids_.emplace(std::string(token), history_.tokens.size() - 1);
+    return last_token_ = history_.tokens.size() - 1;
   }
 
   simdjson::ondemand::parser parser_;
   History history_;
   std::unordered_map<std::uint32_t, Pending> outstanding_;
-  std::unordered_map<std::string, ValueId> value_ids_;
-  std::unordered_map<std::string, std::size_t> token_ids_;
-  std::string type_buf_, f_buf_, token_buf_;
+  ValueTable values_{&history_.values};
+  std::string canonical_;
+  std::string tail_;
+  std::map<std::string, std::size_t, std::less<>> token_ids_;
+  std::size_t last_token_ = 0;
+  std::string token_buf_;
   std::int64_t last_time_ = std::numeric_limits<std::int64_t>::min();
 };
 
@@ -344,11 +463,44 @@ ParseResult ParseHistoryString(std::string_view text) {
 }
 
 ParseResult ReadHistoryFile(const std::string& path) {
-  simdjson::padded_string content;
-  if (simdjson::padded_string::load(path).get(content) != simdjson::SUCCESS) {
-    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}'", path)}};
+  // Map the file instead of copying it; the parser copies only the last line, which has
+  // no read-ahead room behind it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot open '{}': {}", path,
+                                                               std::strerror(errno))}};
   }
-  return ParseHistory(content.data(), content.size(), simdjson::SIMDJSON_PADDING);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    // Not a regular file (a pipe, say): read it all first.
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}'", path)}};
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return ParseHistoryString(content);
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return ParseHistory("", 0, 0);
+  }
+  // Reserve the file's size plus a page of zeros, then map the file over the front: the
+  // parser may read ahead past the last byte (simdjson's padding) without a copy.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t reserved = (size + page - 1) / page * page + page;
+  void* base = ::mmap(nullptr, reserved, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* map = base == MAP_FAILED
+                  ? MAP_FAILED
+                  : ::mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) {
+    if (base != MAP_FAILED) ::munmap(base, reserved);
+    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot map '{}': {}", path,
+                                                               std::strerror(errno))}};
+  }
+  ParseResult result = ParseHistory(static_cast<const char*>(map), size, reserved - size);
+  ::munmap(base, reserved);
+  return result;
 }
 
 }  // namespace checker

@@ -54,7 +54,8 @@ struct Operation {
 
 struct TokenHistory {
   std::string token;
-  std::vector<Operation> ops;  // in invocation order
+  std::vector<Operation> ops;            // in invocation order
+  std::vector<std::uint32_t> completed;  // indices into ops of ok/fail ops, in completion order
 };
 
 struct History {

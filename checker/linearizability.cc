@@ -77,6 +77,33 @@ Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
   return Rule::kWriteOrder;
 }
 
+// A map from ValueId to a small integer, backed by a vector sized to the history's values
+// and cleared entry by entry, so checking many tokens costs no rehashing or reallocation.
+class ValueSlots {
+ public:
+  explicit ValueSlots(std::size_t values) {
+    thread_local std::vector<std::int32_t> storage;
+    if (storage.size() < values + 1) storage.assign(values + 1, -1);
+    slots_ = &storage;
+  }
+  ~ValueSlots() {
+    for (ValueId v : touched_) (*slots_)[Index(v)] = -1;
+  }
+  ValueSlots(const ValueSlots&) = delete;
+  ValueSlots& operator=(const ValueSlots&) = delete;
+
+  std::int32_t Get(ValueId v) const { return (*slots_)[Index(v)]; }
+  void Set(ValueId v, std::int32_t x) {
+    if ((*slots_)[Index(v)] == -1) touched_.push_back(v);
+    (*slots_)[Index(v)] = x;
+  }
+
+ private:
+  static std::size_t Index(ValueId v) { return static_cast<std::size_t>(v + 1); }  // null -> 0
+  std::vector<std::int32_t>* slots_;
+  std::vector<ValueId> touched_;
+};
+
 }  // namespace
 
 const char* VerdictName(Verdict v) {
@@ -114,18 +141,19 @@ const char* RuleName(Rule r) {
 TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   std::vector<Cluster> clusters(1);  // [0]: the initial value
   clusters[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
-  std::unordered_map<ValueId, std::size_t> cluster_of;
-  cluster_of.emplace(kInitialValue, 0);
-  std::unordered_map<ValueId, const Operation*> failed_write;
+  // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
+  // write wrote.
+  ValueSlots cluster_of(history.values.size());
+  cluster_of.Set(kInitialValue, 0);
 
   for (const Operation& op : token.ops) {
     if (op.type != OpType::kWrite) continue;
+    TOKEN_CHECKER_ASSERT(cluster_of.Get(op.value) == -1, "CheckZones needs unique written values");
     if (op.outcome == Outcome::kFail) {
-      failed_write.emplace(op.value, &op);
+      cluster_of.Set(op.value, -2 - static_cast<std::int32_t>(&op - token.ops.data()));
       continue;
     }
-    auto [it, inserted] = cluster_of.emplace(op.value, clusters.size());
-    TOKEN_CHECKER_ASSERT(inserted, "CheckZones needs unique written values");
+    cluster_of.Set(op.value, static_cast<std::int32_t>(clusters.size()));
     Cluster c;
     c.value = op.value;
     c.write = &op;
@@ -134,22 +162,22 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   }
   for (const Operation& op : token.ops) {
     if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
-    auto it = cluster_of.find(op.value);
-    if (it == cluster_of.end()) {
-      auto f = failed_write.find(op.value);
-      if (f != failed_write.end()) {
+    const std::int32_t slot = cluster_of.Get(op.value);
+    if (slot < 0) {
+      if (slot <= -2) {
+        const Operation* failed = &token.ops[static_cast<std::size_t>(-2 - slot)];
         return Violation(token, Rule::kValueNeverWritten,
                          fmt::format("the read at line {} returned {}, which only the failed "
                                      "write at line {} tried to write",
-                                     op.line(), history.DescribeValue(op.value), f->second->line()),
-                         {&op, f->second});
+                                     op.line(), history.DescribeValue(op.value), failed->line()),
+                         {&op, failed});
       }
       return Violation(token, Rule::kValueNeverWritten,
                        fmt::format("the read at line {} returned {}, which no write wrote",
                                    op.line(), history.DescribeValue(op.value)),
                        {&op});
     }
-    Cluster& c = clusters[it->second];
+    Cluster& c = clusters[static_cast<std::size_t>(slot)];
     if (c.write && op.complete_time < c.write->invoke_time) {
       return Violation(token, Rule::kReadFromFuture,
                        fmt::format("the read at line {} returned {}, but the write of that value "
@@ -331,15 +359,15 @@ TokenVerdict CheckVersions(const History& history, const TokenHistory& token) {
     }
   }
 
-  // Sweep in invocation order; `done` holds the operations finished before it began.
-  std::vector<const Operation*> by_end = ops;
-  std::sort(by_end.begin(), by_end.end(), [](const Operation* a, const Operation* b) {
-    return a->complete_time < b->complete_time;
-  });
-  std::vector<const Operation*> by_start = ops;
-  std::stable_sort(by_start.begin(), by_start.end(), [](const Operation* a, const Operation* b) {
-    return a->invoke_time < b->invoke_time;
-  });
+  // Sweep in invocation order (the order of `ops`, as the input had it) over the operations
+  // in completion order (as the input had it too): both orders come from the file.
+  std::vector<const Operation*> by_end;
+  by_end.reserve(ops.size());
+  for (std::uint32_t i : token.completed) {
+    const Operation& op = token.ops[i];
+    if (op.outcome == Outcome::kOk && op.has_version) by_end.push_back(&op);
+  }
+  const std::vector<const Operation*>& by_start = ops;
   const Operation* max_op = nullptr;
   std::size_t e = 0;
   for (const Operation* b : by_start) {
@@ -375,12 +403,15 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
                         const CheckOptions& options) {
   // Written values unique (failed writes included: a read of such a value is ambiguous)?
   bool unique = true;
-  std::unordered_set<ValueId> seen;
-  for (const Operation& op : token.ops) {
-    if (op.type != OpType::kWrite) continue;
-    if (op.value == kInitialValue || !seen.insert(op.value).second) {
-      unique = false;
-      break;
+  {
+    ValueSlots seen(history.values.size());
+    for (const Operation& op : token.ops) {
+      if (op.type != OpType::kWrite) continue;
+      if (op.value == kInitialValue || seen.Get(op.value) != -1) {
+        unique = false;
+        break;
+      }
+      seen.Set(op.value, 1);
     }
   }
   TokenVerdict v;
