@@ -13,15 +13,20 @@
 #include <fmt/format.h>
 
 #include "apps/sim_check.h"
+#include "core/node.h"
 #include "sim/scenario_yaml.h"
 
 namespace {
 
 int Usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: tokensim run SCENARIO.yaml [--seed N] [--history FILE] [--trace FILE]\n"
+               "usage: tokensim run SCENARIO.yaml [--seed N] [--mutant NAME] [--history FILE]\n"
+               "                    [--trace FILE]\n"
+               "       tokensim mutants\n"
                "  run      run a scenario, check its history, print a summary and a digest\n"
+               "  mutants  list the planted bugs (protocol variants for the simulator only)\n"
                "  --seed N      override the scenario's seed\n"
+               "  --mutant NAME run a planted bug instead of the scenario's protocol\n"
                "  --history F   write the client history (JSON Lines) to F\n"
                "  --trace F     write a readable trace of every event to F\n"
                "exit: 0 outcome as expected, 1 violation or mismatch, 2 bad input\n");
@@ -37,6 +42,7 @@ bool WriteFile(const std::string& path, const std::string& text) {
 int Run(int argc, char** argv) {
   std::string path, history_path, trace_path;
   std::optional<std::uint64_t> seed;
+  std::optional<token::Mutant> mutant;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -56,6 +62,15 @@ int Run(int argc, char** argv) {
         return 2;
       }
       seed = s;
+    } else if (a == "--mutant") {
+      const std::string name = value("--mutant");
+      auto m = token::MutantFromName(name);
+      if (!m) {
+        std::fprintf(stderr, "tokensim: unknown planted bug '%s' (see tokensim mutants)\n",
+                     name.c_str());
+        return 2;
+      }
+      mutant = *m;
     } else if (a == "--history") {
       history_path = value("--history");
     } else if (a == "--trace") {
@@ -78,6 +93,7 @@ int Run(int argc, char** argv) {
   }
   sim::Scenario scenario = std::move(loaded).value();
   if (seed) scenario.seed = *seed;
+  if (mutant) scenario.node_options.mutant = *mutant;
 
   std::ofstream trace_file;
   sim::TraceSink trace;
@@ -105,6 +121,13 @@ int main(int argc, char** argv) {
   if (argc < 2) return Usage(stderr);
   const std::string command = argv[1];
   if (command == "run") return Run(argc - 2, argv + 2);
+  if (command == "mutants") {
+    for (token::Mutant m : token::kAllMutants) {
+      std::printf("%-26s %s\n", std::string(token::MutantName(m)).c_str(),
+                  std::string(token::MutantDescription(m)).c_str());
+    }
+    return 0;
+  }
   if (command == "--help" || command == "-h" || command == "help") {
     Usage(stdout);
     return 0;

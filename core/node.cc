@@ -94,6 +94,15 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
 
   switch (request.kind) {
     case OpKind::kRead:
+      if (Is(Mutant::kReadLocalOnly) && ts.IsReplica(self_)) {
+        // The planted bug: answer from the local replica, asking nobody.
+        op.vv = state.stored;
+        op.phase = Phase::kDone;
+        auto [it, inserted] = operations_.emplace(op_id, std::move(op));
+        BeginReadCompletion(op_id, it->second);
+        MaybeFinishRead(op_id, it->second);
+        return out_;
+      }
       op.phase = Phase::kQuery;
       Broadcast(MessageType::kQuery, op, op_id);
       operations_.emplace(op_id, std::move(op));
@@ -184,7 +193,9 @@ const Outputs& Node::OnMessage(const Message& m) {
         reply.type = MessageType::kQueryReply;
         reply.vv = state.stored;
       } else {
-        if (m.vv.version > state.stored.version) state.stored = m.vv;
+        if (m.vv.version > state.stored.version || Is(Mutant::kAdoptAnyVersion)) {
+          state.stored = m.vv;
+        }
         reply.type = MessageType::kUpdateAck;
       }
       out_.messages.push_back(std::move(reply));
@@ -193,6 +204,14 @@ const Outputs& Node::OnMessage(const Message& m) {
     case MessageType::kQueryReply:
     case MessageType::kUpdateAck: {
       auto it = operations_.find(m.op_id);
+      if (Is(Mutant::kCountStaleAcks) && (it == operations_.end() || it->second.token != m.token)) {
+        for (auto newest = operations_.rbegin(); newest != operations_.rend(); ++newest) {
+          if (newest->second.token == m.token) {
+            it = operations_.find(newest->first);
+            break;
+          }
+        }
+      }
       if (it == operations_.end() || it->second.token != m.token) {
         ++stats_.messages_ignored;  // a late answer of a finished operation
         return out_;
@@ -213,17 +232,20 @@ void Node::OnQueryReply(const Message& m, std::uint64_t op_id, Operation& op) {
     ++stats_.messages_ignored;
     return;
   }
-  if (op.answers == 1 || m.vv.version > op.vv.version) {
+  if (op.answers == 1 || (m.vv.version > op.vv.version && !Is(Mutant::kFirstReplyWins))) {
     op.vv = m.vv;
     op.answers_at_highest = 1;
   } else if (m.vv.version == op.vv.version) {
     ++op.answers_at_highest;
   }
-  const std::size_t quorum = scheme_->token(op.token).quorum;
+  const std::size_t quorum = Quorum(op.token);
   if (op.answers < quorum) return;
 
   BeginReadCompletion(op_id, op);
-  if (options_.fast_read && op.answers_at_highest >= quorum) {
+  const bool fast = options_.fast_read && op.answers_at_highest >= quorum;
+  const bool mutant_fast = Is(Mutant::kReadSkipsImpose) || (Is(Mutant::kFastReadWithoutQuorum) &&
+                                                            op.answers_at_highest + 1 >= quorum);
+  if (fast || mutant_fast) {
     // A quorum stores this version already: any later read's quorum meets one of them.
     ++stats_.reads_fast;
     op.phase = Phase::kDone;
@@ -239,7 +261,8 @@ void Node::OnUpdateAck(const Message& m, std::uint64_t op_id, Operation& op) {
     ++stats_.messages_ignored;
     return;
   }
-  if (op.answers < scheme_->token(op.token).quorum) return;
+  const bool first_ack_is_enough = Is(Mutant::kWriteAnswersFirstAck) && op.kind != OpKind::kRead;
+  if (op.answers < Quorum(op.token) && !first_ack_is_enough) return;
   op.phase = Phase::kDone;
   if (op.kind == OpKind::kRead) {
     MaybeFinishRead(op_id, op);
@@ -307,6 +330,68 @@ void Node::Reply(const Operation& op, Status status) {
 }
 
 void Node::Finish(std::uint64_t op_id) { operations_.erase(op_id); }
+
+std::size_t Node::Quorum(TokenIndex token) const {
+  const TokenScheme& ts = scheme_->token(token);
+  if (Is(Mutant::kMinorityQuorum)) return std::max<std::size_t>(1, ts.replicas.size() / 2);
+  return ts.quorum;
+}
+
+std::string_view MutantName(Mutant m) {
+  switch (m) {
+    case Mutant::kNone:
+      return "none";
+    case Mutant::kReadSkipsImpose:
+      return "read-skips-impose";
+    case Mutant::kWriteAnswersFirstAck:
+      return "write-first-ack";
+    case Mutant::kReadLocalOnly:
+      return "read-local-only";
+    case Mutant::kMinorityQuorum:
+      return "minority-quorum";
+    case Mutant::kCountStaleAcks:
+      return "count-stale-acks";
+    case Mutant::kAdoptAnyVersion:
+      return "adopt-any-version";
+    case Mutant::kFirstReplyWins:
+      return "first-reply-wins";
+    case Mutant::kFastReadWithoutQuorum:
+      return "fast-read-without-quorum";
+  }
+  return "unknown";
+}
+
+std::string_view MutantDescription(Mutant m) {
+  switch (m) {
+    case Mutant::kNone:
+      return "the correct protocol";
+    case Mutant::kReadSkipsImpose:
+      return "a read answers right after its query phase, without the impose";
+    case Mutant::kWriteAnswersFirstAck:
+      return "a write answers after the first ack instead of a quorum";
+    case Mutant::kReadLocalOnly:
+      return "a read answers from the coordinator's local replica only";
+    case Mutant::kMinorityQuorum:
+      return "quorums of floor(n/2) instead of a majority";
+    case Mutant::kCountStaleAcks:
+      return "acks and replies of an earlier operation count for the current one";
+    case Mutant::kAdoptAnyVersion:
+      return "a replica adopts any Update, not only a higher version";
+    case Mutant::kFirstReplyWins:
+      return "a read returns the first reply's value instead of the highest version";
+    case Mutant::kFastReadWithoutQuorum:
+      return "the fast read skips the impose one reply short of a quorum at the highest version";
+  }
+  return "unknown";
+}
+
+std::optional<Mutant> MutantFromName(std::string_view name) {
+  if (name == "none") return Mutant::kNone;
+  for (Mutant m : kAllMutants) {
+    if (MutantName(m) == name) return m;
+  }
+  return std::nullopt;
+}
 
 const Outputs& Node::OnCrash(TokenIndex token) {
   Begin();

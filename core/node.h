@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/messages.h"
@@ -36,10 +37,34 @@
 
 namespace token {
 
+// Planted bugs: named protocol variants that break atomicity on purpose, so tests and
+// the fuzzer can show that the checker catches them. For the simulator and tests only:
+// never the default, and the gRPC server refuses any value but kNone.
+enum class Mutant : std::uint8_t {
+  kNone = 0,
+  kReadSkipsImpose,        // a read answers right after its query phase
+  kWriteAnswersFirstAck,   // a write answers after the first ack, not a quorum
+  kReadLocalOnly,          // a read answers from the coordinator's own replica only
+  kMinorityQuorum,         // quorum floor(n/2) instead of floor(n/2) + 1
+  kCountStaleAcks,         // answers of earlier operations count for the current one
+  kAdoptAnyVersion,        // a replica adopts any Update, not only a higher version
+  kFirstReplyWins,         // a read takes the first reply's value, not the highest
+  kFastReadWithoutQuorum,  // the fast read skips the impose with one reply short of a quorum
+};
+inline constexpr Mutant kAllMutants[] = {Mutant::kReadSkipsImpose, Mutant::kWriteAnswersFirstAck,
+                                         Mutant::kReadLocalOnly,   Mutant::kMinorityQuorum,
+                                         Mutant::kCountStaleAcks,  Mutant::kAdoptAnyVersion,
+                                         Mutant::kFirstReplyWins,  Mutant::kFastReadWithoutQuorum};
+std::string_view MutantName(Mutant m);
+// Parses a name from MutantName ("none" included); nullopt when unknown.
+std::optional<Mutant> MutantFromName(std::string_view name);
+std::string_view MutantDescription(Mutant m);
+
 struct NodeOptions {
   // Skip the impose phase of a read when a quorum of replies already carry the highest
   // version (that version is then stored at a quorum already).
   bool fast_read = true;
+  Mutant mutant = Mutant::kNone;
 };
 
 // Counters for logs and tests.
@@ -110,6 +135,8 @@ class Node {
   void BeginReadCompletion(std::uint64_t op_id, Operation& op);
   void MaybeFinishRead(std::uint64_t op_id, Operation& op);
   void Finish(std::uint64_t op_id);
+  std::size_t Quorum(TokenIndex token) const;
+  bool Is(Mutant m) const { return options_.mutant == m; }
 
   std::shared_ptr<const ReplicationScheme> scheme_;
   NodeIndex self_;

@@ -164,8 +164,21 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   const auto& sch = *s.scheme;
 
   if (const auto p = root["protocol"]) {
-    CheckKeys(p, "protocol", {"fast_read"});
+    CheckKeys(p, "protocol", {"fast_read", "mutant"});
     if (p["fast_read"]) s.node_options.fast_read = Bool(p["fast_read"], "protocol.fast_read");
+    if (p["mutant"]) {
+      const std::string name = Scalar(p["mutant"], "protocol.mutant");
+      auto m = token::MutantFromName(name);
+      if (!m) {
+        std::string known;
+        for (token::Mutant k : token::kAllMutants) {
+          known += fmt::format("{}{}", known.empty() ? "" : ", ", token::MutantName(k));
+        }
+        Fail(p["mutant"], fmt::format("protocol.mutant: unknown planted bug '{}' (known: none, {})",
+                                      name, known));
+      }
+      s.node_options.mutant = *m;
+    }
   }
   if (const auto net = root["network"]) {
     CheckKeys(net, "network", {"delay", "links"});
@@ -385,7 +398,12 @@ std::string ScenarioToYaml(const Scenario& s) {
   }
   out << YAML::EndSeq;
   out << YAML::Key << "protocol" << YAML::Value << YAML::BeginMap << YAML::Key << "fast_read"
-      << YAML::Value << s.node_options.fast_read << YAML::EndMap;
+      << YAML::Value << s.node_options.fast_read;
+  if (s.node_options.mutant != token::Mutant::kNone) {
+    out << YAML::Key << "mutant" << YAML::Value
+        << std::string(token::MutantName(s.node_options.mutant));
+  }
+  out << YAML::EndMap;
 
   static constexpr const char* kDist[] = {"constant", "uniform", "exponential", "long_tail"};
   out << YAML::Key << "network" << YAML::Value << YAML::BeginMap;
