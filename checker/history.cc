@@ -10,8 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <unordered_map>
 
@@ -471,12 +469,33 @@ ParseResult ReadHistoryFile(const std::string& path) {
                                                                std::strerror(errno))}};
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
     ::close(fd);
+    return ParseResult{
+        std::nullopt, ParseError{0, fmt::format("cannot read '{}': {}", path, std::strerror(err))}};
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return ParseResult{std::nullopt, ParseError{0, fmt::format("'{}' is a directory", path)}};
+  }
+  if (!S_ISREG(st.st_mode)) {
     // Not a regular file (a pipe, say): read it all first.
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}'", path)}};
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string content;
+    char buf[1 << 16];
+    while (true) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}': {}", path,
+                                                                   std::strerror(err))}};
+      }
+      content.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
     return ParseHistoryString(content);
   }
   const auto size = static_cast<std::size_t>(st.st_size);

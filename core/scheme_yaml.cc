@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -128,6 +130,10 @@ Result<ReplicationScheme> SchemeFromYamlNode(const YAML::Node& root, std::string
 }
 
 Result<ReplicationScheme> LoadSchemeFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::InvalidArgument(fmt::format("scheme file '{}' is a directory", path));
+  }
   std::ifstream in(path);
   if (!in) return Status::NotFound(fmt::format("cannot open scheme file '{}'", path));
   std::stringstream buf;

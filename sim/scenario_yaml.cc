@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,7 +25,7 @@ struct LoadError {
   std::string message;
 };
 
-int LineOf(const YAML::Node& n) { return n.Mark().line + 1; }
+int LineOf(const YAML::Node& n) { return std::max(1, n.Mark().line + 1); }
 
 [[noreturn]] void Fail(const YAML::Node& n, std::string msg) {
   throw LoadError{LineOf(n), std::move(msg)};
@@ -374,6 +376,10 @@ Result<Scenario> ParseScenarioYaml(std::string_view text, std::string_view sourc
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::InvalidArgument(fmt::format("scenario file '{}' is a directory", path));
+  }
   std::ifstream in(path);
   if (!in) return Status::NotFound(fmt::format("cannot open scenario file '{}'", path));
   std::stringstream buf;

@@ -1,5 +1,8 @@
 // The checker: each rule on hand-written histories, bad input, and agreement with a
 // brute-force reference on random small histories.
+#include <cstdio>
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -445,6 +448,37 @@ RC_GTEST_PROP(CheckerProperty, ZonesAgreeWithBruteForce, ()) {
                         expected ? "linearizable" : "violation", VerdictName(zones.verdict),
                         zones.explanation, VerdictName(exact.verdict), text));
   }
+}
+
+}  // namespace
+}  // namespace checker
+
+namespace checker {
+namespace {
+
+TEST(CheckerFiles, MissingFileAndDirectoryAreClearErrors) {
+  ParseResult missing = ReadHistoryFile("/nonexistent/history.jsonl");
+  ASSERT_TRUE(missing.error);
+  EXPECT_NE(missing.error->message.find("cannot open '/nonexistent/history.jsonl'"),
+            std::string::npos);
+  ParseResult dir = ReadHistoryFile(::testing::TempDir());
+  ASSERT_TRUE(dir.error);
+  EXPECT_NE(dir.error->message.find("is a directory"), std::string::npos);
+}
+
+TEST(CheckerFiles, ReadsAFileWhoseLastLineHasNoNewline) {
+  const std::string path = ::testing::TempDir() + "/checker_last_line.jsonl";
+  {
+    std::ofstream out(path);
+    out << "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n"
+        << "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"token\":\"t\",\"value\":null,\"time\":"
+           "2}";
+  }
+  ParseResult r = ReadHistoryFile(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(r.error) << r.error->message;
+  EXPECT_EQ(r.history->tokens.at(0).ops.size(), 1u);
+  EXPECT_EQ(r.history->tokens[0].ops[0].outcome, Outcome::kOk);
 }
 
 }  // namespace

@@ -234,3 +234,18 @@ INSTANTIATE_TEST_SUITE_P(All, PlantedBug, ::testing::ValuesIn(token::kAllMutants
 
 }  // namespace
 }  // namespace sim
+
+namespace sim {
+namespace {
+
+TEST(ScenarioFiles, MissingFileAndDirectoryAreClearErrors) {
+  auto missing = LoadScenarioFile("/nonexistent/s.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), token::StatusCode::kNotFound);
+  auto dir = LoadScenarioFile(::testing::TempDir());
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().message().find("is a directory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sim
