@@ -1,5 +1,7 @@
 #include "apps/sim_check.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "checker/history.h"
@@ -44,6 +46,47 @@ Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace
     why.push_back(fmt::format("expected at most {} ok operations, got {}", *e.max_ok, st.ops_ok));
   }
   if (st.hit_event_limit) why.push_back("the run hit its event limit");
+  if (e.liveness) {
+    // Which (node, token) pairs ever crashed: operations coordinated there may hang.
+    const auto& scheme = *scenario.scheme;
+    std::vector<bool> crashed(scheme.nodes().size() * scheme.tokens().size(), false);
+    for (const sim::Fault& f : scenario.faults) {
+      for (token::TokenIndex t = 0; t < scheme.tokens().size(); ++t) {
+        if (f.kind == sim::FaultKind::kCrashNode || f.token == t) {
+          crashed[f.node * scheme.tokens().size() + t] = true;
+        }
+      }
+    }
+    // Pair each invocation with its outcome per process.
+    std::map<std::uint32_t, const sim::HistoryEvent*> outstanding;
+    std::uint64_t hung = 0;
+    std::string first;
+    auto judge = [&](const sim::HistoryEvent& inv, bool completed_ok) {
+      if (completed_ok || crashed[inv.node * scheme.tokens().size() + inv.token]) return;
+      if (hung++ == 0) {
+        first = fmt::format("process {}'s {} of token {} at {} (invoked at {} ns)", inv.process,
+                            token::OpKindName(inv.kind), scheme.token(inv.token).id,
+                            scheme.node(inv.node), inv.time_ns);
+      }
+    };
+    for (const sim::HistoryEvent& ev : j.run.history) {
+      if (ev.type == sim::HistoryEvent::Type::kInvoke) {
+        outstanding[ev.process] = &ev;
+        continue;
+      }
+      auto it = outstanding.find(ev.process);
+      if (it == outstanding.end()) continue;
+      judge(*it->second, ev.type == sim::HistoryEvent::Type::kOk);
+      outstanding.erase(it);
+    }
+    for (const auto& [process, inv] : outstanding) judge(*inv, false);
+    if (hung > 0) {
+      why.push_back(
+          fmt::format("liveness: {} operation(s) at live coordinators did not complete, "
+                      "first {}",
+                      hung, first));
+    }
+  }
   j.expectation_met = why.empty();
   for (std::size_t i = 0; i < why.size(); ++i) j.mismatch += (i ? "; " : "") + why[i];
   return j;

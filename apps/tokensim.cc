@@ -5,6 +5,8 @@
 // Runs the scenario, checks the recorded history, prints a summary and, as its last line,
 // "digest <hex>". Exit 0 when the outcome matches the scenario's expectation, 1 on a
 // violation or mismatch, 2 on bad input.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -12,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/fuzz.h"
 #include "apps/sim_check.h"
 #include "core/node.h"
 #include "sim/scenario_yaml.h"
@@ -22,8 +25,13 @@ int Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: tokensim run SCENARIO.yaml [--seed N] [--mutant NAME] [--history FILE]\n"
                "                    [--trace FILE]\n"
+               "       tokensim replay SCENARIO.yaml      (the same as run: reproduces a case)\n"
+               "       tokensim fuzz [--cases N] [--seed S] [--time-limit SECONDS]\n"
+               "                     [--mutant NAME] [--out DIR] [--quiet] [--list-mutants]\n"
                "       tokensim mutants\n"
                "  run      run a scenario, check its history, print a summary and a digest\n"
+               "  fuzz     generate swarm scenarios; on a failure shrink it, write it as YAML\n"
+               "           into DIR (default fuzz-out) and print the replay command; exit 1\n"
                "  mutants  list the planted bugs (protocol variants for the simulator only)\n"
                "  --seed N      override the scenario's seed\n"
                "  --mutant NAME run a planted bug instead of the scenario's protocol\n"
@@ -31,6 +39,13 @@ int Usage(std::FILE* out) {
                "  --trace F     write a readable trace of every event to F\n"
                "exit: 0 outcome as expected, 1 violation or mismatch, 2 bad input\n");
   return 2;
+}
+
+void ListMutants() {
+  for (token::Mutant m : token::kAllMutants) {
+    std::printf("%-26s %s\n", std::string(token::MutantName(m)).c_str(),
+                std::string(token::MutantDescription(m)).c_str());
+  }
 }
 
 bool WriteFile(const std::string& path, const std::string& text) {
@@ -115,17 +130,95 @@ int Run(int argc, char** argv) {
   return j.expectation_met ? 0 : 1;
 }
 
+int Fuzz(int argc, char** argv) {
+  tokensim::FuzzOptions o;
+  o.seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() %
+                                      1000000007);
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tokensim: %s needs a value\n", flag);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto number = [&](const char* flag) -> std::uint64_t {
+      const std::string v = value(flag);
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || v[0] == '-') {
+        std::fprintf(stderr, "tokensim: %s needs a non-negative integer, got '%s'\n", flag,
+                     v.c_str());
+        std::exit(2);
+      }
+      return n;
+    };
+    if (a == "--cases") {
+      o.cases = number("--cases");
+    } else if (a == "--seed") {
+      o.seed = number("--seed");
+    } else if (a == "--time-limit") {
+      o.time_limit_s = static_cast<double>(number("--time-limit"));
+    } else if (a == "--out") {
+      o.out_dir = value("--out");
+    } else if (a == "--quiet") {
+      o.progress = false;
+    } else if (a == "--mutant") {
+      const std::string name = value("--mutant");
+      auto m = token::MutantFromName(name);
+      if (!m) {
+        std::fprintf(stderr, "tokensim: unknown planted bug '%s' (see --list-mutants)\n",
+                     name.c_str());
+        return 2;
+      }
+      o.mutant = *m;
+    } else if (a == "--list-mutants") {
+      ListMutants();
+      return 0;
+    } else {
+      std::fprintf(stderr, "tokensim: unknown fuzz option '%s'\n", a.c_str());
+      return Usage(stderr);
+    }
+  }
+  std::printf("fuzzing: seed %llu, up to %llu cases%s, protocol %s\n",
+              static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.cases),
+              o.time_limit_s > 0 ? fmt::format(" or {} s", o.time_limit_s).c_str() : "",
+              std::string(token::MutantName(o.mutant)).c_str());
+  std::fflush(stdout);
+  const tokensim::FuzzResult r = tokensim::Fuzz(o);
+  if (o.progress) std::fprintf(stderr, "\n");
+  std::printf("%llu cases in %.2f s (%.0f cases/s)\n", static_cast<unsigned long long>(r.cases_run),
+              r.elapsed_s, static_cast<double>(r.cases_run) / std::max(r.elapsed_s, 1e-9));
+  if (!r.failed) {
+    std::printf("no violation\n");
+    return 0;
+  }
+  std::printf("FAILED at case %llu after %.2f s: %s\n",
+              static_cast<unsigned long long>(r.failing_case), r.seconds_to_failure,
+              r.reason.c_str());
+  std::printf("shrunk in %llu steps to %llu operations and %llu faults\n",
+              static_cast<unsigned long long>(r.shrink_steps),
+              static_cast<unsigned long long>(r.shrunk_operations),
+              static_cast<unsigned long long>(r.shrunk_faults));
+  if (r.yaml_path.empty()) {
+    std::printf("could not write the shrunk scenario into '%s'\n", o.out_dir.c_str());
+  } else {
+    std::printf("replay: tokensim replay %s\n", r.yaml_path.c_str());
+  }
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return Usage(stderr);
   const std::string command = argv[1];
   if (command == "run") return Run(argc - 2, argv + 2);
+  if (command == "replay") return Run(argc - 2, argv + 2);
+  if (command == "fuzz") return Fuzz(argc - 2, argv + 2);
   if (command == "mutants") {
-    for (token::Mutant m : token::kAllMutants) {
-      std::printf("%-26s %s\n", std::string(token::MutantName(m)).c_str(),
-                  std::string(token::MutantDescription(m)).c_str());
-    }
+    ListMutants();
     return 0;
   }
   if (command == "--help" || command == "-h" || command == "help") {

@@ -90,6 +90,9 @@ struct Expectation {
   bool all_complete = false;            // every operation completes ok (none info/pending)
   std::optional<std::uint64_t> min_ok;  // at least this many ok operations
   std::optional<std::uint64_t> max_ok;  // at most this many (e.g. 0 without a quorum)
+  // Every operation whose coordinator never crashed for its token completes ok (meant for
+  // runs within the fault budget: a quorum of every token stays up).
+  bool liveness = false;
 };
 
 struct Scenario {

@@ -297,7 +297,8 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (l["max_events"]) s.max_events = Unsigned(l["max_events"], "limits.max_events");
   }
   if (const auto e = root["expect"]) {
-    CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok"});
+    CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok", "liveness"});
+    if (e["liveness"]) s.expect.liveness = Bool(e["liveness"], "expect.liveness");
     if (e["verdict"]) {
       const std::string v = Scalar(e["verdict"], "expect.verdict");
       if (v == "linearizable") {
@@ -499,6 +500,7 @@ std::string ScenarioToYaml(const Scenario& s) {
   out << YAML::Key << "expect" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "verdict" << YAML::Value << kVerdict[static_cast<int>(s.expect.verdict)];
   out << YAML::Key << "all_complete" << YAML::Value << s.expect.all_complete;
+  if (s.expect.liveness) out << YAML::Key << "liveness" << YAML::Value << true;
   if (s.expect.min_ok) out << YAML::Key << "min_ok" << YAML::Value << *s.expect.min_ok;
   if (s.expect.max_ok) out << YAML::Key << "max_ok" << YAML::Value << *s.expect.max_ok;
   out << YAML::EndMap;

@@ -1,0 +1,219 @@
+#include "apps/fuzz.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <rapidcheck.h>
+
+#include "apps/sim_check.h"
+#include "sim/scenario_yaml.h"
+
+namespace tokensim {
+namespace {
+
+// A uniform pick in [low, high) that shrinks towards `low`.
+template <typename T = int>
+T Pick(T low, T high) {
+  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
+}
+
+std::string Address(int i) { return fmt::format("127.0.0.1:{}", 50051 + i); }
+
+// One swarm case: the cluster shape, workload, delays and faults all drawn per case.
+rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
+  return rc::gen::exec([mutant] {
+    sim::Scenario s;
+    s.name = "fuzz";
+    s.seed = *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<std::uint64_t>(1, 1u << 30));
+    s.node_options.mutant = mutant;
+    s.node_options.fast_read = Pick(0, 4) != 0;
+
+    // Cluster: a pool of nodes shared by 1..4 tokens of 1..7 replicas each.
+    const int pool = Pick(1, 9);
+    const int tokens = Pick(1, 5);
+    std::vector<token::TokenEntry> entries;
+    std::vector<int> replicas_of;
+    for (int t = 0; t < tokens; ++t) {
+      const int n = Pick(1, std::min(7, pool) + 1);
+      std::vector<int> nodes(static_cast<std::size_t>(pool));
+      for (int i = 0; i < pool; ++i) nodes[static_cast<std::size_t>(i)] = i;
+      for (int i = 0; i < n; ++i) {  // a random n-subset, in picked order
+        std::swap(nodes[static_cast<std::size_t>(i)],
+                  nodes[static_cast<std::size_t>(Pick(i, pool))]);
+      }
+      token::TokenEntry e;
+      e.token = fmt::format("t{}", t);
+      e.writer = Address(nodes[0]);
+      const bool writer_reads = n == 1 || Pick(0, 4) != 0;
+      for (int i = writer_reads ? 0 : 1; i < n; ++i) {
+        e.readers.push_back(Address(nodes[static_cast<std::size_t>(i)]));
+      }
+      entries.push_back(std::move(e));
+      replicas_of.push_back(n);
+    }
+    auto scheme = token::ReplicationScheme::Create(std::move(entries));
+    RC_ASSERT(scheme.ok());
+    s.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
+    const auto& sch = *s.scheme;
+    const int nodes = static_cast<int>(sch.nodes().size());
+
+    // Network.
+    s.delay.kind = static_cast<sim::DelayKind>(Pick(0, 4));
+    s.delay.min_ns = Pick<std::int64_t>(10'000, 500'000);
+    s.delay.max_ns = s.delay.min_ns + Pick<std::int64_t>(0, 5'000'000);
+    s.delay.mean_ns = Pick<std::int64_t>(100'000, 3'000'000);
+    s.delay.tail_permille = static_cast<std::uint32_t>(Pick(0, 300));
+    s.delay.tail_factor = static_cast<std::uint32_t>(Pick(1, 101));
+    s.client_timeout_ns = Pick<std::int64_t>(1, 6) * 1'000'000'000;
+    s.retry_reads = Pick(0, 2) == 1;
+    const int slow = Pick(0, 3);
+    bool slow_beyond_timeout = false;
+    for (int i = 0; i < slow; ++i) {
+      sim::LinkRule r;
+      r.from = static_cast<token::NodeIndex>(Pick(0, nodes));
+      if (Pick(0, 2) == 1) r.to = static_cast<token::NodeIndex>(Pick(0, nodes));
+      r.extra_ns = Pick<std::int64_t>(1, 2000) * 1'000'000;
+      r.start_ns = Pick<std::int64_t>(0, 50) * 1'000'000;
+      r.end_ns =
+          Pick(0, 2) == 1 ? sim::kForever : r.start_ns + Pick<std::int64_t>(1, 200) * 1'000'000;
+      slow_beyond_timeout = slow_beyond_timeout || r.extra_ns * 10 > s.client_timeout_ns;
+      s.links.push_back(r);
+    }
+    s.compute_ns_per_hash = Pick<std::int64_t>(0, 2000);
+
+    // Workload: about 50 operations.
+    sim::Workload w;
+    w.clients = static_cast<std::uint32_t>(Pick(1, 7));
+    w.ops_per_client =
+        static_cast<std::uint32_t>(Pick(1, 2 * 50 / static_cast<int>(w.clients) + 2));
+    w.read_permille = static_cast<std::uint32_t>(Pick(100, 901));
+    w.think_max_ns = Pick<std::int64_t>(0, 3'000'000);
+    w.domain_span = static_cast<std::uint64_t>(Pick(1, 17));
+    s.workload = w;
+
+    // Faults: per-token crash-stops, mostly within the budget f < n/2, sometimes beyond;
+    // now and then a whole-node crash.
+    bool within_budget = true;
+    for (token::TokenIndex t = 0; t < sch.tokens().size(); ++t) {
+      const auto& replicas = sch.token(t).replicas;
+      const int n = static_cast<int>(replicas.size());
+      const int budget = (n - 1) / 2;
+      const bool beyond = Pick(0, 8) == 0;
+      const int crashes = beyond ? Pick(budget + 1, n + 1) : Pick(0, budget + 1);
+      within_budget = within_budget && crashes <= budget;
+      std::vector<token::NodeIndex> order = replicas;
+      for (int i = 0; i < crashes; ++i) {
+        std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(Pick(i, n))]);
+        s.faults.push_back(sim::Fault{sim::FaultKind::kCrashToken,
+                                      Pick<std::int64_t>(0, 60) * 1'000'000,
+                                      order[static_cast<std::size_t>(i)], t});
+      }
+    }
+    if (Pick(0, 10) == 0) {
+      within_budget = false;
+      s.faults.push_back(sim::Fault{sim::FaultKind::kCrashNode,
+                                    Pick<std::int64_t>(0, 60) * 1'000'000,
+                                    static_cast<token::NodeIndex>(Pick(0, nodes)), 0});
+    }
+    const std::int64_t worst_message =
+        s.delay.kind == sim::DelayKind::kLongTail
+            ? s.delay.max_ns * static_cast<std::int64_t>(s.delay.tail_factor)
+        : s.delay.kind == sim::DelayKind::kExponential ? s.delay.min_ns + 20 * s.delay.mean_ns
+                                                       : s.delay.max_ns;
+    s.expect.verdict = sim::ExpectVerdict::kLinearizable;
+    s.expect.liveness =
+        within_budget && !slow_beyond_timeout && worst_message * 10 < s.client_timeout_ns;
+    s.max_time_ns = 600'000'000'000;
+    return s;
+  });
+}
+
+std::uint64_t CaseKey(std::uint64_t seed, std::uint64_t index) { return seed * 1000003 + index; }
+
+int CaseSize(std::uint64_t index) { return static_cast<int>(std::min<std::uint64_t>(index, 100)); }
+
+bool Passes(const sim::Scenario& s, std::string* why) {
+  const Judgement j = RunAndJudge(s);
+  if (!j.expectation_met && why) *why = j.mismatch;
+  return j.expectation_met;
+}
+
+}  // namespace
+
+sim::Scenario GenerateCase(std::uint64_t seed, std::uint64_t index, token::Mutant mutant) {
+  return ScenarioGen(mutant)(rc::Random(CaseKey(seed, index)), CaseSize(index)).value();
+}
+
+FuzzResult Fuzz(const FuzzOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  FuzzResult result;
+  const rc::Gen<sim::Scenario> gen = ScenarioGen(o.mutant);
+  double last_report = 0;
+  for (std::uint64_t i = 0; i < o.cases; ++i) {
+    if (o.time_limit_s > 0 && elapsed() >= o.time_limit_s) break;
+    const rc::Shrinkable<sim::Scenario> shrinkable =
+        gen(rc::Random(CaseKey(o.seed, i)), CaseSize(i));
+    ++result.cases_run;
+    std::string why;
+    if (Passes(shrinkable.value(), &why)) {
+      if (o.progress && elapsed() - last_report >= 1.0) {
+        last_report = elapsed();
+        std::fprintf(stderr, "\rcases %llu, %.0f cases/s, violations 0",
+                     static_cast<unsigned long long>(result.cases_run),
+                     static_cast<double>(result.cases_run) / std::max(elapsed(), 1e-9));
+      }
+      continue;
+    }
+    result.failed = true;
+    result.failing_case = i;
+    result.seconds_to_failure = elapsed();
+    if (o.progress) {
+      std::fprintf(stderr, "\rcase %llu fails after %.2f s: %s\nshrinking...\n",
+                   static_cast<unsigned long long>(i), result.seconds_to_failure, why.c_str());
+    }
+    // Greedy descent through rapidcheck's shrink tree: take the first smaller case that
+    // still fails, until none does (bounded).
+    rc::Shrinkable<sim::Scenario> current = shrinkable;
+    bool progressed = true;
+    while (progressed && result.shrink_steps < o.max_shrink_steps) {
+      progressed = false;
+      auto shrinks = current.shrinks();
+      while (auto candidate = shrinks.next()) {
+        if (++result.shrink_steps >= o.max_shrink_steps) break;
+        std::string candidate_why;
+        if (!Passes(candidate->value(), &candidate_why)) {
+          current = *candidate;
+          why = candidate_why;
+          progressed = true;
+          break;
+        }
+      }
+    }
+    const sim::Scenario shrunk = current.value();
+    result.reason = why;
+    result.shrunk_faults = shrunk.faults.size();
+    result.shrunk_operations =
+        shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
+                        : 0;
+    std::error_code ec;
+    std::filesystem::create_directories(o.out_dir, ec);
+    result.yaml_path = fmt::format("{}/fuzz-seed{}-case{}.yaml", o.out_dir, o.seed, i);
+    sim::Scenario named = shrunk;
+    named.name = fmt::format("fuzz-seed{}-case{}", o.seed, i);
+    named.description = "shrunk by tokensim fuzz: " + why;
+    std::ofstream out(result.yaml_path);
+    out << sim::ScenarioToYaml(named);
+    if (!out) result.yaml_path.clear();  // the caller reports that nothing was written
+    break;
+  }
+  result.elapsed_s = elapsed();
+  return result;
+}
+
+}  // namespace tokensim
