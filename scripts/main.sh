@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and runs the checked-in scenarios in the
-# deterministic simulator, each history judged by the linearizability checker.
+# The main job: installs what is missing, builds, runs the checked-in scenarios in the
+# deterministic simulator (each history judged by the linearizability checker), then a short
+# schedule-fuzzing run, and shows the fuzzer catching a planted bug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,8 +14,20 @@ for f in scenarios/*.yaml; do
   if ! ./build/apps/tokensim run "$f"; then failed=$((failed + 1)); fi
 done
 echo
+echo "== schedule fuzzing: 5,000 swarm cases of the correct protocol =="
+if ! ./build/apps/tokensim fuzz --cases 5000 --seed 1 --out build/fuzz-out --quiet; then
+  failed=$((failed + 1))
+fi
+echo
+echo "== the same fuzzer against a planted bug (read-skips-impose) must find a violation =="
+if ./build/apps/tokensim fuzz --cases 20000 --seed 1 --mutant read-skips-impose \
+    --out build/fuzz-out --quiet; then
+  echo "main: the planted bug was NOT caught" >&2
+  failed=$((failed + 1))
+fi
+echo
 if [ "$failed" -eq 0 ]; then
-  echo "main: every scenario met its expectation"
+  echo "main: every scenario met its expectation, fuzzing found no violation, the planted bug was caught"
 else
   echo "main: $failed scenario(s) did NOT meet their expectation" >&2
   exit 1
