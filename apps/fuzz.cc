@@ -142,6 +142,53 @@ bool Passes(const sim::Scenario& s, std::string* why) {
   return j.expectation_met;
 }
 
+// Removes elements of `items` (chunks, then single ones) while `fails` still holds for the
+// scenario without them: delta debugging, bounded by `budget` runs.
+template <typename T>
+void Minimize(sim::Scenario& s, std::vector<T> sim::Scenario::*items, std::string* why,
+              std::uint64_t* steps, std::uint64_t budget) {
+  for (std::size_t chunk = std::max<std::size_t>((s.*items).size() / 2, 1); chunk >= 1;
+       chunk /= 2) {
+    for (std::size_t i = 0; i < (s.*items).size() && *steps < budget;) {
+      sim::Scenario candidate = s;
+      auto& v = candidate.*items;
+      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i),
+              v.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, v.size())));
+      ++*steps;
+      std::string candidate_why;
+      if (!Passes(candidate, &candidate_why)) {
+        s = std::move(candidate);
+        *why = candidate_why;
+      } else {
+        i += chunk;
+      }
+    }
+    if (chunk == 1) break;
+  }
+}
+
+// After rapidcheck's shrinking: the generated workload becomes the scripted operations the
+// clients actually started (same network stream, so the same schedule), and then
+// operations, faults and slow links go one chunk at a time while the case still fails.
+sim::Scenario Reduce(sim::Scenario s, std::string* why, std::uint64_t* steps,
+                     std::uint64_t budget) {
+  if (s.workload) {
+    sim::Scenario scripted = s;
+    scripted.ops = sim::RunSimulation(s).script;
+    scripted.workload.reset();
+    ++*steps;
+    std::string scripted_why;
+    if (!scripted.ops.empty() && !Passes(scripted, &scripted_why)) {
+      s = std::move(scripted);
+      *why = scripted_why;
+    }
+  }
+  if (!s.workload) Minimize(s, &sim::Scenario::ops, why, steps, budget);
+  Minimize(s, &sim::Scenario::faults, why, steps, budget);
+  Minimize(s, &sim::Scenario::links, why, steps, budget);
+  return s;
+}
+
 }  // namespace
 
 sim::Scenario GenerateCase(std::uint64_t seed, std::uint64_t index, token::Mutant mutant) {
@@ -195,12 +242,14 @@ FuzzResult Fuzz(const FuzzOptions& o) {
         }
       }
     }
-    const sim::Scenario shrunk = current.value();
+    const sim::Scenario shrunk =
+        Reduce(current.value(), &why, &result.shrink_steps, 2 * o.max_shrink_steps);
     result.reason = why;
     result.shrunk_faults = shrunk.faults.size();
     result.shrunk_operations =
-        shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
-                        : 0;
+        shrunk.ops.size() +
+        (shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
+                         : 0);
     std::error_code ec;
     std::filesystem::create_directories(o.out_dir, ec);
     result.yaml_path = fmt::format("{}/fuzz-seed{}-case{}.yaml", o.out_dir, o.seed, i);

@@ -104,7 +104,11 @@ struct Process {
 class Simulation {
  public:
   Simulation(const Scenario& s, const TraceSink& trace)
-      : s_(s), scheme_(*s.scheme), trace_(trace), rng_(s.seed) {
+      : s_(s),
+        scheme_(*s.scheme),
+        trace_(trace),
+        net_rng_(s.seed),
+        client_rng_(s.seed ^ kClientStream) {
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
       nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
     }
@@ -295,7 +299,7 @@ class Simulation {
       }
       if (!untried.empty()) {
         ++result_.stats.read_retries;
-        const NodeIndex node = untried[rng_.Below(untried.size())];
+        const NodeIndex node = untried[client_rng_.Below(untried.size())];
         Invoke(t.process, OpKind::kRead, p.token, {}, node);
         return;
       }
@@ -307,7 +311,7 @@ class Simulation {
 
   std::int64_t Think() {
     if (!s_.workload) return 0;
-    return rng_.Between(s_.workload->think_min_ns, s_.workload->think_max_ns);
+    return client_rng_.Between(s_.workload->think_min_ns, s_.workload->think_max_ns);
   }
 
   void Next(std::uint32_t pid) {
@@ -330,32 +334,36 @@ class Simulation {
       }
       ++p.script_next;
       p.tried.clear();
-      Invoke(pid, op.kind, op.token, op.domain, op.node ? *op.node : Route(op.kind, op.token));
+      const NodeIndex node = op.node ? *op.node : Route(op.kind, op.token);
+      result_.script.push_back(ScriptedOp{now_, pid, op.kind, op.token, op.domain, node});
+      Invoke(pid, op.kind, op.token, op.domain, node);
       return;
     }
     if (p.generated_left == 0) return;
     --p.generated_left;
     const Workload& w = *s_.workload;
-    const TokenIndex t = workload_tokens_[rng_.Below(workload_tokens_.size())];
-    const bool read = rng_.Below(1000) < w.read_permille;
+    const TokenIndex t = workload_tokens_[client_rng_.Below(workload_tokens_.size())];
+    const bool read = client_rng_.Below(1000) < w.read_permille;
     token::Domain d;
     if (!read) {
-      const std::uint64_t span = 1 + rng_.Below(std::max<std::uint64_t>(w.domain_span, 1));
-      d.low = rng_.Below(1000);
-      d.mid = d.low + rng_.Below(span);
+      const std::uint64_t span = 1 + client_rng_.Below(std::max<std::uint64_t>(w.domain_span, 1));
+      d.low = client_rng_.Below(1000);
+      d.mid = d.low + client_rng_.Below(span);
       d.high = d.low + span;
       d.name = fmt::format("p{}w{}", pid, p.generated_done);
     }
     ++p.generated_done;
     p.tried.clear();
     const OpKind kind = read ? OpKind::kRead : OpKind::kWrite;
-    Invoke(pid, kind, t, std::move(d), Route(kind, t));
+    const NodeIndex node = Route(kind, t);
+    result_.script.push_back(ScriptedOp{now_, pid, kind, t, d, node});
+    Invoke(pid, kind, t, std::move(d), node);
   }
 
   NodeIndex Route(OpKind kind, TokenIndex t) {
     const token::TokenScheme& ts = scheme_.token(t);
     if (token::IsWriterOp(kind)) return ts.writer;
-    return ts.readers[rng_.Below(ts.readers.size())];
+    return ts.readers[client_rng_.Below(ts.readers.size())];
   }
 
   void Invoke(std::uint32_t pid, OpKind kind, TokenIndex t, token::Domain domain, NodeIndex node) {
@@ -418,15 +426,15 @@ class Simulation {
       case DelayKind::kConstant:
         return d.min_ns;
       case DelayKind::kUniform:
-        return rng_.Between(d.min_ns, d.max_ns);
+        return net_rng_.Between(d.min_ns, d.max_ns);
       case DelayKind::kExponential: {
-        const double u = rng_.Unit();
+        const double u = net_rng_.Unit();
         return d.min_ns +
                static_cast<std::int64_t>(-std::log1p(-u) * static_cast<double>(d.mean_ns));
       }
       case DelayKind::kLongTail: {
-        std::int64_t base = rng_.Between(d.min_ns, d.max_ns);
-        if (rng_.Below(1000) < d.tail_permille) base *= d.tail_factor;
+        std::int64_t base = net_rng_.Between(d.min_ns, d.max_ns);
+        if (net_rng_.Below(1000) < d.tail_permille) base *= d.tail_factor;
         return base;
       }
     }
@@ -471,7 +479,12 @@ class Simulation {
   const Scenario& s_;
   const token::ReplicationScheme& scheme_;
   const TraceSink& trace_;
-  Random rng_;
+  // Two streams: the network's delays, and the clients' choices (operations, think times,
+  // routing). Clients replayed from a script consume no client randomness, so a workload
+  // turned into scripted operations meets the same network.
+  static constexpr std::uint64_t kClientStream = 0xC1E47C1E47C1E47ULL;
+  Random net_rng_;
+  Random client_rng_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::int64_t> worker_free_ns_;
   std::vector<Process> processes_;

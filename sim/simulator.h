@@ -60,6 +60,9 @@ struct SimStats {
 
 struct SimResult {
   std::vector<HistoryEvent> history;
+  // Every operation the clients started (retries excluded), as scripted operations with
+  // their node: a scenario with these instead of its workload replays the same clients.
+  std::vector<ScriptedOp> script;
   SimStats stats;
   std::uint64_t digest = 0;
 };
