@@ -290,17 +290,18 @@ class Simulation {
     digest_.Add(t.request_id);
     if (trace_) Trace(fmt::format("process {} timeout {}", t.process, t.request_id));
     result_.history.push_back(Event(t.process, p, HistoryEvent::Type::kInfo));
-    // A read that timed out may be retried at a reader not tried yet.
+    // A read that timed out may be retried at a reader not tried yet: the next one after
+    // the last tried, in the scheme's order. No randomness: a scripted replay of these
+    // clients (fuzz reduction) retries exactly as the original did.
     if (p.kind == OpKind::kRead && s_.retry_reads) {
       const auto& readers = scheme_.token(p.token).readers;
-      std::vector<NodeIndex> untried;
-      for (NodeIndex r : readers) {
-        if (std::find(p.tried.begin(), p.tried.end(), r) == p.tried.end()) untried.push_back(r);
-      }
-      if (!untried.empty()) {
+      const auto last = std::find(readers.begin(), readers.end(), p.node);
+      const std::size_t start = last == readers.end() ? 0 : (last - readers.begin()) + 1;
+      for (std::size_t k = 0; k < readers.size(); ++k) {
+        const NodeIndex r = readers[(start + k) % readers.size()];
+        if (std::find(p.tried.begin(), p.tried.end(), r) != p.tried.end()) continue;
         ++result_.stats.read_retries;
-        const NodeIndex node = untried[client_rng_.Below(untried.size())];
-        Invoke(t.process, OpKind::kRead, p.token, {}, node);
+        Invoke(t.process, OpKind::kRead, p.token, {}, r);
         return;
       }
     }

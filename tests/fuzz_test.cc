@@ -67,3 +67,29 @@ INSTANTIATE_TEST_SUITE_P(All, FuzzMutant, ::testing::ValuesIn(token::kAllMutants
 
 }  // namespace
 }  // namespace tokensim
+
+namespace tokensim {
+namespace {
+
+// Fuzz reduction relies on this: a workload replaced by the operations its clients started
+// (with their nodes) gives the same run.
+TEST(Fuzz, ScriptedClientsReplayTheWorkload) {
+  int compared = 0;
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    const sim::Scenario s = GenerateCase(3, i, token::Mutant::kNone);
+    const sim::SimResult original = sim::RunSimulation(s);
+    sim::Scenario scripted = s;
+    scripted.ops = original.script;
+    scripted.workload.reset();
+    if (scripted.ops.empty()) continue;
+    const sim::SimResult replay = sim::RunSimulation(scripted);
+    ASSERT_EQ(sim::HistoryToJsonl(s, original.history), sim::HistoryToJsonl(s, replay.history))
+        << "case " << i << "\n"
+        << sim::ScenarioToYaml(s);
+    ++compared;
+  }
+  EXPECT_GT(compared, 150);
+}
+
+}  // namespace
+}  // namespace tokensim
