@@ -54,31 +54,48 @@ bool WriteFile(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
+// Walks a command's arguments; a flag missing its value or a bad number exits with 2.
+class Args {
+ public:
+  Args(int argc, char** argv) : argc_(argc), argv_(argv) {}
+  bool Next() { return ++i_ < argc_; }
+  std::string Current() const { return argv_[i_]; }
+  std::string Value(const char* flag) {
+    if (i_ + 1 >= argc_) {
+      std::fprintf(stderr, "tokensim: %s needs a value\n", flag);
+      std::exit(2);
+    }
+    return argv_[++i_];
+  }
+  std::uint64_t Number(const char* flag) {
+    const std::string v = Value(flag);
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || v[0] == '-') {
+      std::fprintf(stderr, "tokensim: %s needs a non-negative integer, got '%s'\n", flag,
+                   v.c_str());
+      std::exit(2);
+    }
+    return n;
+  }
+
+ private:
+  int argc_;
+  char** argv_;
+  int i_ = -1;
+};
+
 int Run(int argc, char** argv) {
   std::string path, history_path, trace_path;
   std::optional<std::uint64_t> seed;
   std::optional<token::Mutant> mutant;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "tokensim: %s needs a value\n", flag);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+  Args args(argc, argv);
+  while (args.Next()) {
+    const std::string a = args.Current();
     if (a == "--seed") {
-      const std::string v = value("--seed");
-      char* end = nullptr;
-      const unsigned long long s = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || v[0] == '-') {
-        std::fprintf(stderr, "tokensim: --seed needs a non-negative integer, got '%s'\n",
-                     v.c_str());
-        return 2;
-      }
-      seed = s;
+      seed = args.Number("--seed");
     } else if (a == "--mutant") {
-      const std::string name = value("--mutant");
+      const std::string name = args.Value("--mutant");
       auto m = token::MutantFromName(name);
       if (!m) {
         std::fprintf(stderr, "tokensim: unknown planted bug '%s' (see tokensim mutants)\n",
@@ -87,9 +104,9 @@ int Run(int argc, char** argv) {
       }
       mutant = *m;
     } else if (a == "--history") {
-      history_path = value("--history");
+      history_path = args.Value("--history");
     } else if (a == "--trace") {
-      trace_path = value("--trace");
+      trace_path = args.Value("--trace");
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "tokensim: unknown option '%s'\n", a.c_str());
       return Usage(stderr);
@@ -134,38 +151,21 @@ int Fuzz(int argc, char** argv) {
   tokensim::FuzzOptions o;
   o.seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() %
                                       1000000007);
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* flag) -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "tokensim: %s needs a value\n", flag);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto number = [&](const char* flag) -> std::uint64_t {
-      const std::string v = value(flag);
-      char* end = nullptr;
-      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || v[0] == '-') {
-        std::fprintf(stderr, "tokensim: %s needs a non-negative integer, got '%s'\n", flag,
-                     v.c_str());
-        std::exit(2);
-      }
-      return n;
-    };
+  Args args(argc, argv);
+  while (args.Next()) {
+    const std::string a = args.Current();
     if (a == "--cases") {
-      o.cases = number("--cases");
+      o.cases = args.Number("--cases");
     } else if (a == "--seed") {
-      o.seed = number("--seed");
+      o.seed = args.Number("--seed");
     } else if (a == "--time-limit") {
-      o.time_limit_s = static_cast<double>(number("--time-limit"));
+      o.time_limit_s = static_cast<double>(args.Number("--time-limit"));
     } else if (a == "--out") {
-      o.out_dir = value("--out");
+      o.out_dir = args.Value("--out");
     } else if (a == "--quiet") {
       o.progress = false;
     } else if (a == "--mutant") {
-      const std::string name = value("--mutant");
+      const std::string name = args.Value("--mutant");
       auto m = token::MutantFromName(name);
       if (!m) {
         std::fprintf(stderr, "tokensim: unknown planted bug '%s' (see --list-mutants)\n",
