@@ -10,16 +10,11 @@
 #include <rapidcheck.h>
 
 #include "apps/sim_check.h"
+#include "apps/uniform_pick.h"
 #include "sim/scenario_yaml.h"
 
 namespace tokensim {
 namespace {
-
-// A uniform pick in [low, high) that shrinks towards `low`.
-template <typename T = int>
-T Pick(T low, T high) {
-  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
-}
 
 std::string Address(int i) { return fmt::format("127.0.0.1:{}", 50051 + i); }
 

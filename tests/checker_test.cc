@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "apps/uniform_pick.h"
+
 #include <fmt/format.h>
 
 #include "checker/history.h"
@@ -16,12 +18,7 @@
 namespace checker {
 namespace {
 
-// A uniform pick from [low, high): rapidcheck scales inRange by the test size, which
-// would make small values far likelier than large ones.
-template <typename T = int>
-T Pick(T low, T high) {
-  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
-}
+using tokensim::Pick;
 
 // A tiny DSL for histories: one event per call, rendered as JSON Lines.
 class Builder {

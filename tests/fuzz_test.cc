@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/mutant_param_name.h"
+
 #include "apps/fuzz.h"
 #include "apps/sim_check.h"
 #include "sim/scenario_yaml.h"
@@ -57,13 +59,7 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, FuzzMutant, ::testing::ValuesIn(token::kAllMutants),
-                         [](const ::testing::TestParamInfo<token::Mutant>& param_info) {
-                           std::string name(token::MutantName(param_info.param));
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+                         token::testing::MutantParamName);
 
 }  // namespace
 }  // namespace tokensim

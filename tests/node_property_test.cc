@@ -2,17 +2,14 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "apps/uniform_pick.h"
+
 #include "support/pump.h"
 
 namespace token {
 namespace {
 
-// A uniform pick from [low, high): rapidcheck scales inRange by the test size, which
-// would make small values far likelier than large ones.
-template <typename T = int>
-T Pick(T low, T high) {
-  return *rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(low, high));
-}
+using tokensim::Pick;
 
 using testing::Pump;
 

@@ -30,13 +30,17 @@ TEST(Quorum, EveryPairOfQuorumsIntersectsExhaustively) {
     for (auto a : quorums) {
       for (auto b : quorums) ASSERT_NE(a & b, 0u) << "n=" << n;
     }
-    // The bound is tight: with floor(n/2) nodes, two disjoint "quorums" exist.
+    // The size is the smallest that works: with one node fewer per set, the search finds
+    // two disjoint "quorums" (n >= 2), so no smaller quorum size is safe.
     if (n >= 2) {
-      const unsigned half = n / 2;
-      const std::uint32_t low_half = (1u << half) - 1;
-      const std::uint32_t high_half = low_half << half;
-      EXPECT_EQ(low_half & high_half, 0u);
-      EXPECT_LT(half, q);
+      bool disjoint_found = false;
+      for (std::uint32_t a = 0; a < (1u << n) && !disjoint_found; ++a) {
+        if (static_cast<unsigned>(std::popcount(a)) != q - 1) continue;
+        for (std::uint32_t b = 0; b < (1u << n) && !disjoint_found; ++b) {
+          disjoint_found = static_cast<unsigned>(std::popcount(b)) == q - 1 && (a & b) == 0;
+        }
+      }
+      EXPECT_TRUE(disjoint_found) << "n=" << n << ": quorum size " << q << " is not minimal";
     }
   }
 }

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/mutant_param_name.h"
+
 #include "apps/sim_check.h"
 #include "sim/scenario_yaml.h"
 #include "sim/simulator.h"
@@ -224,13 +226,7 @@ TEST_P(PlantedBug, IsCaughtByTheChecker) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, PlantedBug, ::testing::ValuesIn(token::kAllMutants),
-                         [](const ::testing::TestParamInfo<token::Mutant>& param_info) {
-                           std::string name(token::MutantName(param_info.param));
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+                         token::testing::MutantParamName);
 
 }  // namespace
 }  // namespace sim
