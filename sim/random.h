@@ -61,16 +61,10 @@ class Random {
     return low + static_cast<std::int64_t>(Below(span + 1));
   }
 
-  // True with probability numerator / denominator.
-  bool Chance(std::uint64_t numerator, std::uint64_t denominator) {
-    return Below(denominator) < numerator;
-  }
 
   // Uniform in [0, 1) with 53 bits.
   double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
 
-  // A fresh generator for a sub-stream (for example one per fuzz case).
-  Random Fork() { return Random(Next()); }
 
  private:
   static constexpr std::uint64_t Rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
