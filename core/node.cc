@@ -98,14 +98,14 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
         // The planted bug: answer from the local replica, asking nobody.
         op.vv = state.stored;
         op.phase = Phase::kDone;
-        auto [it, inserted] = operations_.emplace(op_id, std::move(op));
-        BeginReadCompletion(op_id, it->second);
-        MaybeFinishRead(op_id, it->second);
+        Operation& inserted = Insert(op_id, std::move(op));
+        BeginReadCompletion(op_id, inserted);
+        MaybeFinishRead(op_id, inserted);
         return out_;
       }
       op.phase = Phase::kQuery;
       Broadcast(MessageType::kQuery, op, op_id);
-      operations_.emplace(op_id, std::move(op));
+      Insert(op_id, std::move(op));
       return out_;
     case OpKind::kCreate:
       op.vv = VersionedValue{++state.last_version, RegisterValue::Empty()};
@@ -121,15 +121,13 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
         op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
         out_.computes.push_back(
             ComputeRequest{op_id, *t, request.domain.name, request.domain.low, request.domain.mid});
-        operations_.emplace(op_id, std::move(op));
+        Insert(op_id, std::move(op));
         return out_;
       }
       op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
       break;
   }
-  auto [it, inserted] = operations_.emplace(op_id, std::move(op));
-  TOKEN_ASSERT(inserted, "operation ids are unique");
-  StartUpdatePhase(op_id, it->second);
+  StartUpdatePhase(op_id, Insert(op_id, std::move(op)));
   return out_;
 }
 
@@ -329,7 +327,29 @@ void Node::Reply(const Operation& op, Status status) {
   out_.replies.push_back(std::move(r));
 }
 
-void Node::Finish(std::uint64_t op_id) { operations_.erase(op_id); }
+Node::Operation& Node::Insert(std::uint64_t op_id, Operation op) {
+  op_by_request_[op.request_id] = op_id;
+  auto [it, inserted] = operations_.emplace(op_id, std::move(op));
+  TOKEN_ASSERT(inserted, "operation ids are unique");
+  return it->second;
+}
+
+void Node::Finish(std::uint64_t op_id) {
+  auto it = operations_.find(op_id);
+  if (it == operations_.end()) return;
+  auto r = op_by_request_.find(it->second.request_id);
+  if (r != op_by_request_.end() && r->second == op_id) op_by_request_.erase(r);
+  operations_.erase(it);
+}
+
+const Outputs& Node::OnAbandon(std::uint64_t request_id) {
+  Begin();
+  auto r = op_by_request_.find(request_id);
+  if (r == op_by_request_.end()) return out_;  // already answered, dropped or unknown
+  ++stats_.operations_abandoned;
+  Finish(r->second);
+  return out_;
+}
 
 std::size_t Node::Quorum(TokenIndex token) const {
   const TokenScheme& ts = scheme_->token(token);
@@ -398,6 +418,8 @@ const Outputs& Node::OnCrash(TokenIndex token) {
   TOKEN_ASSERT(token < tokens_.size(), "crash of a token outside the scheme");
   tokens_[token].crashed = true;
   std::erase_if(operations_, [token](const auto& kv) { return kv.second.token == token; });
+  std::erase_if(op_by_request_,
+                [this](const auto& kv) { return !operations_.contains(kv.second); });
   return out_;
 }
 

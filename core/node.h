@@ -74,6 +74,7 @@ struct NodeStats {
   std::uint64_t reads_fast = 0;        // reads that skipped the impose
   std::uint64_t reads_imposed = 0;
   std::uint64_t final_cache_hits = 0;
+  std::uint64_t operations_abandoned = 0;  // OnAbandon: the driver gave up waiting
 };
 
 class Node {
@@ -85,6 +86,10 @@ class Node {
   const Outputs& OnMessage(const Message& message);
   const Outputs& OnComputeResult(const ComputeResult& result);
   const Outputs& OnCrash(TokenIndex token);
+  // The driver gave up on request `request_id` (its caller's deadline passed or it went
+  // away): the operation is forgotten and never answered; late replies for it are ignored.
+  // Effects already sent (Updates of a write) stand. No-op when nothing is pending for it.
+  const Outputs& OnAbandon(std::uint64_t request_id);
   const Outputs& Handle(const Input& input);
 
   NodeIndex self() const { return self_; }
@@ -134,6 +139,7 @@ class Node {
   bool CountAnswer(const Message& m, Operation& op);
   void BeginReadCompletion(std::uint64_t op_id, Operation& op);
   void MaybeFinishRead(std::uint64_t op_id, Operation& op);
+  Operation& Insert(std::uint64_t op_id, Operation op);
   void Finish(std::uint64_t op_id);
   std::size_t Quorum(TokenIndex token) const;
   bool Is(Mutant m) const { return options_.mutant == m; }
@@ -143,6 +149,7 @@ class Node {
   NodeOptions options_;
   std::vector<TokenState> tokens_;                 // by TokenIndex
   std::map<std::uint64_t, Operation> operations_;  // by op id; ordered for determinism
+  std::map<std::uint64_t, std::uint64_t> op_by_request_;  // request id -> op id (pending)
   std::uint64_t next_op_id_ = 1;
   Outputs out_;
   NodeStats stats_;

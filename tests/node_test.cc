@@ -187,6 +187,30 @@ TEST(Node, MajorityCrashedOperationsNeverCompleteNorLie) {
   EXPECT_TRUE(p.inflight.empty()) << "nothing left to deliver: the operations hang";
 }
 
+TEST(Node, AbandonedOperationsAreForgottenAndLateRepliesIgnored) {
+  Pump p(kScheme);
+  for (int i : {3, 4, 5}) p.Crash(A(i), "t");
+  auto w = p.Write(A(1), "t", D("lost"));
+  auto r = p.Read(A(2), "t");
+  p.DeliverAll();
+  ASSERT_EQ(p.node(A(1)).pending_operations(), 1u);
+  p.node(A(1)).OnAbandon(w);
+  p.node(A(2)).OnAbandon(r);
+  p.node(A(2)).OnAbandon(r);  // twice: a no-op
+  EXPECT_EQ(p.node(A(1)).pending_operations(), 0u);
+  EXPECT_EQ(p.node(A(2)).pending_operations(), 0u);
+  EXPECT_EQ(p.node(A(1)).stats().operations_abandoned, 1u);
+  EXPECT_EQ(p.node(A(2)).stats().operations_abandoned, 1u);
+  // The token still works for operations that can reach a quorum... here none can, but
+  // another token on the same nodes is untouched and completes.
+  auto u = p.Write(A(2), "u", D("fine"));
+  p.DeliverAll();
+  ASSERT_TRUE(p.reply(u));
+  EXPECT_TRUE(p.reply(u)->status.ok());
+  EXPECT_FALSE(p.reply(w));
+  EXPECT_FALSE(p.reply(r));
+}
+
 TEST(Node, LateAckOfAnEarlierOperationIsNotCounted) {
   Pump p(kScheme);  // token "w": replicas :1 (writer), :2, :3; quorum 2
   auto w1 = p.Write(A(1), "w", D("one"));
