@@ -1,5 +1,5 @@
 # Fails the build when a layer includes what ARCHITECTURE.md forbids it.
-# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|checker|sim> -P CheckLayers.cmake
+# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|checker|sim|net_grpc> -P CheckLayers.cmake
 if(LAYER_NAME STREQUAL "core")
   # Deterministic and free of I/O: no gRPC, protobuf, sim, net_grpc, checker, threads,
   # clocks or std random.
@@ -8,6 +8,8 @@ elseif(LAYER_NAME STREQUAL "checker")
   set(FORBIDDEN "[<\"](core/|sim/|net_grpc/|grpc|grpcpp|google/protobuf)")
 elseif(LAYER_NAME STREQUAL "sim")
   set(FORBIDDEN "[<\"](net_grpc/|grpc|grpcpp|google/protobuf|thread>|chrono>|random>)")
+elseif(LAYER_NAME STREQUAL "net_grpc")
+  set(FORBIDDEN "[<\"](sim/|checker/)")
 else()
   message(FATAL_ERROR "unknown layer ${LAYER_NAME}")
 endif()

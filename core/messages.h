@@ -70,6 +70,7 @@ struct ComputeRequest {
   std::string name;
   std::uint64_t from = 0;
   std::uint64_t to = 0;
+  std::uint64_t request_id = 0;  // the client request it serves (to cancel abandoned work)
 };
 
 struct ComputeResult {

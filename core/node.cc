@@ -120,7 +120,8 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
         op.phase = Phase::kComputePartial;
         op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
         out_.computes.push_back(
-            ComputeRequest{op_id, *t, request.domain.name, request.domain.low, request.domain.mid});
+            ComputeRequest{op_id, *t, request.domain.name, request.domain.low, request.domain.mid,
+                           request.request_id});
         Insert(op_id, std::move(op));
         return out_;
       }
@@ -282,7 +283,7 @@ void Node::BeginReadCompletion(std::uint64_t op_id, Operation& op) {
   }
   const Domain& d = op.vv.value.data().domain;
   op.waiting_final = true;
-  out_.computes.push_back(ComputeRequest{op_id, op.token, d.name, d.mid, d.high});
+  out_.computes.push_back(ComputeRequest{op_id, op.token, d.name, d.mid, d.high, op.request_id});
 }
 
 void Node::MaybeFinishRead(std::uint64_t op_id, Operation& op) {

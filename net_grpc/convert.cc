@@ -1,0 +1,159 @@
+#include "net_grpc/convert.h"
+
+#include <fmt/format.h>
+
+namespace token::net {
+
+namespace pb = tokenmgr::v1;
+
+void ToProto(const HashPoint& p, pb::HashPoint* out) {
+  out->set_x(p.x);
+  out->set_hash(p.hash);
+}
+
+HashPoint FromProto(const pb::HashPoint& p) { return HashPoint{p.x(), p.hash()}; }
+
+void ToProto(const Domain& d, pb::Domain* out) {
+  out->set_name(d.name);
+  out->set_low(d.low);
+  out->set_mid(d.mid);
+  out->set_high(d.high);
+}
+
+Domain FromProto(const pb::Domain& d) { return Domain{d.name(), d.low(), d.mid(), d.high()}; }
+
+void ToProto(const VersionedValue& vv, pb::VersionedValue* out) {
+  out->set_version(vv.version);
+  switch (vv.value.kind()) {
+    case ValueKind::kInitial:
+      out->set_kind(pb::VALUE_INITIAL);
+      break;
+    case ValueKind::kEmpty:
+      out->set_kind(pb::VALUE_EMPTY);
+      break;
+    case ValueKind::kDropped:
+      out->set_kind(pb::VALUE_DROPPED);
+      break;
+    case ValueKind::kData: {
+      out->set_kind(pb::VALUE_DATA);
+      const TokenData& data = vv.value.data();
+      ToProto(data.domain, out->mutable_domain());
+      if (data.partial) ToProto(*data.partial, out->mutable_partial());
+      break;
+    }
+  }
+}
+
+Result<VersionedValue> FromProto(const pb::VersionedValue& vv) {
+  VersionedValue out;
+  out.version = vv.version();
+  switch (vv.kind()) {
+    case pb::VALUE_INITIAL:
+      if (vv.version() != 0) {
+        return Status::InvalidArgument("the initial value must have version 0");
+      }
+      return out;
+    case pb::VALUE_EMPTY:
+      out.value = RegisterValue::Empty();
+      return out;
+    case pb::VALUE_DROPPED:
+      out.value = RegisterValue::Dropped();
+      return out;
+    case pb::VALUE_DATA: {
+      TokenData data;
+      data.domain = FromProto(vv.domain());
+      if (Status s = ValidateDomain(data.domain); !s.ok()) return s;
+      if (vv.has_partial()) data.partial = FromProto(vv.partial());
+      if (data.partial.has_value() != (data.domain.low < data.domain.mid)) {
+        return Status::InvalidArgument("a partial argmin is present exactly when low < mid");
+      }
+      out.value = RegisterValue::Data(std::move(data));
+      return out;
+    }
+    default:
+      return Status::InvalidArgument(fmt::format("unknown value kind {}", static_cast<int>(vv.kind())));
+  }
+}
+
+pb::PeerMessageType ToProto(MessageType t) {
+  switch (t) {
+    case MessageType::kQuery:
+      return pb::QUERY;
+    case MessageType::kQueryReply:
+      return pb::QUERY_REPLY;
+    case MessageType::kUpdate:
+      return pb::UPDATE;
+    case MessageType::kUpdateAck:
+      return pb::UPDATE_ACK;
+  }
+  return pb::QUERY;
+}
+
+std::optional<MessageType> FromProto(pb::PeerMessageType t) {
+  switch (t) {
+    case pb::QUERY:
+      return MessageType::kQuery;
+    case pb::QUERY_REPLY:
+      return MessageType::kQueryReply;
+    case pb::UPDATE:
+      return MessageType::kUpdate;
+    case pb::UPDATE_ACK:
+      return MessageType::kUpdateAck;
+    default:
+      return std::nullopt;
+  }
+}
+
+void ToProto(const ClientReply& r, pb::TokenReply* out) {
+  out->set_version(r.version);
+  pb::VersionedValue vv;
+  ToProto(VersionedValue{r.version, r.value}, &vv);
+  out->set_kind(vv.kind());
+  if (vv.has_domain()) *out->mutable_domain() = vv.domain();
+  if (vv.has_partial()) *out->mutable_partial() = vv.partial();
+  if (r.final_point) ToProto(*r.final_point, out->mutable_final());
+}
+
+grpc::Status ToGrpc(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.message());
+    case StatusCode::kNotFound:
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, s.message());
+    case StatusCode::kFailedPrecondition:
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message());
+    case StatusCode::kUnavailable:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, s.message());
+    case StatusCode::kDeadlineExceeded:
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, s.message());
+    case StatusCode::kInternal:
+      return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
+}
+
+Status FromGrpc(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK:
+      return Status::Ok();
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Status::InvalidArgument(s.error_message());
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(s.error_message());
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::FailedPrecondition(s.error_message());
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status::DeadlineExceeded(s.error_message());
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return Status::Unavailable(s.error_message());
+    default:
+      return Status::Internal(s.error_message());
+  }
+}
+
+}  // namespace token::net

@@ -1,0 +1,36 @@
+// Mapping between the core's types (core/token.h, core/messages.h) and the wire types of
+// proto/token.proto, and from core Status to grpc::Status. Pure functions, no state.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "core/messages.h"
+#include "core/status.h"
+#include "core/token.h"
+#include "proto/token.pb.h"
+
+namespace token::net {
+
+void ToProto(const HashPoint& p, tokenmgr::v1::HashPoint* out);
+HashPoint FromProto(const tokenmgr::v1::HashPoint& p);
+
+void ToProto(const Domain& d, tokenmgr::v1::Domain* out);
+Domain FromProto(const tokenmgr::v1::Domain& d);
+
+void ToProto(const VersionedValue& vv, tokenmgr::v1::VersionedValue* out);
+// INVALID_ARGUMENT for an unknown kind or data without a valid domain: peers' bytes are
+// checked like clients' requests.
+Result<VersionedValue> FromProto(const tokenmgr::v1::VersionedValue& vv);
+
+tokenmgr::v1::PeerMessageType ToProto(MessageType t);
+std::optional<MessageType> FromProto(tokenmgr::v1::PeerMessageType t);
+
+// The reply of a successful client operation.
+void ToProto(const ClientReply& r, tokenmgr::v1::TokenReply* out);
+
+grpc::Status ToGrpc(const Status& s);
+// For clients: a grpc::Status as the core's Status (codes outside the core's set map to
+// UNAVAILABLE or INTERNAL, the message kept).
+Status FromGrpc(const grpc::Status& s);
+
+}  // namespace token::net

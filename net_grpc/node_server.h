@@ -1,0 +1,76 @@
+// NodeServer: one protocol core (core/node.h) served over gRPC as a real node.
+//
+// Threads and ownership:
+//   - gRPC's callback threads run the service handlers. Handlers never block and never touch
+//     the core: they decode, check, and post a task to the executor.
+//   - One Executor thread owns the core Node and every table of calls in flight. It feeds
+//     inputs to the Node and acts on its Outputs: replies finish client calls, messages go
+//     to peers (batched per peer, see peer_link.h) or back into the Node when addressed to
+//     itself, compute requests go to the ComputePool.
+//   - ComputePool workers run argmin computations and post the results back.
+//
+// Calls in flight are callback reactors, not threads: a client call waiting on a crashed
+// token, or on a quorum that never answers, costs a table entry and a reactor. A call on a
+// token crashed at this node is never answered (fail-silent) and ends at the caller's
+// deadline (or the server's shutdown); a call the core accepted ends with its reply, or with
+// UNAVAILABLE when no quorum answered before the caller's deadline (or --op-timeout when the
+// caller set none). The number of held calls is bounded (max_held_calls).
+//
+// Replica traffic is accepted only from nodes of the token's replica set: the caller's node
+// identity comes from its TLS certificate, or without TLS from its x-token-node metadata
+// checked against its source address; its scheme fingerprint must equal ours.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "core/node.h"
+#include "core/scheme.h"
+#include "core/status.h"
+#include "net_grpc/credentials.h"
+
+namespace token::net {
+
+struct NodeServerOptions {
+  std::shared_ptr<const ReplicationScheme> scheme;
+  std::string self;    // this node's access point, as named in the scheme
+  std::string listen;  // where to bind; empty: `self`
+  int compute_workers = 1;
+  // How long an operation may wait for a quorum when its caller set no deadline.
+  std::chrono::milliseconds op_timeout{5000};
+  std::size_t max_held_calls = 100'000;
+  bool fast_read = true;
+  bool log_requests = true;  // one line per client request, with the token's state
+  std::FILE* log = stderr;
+  TlsFiles tls;
+};
+
+// A hex SHA-256 over the scheme's tokens, writers and readers: nodes compare it so that
+// peers running different replication schemes refuse each other.
+std::string SchemeFingerprint(const ReplicationScheme& scheme);
+
+class NodeServer {
+ public:
+  // Binds and starts serving. INVALID_ARGUMENT when `self` is not a node of the scheme or
+  // the TLS files are unusable; UNAVAILABLE when the address cannot be bound.
+  static Result<std::unique_ptr<NodeServer>> Start(NodeServerOptions options);
+  ~NodeServer();
+  NodeServer(const NodeServer&) = delete;
+  NodeServer& operator=(const NodeServer&) = delete;
+
+  // Stops accepting calls, ends calls in flight, closes peer streams. Idempotent.
+  void Shutdown();
+
+  const std::string& self() const;
+  int port() const;
+
+ private:
+  class Impl;
+  explicit NodeServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace token::net

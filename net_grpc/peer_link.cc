@@ -1,0 +1,170 @@
+#include "net_grpc/peer_link.h"
+
+#include <fmt/format.h>
+
+namespace token::net {
+
+namespace pb = tokenmgr::v1;
+
+namespace {
+constexpr std::chrono::milliseconds kBackoffMin{50};
+constexpr std::chrono::milliseconds kBackoffMax{1000};
+}  // namespace
+
+class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
+ public:
+  Stream(PeerLink* link, pb::Replica::Stub* stub) : link_(link) {
+    ctx_.AddMetadata("x-token-node", link->self_);
+    ctx_.AddMetadata("x-token-scheme", link->fingerprint_);
+    stub->async()->Deliver(&ctx_, &summary_, this);
+    // The hold keeps the call open between writes started from the executor thread.
+    AddHold();
+    StartCall();
+  }
+  // The caller took a hold (PinForWrite) under the link's mutex, so a concurrent Close
+  // cannot end the call between that decision and this write.
+  void PinForWrite() { AddHold(); }
+  void Write() {
+    StartWrite(&current_);
+    RemoveHold();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  void Release() { RemoveHold(); }
+
+  void OnWriteDone(bool ok) override { link_->WriteDone(this, ok); }
+  void OnDone(const grpc::Status& status) override {
+    link_->StreamDone(this, status);
+    delete this;
+  }
+
+  pb::PeerBatch current_;
+  bool released_ = false;  // guarded by the link's mutex
+
+ private:
+  PeerLink* link_;
+  grpc::ClientContext ctx_;
+  pb::DeliverSummary summary_;
+};
+
+PeerLink::PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
+                   std::string scheme_fingerprint, Logger log)
+    : channel_(std::move(channel)),
+      stub_(pb::Replica::NewStub(channel_)),
+      self_(std::move(self)),
+      peer_(std::move(peer)),
+      fingerprint_(std::move(scheme_fingerprint)),
+      log_(std::move(log)) {}
+
+PeerLink::~PeerLink() { Close(); }
+
+void PeerLink::Flush() {
+  if (pending_.messages_size() == 0) return;
+  const auto count = static_cast<std::uint64_t>(pending_.messages_size());
+  Stream* to_write = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) {
+      dropped_ += count;
+      pending_.Clear();
+      return;
+    }
+    if (stream_ == nullptr) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_attempt_) {
+        dropped_ += count;
+        pending_.Clear();
+        return;
+      }
+      next_attempt_ = now + backoff_;
+      backoff_ = std::min(backoff_ * 2, kBackoffMax);
+      stream_ = new Stream(this, stub_.get());
+      ++live_streams_;
+      write_in_flight_ = false;
+      queued_.Clear();
+    }
+    if (write_in_flight_) {
+      queued_.MergeFrom(pending_);
+    } else {
+      stream_->current_.Swap(&pending_);
+      write_in_flight_ = true;
+      to_write = stream_;
+      to_write->PinForWrite();
+    }
+    pending_.Clear();
+  }
+  if (to_write != nullptr) to_write->Write();
+}
+
+void PeerLink::WriteDone(Stream* stream, bool ok) {
+  Stream* to_write = nullptr;
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stream != stream_) return;  // an old stream, already replaced
+    if (!ok) {
+      // The stream broke: what was in flight and queued is lost; reopen on a later Flush.
+      dropped_ += static_cast<std::uint64_t>(stream->current_.messages_size() +
+                                             queued_.messages_size());
+      queued_.Clear();
+      stream_ = nullptr;
+      write_in_flight_ = false;
+      release = !stream->released_;
+      stream->released_ = true;
+    } else {
+      sent_ += static_cast<std::uint64_t>(stream->current_.messages_size());
+      backoff_ = kBackoffMin;
+      if (logged_down_) {
+        logged_down_ = false;
+        if (log_) log_(fmt::format("peer {}: stream up", peer_));
+      }
+      if (queued_.messages_size() > 0 && !closed_) {
+        stream->current_.Clear();
+        stream->current_.Swap(&queued_);
+        to_write = stream;
+        to_write->PinForWrite();
+      } else {
+        write_in_flight_ = false;
+      }
+    }
+  }
+  if (to_write != nullptr) to_write->Write();
+  if (release) stream->Release();
+}
+
+void PeerLink::StreamDone(Stream* stream, const grpc::Status& status) {
+  std::lock_guard lock(mu_);
+  if (stream == stream_) {
+    stream_ = nullptr;
+    write_in_flight_ = false;
+  }
+  if (!closed_ && !logged_down_ && log_) {
+    logged_down_ = true;
+    log_(fmt::format("peer {}: stream down ({}: {})", peer_, static_cast<int>(status.error_code()),
+                     status.error_message()));
+  }
+  --live_streams_;
+  done_cv_.notify_all();
+}
+
+void PeerLink::Close() {
+  Stream* open = nullptr;
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ && live_streams_ == 0) return;
+    closed_ = true;
+    open = stream_;
+    if (open != nullptr) {
+      release = !open->released_;
+      open->released_ = true;
+    }
+  }
+  if (open != nullptr) {
+    open->Cancel();
+    if (release) open->Release();
+  }
+  std::unique_lock lock(mu_);
+  done_cv_.wait(lock, [this] { return live_streams_ == 0; });
+}
+
+}  // namespace token::net

@@ -1,0 +1,81 @@
+// PeerLink: the outgoing half of the connection from this node to one peer.
+//
+// Protocol messages for the peer are added on the executor thread and leave in batches on
+// one long-lived client stream (Replica.Deliver): while a write is in flight, new messages
+// gather into the next batch, so the number of writes adapts to the load. The stream names
+// this node and the scheme's fingerprint in its metadata; the peer checks both.
+//
+// A broken stream (peer down, restarted, or refusing us) is reopened on a later Flush, no
+// sooner than a backoff (50 ms doubling to 1 s). Messages flushed while no stream is open
+// are dropped and counted: to the protocol that is message loss, which it tolerates (the
+// operation waits for other replicas or ends at its caller's deadline).
+//
+// Thread-safety: Add and Flush on the executor thread only; the stream's reactions run on
+// gRPC threads and share state with Flush under a mutex. Close (any thread but a reaction)
+// cancels the stream and waits for its OnDone.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "proto/token.grpc.pb.h"
+
+namespace token::net {
+
+class PeerLink {
+ public:
+  using Logger = std::function<void(const std::string&)>;
+
+  PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
+           std::string scheme_fingerprint, Logger log);
+  ~PeerLink();
+  PeerLink(const PeerLink&) = delete;
+  PeerLink& operator=(const PeerLink&) = delete;
+
+  // Executor thread only.
+  tokenmgr::v1::PeerMessage* Add() { return pending_.add_messages(); }
+  void Flush();
+
+  void Close();
+
+  const std::string& peer() const { return peer_; }
+  std::uint64_t messages_sent() const { return sent_.load(); }
+  std::uint64_t messages_dropped() const { return dropped_.load(); }
+
+ private:
+  class Stream;
+  void WriteDone(Stream* stream, bool ok);
+  void StreamDone(Stream* stream, const grpc::Status& status);
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<tokenmgr::v1::Replica::Stub> stub_;
+  const std::string self_;
+  const std::string peer_;
+  const std::string fingerprint_;
+  Logger log_;
+
+  tokenmgr::v1::PeerBatch pending_;  // executor thread only
+
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  Stream* stream_ = nullptr;          // the open stream, if any
+  int live_streams_ = 0;              // streams whose OnDone has not run yet
+  bool write_in_flight_ = false;
+  bool closed_ = false;
+  tokenmgr::v1::PeerBatch queued_;    // waiting for the write in flight
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_{50};
+  bool logged_down_ = false;
+
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+};
+
+}  // namespace token::net
