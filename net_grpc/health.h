@@ -1,0 +1,17 @@
+// Readiness: waits until a node answers the standard gRPC health check with SERVING.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/status.h"
+#include "net_grpc/credentials.h"
+
+namespace token::net {
+
+// Polls `address` (every 20 ms, each probe with a 200 ms deadline) until it reports
+// SERVING, or fails with UNAVAILABLE naming the last error once `limit` has passed.
+Status WaitUntilServing(const std::string& address, std::chrono::milliseconds limit,
+                        const TlsFiles& tls = {});
+
+}  // namespace token::net
