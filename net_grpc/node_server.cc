@@ -345,6 +345,9 @@ Status NodeServer::Impl::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string listen = options_.listen.empty() ? self_name_ : options_.listen;
+  // Without this gRPC sets SO_REUSEPORT, and a second server on a busy port would start
+  // and silently share the connections with the first.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(listen, server_credentials.value(), &port_);
   builder.RegisterService(&client_service_);
   builder.RegisterService(&replica_service_);

@@ -1,0 +1,549 @@
+// tokenload: closed-loop load against a live cluster, with faults, a recorded history and
+// the checker's verdict.
+//
+//   tokenload --config FILE --clients N --ops M --read-ratio R [--crash NODE:TOKEN@MS ...]
+//             [--history FILE] [--final-reads] [--timeout-ms MS] [--domain N] [--seed S]
+//   tokenload --etcd HOST:PORT[,HOST:PORT...] --tokens ID,... --clients N --ops M ...
+//
+// Each client is a process of the history (FORMATS.md): it has one operation outstanding,
+// writes distinct values (name "p<process>-<n>"), sends writes to the token's writer and
+// reads to a random reader. A write that ends without a clear answer (timeout, lost
+// connection) is recorded as `info` and the client continues as a new process, as Jepsen
+// does. With --etcd the same load runs against an etcd cluster (put and linearizable get of
+// one key per token), for comparison. Prints throughput, p50/p99 latency per operation type
+// and the checker's verdict. Exit: 0 linearizable, 1 violation, 2 bad input or no decision.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "apps/flags.h"
+#include "checker/history.h"
+#include "checker/linearizability.h"
+#include "checker/report.h"
+#include "core/scheme_yaml.h"
+#include "net_grpc/credentials.h"
+#include "proto/etcd_kv.grpc.pb.h"
+#include "proto/token.grpc.pb.h"
+
+namespace {
+
+namespace pb = tokenmgr::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kUsage = R"(usage: tokenload --config FILE [flags]
+       tokenload --etcd HOST:PORT[,...] --tokens ID[,ID...] [flags]
+  --clients N           closed-loop clients (default 16)
+  --ops M               operations in total (default 10000)
+  --read-ratio R        fraction of reads, 0..1 (default 0.5)
+  --tokens ID,...       tokens to load (default: every token of the scheme)
+  --crash NODE:TOKEN@MS crash-stop TOKEN at NODE MS milliseconds into the run (repeatable)
+  --history FILE        write the recorded history (JSON Lines)
+  --final-reads         after the load, read every token once at each of its readers
+  --timeout-ms MS       deadline of each operation (default 2000)
+  --domain N            write domains [0, N/2, N) (default 16: small domains)
+  --channels N          connections per node (default 2)
+  --seed S              seed of the clients' choices (default: from the clock)
+  --etcd EPS            load an etcd cluster instead (for comparison)
+  --quiet               only the summary
+exit: 0 linearizable, 1 violation, 2 bad input or the checker could not decide
+)";
+
+struct Crash {
+  std::string node;
+  std::string token;
+  std::int64_t at_ms = 0;
+  std::string outcome = "not reached";
+};
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+struct OpStats {
+  std::uint64_t ok = 0, fail = 0, info = 0;
+  std::vector<std::int64_t> latency_ns;  // ok operations
+};
+
+class Load {
+ public:
+  struct Options {
+    std::shared_ptr<const token::ReplicationScheme> scheme;  // token cluster
+    std::vector<std::string> etcd;                            // or etcd endpoints
+    std::vector<std::string> tokens;
+    int clients = 16;
+    std::int64_t ops = 10000;
+    double read_ratio = 0.5;
+    std::chrono::milliseconds timeout{2000};
+    std::uint64_t domain = 16;
+    int channels = 2;
+    std::uint64_t seed = 0;
+    std::vector<Crash> crashes;
+    bool final_reads = false;
+    bool quiet = false;
+  };
+
+  explicit Load(Options o) : o_(std::move(o)), ops_left_(o_.ops) {}
+
+  void Run();
+  std::string History() const {
+    std::string s;
+    for (const auto& l : lines_) s += l + "\n";
+    return s;
+  }
+  const std::map<std::string, OpStats>& stats() const { return stats_; }
+  double seconds() const { return seconds_; }
+  const std::vector<Crash>& crashes() const { return o_.crashes; }
+  std::uint64_t processes() const { return next_process_.load(); }
+
+ private:
+  struct Client;
+  struct Stubs {
+    std::vector<std::unique_ptr<pb::TokenManager::Stub>> tokens;
+    std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> etcd;
+  };
+
+  std::int64_t Now() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+  }
+  void Record(std::string line_without_time, std::int64_t* time_out = nullptr) {
+    std::lock_guard lock(mu_);
+    const std::int64_t t = Now();
+    if (time_out) *time_out = t;
+    line_without_time.pop_back();  // the closing brace
+    lines_.push_back(fmt::format("{},\"time\":{}}}", line_without_time, t));
+  }
+  void Completed(const std::string& f, const std::string& type, std::int64_t latency_ns) {
+    std::lock_guard lock(mu_);
+    OpStats& s = stats_[f];
+    if (type == "ok") {
+      ++s.ok;
+      s.latency_ns.push_back(latency_ns);
+    } else if (type == "fail") {
+      ++s.fail;
+    } else {
+      ++s.info;
+    }
+  }
+  void ClientDone() {
+    std::lock_guard lock(mu_);
+    ++clients_done_;
+    cv_.notify_all();
+  }
+  void RunCrashes();
+  void FinalReads();
+  grpc::Status SyncRead(const std::string& node, const std::string& token, pb::TokenReply* reply);
+
+  Options o_;
+  std::map<std::string, Stubs> stubs_;  // by node / endpoint
+  std::atomic<std::int64_t> ops_left_;
+  std::atomic<std::uint64_t> next_process_{0};
+  Clock::time_point start_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int clients_done_ = 0;
+  bool load_over_ = false;
+  std::vector<std::string> lines_;
+  std::map<std::string, OpStats> stats_;
+  double seconds_ = 0;
+  std::vector<std::unique_ptr<Client>> clients_;
+};
+
+struct Load::Client {
+  Load* load;
+  int index;
+  std::uint64_t process;
+  std::mt19937_64 rng;
+  std::uint64_t seq = 0;
+
+  bool is_read = false;
+  std::string token;
+  std::string node;
+  std::string value_json;
+  std::int64_t started_ns = 0;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  pb::ReadRequest read_request;
+  pb::WriteRequest write_request;
+  pb::TokenReply reply;
+  etcdserverpb::RangeRequest range_request;
+  etcdserverpb::RangeResponse range_response;
+  etcdserverpb::PutRequest put_request;
+  etcdserverpb::PutResponse put_response;
+
+  std::string ValueJson(const std::string& name) const {
+    return fmt::format(R"({{"name":"{}","low":0,"mid":{},"high":{}}})", JsonEscape(name),
+                       load->o_.domain / 2, load->o_.domain);
+  }
+
+  void Next() {
+    if (load->ops_left_.fetch_sub(1) <= 0) {
+      load->ClientDone();
+      return;
+    }
+    const Options& o = load->o_;
+    token = o.tokens[rng() % o.tokens.size()];
+    is_read = std::uniform_real_distribution<double>(0, 1)(rng) < o.read_ratio;
+    Stubs* stubs = nullptr;
+    if (o.scheme) {
+      const token::TokenScheme& ts = o.scheme->token(*o.scheme->FindToken(token));
+      node = o.scheme->node(is_read ? ts.readers[rng() % ts.readers.size()] : ts.writer);
+    } else {
+      node = o.etcd[static_cast<std::size_t>(index) % o.etcd.size()];
+    }
+    stubs = &load->stubs_[node];
+    ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + o.timeout);
+    const std::size_t channel = static_cast<std::size_t>(index) % static_cast<std::size_t>(o.channels);
+    auto done = [this](grpc::Status s) { Done(std::move(s)); };
+    if (is_read) {
+      load->Record(fmt::format(R"({{"process":{},"type":"invoke","f":"read","token":"{}"}})",
+                               process, JsonEscape(token)),
+                   &started_ns);
+      if (o.scheme) {
+        read_request.set_id(token);
+        stubs->tokens[channel]->async()->Read(ctx.get(), &read_request, &reply, done);
+      } else {
+        range_request.set_key("token/" + token);
+        stubs->etcd[channel]->async()->Range(ctx.get(), &range_request, &range_response, done);
+      }
+      return;
+    }
+    const std::string name = fmt::format("p{}-{}", process, seq++);
+    value_json = ValueJson(name);
+    load->Record(fmt::format(R"({{"process":{},"type":"invoke","f":"write","token":"{}","value":{}}})",
+                             process, JsonEscape(token), value_json),
+                 &started_ns);
+    if (o.scheme) {
+      write_request.set_id(token);
+      write_request.set_name(name);
+      write_request.set_low(0);
+      write_request.set_mid(o.domain / 2);
+      write_request.set_high(o.domain);
+      stubs->tokens[channel]->async()->Write(ctx.get(), &write_request, &reply, done);
+    } else {
+      put_request.set_key("token/" + token);
+      put_request.set_value(name);
+      stubs->etcd[channel]->async()->Put(ctx.get(), &put_request, &put_response, done);
+    }
+  }
+
+  void Done(grpc::Status s) {
+    const bool etcd = load->o_.scheme == nullptr;
+    const char* f = is_read ? "read" : "write";
+    std::string type = "ok";
+    if (!s.ok()) {
+      const auto code = s.error_code();
+      const bool certainly_not = code == grpc::StatusCode::INVALID_ARGUMENT ||
+                                 code == grpc::StatusCode::NOT_FOUND ||
+                                 code == grpc::StatusCode::FAILED_PRECONDITION ||
+                                 code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                                 code == grpc::StatusCode::PERMISSION_DENIED;
+      // A read has no effect: a failed read is a `fail` whatever the reason.
+      type = (is_read || certainly_not) ? "fail" : "info";
+    }
+    std::string line;
+    if (type == "ok") {
+      std::string value = value_json;
+      std::string version;
+      if (is_read) {
+        if (etcd) {
+          value = range_response.kvs_size() == 0 ? "null" : ValueJson(range_response.kvs(0).value());
+        } else {
+          value = reply.kind() == pb::VALUE_DATA ? ValueJson(reply.domain().name()) : "null";
+        }
+      }
+      if (!etcd) version = fmt::format(R"(,"version":{})", reply.version());
+      line = fmt::format(R"({{"process":{},"type":"ok","f":"{}","token":"{}","value":{}{},"node":"{}"}})",
+                         process, f, JsonEscape(token), value, version, node);
+    } else {
+      line = fmt::format(R"({{"process":{},"type":"{}","f":"{}","token":"{}"{},"node":"{}","error":"{}"}})",
+                         process, type, f, JsonEscape(token),
+                         is_read ? "" : ",\"value\":" + value_json, node,
+                         JsonEscape(s.error_message()));
+    }
+    std::int64_t now = 0;
+    load->Record(line, &now);
+    load->Completed(f, type, now - started_ns);
+    if (type == "info") process = load->next_process_++;  // the old process may still act
+    Next();
+  }
+};
+
+void Load::Run() {
+  // Channels: `channels` connections per node, each its own subchannel.
+  std::vector<std::string> endpoints = o_.etcd;
+  if (o_.scheme) endpoints = o_.scheme->nodes();
+  for (const std::string& e : endpoints) {
+    Stubs& s = stubs_[e];
+    for (int c = 0; c < o_.channels; ++c) {
+      grpc::ChannelArguments args = token::net::DefaultChannelArguments();
+      args.SetInt("tokenload.channel", c);  // distinct arguments: distinct connections
+      auto channel = grpc::CreateCustomChannel(e, grpc::InsecureChannelCredentials(), args);
+      if (o_.scheme) {
+        s.tokens.push_back(pb::TokenManager::NewStub(channel));
+      } else {
+        s.etcd.push_back(etcdserverpb::KV::NewStub(channel));
+      }
+    }
+  }
+  for (int i = 0; i < o_.clients; ++i) {
+    auto c = std::make_unique<Client>();
+    c->load = this;
+    c->index = i;
+    c->process = next_process_++;
+    c->rng.seed(o_.seed * 1'000'003 + static_cast<std::uint64_t>(i));
+    clients_.push_back(std::move(c));
+  }
+  start_ = Clock::now();
+  std::thread crasher([this] { RunCrashes(); });
+  for (auto& c : clients_) c->Next();
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return clients_done_ == o_.clients; });
+    load_over_ = true;
+    cv_.notify_all();
+  }
+  seconds_ = std::chrono::duration<double>(Clock::now() - start_).count();
+  crasher.join();
+  if (o_.final_reads && o_.scheme) FinalReads();
+}
+
+void Load::RunCrashes() {
+  for (Crash& crash : o_.crashes) {
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_until(lock, start_ + std::chrono::milliseconds(crash.at_ms),
+                         [this] { return load_over_; })) {
+        return;  // the load ended first
+      }
+    }
+    auto channel = grpc::CreateChannel(crash.node, grpc::InsecureChannelCredentials());
+    auto stub = pb::Admin::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    pb::CrashTokenRequest request;
+    request.set_id(crash.token);
+    pb::CrashTokenReply reply;
+    const grpc::Status s = stub->CrashToken(&ctx, request, &reply);
+    crash.outcome = s.ok() ? fmt::format("crashed at {} ms", Now() / 1'000'000)
+                           : fmt::format("failed: {}", s.error_message());
+    if (!o_.quiet) {
+      std::printf("tokenload: crash %s at %s: %s\n", crash.token.c_str(), crash.node.c_str(),
+                  crash.outcome.c_str());
+      std::fflush(stdout);
+    }
+  }
+}
+
+grpc::Status Load::SyncRead(const std::string& node, const std::string& token,
+                            pb::TokenReply* reply) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
+  pb::ReadRequest request;
+  request.set_id(token);
+  return stubs_[node].tokens[0]->Read(&ctx, request, reply);
+}
+
+void Load::FinalReads() {
+  for (const std::string& token : o_.tokens) {
+    const token::TokenScheme& ts = o_.scheme->token(*o_.scheme->FindToken(token));
+    for (token::NodeIndex r : ts.readers) {
+      const std::string node = o_.scheme->node(r);
+      const std::uint64_t process = next_process_++;
+      std::int64_t t0 = 0;
+      Record(fmt::format(R"({{"process":{},"type":"invoke","f":"read","token":"{}","final":true}})",
+                         process, JsonEscape(token)),
+             &t0);
+      pb::TokenReply reply;
+      const grpc::Status s = SyncRead(node, token, &reply);
+      if (s.ok()) {
+        const std::string value =
+            reply.kind() == pb::VALUE_DATA
+                ? fmt::format(R"({{"name":"{}","low":0,"mid":{},"high":{}}})",
+                              JsonEscape(reply.domain().name()), o_.domain / 2, o_.domain)
+                : "null";
+        Record(fmt::format(R"({{"process":{},"type":"ok","f":"read","token":"{}","value":{},"version":{},"node":"{}","final":true}})",
+                           process, JsonEscape(token), value, reply.version(), node));
+      } else {
+        Record(fmt::format(R"({{"process":{},"type":"fail","f":"read","token":"{}","node":"{}","final":true}})",
+                           process, JsonEscape(token), node));
+      }
+    }
+  }
+}
+
+std::string Percentile(std::vector<std::int64_t>& v, double p) {
+  if (v.empty()) return "-";
+  std::sort(v.begin(), v.end());
+  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  return fmt::format("{:.2f} ms", static_cast<double>(v[i]) / 1e6);
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tokenload: %s\n(tokenload --help for usage)\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = tokenapp::Flags::Parse(
+      argc, argv, 1,
+      {{"config"}, {"etcd"}, {"tokens"}, {"clients"}, {"ops"}, {"read-ratio"}, {"crash"},
+       {"history"}, {"final-reads", false}, {"timeout-ms"}, {"domain"}, {"channels"}, {"seed"},
+       {"quiet", false}, {"help", false}, {"h", false}});
+  if (!parsed.ok()) return Fail(parsed.status().message());
+  const tokenapp::Flags& flags = parsed.value();
+  if (flags.Has("help") || flags.Has("h")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!flags.positional().empty()) return Fail("unexpected argument '" + flags.positional()[0] + "'");
+  Load::Options o;
+  if (auto config = flags.Get("config")) {
+    if (flags.Has("etcd")) return Fail("give --config or --etcd, not both");
+    auto scheme = token::LoadSchemeFile(*config);
+    if (!scheme.ok()) return Fail(scheme.status().message());
+    o.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
+  } else if (auto etcd = flags.Get("etcd")) {
+    o.etcd = Split(*etcd);
+    if (o.etcd.empty()) return Fail("--etcd needs at least one endpoint");
+  } else {
+    return Fail("--config FILE (or --etcd ENDPOINTS) is required");
+  }
+  if (auto tokens = flags.Get("tokens")) {
+    o.tokens = Split(*tokens);
+    for (const std::string& t : o.tokens) {
+      if (o.scheme && !o.scheme->FindToken(t)) {
+        return Fail(fmt::format("--tokens: '{}' is not a token of the scheme", t));
+      }
+    }
+  } else if (o.scheme) {
+    for (const auto& t : o.scheme->tokens()) o.tokens.push_back(t.id);
+  }
+  if (o.tokens.empty()) return Fail("no tokens to load (--tokens ID,...)");
+
+  auto clients = flags.Number("clients", 16);
+  auto ops = flags.Number("ops", 10000);
+  auto ratio = flags.Real("read-ratio", 0.5);
+  auto timeout = flags.Number("timeout-ms", 2000);
+  auto domain = flags.Number("domain", 16);
+  auto channels = flags.Number("channels", 2);
+  auto seed = flags.Number("seed", static_cast<std::uint64_t>(
+                                       Clock::now().time_since_epoch().count()));
+  for (const auto* r : {&clients, &ops, &timeout, &domain, &channels, &seed}) {
+    if (!r->ok()) return Fail(r->status().message());
+  }
+  if (!ratio.ok()) return Fail(ratio.status().message());
+  if (clients.value() < 1 || clients.value() > 10'000) return Fail("--clients must be in 1..10000");
+  if (ops.value() > 100'000'000) return Fail("--ops must be at most 100000000");
+  if (ratio.value() < 0 || ratio.value() > 1) return Fail("--read-ratio must be in 0..1");
+  if (timeout.value() < 1) return Fail("--timeout-ms must be positive");
+  if (domain.value() < 2) return Fail("--domain must be at least 2");
+  if (channels.value() < 1 || channels.value() > 64) return Fail("--channels must be in 1..64");
+  o.clients = static_cast<int>(clients.value());
+  o.ops = static_cast<std::int64_t>(ops.value());
+  o.read_ratio = ratio.value();
+  o.timeout = std::chrono::milliseconds(timeout.value());
+  o.domain = domain.value();
+  o.channels = static_cast<int>(channels.value());
+  o.seed = seed.value();
+  o.final_reads = flags.Has("final-reads");
+  o.quiet = flags.Has("quiet");
+  for (const std::string& spec : flags.All("crash")) {
+    // NODE:TOKEN@MS, where NODE is IP:PORT (the token is what follows the node's port).
+    const auto at = spec.rfind('@');
+    const auto port_colon = spec.find(':');
+    const auto token_colon = port_colon == std::string::npos ? std::string::npos
+                                                             : spec.find(':', port_colon + 1);
+    if (at == std::string::npos || token_colon == std::string::npos || token_colon > at) {
+      return Fail(fmt::format("--crash '{}': expected NODE:TOKEN@MS, e.g. 127.0.0.1:50053:1@500", spec));
+    }
+    Crash c;
+    c.node = spec.substr(0, token_colon);
+    c.token = spec.substr(token_colon + 1, at - token_colon - 1);
+    auto ms = tokenapp::ParseUnsigned(spec.substr(at + 1), "--crash time");
+    if (!ms.ok()) return Fail(ms.status().message());
+    c.at_ms = static_cast<std::int64_t>(ms.value());
+    if (!o.scheme) return Fail("--crash applies to token clusters only");
+    if (!o.scheme->FindNode(c.node)) return Fail(fmt::format("--crash: {} is not a node of the scheme", c.node));
+    if (!o.scheme->FindToken(c.token)) return Fail(fmt::format("--crash: '{}' is not a token of the scheme", c.token));
+    o.crashes.push_back(c);
+  }
+  std::sort(o.crashes.begin(), o.crashes.end(),
+            [](const Crash& a, const Crash& b) { return a.at_ms < b.at_ms; });
+  const std::string target = o.scheme ? "token cluster" : "etcd";
+  const auto n_clients = o.clients;
+  const bool quiet = o.quiet;
+
+  Load load(std::move(o));
+  load.Run();
+  const std::string history = load.History();
+  if (auto path = flags.Get("history")) {
+    std::ofstream out(*path, std::ios::binary);
+    out << history;
+    if (!out) return Fail(fmt::format("{}: cannot write the history", *path));
+  }
+  std::uint64_t total_ok = 0;
+  for (const auto& [f, s] : load.stats()) total_ok += s.ok;
+  std::printf("tokenload: %s, %d clients, %llu ok operations in %.2f s: %.0f ops/s\n",
+              target.c_str(), n_clients, static_cast<unsigned long long>(total_ok),
+              load.seconds(), static_cast<double>(total_ok) / load.seconds());
+  for (auto [f, s] : load.stats()) {
+    std::printf("  %-5s %7llu ok %5llu fail %5llu info   p50 %s  p99 %s\n", f.c_str(),
+                static_cast<unsigned long long>(s.ok), static_cast<unsigned long long>(s.fail),
+                static_cast<unsigned long long>(s.info), Percentile(s.latency_ns, 0.50).c_str(),
+                Percentile(s.latency_ns, 0.99).c_str());
+  }
+  for (const Crash& c : load.crashes()) {
+    std::printf("  crash token %s at %s (planned %lld ms): %s\n", c.token.c_str(), c.node.c_str(),
+                static_cast<long long>(c.at_ms), c.outcome.c_str());
+  }
+  checker::ParseResult parsed_history = checker::ParseHistoryString(history);
+  if (!parsed_history.history) {
+    std::fprintf(stderr, "tokenload: the recorded history does not parse (line %llu: %s)\n",
+                 static_cast<unsigned long long>(parsed_history.error->line),
+                 parsed_history.error->message.c_str());
+    return 2;
+  }
+  const checker::Report report = checker::CheckHistory(*parsed_history.history);
+  const std::string text = checker::FormatReportText(report);
+  if (quiet) {
+    std::printf("checker: %s (%zu operations)\n", checker::VerdictName(report.overall),
+                report.operations);
+  } else {
+    std::printf("checker: %s", text.c_str());
+    if (!text.empty() && text.back() != '\n') std::printf("\n");
+  }
+  return checker::ExitCodeOf(report);
+}
