@@ -173,6 +173,8 @@ struct Load::Client {
 
   bool is_read = false;
   std::string token;
+  token::NodeIndex reader = 0;
+  std::map<std::pair<std::string, token::NodeIndex>, Clock::time_point> avoid;
   std::string node;
   std::string value_json;
   std::int64_t started_ns = 0;
@@ -201,7 +203,21 @@ struct Load::Client {
     Stubs* stubs = nullptr;
     if (o.scheme) {
       const token::TokenScheme& ts = o.scheme->token(*o.scheme->FindToken(token));
-      node = o.scheme->node(is_read ? ts.readers[rng() % ts.readers.size()] : ts.writer);
+      if (is_read) {
+        // A random reader, skipping for a while those that just failed this client (as a
+        // client with the scheme fails over); if all did, any reader.
+        const auto now = Clock::now();
+        std::vector<token::NodeIndex> live;
+        for (token::NodeIndex r : ts.readers) {
+          auto it = avoid.find({token, r});
+          if (it == avoid.end() || it->second < now) live.push_back(r);
+        }
+        const auto& from = live.empty() ? ts.readers : live;
+        reader = from[rng() % from.size()];
+        node = o.scheme->node(reader);
+      } else {
+        node = o.scheme->node(ts.writer);
+      }
     } else {
       node = o.etcd[static_cast<std::size_t>(index) % o.etcd.size()];
     }
@@ -255,6 +271,7 @@ struct Load::Client {
                                  code == grpc::StatusCode::PERMISSION_DENIED;
       // A read has no effect: a failed read is a `fail` whatever the reason.
       type = (is_read || certainly_not) ? "fail" : "info";
+      if (is_read && !etcd) avoid[{token, reader}] = Clock::now() + std::chrono::seconds(2);
     }
     std::string line;
     if (type == "ok") {
