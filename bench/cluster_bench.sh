@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Real-cluster benchmark: tokenload (64 closed-loop clients, half reads, small domains)
+# against a local 3-node and 5-node token cluster, and the same load against a 3-member etcd
+# cluster (Debian's etcd-server, data in /dev/shm, linearizable puts and gets), in one run
+# on this machine. Every history is checked by the checker.
+#
+#   bash bench/cluster_bench.sh [BUILD_DIR] [OPS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OPS=${2:-60000}
+BIN=$BUILD/apps
+WORK=$(mktemp -d /tmp/token-bench-XXXXXX)
+ETCD_DIR=$(mktemp -d /dev/shm/token-bench-etcd-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK" "$ETCD_DIR"
+}
+trap cleanup EXIT
+
+if ! command -v etcd >/dev/null; then
+  echo "cluster_bench: installing etcd-server (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null
+fi
+
+# n nodes on 127.0.0.1:4100..; 8 tokens, writers spread over the nodes, every node a reader.
+scheme() {
+  local n=$1
+  for t in 0 1 2 3 4 5 6 7; do
+    echo "- token: t$t"
+    echo "  writer: 127.0.0.1:$((41000 + t % n))"
+    echo -n "  readers: ["
+    for ((i = 0; i < n; i++)); do
+      [ "$i" -gt 0 ] && echo -n ", "
+      echo -n "127.0.0.1:$((41000 + i))"
+    done
+    echo "]"
+  done
+}
+
+run_tokens() {
+  local n=$1
+  scheme "$n" > "$WORK/scheme$n.yaml"
+  "$BIN/tokencluster" --config "$WORK/scheme$n.yaml" --quiet --log-dir "$WORK/logs$n" -- \
+    tokenload --config "$WORK/scheme$n.yaml" --clients 64 --ops "$OPS" --read-ratio 0.5 \
+    --domain 16 --quiet --seed 1 | grep -v '^tokencluster'
+}
+
+run_etcd() {
+  local cluster="e0=http://127.0.0.1:42380,e1=http://127.0.0.1:42381,e2=http://127.0.0.1:42382"
+  for i in 0 1 2; do
+    etcd --name "e$i" --data-dir "$ETCD_DIR/e$i" \
+      --listen-client-urls "http://127.0.0.1:$((42379 - i * 10))" \
+      --advertise-client-urls "http://127.0.0.1:$((42379 - i * 10))" \
+      --listen-peer-urls "http://127.0.0.1:$((42380 + i))" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$((42380 + i))" \
+      --initial-cluster "$cluster" --initial-cluster-state new \
+      --log-level error > "$WORK/etcd$i.log" 2>&1 &
+    pids+=($!)
+  done
+  local ready=0
+  for _ in $(seq 1 100); do
+    if ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:42379 put ready 1 >/dev/null 2>&1; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  if [ "$ready" -ne 1 ]; then echo "cluster_bench: etcd did not start" >&2; cat "$WORK"/etcd*.log >&2; exit 1; fi
+  "$BIN/tokenload" --etcd 127.0.0.1:42379,127.0.0.1:42369,127.0.0.1:42359 \
+    --tokens t0,t1,t2,t3,t4,t5,t6,t7 --clients 64 --ops "$OPS" --read-ratio 0.5 --quiet --seed 1
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== token cluster, 3 nodes =="
+run_tokens 3
+echo "== token cluster, 5 nodes =="
+run_tokens 5
+echo "== etcd $(etcd --version | head -1 | awk '{print $3}'), 3 members, data in /dev/shm =="
+run_etcd
