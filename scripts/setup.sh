@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libfmt-dev libssl-dev nlohmann-json3-dev libsimdjson-dev
+  libfmt-dev libssl-dev openssl nlohmann-json3-dev libsimdjson-dev
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net_grpc/client.h"
+#include "net_grpc/node_server.h"
 #include "core/scheme_yaml.h"
 #include "support/local_cluster.h"
 
@@ -194,6 +195,89 @@ TEST(Net, KillingANodeProcessMidRunLosesNoAcknowledgedWrite) {
   auto check = c.Run("tokencheck", {history});
   EXPECT_EQ(check.exit_code, 0) << check.out;
   EXPECT_THAT(testing::ReadText(history), HasSubstr("\"final\":true"));
+}
+
+// A CA and one certificate for 127.0.0.1 (every node and the client use it here).
+void MakeCertificates(const std::string& dir) {
+  const std::string script = fmt::format(
+      "cd '{}' && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=token-test-ca 2>/dev/null && "
+      "openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr "
+      "-subj /CN=127.0.0.1 2>/dev/null && "
+      "printf 'subjectAltName=IP:127.0.0.1' > san.ext && "
+      "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem "
+      "-days 2 -extfile san.ext 2>/dev/null",
+      dir);
+  ASSERT_EQ(std::system(script.c_str()), 0) << "openssl could not make test certificates";
+}
+
+TEST(Net, MutualTlsBetweenNodesAndClients) {
+  const std::vector<std::string> tls_flags = {"--tls-cert", "$DIR/node.pem", "--tls-key",
+                                              "$DIR/node.key", "--tls-ca", "$DIR/ca.pem"};
+  std::vector<std::string> server_flags = tls_flags;
+  server_flags.push_back("--quiet");
+  LocalCluster c(kScheme, 3, server_flags, MakeCertificates,
+                 net::TlsFiles{"$DIR/node.pem", "$DIR/node.key", "$DIR/ca.pem"});
+  std::vector<std::string> client = {"--config", c.config(), "--json", "--tls-cert",
+                                     c.dir() + "/node.pem", "--tls-key", c.dir() + "/node.key",
+                                     "--tls-ca", c.dir() + "/ca.pem"};
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), client.begin(), client.end());
+    return a;
+  };
+  auto w = c.Run("tokenclient", args({"write", "--id", "1", "--name", "abc", "--low", "5",
+                                      "--mid", "25", "--high", "100"}));
+  EXPECT_EQ(Json(w)["version"], 1);
+  auto r = c.Run("tokenclient", args({"read", "--id", "1"}));
+  EXPECT_EQ(Json(r)["final"]["x"], 70);
+  // A client without a certificate is refused.
+  auto plain = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0),
+                                     "--timeout-ms", "1000"});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_THAT(plain.err, HasSubstr("UNAVAILABLE"));
+  // Missing TLS files are a clear error, not a hang.
+  auto missing = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0), "--tls-cert",
+                                       c.dir() + "/nope.pem", "--tls-key", c.dir() + "/node.key",
+                                       "--tls-ca", c.dir() + "/ca.pem"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("nope.pem"));
+}
+
+TEST(Net, ReplicaCallsFromOutsideTheSchemeAreRefused) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  auto stub = tokenmgr::v1::Replica::NewStub(
+      grpc::CreateChannel(c.node(0), grpc::InsecureChannelCredentials()));
+  auto update = [&](const std::string& who, const std::string& scheme, const std::string& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (!who.empty()) ctx.AddMetadata("x-token-node", who);
+    if (!scheme.empty()) ctx.AddMetadata("x-token-scheme", scheme);
+    tokenmgr::v1::UpdateRequest request;
+    request.set_token(token);
+    request.set_op_id(1);
+    request.mutable_value()->set_version(99);
+    request.mutable_value()->set_kind(tokenmgr::v1::VALUE_EMPTY);
+    tokenmgr::v1::UpdateAck ack;
+    return stub->Update(&ctx, request, &ack);
+  };
+  auto scheme = LoadSchemeFile(c.config());
+  ASSERT_TRUE(scheme.ok());
+  const std::string fingerprint = net::SchemeFingerprint(scheme.value());
+  EXPECT_EQ(update("", "", "1").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(update("127.0.0.1:1", fingerprint, "1").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(update(c.node(1), "0000", "1").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // NODE0 is not a replica of acct-7: a message about it from NODE1 is refused.
+  EXPECT_EQ(update(c.node(1), fingerprint, "acct-7").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // None of it changed anything.
+  auto r = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0), "--json"});
+  EXPECT_EQ(Json(r)["version"], 0);
+  // A genuine replica's unary Update is applied and acknowledged.
+  EXPECT_TRUE(update(c.node(1), fingerprint, "1").ok());
+  auto after = c.Run("tokenclient", {"status", "--server", c.node(0), "--json"});
+  EXPECT_EQ(Json(after)["tokens"][0]["version"], 99);
 }
 
 TEST(Net, TenThousandCallsHeldByACrashedTokenCostNoThreadAndExpire) {

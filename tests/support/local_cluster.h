@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -40,9 +41,21 @@ inline std::string ReadText(const std::string& path) {
 class LocalCluster {
  public:
   // `yaml` names nodes as NODE0, NODE1, ...; they become 127.0.0.1:<free port>.
-  LocalCluster(std::string yaml, int nodes, std::vector<std::string> server_flags = {}) {
+  // `prepare` runs in the fresh directory before any node starts (to write certificates);
+  // `tls` is what the health check uses to reach the nodes.
+  LocalCluster(std::string yaml, int nodes, std::vector<std::string> server_flags = {},
+               const std::function<void(const std::string& dir)>& prepare = {},
+               const net::TlsFiles& tls = {}) {
     char dir_template[] = "/tmp/token-e2e-XXXXXX";
     dir_ = mkdtemp(dir_template);
+    if (prepare) prepare(dir_);
+    for (std::string& f : server_flags) {
+      for (auto p = f.find("$DIR"); p != std::string::npos; p = f.find("$DIR")) f.replace(p, 4, dir_);
+    }
+    net::TlsFiles probe_tls = tls;
+    for (std::string* f : {&probe_tls.cert, &probe_tls.key, &probe_tls.ca}) {
+      for (auto p = f->find("$DIR"); p != std::string::npos; p = f->find("$DIR")) f->replace(p, 4, dir_);
+    }
     // Ports from the pid, below the ephemeral range, so concurrent test processes and
     // outgoing connections do not collide with them.
     const int base = 20000 + (getpid() % 700) * 16 + (counter_++ % 4) * 4;
@@ -63,7 +76,7 @@ class LocalCluster {
       if (p.ok()) processes_[a] = std::move(p).value();
     }
     for (const std::string& a : addresses_) {
-      const Status s = net::WaitUntilServing(a, std::chrono::seconds(15));
+      const Status s = net::WaitUntilServing(a, std::chrono::seconds(15), probe_tls);
       EXPECT_TRUE(s.ok()) << s.message() << "\n" << ReadText(LogOf(a));
     }
   }
