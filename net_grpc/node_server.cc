@@ -390,7 +390,9 @@ void NodeServer::Impl::Shutdown() {
     for (auto& link : links_) {
       if (link) link->Close();
     }
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    // What is left are the peers' incoming streams, which never end by themselves: a short
+    // grace, then gRPC cancels them.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     executor_->Stop();
     pool_.reset();
     Log(fmt::format("node {} stopped", self_name_));
