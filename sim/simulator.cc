@@ -107,10 +107,14 @@ class Simulation {
       : s_(s),
         scheme_(*s.scheme),
         trace_(trace),
-        net_rng_(s.seed),
         client_rng_(s.seed ^ kClientStream) {
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
       nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
+    }
+    const std::size_t links = (nodes_.size() + 2) * nodes_.size();
+    link_rngs_.reserve(links);
+    for (std::size_t i = 0; i < links; ++i) {
+      link_rngs_.emplace_back(s.seed ^ (kLinkStream * (i + 1)));
     }
     worker_free_ns_.assign(nodes_.size(), 0);
     std::uint32_t scripted = 0;
@@ -421,30 +425,40 @@ class Simulation {
 
   // ---- network and compute ------------------------------------------------------------
 
-  std::int64_t BaseDelay() {
+  // The stream of link (kind, to): kind 0 = a client's request to `to`, 1 = a reply from
+  // `to` to its client, 2 + n = messages from node n to `to`. Each link draws from its own
+  // stream, so a message's delay depends only on how many messages that link carried
+  // before it: removing an operation while shrinking leaves the other links' delays alone.
+  Random& LinkStream(std::size_t kind, NodeIndex to) {
+    return link_rngs_[kind * nodes_.size() + to];
+  }
+
+  std::int64_t BaseDelay(Random& rng) {
     const DelayModel& d = s_.delay;
     switch (d.kind) {
       case DelayKind::kConstant:
         return d.min_ns;
       case DelayKind::kUniform:
-        return net_rng_.Between(d.min_ns, d.max_ns);
+        return rng.Between(d.min_ns, d.max_ns);
       case DelayKind::kExponential: {
-        const double u = net_rng_.Unit();
+        const double u = rng.Unit();
         return d.min_ns +
                static_cast<std::int64_t>(-std::log1p(-u) * static_cast<double>(d.mean_ns));
       }
       case DelayKind::kLongTail: {
-        std::int64_t base = net_rng_.Between(d.min_ns, d.max_ns);
-        if (net_rng_.Below(1000) < d.tail_permille) base *= d.tail_factor;
+        std::int64_t base = rng.Between(d.min_ns, d.max_ns);
+        if (rng.Below(1000) < d.tail_permille) base *= d.tail_factor;
         return base;
       }
     }
     return d.min_ns;
   }
 
-  // Delay of a message from `from` (nullopt: a client) to `to` sent now.
-  std::int64_t Delay(std::optional<NodeIndex> from, NodeIndex to) {
-    std::int64_t delay = BaseDelay();
+  // Delay of a message from `from` (nullopt: a client) to `to` sent now; `reply` marks a
+  // reply from node `to` to its client.
+  std::int64_t Delay(std::optional<NodeIndex> from, NodeIndex to, bool reply = false) {
+    const std::size_t kind = reply ? 1 : from ? 2 + *from : 0;
+    std::int64_t delay = BaseDelay(LinkStream(kind, to));
     for (const LinkRule& rule : s_.links) {
       if (now_ < rule.start_ns || now_ >= rule.end_ns) continue;
       if (rule.from && (!from || *rule.from != *from)) continue;
@@ -468,7 +482,7 @@ class Simulation {
     }
     for (const ClientReply& r : out.replies) {
       // The reply travels back to the client like any message.
-      Schedule(now_ + Delay(at, at), DeliverReply{r});
+      Schedule(now_ + Delay(at, at, /*reply=*/true), DeliverReply{r});
     }
   }
 
@@ -480,11 +494,12 @@ class Simulation {
   const Scenario& s_;
   const token::ReplicationScheme& scheme_;
   const TraceSink& trace_;
-  // Two streams: the network's delays, and the clients' choices (operations, think times,
-  // routing). Clients replayed from a script consume no client randomness, so a workload
-  // turned into scripted operations meets the same network.
+  // Separate streams: one per network link (LinkStream), and the clients' choices
+  // (operations, think times, routing). Clients replayed from a script consume no client
+  // randomness, so a workload turned into scripted operations meets the same network.
   static constexpr std::uint64_t kClientStream = 0xC1E47C1E47C1E47ULL;
-  Random net_rng_;
+  static constexpr std::uint64_t kLinkStream = 0x9E3779B97F4A7C15ULL;
+  std::vector<Random> link_rngs_;
   Random client_rng_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::int64_t> worker_free_ns_;
