@@ -314,7 +314,8 @@ Status NodeServer::Impl::Start() {
   pool_ = std::make_unique<ComputePool>(std::max(1, options_.compute_workers));
   executor_ = std::make_unique<Executor>([this] { FlushPeers(); });
 
-  // One link per node that shares a token with this one.
+  // One link per node that shares a token with this one (a token's replica set is its
+  // writer and its readers, so this covers every coordinator role too).
   links_.resize(scheme_->nodes().size());
   for (TokenIndex t : scheme_->TokensOf(self_)) {
     for (NodeIndex n : scheme_->token(t).replicas) {
@@ -327,20 +328,6 @@ Status NodeServer::Impl::Start() {
                                              });
     }
   }
-  // Readers that are not replicas still coordinate reads: they talk to every replica.
-  for (const TokenScheme& ts : scheme_->tokens()) {
-    if (!ts.IsReader(self_) && ts.writer != self_) continue;
-    for (NodeIndex n : ts.replicas) {
-      if (n == self_ || links_[n]) continue;
-      auto channel = grpc::CreateCustomChannel(scheme_->node(n), channel_credentials_,
-                                               DefaultChannelArguments());
-      links_[n] = std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n),
-                                             fingerprint_, [this](const std::string& line) {
-                                               Log(line);
-                                             });
-    }
-  }
-
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
