@@ -22,12 +22,14 @@
 #include <fmt/format.h>
 
 #include "apps/flags.h"
+#include "checker/json_escape.h"
 #include "core/scheme_yaml.h"
 #include "net_grpc/client.h"
 
 namespace {
 
 namespace pb = tokenmgr::v1;
+using checker::JsonQuote;
 using token::net::TokenClient;
 
 constexpr const char* kUsage = R"(usage: tokenclient COMMAND [flags]
@@ -78,25 +80,6 @@ std::string CodeName(grpc::StatusCode code) {
   }
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string KindName(pb::ValueKind k) {
   switch (k) {
     case pb::VALUE_INITIAL: return "initial";
@@ -111,9 +94,9 @@ std::string FormatReply(const std::string& op, const pb::TokenReply& r, const st
                         bool json) {
   if (json) {
     std::string s = fmt::format(R"({{"op":"{}","id":{},"version":{},"kind":"{}")", op,
-                                JsonString(r.id()), r.version(), KindName(r.kind()));
+                                JsonQuote(r.id()), r.version(), KindName(r.kind()));
     if (r.kind() == pb::VALUE_DATA) {
-      s += fmt::format(R"(,"name":{},"low":{},"mid":{},"high":{})", JsonString(r.domain().name()),
+      s += fmt::format(R"(,"name":{},"low":{},"mid":{},"high":{})", JsonQuote(r.domain().name()),
                        r.domain().low(), r.domain().mid(), r.domain().high());
       if (r.has_partial()) {
         s += fmt::format(R"(,"partial":{{"x":{},"hash":{}}})", r.partial().x(), r.partial().hash());
@@ -122,7 +105,7 @@ std::string FormatReply(const std::string& op, const pb::TokenReply& r, const st
         s += fmt::format(R"(,"final":{{"x":{},"hash":{}}})", r.final().x(), r.final().hash());
       }
     }
-    return s + fmt::format(R"(,"node":{}}})", JsonString(node));
+    return s + fmt::format(R"(,"node":{}}})", JsonQuote(node));
   }
   std::string s = fmt::format("{} {}: version {} {}", op, r.id(), r.version(), KindName(r.kind()));
   if (r.kind() == pb::VALUE_DATA) {
@@ -141,12 +124,12 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
       if (!tokens.empty()) tokens += ",";
       tokens += fmt::format(
           R"({{"id":{},"writer":{},"reader":{},"replica":{},"crashed":{},"version":{},"kind":"{}"}})",
-          JsonString(t.id()), t.writer(), t.reader(), t.replica(), t.crashed(),
+          JsonQuote(t.id()), t.writer(), t.reader(), t.replica(), t.crashed(),
           t.stored().version(), KindName(t.stored().kind()));
     }
     return fmt::format(
         R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"uptime_ms":{}}})",
-        JsonString(r.node()), tokens, r.pending_operations(), r.held_calls(), r.client_calls(),
+        JsonQuote(r.node()), tokens, r.pending_operations(), r.held_calls(), r.client_calls(),
         r.peer_messages_in(), r.peer_messages_out(), r.peer_messages_rejected(),
         r.peer_messages_dropped(), r.uptime_ms());
   }
@@ -198,7 +181,7 @@ int Run(TokenClient& client, const Command& c, bool json, TokenClient::Timeout t
     if (!r.ok()) return fail(r.status, r.node);
     if (json) {
       std::printf("{\"op\":\"crash\",\"id\":%s,\"node\":%s,\"was_crashed\":%s}\n",
-                  JsonString(c.id).c_str(), JsonString(r.reply.node()).c_str(),
+                  JsonQuote(c.id).c_str(), JsonQuote(r.reply.node()).c_str(),
                   r.reply.was_crashed() ? "true" : "false");
     } else {
       std::printf("crash %s: token crashed at node %s%s\n", c.id.c_str(), r.reply.node().c_str(),

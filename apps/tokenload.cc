@@ -29,6 +29,7 @@
 
 #include "apps/flags.h"
 #include "checker/history.h"
+#include "checker/json_escape.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/scheme_yaml.h"
@@ -39,6 +40,7 @@
 namespace {
 
 namespace pb = tokenmgr::v1;
+using checker::JsonEscape;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage = R"(usage: tokenload --config FILE [flags]
@@ -65,15 +67,6 @@ struct Crash {
   std::int64_t at_ms = 0;
   std::string outcome = "not reached";
 };
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
 
 struct OpStats {
   std::uint64_t ok = 0, fail = 0, info = 0;

@@ -1,11 +1,11 @@
 #include "checker/report.h"
 
+#include "checker/json_escape.h"
+
 #include <fmt/format.h>
 
 namespace checker {
-namespace {
-
-std::string JsonEscape(const std::string& s) {
+std::string JsonEscape(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
   for (char c : s) {
@@ -29,8 +29,6 @@ std::string JsonEscape(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string FormatReportText(const Report& report) {
   std::string out;

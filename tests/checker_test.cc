@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "checker/history.h"
+#include "checker/json_escape.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "support/brute_force_checker.h"
@@ -478,5 +479,22 @@ TEST(CheckerFiles, ReadsAFileWhoseLastLineHasNoNewline) {
   EXPECT_EQ(r.history->tokens[0].ops[0].outcome, Outcome::kOk);
 }
 
+}  // namespace
+}  // namespace checker
+
+namespace checker {
+namespace {
+// Histories written with JsonEscape parse back to the same text, control characters
+// included (tokenload records servers' error messages this way).
+TEST(JsonEscape, RoundTripsThroughTheHistoryReader) {
+  const std::string token = std::string("a\"b\\c\nd\te") + '\x01';
+  const std::string line = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":" +
+                           JsonQuote(token) + ",\"time\":1}\n";
+  ParseResult parsed = ParseHistoryString(line);
+  ASSERT_TRUE(parsed.history) << parsed.error->message;
+  ASSERT_EQ(parsed.history->tokens.size(), 1u);
+  EXPECT_EQ(parsed.history->tokens[0].token, token);
+  EXPECT_EQ(JsonEscape("\n\x1f"), "\\n\\u001f");
+}
 }  // namespace
 }  // namespace checker
