@@ -134,26 +134,4 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
 }
 
-Status FromGrpc(const grpc::Status& s) {
-  switch (s.error_code()) {
-    case grpc::StatusCode::OK:
-      return Status::Ok();
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return Status::InvalidArgument(s.error_message());
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(s.error_message());
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status::FailedPrecondition(s.error_message());
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Status::DeadlineExceeded(s.error_message());
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::CANCELLED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Status::Unavailable(s.error_message());
-    default:
-      return Status::Internal(s.error_message());
-  }
-}
-
 }  // namespace token::net

@@ -29,8 +29,5 @@ std::optional<MessageType> FromProto(tokenmgr::v1::PeerMessageType t);
 void ToProto(const ClientReply& r, tokenmgr::v1::TokenReply* out);
 
 grpc::Status ToGrpc(const Status& s);
-// For clients: a grpc::Status as the core's Status (codes outside the core's set map to
-// UNAVAILABLE or INTERNAL, the message kept).
-Status FromGrpc(const grpc::Status& s);
 
 }  // namespace token::net

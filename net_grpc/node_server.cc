@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -285,7 +287,7 @@ class NodeServer::Impl {
   std::size_t held_ = 0;
   std::uint64_t peer_in_ = 0;
   std::uint64_t peer_rejected_ = 0;
-  std::map<std::pair<NodeIndex, TokenIndex>, bool> rejection_logged_;
+  std::set<std::pair<NodeIndex, TokenIndex>> rejection_logged_;  // logged once each
 
   std::atomic<std::uint64_t> next_call_id_{1};
   std::atomic<std::uint64_t> client_calls_{0};
@@ -354,10 +356,11 @@ void NodeServer::Impl::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     if (!server_) return;
     // Calls in flight end now (fail-silent calls included: the process is going away).
-    std::mutex mu;
-    std::condition_variable cv;
-    bool drained = false;
-    executor_->Post([&] {
+    // The executor signals through shared state, so a drain that outlasts the wait below
+    // touches nothing of this frame.
+    auto drained = std::make_shared<std::promise<void>>();
+    std::future<void> done = drained->get_future();
+    executor_->Post([this, drained] {
       for (auto& [id, entry] : calls_) {
         node_.OnAbandon(id);
         entry.call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
@@ -366,14 +369,9 @@ void NodeServer::Impl::Shutdown() {
       held_ = 0;
       for (auto& [id, job] : jobs_) job->cancelled = true;
       jobs_.clear();
-      std::lock_guard lock(mu);
-      drained = true;
-      cv.notify_all();
+      drained->set_value();
     });
-    {
-      std::unique_lock lock(mu);
-      cv.wait_for(lock, std::chrono::seconds(5), [&] { return drained; });
-    }
+    done.wait_for(std::chrono::seconds(5));
     for (auto& link : links_) {
       if (link) link->Close();
     }
@@ -644,8 +642,7 @@ void NodeServer::Impl::OnPeerBatch(NodeIndex from, const pb::PeerBatch& batch) {
     if (!ok) {
       ++peer_rejected_;
       const TokenIndex key = t.value_or(static_cast<TokenIndex>(-1));
-      if (!rejection_logged_[{from, key}]) {
-        rejection_logged_[{from, key}] = true;
+      if (rejection_logged_.insert({from, key}).second) {
         Log(fmt::format("[{}] rejected a message from {} about token '{}' (not one of its "
                         "replicas, unknown token or malformed value); further ones are counted",
                         self_name_, scheme_->node(from), pm.token()));
