@@ -214,7 +214,7 @@ struct Load::Client {
     } else {
       node = o.etcd[static_cast<std::size_t>(index) % o.etcd.size()];
     }
-    stubs = &load->stubs_[node];
+    stubs = &load->stubs_.at(node);  // filled before the clients start; read-only now
     ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + o.timeout);
     const std::size_t channel = static_cast<std::size_t>(index) % static_cast<std::size_t>(o.channels);
@@ -366,7 +366,7 @@ grpc::Status Load::SyncRead(const std::string& node, const std::string& token,
   ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
   pb::ReadRequest request;
   request.set_id(token);
-  return stubs_[node].tokens[0]->Read(&ctx, request, reply);
+  return stubs_.at(node).tokens[0]->Read(&ctx, request, reply);
 }
 
 void Load::FinalReads() {
@@ -397,9 +397,9 @@ void Load::FinalReads() {
   }
 }
 
-std::string Percentile(std::vector<std::int64_t>& v, double p) {
+// REQUIRES: `v` sorted.
+std::string Percentile(const std::vector<std::int64_t>& v, double p) {
   if (v.empty()) return "-";
-  std::sort(v.begin(), v.end());
   const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
   return fmt::format("{:.2f} ms", static_cast<double>(v[i]) / 1e6);
 }
@@ -529,11 +529,13 @@ int main(int argc, char** argv) {
   std::printf("tokenload: %s, %d clients, %llu ok operations in %.2f s: %.0f ops/s\n",
               target.c_str(), n_clients, static_cast<unsigned long long>(total_ok),
               load.seconds(), static_cast<double>(total_ok) / load.seconds());
-  for (auto [f, s] : load.stats()) {
+  for (const auto& [f, s] : load.stats()) {
+    std::vector<std::int64_t> latency_ns = s.latency_ns;
+    std::sort(latency_ns.begin(), latency_ns.end());
     std::printf("  %-5s %7llu ok %5llu fail %5llu info   p50 %s  p99 %s\n", f.c_str(),
                 static_cast<unsigned long long>(s.ok), static_cast<unsigned long long>(s.fail),
-                static_cast<unsigned long long>(s.info), Percentile(s.latency_ns, 0.50).c_str(),
-                Percentile(s.latency_ns, 0.99).c_str());
+                static_cast<unsigned long long>(s.info), Percentile(latency_ns, 0.50).c_str(),
+                Percentile(latency_ns, 0.99).c_str());
   }
   for (const Crash& c : load.crashes()) {
     std::printf("  crash token %s at %s (planned %lld ms): %s\n", c.token.c_str(), c.node.c_str(),
