@@ -179,26 +179,6 @@ sim::Scenario Reduce(sim::Scenario s, std::string* why, std::uint64_t* steps,
     }
   }
   if (!s.workload) Minimize(s, &sim::Scenario::ops, why, steps, budget);
-  // A workload that must stay generated (its scripted form passes): fewer clients, then
-  // fewer operations per client, each the smallest value that still fails, searched by
-  // trying values from 1 upwards (small values are cheap to run).
-  if (s.workload) {
-    for (std::uint32_t sim::Workload::*field :
-         {&sim::Workload::clients, &sim::Workload::ops_per_client}) {
-      const std::uint32_t original = (*s.workload).*field;
-      for (std::uint32_t v = 1; v < original && *steps < budget; ++v) {
-        sim::Scenario smaller = s;
-        (*smaller.workload).*field = v;
-        ++*steps;
-        std::string smaller_why;
-        if (!Passes(smaller, &smaller_why)) {
-          s = std::move(smaller);
-          *why = smaller_why;
-          break;
-        }
-      }
-    }
-  }
   Minimize(s, &sim::Scenario::faults, why, steps, budget);
   Minimize(s, &sim::Scenario::links, why, steps, budget);
   return s;
