@@ -10,7 +10,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -74,8 +77,11 @@ int main(int argc, char** argv) {
   const std::string server_bin =
       flags.GetOr("server-bin", tokenapp::SelfDirectory() + "/tokenserver");
   const std::string log_dir = flags.GetOr("log-dir", "tokencluster-logs");
-  if (std::system(fmt::format("mkdir -p '{}'", log_dir).c_str()) != 0) {
-    return Fail(2, fmt::format("cannot create the log directory {}", log_dir));
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(log_dir, mkdir_error);
+  if (mkdir_error) {
+    return Fail(2, fmt::format("cannot create the log directory {}: {}", log_dir,
+                               mkdir_error.message()));
   }
 
   sigset_t signals;

@@ -201,8 +201,7 @@ TEST(Node, AbandonedOperationsAreForgottenAndLateRepliesIgnored) {
   EXPECT_EQ(p.node(A(2)).pending_operations(), 0u);
   EXPECT_EQ(p.node(A(1)).stats().operations_abandoned, 1u);
   EXPECT_EQ(p.node(A(2)).stats().operations_abandoned, 1u);
-  // The token still works for operations that can reach a quorum... here none can, but
-  // another token on the same nodes is untouched and completes.
+  // Another token on the same nodes is untouched and completes.
   auto u = p.Write(A(2), "u", D("fine"));
   p.DeliverAll();
   ASSERT_TRUE(p.reply(u));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -49,13 +50,8 @@ class LocalCluster {
     char dir_template[] = "/tmp/token-e2e-XXXXXX";
     dir_ = mkdtemp(dir_template);
     if (prepare) prepare(dir_);
-    for (std::string& f : server_flags) {
-      for (auto p = f.find("$DIR"); p != std::string::npos; p = f.find("$DIR")) f.replace(p, 4, dir_);
-    }
-    net::TlsFiles probe_tls = tls;
-    for (std::string* f : {&probe_tls.cert, &probe_tls.key, &probe_tls.ca}) {
-      for (auto p = f->find("$DIR"); p != std::string::npos; p = f->find("$DIR")) f->replace(p, 4, dir_);
-    }
+    for (std::string& f : server_flags) f = WithDir(f);
+    const net::TlsFiles probe_tls{WithDir(tls.cert), WithDir(tls.key), WithDir(tls.ca)};
     // Ports from the pid, below the ephemeral range, so concurrent test processes and
     // outgoing connections do not collide with them.
     const int base = 20000 + (getpid() % 700) * 16 + (counter_++ % 4) * 4;
@@ -83,10 +79,19 @@ class LocalCluster {
   ~LocalCluster() {
     for (auto& [a, p] : processes_) p.Stop();
     if (!::testing::Test::HasFailure()) {
-      [[maybe_unused]] int rc = std::system(fmt::format("rm -rf '{}'", dir_).c_str());
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
     } else {
       std::fprintf(stderr, "cluster logs kept in %s\n", dir_.c_str());
     }
+  }
+
+  // `text` with "$DIR" replaced by this cluster's directory.
+  std::string WithDir(std::string text) const {
+    for (auto p = text.find("$DIR"); p != std::string::npos; p = text.find("$DIR", p)) {
+      text.replace(p, 4, dir_);
+    }
+    return text;
   }
 
   static std::string Bin(const std::string& name) { return std::string(TOKEN_APPS_DIR) + "/" + name; }
