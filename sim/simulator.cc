@@ -51,12 +51,16 @@ class Digest {
   std::uint64_t h_ = 0x243F6A8885A308D3ULL;
 };
 
+// Every event that can make a node send carries the key of the client operation it
+// descends from (Simulation::DelayOf).
 struct DeliverMessage {
   Message message;
+  std::uint64_t key;
 };
 struct DeliverRequest {
   NodeIndex node;
   ClientRequest request;
+  std::uint64_t key;
 };
 struct DeliverReply {
   ClientReply reply;
@@ -64,6 +68,7 @@ struct DeliverReply {
 struct ComputeDone {
   NodeIndex node;
   ComputeResult result;
+  std::uint64_t key;
 };
 struct ClientWake {
   std::uint32_t process;
@@ -89,6 +94,8 @@ struct QueueEntry {
 struct Process {
   bool busy = false;
   std::uint64_t request_id = 0;  // of the outstanding operation
+  std::uint64_t op_key = 0;      // identity of the outstanding operation (DelayOf)
+  std::int64_t op_nominal_ns = 0;
   OpKind kind = OpKind::kRead;
   TokenIndex token = 0;
   NodeIndex node = 0;
@@ -110,11 +117,6 @@ class Simulation {
         client_rng_(s.seed ^ kClientStream) {
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
       nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
-    }
-    const std::size_t links = (nodes_.size() + 2) * nodes_.size();
-    link_rngs_.reserve(links);
-    for (std::size_t i = 0; i < links; ++i) {
-      link_rngs_.emplace_back(s.seed ^ (kLinkStream * (i + 1)));
     }
     worker_free_ns_.assign(nodes_.size(), 0);
     std::uint32_t scripted = 0;
@@ -213,7 +215,7 @@ class Simulation {
                         token::MessageTypeName(m.type), scheme_.node(m.from), scheme_.node(m.to),
                         scheme_.token(m.token).id, m.op_id, m.vv.version));
     }
-    Absorb(m.to, nodes_[m.to]->OnMessage(m));
+    Absorb(m.to, nodes_[m.to]->OnMessage(m), d.key);
   }
 
   void Handle(DeliverRequest& d) {
@@ -222,7 +224,7 @@ class Simulation {
       Trace(fmt::format("request {} {} token {} at {}", d.request.request_id,
                         token::OpKindName(d.request.kind), d.request.token, scheme_.node(d.node)));
     }
-    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request));
+    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request), d.key);
   }
 
   void Handle(ComputeDone& c) {
@@ -231,7 +233,7 @@ class Simulation {
       Trace(fmt::format("compute done at {} op {} x={}", scheme_.node(c.node), c.result.compute_id,
                         c.result.best ? fmt::format("{}", c.result.best->x) : "-"));
     }
-    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result));
+    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result), c.key);
   }
 
   void Handle(FaultEvent& f) {
@@ -242,12 +244,12 @@ class Simulation {
         Trace(fmt::format("crash {} for token {}", scheme_.node(fault.node),
                           scheme_.token(fault.token).id));
       }
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token));
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token), FaultKey(f.index));
       return;
     }
     if (trace_) Trace(fmt::format("crash node {}", scheme_.node(fault.node)));
     for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) {
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(t));
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(t), FaultKey(f.index));
     }
   }
 
@@ -305,7 +307,7 @@ class Simulation {
         const NodeIndex r = readers[(start + k) % readers.size()];
         if (std::find(p.tried.begin(), p.tried.end(), r) != p.tried.end()) continue;
         ++result_.stats.read_retries;
-        Invoke(t.process, OpKind::kRead, p.token, {}, r);
+        Invoke(t.process, OpKind::kRead, p.token, {}, r, p.op_nominal_ns);
         return;
       }
     }
@@ -341,7 +343,7 @@ class Simulation {
       p.tried.clear();
       const NodeIndex node = op.node ? *op.node : Route(op.kind, op.token);
       result_.script.push_back(ScriptedOp{now_, pid, op.kind, op.token, op.domain, node});
-      Invoke(pid, op.kind, op.token, op.domain, node);
+      Invoke(pid, op.kind, op.token, op.domain, node, op.at_ns);
       return;
     }
     if (p.generated_left == 0) return;
@@ -362,7 +364,7 @@ class Simulation {
     const OpKind kind = read ? OpKind::kRead : OpKind::kWrite;
     const NodeIndex node = Route(kind, t);
     result_.script.push_back(ScriptedOp{now_, pid, kind, t, d, node});
-    Invoke(pid, kind, t, std::move(d), node);
+    Invoke(pid, kind, t, std::move(d), node, now_);
   }
 
   NodeIndex Route(OpKind kind, TokenIndex t) {
@@ -371,8 +373,13 @@ class Simulation {
     return ts.readers[client_rng_.Below(ts.readers.size())];
   }
 
-  void Invoke(std::uint32_t pid, OpKind kind, TokenIndex t, token::Domain domain, NodeIndex node) {
+  // `nominal_ns`: when the operation was meant to start (a scripted operation's time, or
+  // now for a generated one, which is what its script records); part of its identity.
+  void Invoke(std::uint32_t pid, OpKind kind, TokenIndex t, token::Domain domain, NodeIndex node,
+              std::int64_t nominal_ns) {
     Process& p = processes_[pid];
+    p.op_nominal_ns = nominal_ns;
+    p.op_key = OpKey(pid, nominal_ns, p.tried.size());
     p.busy = true;
     p.kind = kind;
     p.token = t;
@@ -399,7 +406,9 @@ class Simulation {
                         scheme_.token(t).id, scheme_.node(node)));
     }
     ClientRequest req{p.request_id, kind, scheme_.token(t).id, p.domain};
-    Schedule(now_ + Delay(std::nullopt, node), DeliverRequest{node, std::move(req)});
+    out_index_ = 0;
+    Schedule(now_ + Delay(p.op_key, std::nullopt, node, 0),
+             DeliverRequest{node, std::move(req), p.op_key});
     Schedule(now_ + s_.client_timeout_ns, ClientTimeout{pid, p.request_id});
   }
 
@@ -425,13 +434,22 @@ class Simulation {
 
   // ---- network and compute ------------------------------------------------------------
 
-  // The stream of link (kind, to): kind 0 = a client's request to `to`, 1 = a reply from
-  // `to` to its client, 2 + n = messages from node n to `to`. Each link draws from its own
-  // stream, so a message's delay depends only on how many messages that link carried
-  // before it: removing an operation while shrinking leaves the other links' delays alone.
-  Random& LinkStream(std::size_t kind, NodeIndex to) {
-    return link_rngs_[kind * nodes_.size() + to];
+  // A message's delay is a function of its identity alone: the run's seed, the client
+  // operation it descends from (OpKey: the process, when the operation was meant to start,
+  // and which attempt; a fault's effects use FaultKey), its link (kind 0 = a client's
+  // request to `to`, 1 = a reply from `to` to its client, 2 + n = from node n to `to`), its
+  // message type, and its place among the outputs of the step that sent it. Removing an
+  // operation while shrinking therefore leaves the delays of every other operation's
+  // messages as they were; only the interleaving can change.
+  static std::uint64_t Mix(std::uint64_t h, std::uint64_t x) {
+    std::uint64_t state = h ^ x;
+    return SplitMix64(state);
   }
+  std::uint64_t OpKey(std::uint32_t pid, std::int64_t nominal_ns, std::size_t attempt) const {
+    return Mix(Mix(Mix(s_.seed, kOpStream ^ pid), static_cast<std::uint64_t>(nominal_ns)),
+               attempt);
+  }
+  std::uint64_t FaultKey(std::size_t index) const { return Mix(s_.seed, kFaultStream ^ index); }
 
   std::int64_t BaseDelay(Random& rng) {
     const DelayModel& d = s_.delay;
@@ -454,11 +472,14 @@ class Simulation {
     return d.min_ns;
   }
 
-  // Delay of a message from `from` (nullopt: a client) to `to` sent now; `reply` marks a
-  // reply from node `to` to its client.
-  std::int64_t Delay(std::optional<NodeIndex> from, NodeIndex to, bool reply = false) {
-    const std::size_t kind = reply ? 1 : from ? 2 + *from : 0;
-    std::int64_t delay = BaseDelay(LinkStream(kind, to));
+  // Delay of a message from `from` (nullopt: a client) to `to` sent now, descending from
+  // the operation `key`; `reply` marks a reply from node `to` to its client; `type`
+  // distinguishes message types on one link.
+  std::int64_t Delay(std::uint64_t key, std::optional<NodeIndex> from, NodeIndex to,
+                     std::uint64_t type, bool reply = false) {
+    const std::uint64_t link = reply ? 1 : from ? 2 + *from : 0;
+    Random rng(Mix(Mix(key, (link << 40) ^ (std::uint64_t{to} << 16) ^ type), out_index_++));
+    std::int64_t delay = BaseDelay(rng);
     for (const LinkRule& rule : s_.links) {
       if (now_ < rule.start_ns || now_ >= rule.end_ns) continue;
       if (rule.from && (!from || *rule.from != *from)) continue;
@@ -468,21 +489,25 @@ class Simulation {
     return delay;
   }
 
-  void Absorb(NodeIndex at, const Outputs& out) {
+  // Sends what a node's step produced; `key` is the operation the step descends from.
+  void Absorb(NodeIndex at, const Outputs& out, std::uint64_t key) {
+    out_index_ = 0;
     for (const Message& m : out.messages) {
       ++result_.stats.messages_sent;
-      Schedule(now_ + Delay(m.from, m.to), DeliverMessage{m});
+      Schedule(now_ + Delay(key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type)),
+               DeliverMessage{m, key});
     }
     for (const token::ComputeRequest& c : out.computes) {
       ++result_.stats.computes;
       const std::int64_t cost = static_cast<std::int64_t>(c.to - c.from) * s_.compute_ns_per_hash;
       worker_free_ns_[at] = std::max(worker_free_ns_[at], now_) + cost;
       Schedule(worker_free_ns_[at],
-               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)}});
+               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)},
+                           key});
     }
     for (const ClientReply& r : out.replies) {
       // The reply travels back to the client like any message.
-      Schedule(now_ + Delay(at, at, /*reply=*/true), DeliverReply{r});
+      Schedule(now_ + Delay(key, at, at, 0, /*reply=*/true), DeliverReply{r});
     }
   }
 
@@ -494,12 +519,14 @@ class Simulation {
   const Scenario& s_;
   const token::ReplicationScheme& scheme_;
   const TraceSink& trace_;
-  // Separate streams: one per network link (LinkStream), and the clients' choices
-  // (operations, think times, routing). Clients replayed from a script consume no client
-  // randomness, so a workload turned into scripted operations meets the same network.
+  // Randomness: the network's delays are hashes of each message's identity (Delay); the
+  // clients' choices (operations, think times, routing) come from one stream. Clients
+  // replayed from a script consume no client randomness, so a workload turned into
+  // scripted operations meets the same network.
   static constexpr std::uint64_t kClientStream = 0xC1E47C1E47C1E47ULL;
-  static constexpr std::uint64_t kLinkStream = 0x9E3779B97F4A7C15ULL;
-  std::vector<Random> link_rngs_;
+  static constexpr std::uint64_t kOpStream = 0x0B5E55ED0B5E55EDULL;
+  static constexpr std::uint64_t kFaultStream = 0xFA017FA017FA017ULL;
+  std::uint64_t out_index_ = 0;  // place of the next message among its step's outputs
   Random client_rng_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::int64_t> worker_free_ns_;

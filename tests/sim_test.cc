@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -91,6 +92,50 @@ std::string LastLine(const std::string& out) {
   const auto end = out.find_last_not_of('\n');
   const auto start = out.rfind('\n', end);
   return out.substr(start == std::string::npos ? 0 : start + 1, end - start);
+}
+
+// Shrinking relies on this: a message's delay depends on the operation it descends from,
+// not on how much traffic came before, so removing one operation leaves the timing of the
+// others alone (with per-link streams, operation C below met other delays without B).
+TEST(SimDeterminism, RemovingAnOperationKeepsTheOthersTimings) {
+  auto loaded = ParseScenarioYaml(R"(
+name: locality
+seed: 7
+scheme:
+  - {token: 1, writer: 127.0.0.1:50051, readers: [127.0.0.1:50051, 127.0.0.1:50052, 127.0.0.1:50053]}
+network:
+  delay: {dist: uniform, min: 1ms, max: 9ms}
+operations:
+  - {at: 0, process: 0, op: write, token: 1, value: {name: a, low: 0, mid: 5, high: 10}}
+  - {at: 1s, process: 1, op: read, token: 1, node: 127.0.0.1:50052}
+  - {at: 2s, process: 0, op: write, token: 1, value: {name: c, low: 0, mid: 5, high: 10}}
+  - {at: 3s, process: 2, op: read, token: 1, node: 127.0.0.1:50053}
+)", "locality.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Scenario all = *loaded;
+  Scenario without_b = all;
+  without_b.ops.erase(without_b.ops.begin() + 1);
+  // (invoke, completion) times per operation, by invocation time.
+  auto spans = [](const SimResult& r) {
+    std::map<std::int64_t, std::int64_t> out;
+    std::map<std::uint32_t, std::int64_t> open;
+    for (const HistoryEvent& e : r.history) {
+      if (e.type == HistoryEvent::Type::kInvoke) {
+        open[e.process] = e.time_ns;
+      } else {
+        out[open[e.process]] = e.time_ns;
+      }
+    }
+    return out;
+  };
+  const auto with = spans(RunSimulation(all));
+  const auto without = spans(RunSimulation(without_b));
+  ASSERT_EQ(with.size(), 4u);
+  ASSERT_EQ(without.size(), 3u);
+  for (const auto& [invoked, completed] : without) {
+    ASSERT_TRUE(with.count(invoked)) << invoked;
+    EXPECT_EQ(with.at(invoked), completed) << "operation invoked at " << invoked;
+  }
 }
 
 TEST(SimDeterminism, SameSeedSameDigestAcrossProcesses) {
