@@ -9,9 +9,10 @@
 
 namespace tokensim {
 
-Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace) {
+Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace,
+                      std::vector<sim::MessageRecord>* messages) {
   Judgement j;
-  j.run = sim::RunSimulation(scenario, trace);
+  j.run = sim::RunSimulation(scenario, trace, messages);
   j.history_jsonl = sim::HistoryToJsonl(scenario, j.run.history);
   checker::ParseResult parsed = checker::ParseHistoryString(j.history_jsonl);
   if (parsed.error) {
@@ -20,6 +21,7 @@ Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace
     return j;
   }
   j.report = checker::CheckHistory(*parsed.history);
+  j.history = std::move(parsed.history);
   const sim::Expectation& e = scenario.expect;
   const auto& st = j.run.stats;
   std::vector<std::string> why;
@@ -90,6 +92,92 @@ Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace
   j.expectation_met = why.empty();
   for (std::size_t i = 0; i < why.size(); ++i) j.mismatch += (i ? "; " : "") + why[i];
   return j;
+}
+
+checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgement& j,
+                                    const std::vector<sim::MessageRecord>& messages) {
+  const auto& scheme = *scenario.scheme;
+  checker::HtmlExtras x;
+  x.title = "tokensim " + (scenario.name.empty() ? std::string("scenario") : scenario.name);
+  x.notes.push_back(fmt::format("seed {}, protocol {}, digest {}; verdict expected: {}",
+                                scenario.seed, token::MutantName(scenario.node_options.mutant),
+                                sim::DigestHex(j.run.digest),
+                                j.expectation_met ? "met" : "NOT met: " + j.mismatch));
+  if (!scenario.description.empty()) x.notes.push_back(scenario.description);
+  x.history_text = j.history_jsonl;
+  for (const auto& n : scheme.nodes()) x.nodes.push_back(fmt::format("{}", n));
+  // The history's tokens are in order of first appearance; map the scheme's onto them.
+  std::vector<std::optional<std::uint32_t>> index(scheme.tokens().size());
+  if (j.history) {
+    x.token_nodes.resize(j.history->tokens.size());
+    for (std::uint32_t h = 0; h < j.history->tokens.size(); ++h) {
+      for (token::TokenIndex t = 0; t < scheme.tokens().size(); ++t) {
+        if (scheme.token(t).id != j.history->tokens[h].token) continue;
+        index[t] = h;
+        const token::TokenScheme& ts = scheme.token(t);
+        x.token_nodes[h].push_back(ts.writer);
+        for (token::NodeIndex r : ts.readers) {
+          if (r != ts.writer) x.token_nodes[h].push_back(r);
+        }
+      }
+    }
+  }
+  // Labels: client requests by operation kind, replies by status, node messages by type.
+  constexpr std::uint32_t kKinds = 4, kTypes = 4, kRequestLabels = 0, kReplyLabels = kKinds,
+                          kNodeLabels = kKinds + 2;
+  for (std::uint32_t k = 0; k < kKinds; ++k) {
+    x.labels.push_back(fmt::format("{} request", token::OpKindName(static_cast<token::OpKind>(k))));
+  }
+  x.labels.push_back("reply ok");
+  x.labels.push_back("reply fail");
+  for (std::uint32_t t = 0; t < kTypes; ++t) {
+    x.labels.push_back(std::string(token::MessageTypeName(static_cast<token::MessageType>(t))));
+  }
+  // request id -> (process, invocation time): the operation the history knows it by.
+  std::map<std::uint64_t, std::pair<std::uint32_t, std::int64_t>> request_op;
+  for (const sim::MessageRecord& m : messages) {
+    if (m.kind == sim::MessageRecord::Kind::kRequest) request_op[m.request_id] = {m.from, m.sent_ns};
+  }
+  for (const sim::MessageRecord& m : messages) {
+    if (m.token >= index.size() || !index[m.token]) continue;
+    checker::HtmlMessage h;
+    h.token = *index[m.token];
+    h.sent_ns = m.sent_ns;
+    h.arrives_ns = m.arrives_ns;
+    if (auto it = request_op.find(m.request_id); it != request_op.end()) h.op = it->second;
+    switch (m.kind) {
+      case sim::MessageRecord::Kind::kRequest:
+        h.from = {false, m.from};
+        h.to = {true, m.to};
+        h.label = kRequestLabels + std::min<std::uint32_t>(m.type, kKinds - 1);
+        break;
+      case sim::MessageRecord::Kind::kReply:
+        h.from = {true, m.from};
+        h.to = {false, m.to};
+        h.label = kReplyLabels + std::min<std::uint32_t>(m.type, 1);
+        h.version = m.type == 0 ? static_cast<std::int64_t>(m.version) : -1;
+        break;
+      case sim::MessageRecord::Kind::kNode:
+        h.from = {true, m.from};
+        h.to = {true, m.to};
+        h.label = kNodeLabels + std::min<std::uint32_t>(m.type, kTypes - 1);
+        h.version = static_cast<std::int64_t>(m.version);
+        break;
+    }
+    x.messages.push_back(h);
+  }
+  for (const sim::Fault& f : scenario.faults) {
+    if (f.at_ns > j.run.stats.end_time_ns) continue;  // never happened
+    checker::HtmlFault h;
+    h.node = f.node;
+    h.time_ns = f.at_ns;
+    if (f.kind == sim::FaultKind::kCrashToken) {
+      if (f.token >= index.size() || !index[f.token]) continue;
+      h.token = *index[f.token];
+    }
+    x.faults.push_back(h);
+  }
+  return x;
 }
 
 std::string Summary(const sim::Scenario& s, const Judgement& j) {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "checker/history.h"
+#include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "sim/scenario.h"
 #include "sim/simulator.h"
@@ -17,13 +19,22 @@ namespace tokensim {
 struct Judgement {
   sim::SimResult run;
   std::string history_jsonl;
+  std::optional<checker::History> history;  // parsed from history_jsonl
   checker::Report report;
   std::optional<std::string> parse_error;  // the simulator wrote a history the checker rejects
   bool expectation_met = false;
   std::string mismatch;  // why not, in words
 };
 
-Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace = nullptr);
+// With `messages`, the run's messages are recorded there (for a report).
+Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace = nullptr,
+                      std::vector<sim::MessageRecord>* messages = nullptr);
+
+// What the HTML report shows of a simulated run beyond its history: the nodes, each token's
+// replicas, the messages and the faults. The returned extras point into `j` (the history
+// text): keep `j` alive while using them.
+checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgement& j,
+                                    const std::vector<sim::MessageRecord>& messages);
 
 // The readable summary `tokensim run` prints (without the digest line).
 std::string Summary(const sim::Scenario& scenario, const Judgement& j);

@@ -1,17 +1,21 @@
 // tokencheck: checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability
 // and for the protocol's version order, token by token.
 //
-//   tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats]
+//   tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats] [--html REPORT.html]
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "checker/history.h"
+#include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 
@@ -20,7 +24,10 @@ namespace {
 int Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats]\n"
+               "                  [--html REPORT.html]\n"
                "  --json         print one JSON object instead of text\n"
+               "  --html FILE    also write a timeline of the history with any violation\n"
+               "                 marked, as one self-contained HTML page\n"
                "  --no-versions  check linearizability only, ignore reported versions\n"
                "  --stats        print parse and check times to stderr\n"
                "exit: 0 linearizable, 1 violation, 2 bad input or cannot decide\n");
@@ -31,6 +38,7 @@ int Usage(std::FILE* out) {
 
 int main(int argc, char** argv) {
   std::string path;
+  std::string html_path;
   bool json = false;
   bool stats = false;
   checker::CheckOptions options;
@@ -42,6 +50,12 @@ int main(int argc, char** argv) {
       options.check_versions = false;
     } else if (a == "--stats") {
       stats = true;
+    } else if (a == "--html") {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+        std::fprintf(stderr, "tokencheck: --html needs a file name\n");
+        return Usage(stderr);
+      }
+      html_path = argv[++i];
     } else if (a == "--help" || a == "-h") {
       Usage(stdout);
       return 0;
@@ -76,6 +90,23 @@ int main(int argc, char** argv) {
     std::printf("%s\n", checker::FormatReportJson(report).c_str());
   } else {
     std::fputs(checker::FormatReportText(report).c_str(), stdout);
+  }
+  if (!html_path.empty()) {
+    // The raw lines go into the page (hover shows each operation's lines as recorded).
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string history_text = text.str();
+    checker::HtmlExtras extras;
+    extras.title = "tokencheck " + std::filesystem::path(path).filename().string();
+    extras.source = path;
+    extras.history_text = history_text;
+    std::string error;
+    if (!checker::WriteHtmlReport(html_path, *parsed.history, report, extras, &error)) {
+      std::fprintf(stderr, "tokencheck: %s\n", error.c_str());
+      return 2;
+    }
+    std::fprintf(stderr, "tokencheck: report written to %s\n", html_path.c_str());
   }
   if (stats) {
     using ms = std::chrono::duration<double, std::milli>;

@@ -1,6 +1,6 @@
 // tokensim: the protocol core in the deterministic simulator.
 //
-//   tokensim run SCENARIO.yaml [--seed N] [--history FILE] [--trace FILE] [--quiet]
+//   tokensim run SCENARIO.yaml [--seed N] [--history FILE] [--trace FILE] [--html FILE]
 //
 // Runs the scenario, checks the recorded history, prints a summary and, as its last line,
 // "digest <hex>". Exit 0 when the outcome matches the scenario's expectation, 1 on a
@@ -24,7 +24,7 @@ namespace {
 int Usage(std::FILE* out) {
   std::fprintf(out,
                "usage: tokensim run SCENARIO.yaml [--seed N] [--mutant NAME] [--history FILE]\n"
-               "                    [--trace FILE]\n"
+               "                    [--trace FILE] [--html FILE]\n"
                "       tokensim replay SCENARIO.yaml      (the same as run: reproduces a case)\n"
                "       tokensim fuzz [--cases N] [--seed S] [--time-limit SECONDS]\n"
                "                     [--mutant NAME] [--out DIR] [--quiet] [--list-mutants]\n"
@@ -37,6 +37,9 @@ int Usage(std::FILE* out) {
                "  --mutant NAME run a planted bug instead of the scenario's protocol\n"
                "  --history F   write the client history (JSON Lines) to F\n"
                "  --trace F     write a readable trace of every event to F\n"
+               "  --html F      write a report to F: per token, a timeline of the history\n"
+               "                with any violation marked, the messages between clients and\n"
+               "                nodes, and the faults (one self-contained HTML page)\n"
                "exit: 0 outcome as expected, 1 violation or mismatch, 2 bad input\n");
   return 2;
 }
@@ -86,7 +89,7 @@ class Args {
 };
 
 int Run(int argc, char** argv) {
-  std::string path, history_path, trace_path;
+  std::string path, history_path, trace_path, html_path;
   std::optional<std::uint64_t> seed;
   std::optional<token::Mutant> mutant;
   Args args(argc, argv);
@@ -107,6 +110,8 @@ int Run(int argc, char** argv) {
       history_path = args.Value("--history");
     } else if (a == "--trace") {
       trace_path = args.Value("--trace");
+    } else if (a == "--html") {
+      html_path = args.Value("--html");
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "tokensim: unknown option '%s'\n", a.c_str());
       return Usage(stderr);
@@ -137,12 +142,27 @@ int Run(int argc, char** argv) {
     }
     trace = [&trace_file](std::string_view line) { trace_file << line << '\n'; };
   }
-  const tokensim::Judgement j = tokensim::RunAndJudge(scenario, trace);
+  std::vector<sim::MessageRecord> messages;
+  const tokensim::Judgement j =
+      tokensim::RunAndJudge(scenario, trace, html_path.empty() ? nullptr : &messages);
   if (!history_path.empty() && !WriteFile(history_path, j.history_jsonl)) {
     std::fprintf(stderr, "tokensim: cannot write history file '%s'\n", history_path.c_str());
     return 2;
   }
+  if (!html_path.empty()) {
+    if (!j.history) {
+      std::fprintf(stderr, "tokensim: no report: %s\n", j.mismatch.c_str());
+      return 2;
+    }
+    std::string error;
+    if (!checker::WriteHtmlReport(html_path, *j.history, j.report,
+                                  tokensim::SimReportExtras(scenario, j, messages), &error)) {
+      std::fprintf(stderr, "tokensim: %s\n", error.c_str());
+      return 2;
+    }
+  }
   std::fputs(tokensim::Summary(scenario, j).c_str(), stdout);
+  if (!html_path.empty()) std::printf("report %s\n", html_path.c_str());
   std::printf("digest %s\n", sim::DigestHex(j.run.digest).c_str());
   return j.expectation_met ? 0 : 1;
 }

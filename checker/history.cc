@@ -402,6 +402,7 @@ class Parser {
       op.complete_line = line;
     } else {
       op.complete_line = line;  // kept for naming; complete_time stays kNever
+      op.info_time = time;
     }
     if (outcome == Outcome::kOk) {
       if (op_type == OpType::kRead) {

@@ -40,6 +40,7 @@ struct Operation {
   std::uint32_t process = 0;
   std::int64_t invoke_time = 0;
   std::int64_t complete_time = kNever;  // kNever unless ok or fail
+  std::int64_t info_time = kNever;      // when an `info` completion was recorded
   std::uint64_t invoke_line = 0;        // 1-based line numbers in the input
   std::uint64_t complete_line = 0;      // 0 when it never completed
   ValueId value = kNoValue;             // write: written; read: read (when ok)

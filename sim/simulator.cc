@@ -110,10 +110,11 @@ struct Process {
 
 class Simulation {
  public:
-  Simulation(const Scenario& s, const TraceSink& trace)
+  Simulation(const Scenario& s, const TraceSink& trace, std::vector<MessageRecord>* messages)
       : s_(s),
         scheme_(*s.scheme),
         trace_(trace),
+        log_(messages),
         client_rng_(s.seed ^ kClientStream) {
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
       nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
@@ -407,8 +408,15 @@ class Simulation {
     }
     ClientRequest req{p.request_id, kind, scheme_.token(t).id, p.domain};
     out_index_ = 0;
-    Schedule(now_ + Delay(p.op_key, std::nullopt, node, 0),
-             DeliverRequest{node, std::move(req), p.op_key});
+    const std::int64_t arrives = now_ + Delay(p.op_key, std::nullopt, node, 0);
+    if (log_) {
+      if (request_origin_.size() <= p.request_id) request_origin_.resize(p.request_id + 1);
+      request_origin_[p.request_id] = {pid, t};
+      key_request_[p.op_key] = p.request_id;
+      log_->push_back(MessageRecord{MessageRecord::Kind::kRequest, static_cast<std::uint8_t>(kind),
+                                    t, pid, node, now_, arrives, 0, p.request_id});
+    }
+    Schedule(arrives, DeliverRequest{node, std::move(req), p.op_key});
     Schedule(now_ + s_.client_timeout_ns, ClientTimeout{pid, p.request_id});
   }
 
@@ -494,8 +502,15 @@ class Simulation {
     out_index_ = 0;
     for (const Message& m : out.messages) {
       ++result_.stats.messages_sent;
-      Schedule(now_ + Delay(key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type)),
-               DeliverMessage{m, key});
+      const std::int64_t arrives =
+          now_ + Delay(key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
+      if (log_) {
+        const auto origin = key_request_.find(key);
+        log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
+                                      m.token, m.from, m.to, now_, arrives, m.vv.version,
+                                      origin == key_request_.end() ? 0 : origin->second});
+      }
+      Schedule(arrives, DeliverMessage{m, key});
     }
     for (const token::ComputeRequest& c : out.computes) {
       ++result_.stats.computes;
@@ -507,7 +522,14 @@ class Simulation {
     }
     for (const ClientReply& r : out.replies) {
       // The reply travels back to the client like any message.
-      Schedule(now_ + Delay(key, at, at, 0, /*reply=*/true), DeliverReply{r});
+      const std::int64_t arrives = now_ + Delay(key, at, at, 0, /*reply=*/true);
+      if (log_ && r.request_id < request_origin_.size()) {
+        const auto [pid, t] = request_origin_[r.request_id];
+        log_->push_back(MessageRecord{MessageRecord::Kind::kReply, r.status.ok() ? std::uint8_t{0}
+                                                                                 : std::uint8_t{1},
+                                      t, at, pid, now_, arrives, r.version, r.request_id});
+      }
+      Schedule(arrives, DeliverReply{r});
     }
   }
 
@@ -519,6 +541,10 @@ class Simulation {
   const Scenario& s_;
   const token::ReplicationScheme& scheme_;
   const TraceSink& trace_;
+  std::vector<MessageRecord>* log_;  // null: not recording
+  // request id -> (process, token), kept while recording (replies name only the request).
+  std::vector<std::pair<std::uint32_t, TokenIndex>> request_origin_;
+  std::map<std::uint64_t, std::uint64_t> key_request_;  // operation key -> its request id
   // Randomness: the network's delays are hashes of each message's identity (Delay); the
   // clients' choices (operations, think times, routing) come from one stream. Clients
   // replayed from a script consume no client randomness, so a workload turned into
@@ -587,8 +613,9 @@ void AppendValue(std::string& out, const token::RegisterValue& v) {
 
 }  // namespace
 
-SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace) {
-  return Simulation(scenario, trace).Run();
+SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace,
+                        std::vector<MessageRecord>* messages) {
+  return Simulation(scenario, trace, messages).Run();
 }
 
 std::string DigestHex(std::uint64_t digest) { return fmt::format("{:016x}", digest); }

@@ -67,11 +67,32 @@ struct SimResult {
   std::uint64_t digest = 0;
 };
 
+// One message of a run, for reports that draw them (a Lamport diagram).
+struct MessageRecord {
+  enum class Kind : std::uint8_t {
+    kRequest,  // client process `from` -> node `to`; `type` is the token::OpKind
+    kReply,    // node `from` -> client process `to`; `type` 0 ok, 1 fail
+    kNode,     // node `from` -> node `to`; `type` is the token::MessageType
+  };
+  Kind kind = Kind::kNode;
+  std::uint8_t type = 0;
+  TokenIndex token = 0;
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  std::int64_t sent_ns = 0;
+  std::int64_t arrives_ns = 0;  // may lie after the run's end: never delivered
+  std::uint64_t version = 0;    // the version it carries (0 for requests)
+  std::uint64_t request_id = 0;  // the client request it descends from (0: none, a fault's)
+};
+
 // Receives one human-readable line per event when a trace is wanted.
 using TraceSink = std::function<void(std::string_view line)>;
 
 // REQUIRES: the scenario is valid (as sim/scenario_yaml.h and the fuzzer build them).
-SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace = nullptr);
+// With `messages`, every message sent is appended to it (recording does not change the
+// run).
+SimResult RunSimulation(const Scenario& scenario, const TraceSink& trace = nullptr,
+                        std::vector<MessageRecord>* messages = nullptr);
 
 // The history as JSON Lines (docs/FORMATS.md), with `node` and `final` as extra fields.
 std::string HistoryToJsonl(const Scenario& scenario, const std::vector<HistoryEvent>& history);
