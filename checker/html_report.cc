@@ -74,7 +74,7 @@ svg.timeline.dragging { cursor: grabbing; }
 .op:hover { stroke: #000; stroke-width: 2; }
 .op.violation:hover { stroke: var(--bad); stroke-width: 4; }
 .op-label { font-size: 10px; fill: #fff; pointer-events: none; }
-.info-tail { stroke: var(--info); stroke-dasharray: 4 3; stroke-width: 2; }
+.info-tail { stroke: var(--info); stroke-dasharray: 4 3; stroke-width: 1.5; opacity: .7; }
 .msg { stroke: #7a8796; stroke-width: 1; fill: none; opacity: .6; }
 .msg.viol { stroke: var(--bad); opacity: .9; }
 .msg.lost { stroke-dasharray: 3 3; }
@@ -243,7 +243,10 @@ D.tokens.forEach((t, ti) => {
   attachInteraction(sections[sections.length - 1]);
 });
 
-function width(sec) { return Math.max(sec.svg.clientWidth || 0, 600); }
+// The drawing width, measured once per draw: reading clientWidth after changing the DOM
+// forces a layout, which made each bar cost a layout.
+function measure(sec) { sec.w = Math.max(sec.svg.clientWidth || 0, 600); }
+function width(sec) { return sec.w || 600; }
 function xOf(sec, t) { return GUTTER + (t - view[0]) / (view[1] - view[0]) * (width(sec) - GUTTER - 8); }
 function tOf(sec, x) { return view[0] + (x - GUTTER) / (width(sec) - GUTTER - 8) * (view[1] - view[0]); }
 function laneY(sec, ep) { return sec.lanes.get(ep); }
@@ -255,6 +258,7 @@ function niceStep(span) {
 }
 
 function draw(sec) {
+  measure(sec);
   const g = sec.layer, t = sec.t, w = width(sec);
   while (g.firstChild) g.removeChild(g.firstChild);
   sec.svg.setAttribute("viewBox", "0 0 " + w + " " + sec.height);
@@ -339,7 +343,8 @@ function draw(sec) {
     el("rect", { class: cls, x: xa, y: y + 3, width: wbar, height: LANE - 6, rx: 2, "data-k": k,
                  "data-token": t.name, "data-process": o[0], "data-line": o[6] || o[5],
                  "data-invoke-line": o[5] }, og);
-    if (o[2] === 2) {
+    if (o[2] === 2 && o[1] === 0) {
+      // A write of unknown outcome may take effect at any later time.
       el("line", { class: "info-tail", x1: xa + wbar, y1: y + LANE / 2, x2: x1, y2: y + LANE / 2 }, og);
     }
     if (wbar > 34) {
@@ -534,12 +539,15 @@ window.addEventListener("keydown", (ev) => {
   else if (ev.key === "v") jumpTo(nextViolation);
 });
 
+const t0 = performance.now();
 drawAll();
+const firstDrawMs = performance.now() - t0;
 const m = /^#violation-(\d+)$/.exec(location.hash);
 if (m) jumpTo(+m[1] - 1);
 const status = $("report-status");
 status.textContent = "ready";
 status.dataset.violations = violations.length;
+status.dataset.firstDrawMs = firstDrawMs.toFixed(1);
 })();
 </script>
 </body>

@@ -8,6 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libssl-dev openssl nlohmann-json3-dev libsimdjson-dev
+  chromium fonts-dejavu-core
 )
 
 missing=()
