@@ -196,6 +196,7 @@ let nextViolation = 0;
     violations.push({ token: ti, ops: ops });
   });
   if (violations.length === 0) $("jump").disabled = true;
+  if (!D.simulated) $("showmsgs").parentNode.style.display = "none";
 })();
 
 function describeOp(t, k) {

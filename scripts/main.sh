@@ -22,10 +22,18 @@ if ! ./build/apps/tokensim fuzz --cases 5000 --seed 1 --out build/fuzz-out --qui
 fi
 echo
 echo "== the same fuzzer against a planted bug (read-skips-impose) must find a violation =="
-if ./build/apps/tokensim fuzz --cases 20000 --seed 1 --mutant read-skips-impose \
-    --out build/fuzz-out --quiet; then
+planted_out=$(./build/apps/tokensim fuzz --cases 20000 --seed 1 --mutant read-skips-impose \
+    --out build/fuzz-out --quiet) && planted_rc=0 || planted_rc=$?
+echo "$planted_out"
+shrunk=$(echo "$planted_out" | sed -n 's/^replay: tokensim replay //p')
+if [ "$planted_rc" -ne 1 ] || [ -z "$shrunk" ]; then
   echo "main: the planted bug was NOT caught" >&2
   failed=$((failed + 1))
+elif ./build/apps/tokensim replay "$shrunk" --html build/report-planted-bug.html >/dev/null; then
+  echo "main: the shrunk case did NOT fail again on replay" >&2
+  failed=$((failed + 1))
+else
+  echo "replayed: still a violation; timeline of the failure: build/report-planted-bug.html"
 fi
 echo
 echo "== a real cluster: 3 gRPC nodes, 32 clients, token 1 crash-stops at 127.0.0.1:50053 =="
@@ -36,6 +44,10 @@ if ! ./build/apps/tokencluster --config examples/cluster.yaml --quiet \
     --history build/cluster-history.jsonl; then
   echo "main: the real cluster's history is NOT linearizable (or the run failed)" >&2
   failed=$((failed + 1))
+fi
+if ./build/apps/tokencheck build/cluster-history.jsonl --html build/report-cluster.html \
+    >/dev/null 2>&1; then
+  echo "timeline of the cluster's history: build/report-cluster.html"
 fi
 echo
 if [ "$failed" -eq 0 ]; then
