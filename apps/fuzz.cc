@@ -254,6 +254,21 @@ FuzzResult Fuzz(const FuzzOptions& o) {
     std::ofstream out(result.yaml_path);
     out << sim::ScenarioToYaml(named);
     if (!out) result.yaml_path.clear();  // the caller reports that nothing was written
+    out.close();
+    if (!result.yaml_path.empty()) {
+      // The report of the replayed file: what a person opens first.
+      auto replayed = sim::LoadScenarioFile(result.yaml_path);
+      if (replayed.ok()) {
+        std::vector<sim::MessageRecord> messages;
+        const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
+        const std::string html = fmt::format("{}/fuzz-seed{}-case{}.html", o.out_dir, o.seed, i);
+        if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
+                                                  SimReportExtras(*replayed, j, messages),
+                                                  nullptr)) {
+          result.html_path = html;
+        }
+      }
+    }
     break;
   }
   result.elapsed_s = elapsed();

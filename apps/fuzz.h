@@ -34,6 +34,7 @@ struct FuzzResult {
   double seconds_to_failure = 0;
   std::string reason;     // why the shrunk case fails
   std::string yaml_path;  // where the shrunk case was written
+  std::string html_path;  // its HTML report (replayed from the file), when written
   std::uint64_t shrink_steps = 0;
   std::uint64_t shrunk_operations = 0;
   std::uint64_t shrunk_faults = 0;

@@ -225,6 +225,7 @@ int Fuzz(int argc, char** argv) {
     std::printf("could not write the shrunk scenario into '%s'\n", o.out_dir.c_str());
   } else {
     std::printf("replay: tokensim replay %s\n", r.yaml_path.c_str());
+    if (!r.html_path.empty()) std::printf("report: %s\n", r.html_path.c_str());
   }
   return 1;
 }

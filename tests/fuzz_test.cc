@@ -1,6 +1,8 @@
 // The fuzzer: the correct protocol passes a few thousand swarm cases, every planted bug is
 // caught and shrunk to a scenario file that replays bit for bit and still fails.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -45,6 +47,11 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
   const FuzzResult r = Fuzz(o);
   ASSERT_TRUE(r.failed) << token::MutantName(GetParam()) << " survived " << r.cases_run << " cases";
   ASSERT_FALSE(r.yaml_path.empty());
+  // Beside the file, its report: a page that names the violation.
+  ASSERT_FALSE(r.html_path.empty());
+  std::ifstream html(r.html_path);
+  const std::string page((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("\"verdict\":\"violation\""), std::string::npos) << r.html_path;
   auto loaded = sim::LoadScenarioFile(r.yaml_path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->node_options.mutant, GetParam());
