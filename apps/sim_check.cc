@@ -105,6 +105,7 @@ checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgeme
                                 j.expectation_met ? "met" : "NOT met: " + j.mismatch));
   if (!scenario.description.empty()) x.notes.push_back(scenario.description);
   x.history_text = j.history_jsonl;
+  x.simulated = true;
   for (const auto& n : scheme.nodes()) x.nodes.push_back(fmt::format("{}", n));
   // The history's tokens are in order of first appearance; map the scheme's onto them.
   std::vector<std::optional<std::uint32_t>> index(scheme.tokens().size());

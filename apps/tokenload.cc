@@ -2,7 +2,8 @@
 // the checker's verdict.
 //
 //   tokenload --config FILE --clients N --ops M --read-ratio R [--crash NODE:TOKEN@MS ...]
-//             [--history FILE] [--final-reads] [--timeout-ms MS] [--domain N] [--seed S]
+//             [--history FILE] [--html FILE] [--final-reads] [--timeout-ms MS] [--domain N]
+//             [--seed S]
 //   tokenload --etcd HOST:PORT[,HOST:PORT...] --tokens ID,... --clients N --ops M ...
 //
 // Each client is a process of the history (FORMATS.md): it has one operation outstanding,
@@ -29,6 +30,7 @@
 
 #include "apps/flags.h"
 #include "checker/history.h"
+#include "checker/html_report.h"
 #include "checker/json_escape.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
@@ -51,6 +53,8 @@ constexpr const char* kUsage = R"(usage: tokenload --config FILE [flags]
   --tokens ID,...       tokens to load (default: every token of the scheme)
   --crash NODE:TOKEN@MS crash-stop TOKEN at NODE MS milliseconds into the run (repeatable)
   --history FILE        write the recorded history (JSON Lines)
+  --html FILE           write the history's timeline with the crashes marked and any
+                        violation highlighted (one self-contained HTML page)
   --final-reads         after the load, read every token once at each of its readers
   --timeout-ms MS       deadline of each operation (default 2000)
   --domain N            write domains [0, N/2, N) (default 16: small domains)
@@ -66,6 +70,7 @@ struct Crash {
   std::string token;
   std::int64_t at_ms = 0;
   std::string outcome = "not reached";
+  std::int64_t done_ns = -1;  // history clock: when the node confirmed the crash
 };
 
 struct OpStats {
@@ -350,7 +355,8 @@ void Load::RunCrashes() {
     request.set_id(crash.token);
     pb::CrashTokenReply reply;
     const grpc::Status s = stub->CrashToken(&ctx, request, &reply);
-    crash.outcome = s.ok() ? fmt::format("crashed at {} ms", Now() / 1'000'000)
+    if (s.ok()) crash.done_ns = Now();
+    crash.outcome = s.ok() ? fmt::format("crashed at {} ms", crash.done_ns / 1'000'000)
                            : fmt::format("failed: {}", s.error_message());
     if (!o_.quiet) {
       std::printf("tokenload: crash %s at %s: %s\n", crash.token.c_str(), crash.node.c_str(),
@@ -430,7 +436,7 @@ int main(int argc, char** argv) {
   auto parsed = tokenapp::Flags::Parse(
       argc, argv, 1,
       {{"config"}, {"etcd"}, {"tokens"}, {"clients"}, {"ops"}, {"read-ratio"}, {"crash"},
-       {"history"}, {"final-reads", false}, {"timeout-ms"}, {"domain"}, {"channels"}, {"seed"},
+       {"history"}, {"html"}, {"final-reads", false}, {"timeout-ms"}, {"domain"}, {"channels"}, {"seed"},
        {"quiet", false}, {"help", false}, {"h", false}});
   if (!parsed.ok()) return Fail(parsed.status().message());
   const tokenapp::Flags& flags = parsed.value();
@@ -515,6 +521,7 @@ int main(int argc, char** argv) {
   const std::string target = o.scheme ? "token cluster" : "etcd";
   const auto n_clients = o.clients;
   const bool quiet = o.quiet;
+  const std::shared_ptr<const token::ReplicationScheme> scheme = o.scheme;
 
   Load load(std::move(o));
   load.Run();
@@ -556,6 +563,37 @@ int main(int argc, char** argv) {
   } else {
     std::printf("checker: %s", text.c_str());
     if (!text.empty() && text.back() != '\n') std::printf("\n");
+  }
+  if (auto path = flags.Get("html")) {
+    checker::HtmlExtras extras;
+    extras.title = "tokenload " + target;
+    extras.source = flags.Get("config").value_or(flags.Get("etcd").value_or(""));
+    extras.history_text = history;
+    const checker::History& h = *parsed_history.history;
+    auto history_token = [&](const std::string& id) -> std::optional<std::uint32_t> {
+      for (std::uint32_t i = 0; i < h.tokens.size(); ++i) {
+        if (h.tokens[i].token == id) return i;
+      }
+      return std::nullopt;
+    };
+    if (scheme) {
+      for (const auto& n : scheme->nodes()) extras.nodes.push_back(fmt::format("{}", n));
+      extras.token_nodes.resize(h.tokens.size());
+      // Lanes for the nodes that crashed for a token (the others have nothing to show).
+      for (const Crash& c : load.crashes()) {
+        const auto t = history_token(c.token);
+        const auto n = scheme->FindNode(c.node);
+        if (!t || !n || c.done_ns < 0) continue;
+        extras.token_nodes[*t].push_back(*n);
+        extras.faults.push_back(checker::HtmlFault{*n, *t, c.done_ns});
+      }
+    }
+    std::string error;
+    if (!checker::WriteHtmlReport(*path, h, report, extras, &error)) {
+      std::fprintf(stderr, "tokenload: %s\n", error.c_str());
+      return 2;
+    }
+    std::printf("report %s\n", path->c_str());
   }
   return checker::ExitCodeOf(report);
 }

@@ -169,7 +169,8 @@ let nextViolation = 0;
   const sub = html("div", "muted", "", h);
   sub.textContent = (D.source ? D.source + " \u00b7 " : "") + D.operations + " operations, " +
       D.tokens.length + " token" + (D.tokens.length === 1 ? "" : "s") +
-      (D.simulated ? ", " + D.messageCount + " messages, " + D.faultCount + " faults (simulated run)" : "") +
+      (D.simulated ? ", " + D.messageCount + " messages, " + D.faultCount + " faults (simulated run)"
+                   : D.faultCount ? ", " + D.faultCount + " faults" : "") +
       "; times are from the first event" + (D.origin ? " (" + D.origin + " ns on the recorder's clock)" : "");
   for (const n of D.notes) html("div", "muted", n, h);
   if (D.droppedMessages > 0) {
@@ -689,7 +690,7 @@ std::string RenderHtmlReport(const History& history, const Report& report,
   data += fmt::format("\"origin\":{},", lo == 0 ? "null" : fmt::format("\"{}\"", lo));
   data += fmt::format("\"simulated\":{},\"messageCount\":{},\"droppedMessages\":{},"
                       "\"faultCount\":{},",
-                      extras.nodes.empty() ? "false" : "true", kept_messages,
+                      extras.simulated ? "true" : "false", kept_messages,
                       extras.messages.size() - kept_messages, extras.faults.size());
   auto string_array = [&](const char* key, const std::vector<std::string>& items) {
     data += fmt::format("\"{}\":[", key);

@@ -60,8 +60,9 @@ struct HtmlExtras {
   std::string source;                       // the file or scenario it came from
   std::vector<std::string> notes;           // extra lines for the header (seed, digest, ...)
   std::string_view history_text;            // the JSON Lines, to show each op's raw lines
-  // Simulated runs: the nodes, which of them replicate each token (lanes), the messages
-  // and the faults.
+  bool simulated = false;                   // the run came from the simulator
+  // The nodes, which of them replicate each token (lanes), the messages (simulated runs)
+  // and the faults (simulated runs, or the crashes a load generator caused).
   std::vector<std::string> nodes;
   std::vector<std::vector<std::uint32_t>> token_nodes;  // per History::tokens index
   std::vector<std::string> labels;
