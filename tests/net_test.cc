@@ -2,6 +2,8 @@
 // command-line tools (tokenclient, tokenload) as users drive them. Every process is
 // stopped by the test; every tool run is bounded in time.
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -148,15 +150,22 @@ constexpr const char* kFiveNodes = R"(
 TEST(Net, LoadWithCrashesGivesALinearizableHistory) {
   LocalCluster c(kFiveNodes, 5, {"--quiet"});
   const std::string history = c.dir() + "/history.jsonl";
+  const std::string report = c.dir() + "/report.html";
   auto load = c.Run("tokenload",
                     {"--config", c.config(), "--clients", "16", "--ops", "3000", "--read-ratio",
                      "0.5", "--timeout-ms", "500", "--crash", c.node(3) + ":a@100", "--crash",
-                     c.node(2) + ":b@150", "--crash", c.node(4) + ":a@200", "--final-reads", "--history", history, "--seed",
-                     "7"},
+                     c.node(2) + ":b@150", "--crash", c.node(4) + ":a@200", "--final-reads",
+                     "--history", history, "--html", report, "--seed", "7"},
                     120);
   EXPECT_EQ(load.exit_code, 0) << load.out << load.err;
   EXPECT_THAT(load.out, HasSubstr("verdict: linearizable"));
   EXPECT_THAT(load.out, HasSubstr("crashed at"));
+  // The report marks the three crashes, each on its token.
+  std::ifstream page_file(report);
+  const std::string page((std::istreambuf_iterator<char>(page_file)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_THAT(page, HasSubstr("\"faultCount\":3,"));
+  EXPECT_THAT(page, HasSubstr("\"verdict\":\"linearizable\""));
   // The recorded history stands on its own: tokencheck agrees.
   auto check = c.Run("tokencheck", {history});
   EXPECT_EQ(check.exit_code, 0) << check.out;
