@@ -323,7 +323,10 @@ function draw(sec) {
     const y = laneY(sec, "n" + f[0]);
     if (y === undefined) continue;
     const x = xOf(sec, f[1]);
-    const fg = el("g", { class: "fault", "data-node": D.nodes[f[0]], "data-time": f[1] }, g);
+    const fg = el("g", { class: "fault", "data-node": D.nodes[f[0]], "data-time": f[1],
+                         "data-what": D.nodes[f[0]] + (f[2] ? " crashed (every token)" : " crashed for token " + t.name) +
+                                      " at " + fmtTime(f[1]) + " (" + f[1] + " ns)" }, g);
+    el("rect", { x: x - 7, y: y + 2, width: 14, height: LANE - 4, fill: "transparent" }, fg);
     el("line", { x1: x - 5, y1: y + 4, x2: x + 5, y2: y + LANE - 4 }, fg);
     el("line", { x1: x + 5, y1: y + 4, x2: x - 5, y2: y + LANE - 4 }, fg);
     const tx = el("text", { x: x + 7, y: y + 15 }, fg);
@@ -511,6 +514,11 @@ function attachInteraction(sec) {
       showTip(ev, s, raw);
       return;
     }
+    const fault = target.closest ? target.closest("g.fault") : null;
+    if (fault) {
+      showTip(ev, fault.dataset.what);
+      return;
+    }
     const [x, y] = local(ev);
     const m = nearestMsg(sec, x, y);
     if (m) {
@@ -545,7 +553,10 @@ const t0 = performance.now();
 drawAll();
 const firstDrawMs = performance.now() - t0;
 const m = /^#violation-(\d+)$/.exec(location.hash);
-if (m) jumpTo(+m[1] - 1);
+if (m) {
+  jumpTo(+m[1] - 1);
+  drawAll();  // now, not at the next frame: the page opens on the violation
+}
 const status = $("report-status");
 status.textContent = "ready";
 status.dataset.violations = violations.length;

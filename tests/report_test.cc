@@ -118,7 +118,7 @@ std::size_t Count(const std::string& text, const std::string& what) {
 
 // Token 1: a write of a, a read of a, then (after that read ended) a read of the initial
 // value: a new-old inversion (lines 5 and 7). Token 2 is linearizable; process 4's read
-// never completes.
+// never completes; process 3's second write comes long after.
 constexpr const char* kViolatingHistory =
     R"({"process":0,"type":"invoke","f":"write","token":"1","value":{"name":"a","low":0,"mid":5,"high":9},"time":1000}
 {"process":3,"type":"invoke","f":"write","token":"2","value":{"name":"b","low":0,"mid":5,"high":9},"time":1100}
@@ -129,6 +129,8 @@ constexpr const char* kViolatingHistory =
 {"process":2,"type":"ok","f":"read","token":"1","value":null,"version":0,"time":3000}
 {"process":4,"type":"invoke","f":"read","token":"2","time":3100}
 {"process":0,"type":"ok","f":"write","token":"1","value":{"name":"a","low":0,"mid":5,"high":9},"version":1,"time":4000}
+{"process":3,"type":"invoke","f":"write","token":"2","value":{"name":"c","low":0,"mid":5,"high":9},"time":90000}
+{"process":3,"type":"ok","f":"write","token":"2","value":{"name":"c","low":0,"mid":5,"high":9},"version":2,"time":95000}
 )";
 
 TEST(HtmlReport, IsSelfContainedAndEscapesHostileValues) {
@@ -215,7 +217,7 @@ TEST(HtmlReportInChromium, MarksExactlyTheViolatingOperations) {
   EXPECT_NE(dom.find(R"(id="report-status")"), std::string::npos);
   EXPECT_NE(dom.find(">ready<"), std::string::npos) << "the script did not finish";
   const std::vector<DrawnOp> ops = DrawnOps(dom);
-  ASSERT_EQ(ops.size(), 5u) << "every operation drawn (4 on token 1, 2 on token 2, one pending)";
+  ASSERT_EQ(ops.size(), 6u) << "every operation drawn (3 on token 1, 3 on token 2, one pending)";
   std::set<std::uint64_t> marked;
   for (const DrawnOp& op : ops) {
     if (op.violation) {
@@ -231,6 +233,17 @@ TEST(HtmlReportInChromium, MarksExactlyTheViolatingOperations) {
   EXPECT_NE(explanation.find("line 7"), std::string::npos);
   // The pending read is drawn open-ended.
   EXPECT_NE(dom.find("op read pending"), std::string::npos);
+
+  // Opened at #violation-1 the page zooms onto the violation: fewer operations drawn, the
+  // violating ones among them.
+  const std::string zoomed = DumpDom(scratch, html + "#violation-1");
+  const std::vector<DrawnOp> in_view = DrawnOps(zoomed);
+  std::set<std::uint64_t> marked_in_view;
+  for (const DrawnOp& op : in_view) {
+    if (op.violation) marked_in_view.insert(op.line);
+  }
+  EXPECT_EQ(marked_in_view, expected);
+  EXPECT_LT(in_view.size(), ops.size());
 
   // A screenshot: a real PNG of a drawn page.
   const std::string png = scratch.Path("report.png");
