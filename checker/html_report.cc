@@ -558,6 +558,37 @@ if (m) {
   drawAll();  // now, not at the next frame: the page opens on the violation
 }
 const status = $("report-status");
+// #selftest: drive the page's own handlers with synthetic events (for tests in a headless
+// browser, where there is no pointer) and record what they did.
+if (location.hash === "#selftest" && sections.length) {
+  const res = {};
+  const sec = sections[0], svg = sec.svg;
+  const r = svg.querySelector("rect.op.violation") || svg.querySelector("rect.op");
+  if (r) {
+    const b = r.getBoundingClientRect();
+    r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.left + 1, clientY: b.top + 1 }));
+    res.tip = $("tip").style.display === "block" ? $("tip").textContent : "";
+  }
+  const sb = svg.getBoundingClientRect();
+  let before = view.slice();
+  svg.dispatchEvent(new WheelEvent("wheel", { bubbles: true, cancelable: true, deltaY: -600,
+                                              clientX: sb.left + (sb.width + GUTTER) / 2, clientY: sb.top + 30 }));
+  res.zoomedIn = view[1] - view[0] < (before[1] - before[0]) * 0.5;
+  before = view.slice();
+  svg.dispatchEvent(new MouseEvent("mousedown", { bubbles: true, clientX: sb.left + 600, clientY: sb.top + 30 }));
+  svg.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: sb.left + 400, clientY: sb.top + 30 }));
+  window.dispatchEvent(new MouseEvent("mouseup", { bubbles: true }));
+  res.draggedLater = view[0] > before[0] && Math.abs((view[1] - view[0]) - (before[1] - before[0])) < 1e-6 * END;
+  window.dispatchEvent(new KeyboardEvent("keydown", { key: "0" }));
+  res.fitAgain = view[0] === 0 && view[1] === END;
+  if (violations.length) {
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "v" }));
+    drawAll();
+    res.violationInView = sections[violations[0].token].layer.querySelectorAll("rect.op.violation").length;
+  }
+  drawAll();
+  status.dataset.selftest = JSON.stringify(res);
+}
 status.textContent = "ready";
 status.dataset.violations = violations.length;
 status.dataset.firstDrawMs = firstDrawMs.toFixed(1);

@@ -245,6 +245,19 @@ TEST(HtmlReportInChromium, MarksExactlyTheViolatingOperations) {
   EXPECT_EQ(marked_in_view, expected);
   EXPECT_LT(in_view.size(), ops.size());
 
+  // The page's handlers, driven by synthetic events (#selftest): hover shows the operation,
+  // the wheel zooms in, a drag moves the view, 0 fits, v jumps to the violation.
+  const std::string driven = DumpDom(scratch, html + "#selftest");
+  std::smatch selftest;
+  ASSERT_TRUE(std::regex_search(driven, selftest, std::regex(R"re(data-selftest="([^"]*)")re")))
+      << "no self-test result in the page";
+  const std::string result = selftest[1];
+  EXPECT_NE(result.find("read by process"), std::string::npos) << result;
+  EXPECT_NE(result.find("zoomedIn&quot;:true"), std::string::npos) << result;
+  EXPECT_NE(result.find("draggedLater&quot;:true"), std::string::npos) << result;
+  EXPECT_NE(result.find("fitAgain&quot;:true"), std::string::npos) << result;
+  EXPECT_NE(result.find("violationInView&quot;:2"), std::string::npos) << result;
+
   // A screenshot: a real PNG of a drawn page.
   const std::string png = scratch.Path("report.png");
   ASSERT_EQ(Shell(Chromium(scratch, "--screenshot=" + png + " file://" + html)), 0);
