@@ -622,7 +622,7 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
-// Start offsets of every line of `text` (1-based: lines[1] is the first line).
+// The lines of `text`, 1-based: lines[1] is the first line (lines[0] is empty).
 std::vector<std::string_view> SplitLines(std::string_view text) {
   std::vector<std::string_view> lines{std::string_view{}};
   std::size_t start = 0;
@@ -647,7 +647,7 @@ struct Clock {
   std::int64_t Rel(std::int64_t t) const { return t - origin; }
 };
 
-void AppendOps(std::string& out, const History& history, const TokenHistory& th,
+void AppendOps(std::string& out, const TokenHistory& th,
                const std::set<std::uint64_t>& violating, const Clock& clock) {
   out += "\"ops\":[";
   bool first = true;
@@ -677,14 +677,11 @@ void AppendOps(std::string& out, const History& history, const TokenHistory& th,
     const bool bad = violating.count(op.invoke_line) > 0 ||
                      (op.complete_line != 0 && violating.count(op.complete_line) > 0);
     const std::int64_t version = op.has_version ? static_cast<std::int64_t>(op.version) : -1;
-    // A write's value is known from its invocation; a read's only when it returned one.
-    const ValueId value = op.value;
     out += fmt::format("[{},{},{},{},{},{},{},{},{},{}]", op.process,
                        op.type == OpType::kWrite ? 0 : 1, outcome, clock.Rel(op.invoke_time), end,
-                       op.invoke_line, op.complete_line, value, version, bad ? 1 : 0);
+                       op.invoke_line, op.complete_line, op.value, version, bad ? 1 : 0);
   }
   out += ']';
-  (void)history;
 }
 
 }  // namespace
@@ -802,7 +799,7 @@ std::string RenderHtmlReport(const History& history, const Report& report,
       first = false;
     }
     data += "],";
-    AppendOps(data, history, th, violating, clock);
+    AppendOps(data, th, violating, clock);
     data += ",\"raw\":";
     if (with_raw) {
       data += '[';
