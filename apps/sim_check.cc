@@ -99,8 +99,11 @@ checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgeme
   const auto& scheme = *scenario.scheme;
   checker::HtmlExtras x;
   x.title = "tokensim " + (scenario.name.empty() ? std::string("scenario") : scenario.name);
-  x.notes.push_back(fmt::format("seed {}, protocol {}, digest {}; verdict expected: {}",
-                                scenario.seed, token::MutantName(scenario.node_options.mutant),
+  const token::Mutant mutant = scenario.node_options.mutant;
+  x.notes.push_back(fmt::format("seed {}, {}, digest {}; expectation {}", scenario.seed,
+                                mutant == token::Mutant::kNone
+                                    ? std::string("the correct protocol")
+                                    : "planted bug " + std::string(token::MutantName(mutant)),
                                 sim::DigestHex(j.run.digest),
                                 j.expectation_met ? "met" : "NOT met: " + j.mismatch));
   if (!scenario.description.empty()) x.notes.push_back(scenario.description);
