@@ -155,7 +155,7 @@ function valueName(v) {
   try { const o = JSON.parse(text); if (o && typeof o.name === "string") return o.name; } catch (e) {}
   return text.length > 24 ? text.slice(0, 23) + "\u2026" : text;
 }
-const END = D.t1 > 0 ? D.t1 : 1;
+const END = Math.max(D.t1, 100);  // a run whose events share one instant still gets a scale
 let view = [0, END];
 let sections = [];
 let violations = [];

@@ -340,3 +340,25 @@ TEST(HtmlReportInChromium, DrawsTenThousandOperations) {
 }
 
 }  // namespace
+
+namespace {
+
+// A history whose events share one instant (one pending read) still has a scale: the page
+// zooms, pans and fits.
+TEST(HtmlReportInChromium, OneInstantHistoryStillZoomsAndFits) {
+  Scratch scratch;
+  const std::string history = scratch.Path("one.jsonl");
+  Spit(history, R"({"process":0,"type":"invoke","f":"read","token":"x","time":5})"
+                "\n");
+  const std::string html = scratch.Path("one.html");
+  std::string out;
+  ASSERT_EQ(Shell(fmt::format("{} {} --html {} 2>&1", TOKENCHECK_BIN, history, html), &out), 0)
+      << out;
+  const std::string dom = DumpDom(scratch, html + "#selftest");
+  EXPECT_EQ(DrawnOps(dom).size(), 1u);
+  EXPECT_NE(dom.find("zoomedIn&quot;:true"), std::string::npos);
+  EXPECT_NE(dom.find("draggedLater&quot;:true"), std::string::npos);
+  EXPECT_NE(dom.find("fitAgain&quot;:true"), std::string::npos);
+}
+
+}  // namespace
