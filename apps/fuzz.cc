@@ -262,9 +262,9 @@ FuzzResult Fuzz(const FuzzOptions& o) {
         std::vector<sim::MessageRecord> messages;
         const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
         const std::string html = fmt::format("{}/fuzz-seed{}-case{}.html", o.out_dir, o.seed, i);
-        if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
-                                                  SimReportExtras(*replayed, j, messages),
-                                                  nullptr)) {
+        if (j.history &&
+            checker::WriteHtmlReport(html, *j.history, j.report,
+                                     SimReportExtras(*replayed, j, messages), nullptr)) {
           result.html_path = html;
         }
       }

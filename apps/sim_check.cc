@@ -100,12 +100,11 @@ checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgeme
   checker::HtmlExtras x;
   x.title = "tokensim " + (scenario.name.empty() ? std::string("scenario") : scenario.name);
   const token::Mutant mutant = scenario.node_options.mutant;
-  x.notes.push_back(fmt::format("seed {}, {}, digest {}; expectation {}", scenario.seed,
-                                mutant == token::Mutant::kNone
-                                    ? std::string("the correct protocol")
-                                    : "planted bug " + std::string(token::MutantName(mutant)),
-                                sim::DigestHex(j.run.digest),
-                                j.expectation_met ? "met" : "NOT met: " + j.mismatch));
+  x.notes.push_back(fmt::format(
+      "seed {}, {}, digest {}; expectation {}", scenario.seed,
+      mutant == token::Mutant::kNone ? std::string("the correct protocol")
+                                     : "planted bug " + std::string(token::MutantName(mutant)),
+      sim::DigestHex(j.run.digest), j.expectation_met ? "met" : "NOT met: " + j.mismatch));
   if (!scenario.description.empty()) x.notes.push_back(scenario.description);
   x.history_text = j.history_jsonl;
   x.simulated = true;
@@ -140,7 +139,8 @@ checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgeme
   // request id -> (process, invocation time): the operation the history knows it by.
   std::map<std::uint64_t, std::pair<std::uint32_t, std::int64_t>> request_op;
   for (const sim::MessageRecord& m : messages) {
-    if (m.kind == sim::MessageRecord::Kind::kRequest) request_op[m.request_id] = {m.from, m.sent_ns};
+    if (m.kind == sim::MessageRecord::Kind::kRequest)
+      request_op[m.request_id] = {m.from, m.sent_ns};
   }
   for (const sim::MessageRecord& m : messages) {
     if (m.token >= index.size() || !index[m.token]) continue;

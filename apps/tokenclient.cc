@@ -65,28 +65,45 @@ struct Command {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    default: return fmt::format("CODE_{}", static_cast<int>(code));
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return fmt::format("CODE_{}", static_cast<int>(code));
   }
 }
 
 std::string KindName(pb::ValueKind k) {
   switch (k) {
-    case pb::VALUE_INITIAL: return "initial";
-    case pb::VALUE_EMPTY: return "empty";
-    case pb::VALUE_DROPPED: return "dropped";
-    case pb::VALUE_DATA: return "data";
-    default: return "unknown";
+    case pb::VALUE_INITIAL:
+      return "initial";
+    case pb::VALUE_EMPTY:
+      return "empty";
+    case pb::VALUE_DROPPED:
+      return "dropped";
+    case pb::VALUE_DATA:
+      return "data";
+    default:
+      return "unknown";
   }
 }
 
@@ -111,7 +128,8 @@ std::string FormatReply(const std::string& op, const pb::TokenReply& r, const st
   if (r.kind() == pb::VALUE_DATA) {
     s += fmt::format(" name={} low={} mid={} high={}", r.domain().name(), r.domain().low(),
                      r.domain().mid(), r.domain().high());
-    if (r.has_partial()) s += fmt::format(" partial x={} hash={}", r.partial().x(), r.partial().hash());
+    if (r.has_partial())
+      s += fmt::format(" partial x={} hash={}", r.partial().x(), r.partial().hash());
     if (r.has_final()) s += fmt::format(" final x={} hash={}", r.final().x(), r.final().hash());
   }
   return s + fmt::format(" (node {})", node);
@@ -124,8 +142,8 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
       if (!tokens.empty()) tokens += ",";
       tokens += fmt::format(
           R"({{"id":{},"writer":{},"reader":{},"replica":{},"crashed":{},"version":{},"kind":"{}"}})",
-          JsonQuote(t.id()), t.writer(), t.reader(), t.replica(), t.crashed(),
-          t.stored().version(), KindName(t.stored().kind()));
+          JsonQuote(t.id()), t.writer(), t.reader(), t.replica(), t.crashed(), t.stored().version(),
+          KindName(t.stored().kind()));
     }
     return fmt::format(
         R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"uptime_ms":{}}})",
@@ -267,8 +285,9 @@ int Shell(TokenClient& client, bool json, TokenClient::Timeout timeout) {
     }
     if (c.value().op == "quit" || c.value().op == "exit") break;
     if (c.value().op == "help") {
-      std::puts("write ID NAME LOW MID HIGH | read ID | create ID | drop ID | crash NODE ID | "
-                "status [NODE] | quit");
+      std::puts(
+          "write ID NAME LOW MID HIGH | read ID | create ID | drop ID | crash NODE ID | "
+          "status [NODE] | quit");
       continue;
     }
     last = Run(client, c.value(), json, timeout);
@@ -285,7 +304,7 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const std::vector<std::string> kCommands = {"write", "read",  "create", "drop",
+  static const std::vector<std::string> kCommands = {"write", "read",   "create", "drop",
                                                      "crash", "status", "shell"};
   int first = 1;
   std::string op;
@@ -295,9 +314,10 @@ int main(int argc, char** argv) {
   }
   auto parsed = tokenapp::Flags::Parse(
       argc, argv, first,
-      {{"config"}, {"server"}, {"host"}, {"port"}, {"json", false}, {"timeout-ms"}, {"id"},
-       {"token"}, {"name"}, {"low"}, {"mid"}, {"high"}, {"node"}, {"tls-cert"}, {"tls-key"},
-       {"tls-ca"}, {"write", false}, {"read", false}, {"create", false}, {"drop", false},
+      {{"config"},      {"server"},       {"host"},        {"port"},          {"json", false},
+       {"timeout-ms"},  {"id"},           {"token"},       {"name"},          {"low"},
+       {"mid"},         {"high"},         {"node"},        {"tls-cert"},      {"tls-key"},
+       {"tls-ca"},      {"write", false}, {"read", false}, {"create", false}, {"drop", false},
        {"help", false}, {"h", false}});
   if (!parsed.ok()) return Usage(parsed.status().message());
   const tokenapp::Flags& flags = parsed.value();

@@ -59,9 +59,14 @@ int Fail(int code, const std::string& message) {
 
 int main(int argc, char** argv) {
   auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
-                                       {{"config"}, {"log-dir"}, {"server-bin"},
-                                        {"ready-timeout-ms"}, {"quiet", false}, {"server-arg"},
-                                        {"help", false}, {"h", false}});
+                                       {{"config"},
+                                        {"log-dir"},
+                                        {"server-bin"},
+                                        {"ready-timeout-ms"},
+                                        {"quiet", false},
+                                        {"server-arg"},
+                                        {"help", false},
+                                        {"h", false}});
   if (!parsed.ok()) return Fail(2, parsed.status().message());
   const tokenapp::Flags& flags = parsed.value();
   if (flags.Has("help") || flags.Has("h")) {
@@ -80,8 +85,8 @@ int main(int argc, char** argv) {
   std::error_code mkdir_error;
   std::filesystem::create_directories(log_dir, mkdir_error);
   if (mkdir_error) {
-    return Fail(2, fmt::format("cannot create the log directory {}: {}", log_dir,
-                               mkdir_error.message()));
+    return Fail(
+        2, fmt::format("cannot create the log directory {}: {}", log_dir, mkdir_error.message()));
   }
 
   sigset_t signals;
@@ -116,7 +121,8 @@ int main(int argc, char** argv) {
     if (!s.ok()) {
       std::string logs;
       for (NodeProcess& m : nodes) {
-        if (!m.process.running()) logs += fmt::format("  {} exited; {}:\n{}", m.address, m.log, Tail(m.log, 5));
+        if (!m.process.running())
+          logs += fmt::format("  {} exited; {}:\n{}", m.address, m.log, Tail(m.log, 5));
       }
       return Fail(1, fmt::format("{}\n{}", s.message(), logs));
     }

@@ -82,7 +82,7 @@ class Load {
  public:
   struct Options {
     std::shared_ptr<const token::ReplicationScheme> scheme;  // token cluster
-    std::vector<std::string> etcd;                            // or etcd endpoints
+    std::vector<std::string> etcd;                           // or etcd endpoints
     std::vector<std::string> tokens;
     int clients = 16;
     std::int64_t ops = 10000;
@@ -222,7 +222,8 @@ struct Load::Client {
     stubs = &load->stubs_.at(node);  // filled before the clients start; read-only now
     ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + o.timeout);
-    const std::size_t channel = static_cast<std::size_t>(index) % static_cast<std::size_t>(o.channels);
+    const std::size_t channel =
+        static_cast<std::size_t>(index) % static_cast<std::size_t>(o.channels);
     auto done = [this](grpc::Status s) { Done(std::move(s)); };
     if (is_read) {
       load->Record(fmt::format(R"({{"process":{},"type":"invoke","f":"read","token":"{}"}})",
@@ -239,9 +240,10 @@ struct Load::Client {
     }
     const std::string name = fmt::format("p{}-{}", process, seq++);
     value_json = ValueJson(name);
-    load->Record(fmt::format(R"({{"process":{},"type":"invoke","f":"write","token":"{}","value":{}}})",
-                             process, JsonEscape(token), value_json),
-                 &started_ns);
+    load->Record(
+        fmt::format(R"({{"process":{},"type":"invoke","f":"write","token":"{}","value":{}}})",
+                    process, JsonEscape(token), value_json),
+        &started_ns);
     if (o.scheme) {
       write_request.set_id(token);
       write_request.set_name(name);
@@ -277,19 +279,21 @@ struct Load::Client {
       std::string version;
       if (is_read) {
         if (etcd) {
-          value = range_response.kvs_size() == 0 ? "null" : ValueJson(range_response.kvs(0).value());
+          value =
+              range_response.kvs_size() == 0 ? "null" : ValueJson(range_response.kvs(0).value());
         } else {
           value = reply.kind() == pb::VALUE_DATA ? ValueJson(reply.domain().name()) : "null";
         }
       }
       if (!etcd) version = fmt::format(R"(,"version":{})", reply.version());
-      line = fmt::format(R"({{"process":{},"type":"ok","f":"{}","token":"{}","value":{}{},"node":"{}"}})",
-                         process, f, JsonEscape(token), value, version, node);
+      line = fmt::format(
+          R"({{"process":{},"type":"ok","f":"{}","token":"{}","value":{}{},"node":"{}"}})", process,
+          f, JsonEscape(token), value, version, node);
     } else {
-      line = fmt::format(R"({{"process":{},"type":"{}","f":"{}","token":"{}"{},"node":"{}","error":"{}"}})",
-                         process, type, f, JsonEscape(token),
-                         is_read ? "" : ",\"value\":" + value_json, node,
-                         JsonEscape(s.error_message()));
+      line = fmt::format(
+          R"({{"process":{},"type":"{}","f":"{}","token":"{}"{},"node":"{}","error":"{}"}})",
+          process, type, f, JsonEscape(token), is_read ? "" : ",\"value\":" + value_json, node,
+          JsonEscape(s.error_message()));
     }
     std::int64_t now = 0;
     load->Record(line, &now);
@@ -393,11 +397,13 @@ void Load::FinalReads() {
                 ? fmt::format(R"({{"name":"{}","low":0,"mid":{},"high":{}}})",
                               JsonEscape(reply.domain().name()), o_.domain / 2, o_.domain)
                 : "null";
-        Record(fmt::format(R"({{"process":{},"type":"ok","f":"read","token":"{}","value":{},"version":{},"node":"{}","final":true}})",
-                           process, JsonEscape(token), value, reply.version(), node));
+        Record(fmt::format(
+            R"({{"process":{},"type":"ok","f":"read","token":"{}","value":{},"version":{},"node":"{}","final":true}})",
+            process, JsonEscape(token), value, reply.version(), node));
       } else {
-        Record(fmt::format(R"({{"process":{},"type":"fail","f":"read","token":"{}","node":"{}","final":true}})",
-                           process, JsonEscape(token), node));
+        Record(fmt::format(
+            R"({{"process":{},"type":"fail","f":"read","token":"{}","node":"{}","final":true}})",
+            process, JsonEscape(token), node));
       }
     }
   }
@@ -406,7 +412,8 @@ void Load::FinalReads() {
 // REQUIRES: `v` sorted.
 std::string Percentile(const std::vector<std::int64_t>& v, double p) {
   if (v.empty()) return "-";
-  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
+  const std::size_t i =
+      std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())));
   return fmt::format("{:.2f} ms", static_cast<double>(v[i]) / 1e6);
 }
 
@@ -433,18 +440,32 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(
-      argc, argv, 1,
-      {{"config"}, {"etcd"}, {"tokens"}, {"clients"}, {"ops"}, {"read-ratio"}, {"crash"},
-       {"history"}, {"html"}, {"final-reads", false}, {"timeout-ms"}, {"domain"}, {"channels"}, {"seed"},
-       {"quiet", false}, {"help", false}, {"h", false}});
+  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
+                                       {{"config"},
+                                        {"etcd"},
+                                        {"tokens"},
+                                        {"clients"},
+                                        {"ops"},
+                                        {"read-ratio"},
+                                        {"crash"},
+                                        {"history"},
+                                        {"html"},
+                                        {"final-reads", false},
+                                        {"timeout-ms"},
+                                        {"domain"},
+                                        {"channels"},
+                                        {"seed"},
+                                        {"quiet", false},
+                                        {"help", false},
+                                        {"h", false}});
   if (!parsed.ok()) return Fail(parsed.status().message());
   const tokenapp::Flags& flags = parsed.value();
   if (flags.Has("help") || flags.Has("h")) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (!flags.positional().empty()) return Fail("unexpected argument '" + flags.positional()[0] + "'");
+  if (!flags.positional().empty())
+    return Fail("unexpected argument '" + flags.positional()[0] + "'");
   Load::Options o;
   if (auto config = flags.Get("config")) {
     if (flags.Has("etcd")) return Fail("give --config or --etcd, not both");
@@ -475,8 +496,8 @@ int main(int argc, char** argv) {
   auto timeout = flags.Number("timeout-ms", 2000);
   auto domain = flags.Number("domain", 16);
   auto channels = flags.Number("channels", 2);
-  auto seed = flags.Number("seed", static_cast<std::uint64_t>(
-                                       Clock::now().time_since_epoch().count()));
+  auto seed =
+      flags.Number("seed", static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
   for (const auto* r : {&clients, &ops, &timeout, &domain, &channels, &seed}) {
     if (!r->ok()) return Fail(r->status().message());
   }
@@ -500,10 +521,11 @@ int main(int argc, char** argv) {
     // NODE:TOKEN@MS, where NODE is IP:PORT (the token is what follows the node's port).
     const auto at = spec.rfind('@');
     const auto port_colon = spec.find(':');
-    const auto token_colon = port_colon == std::string::npos ? std::string::npos
-                                                             : spec.find(':', port_colon + 1);
+    const auto token_colon =
+        port_colon == std::string::npos ? std::string::npos : spec.find(':', port_colon + 1);
     if (at == std::string::npos || token_colon == std::string::npos || token_colon > at) {
-      return Fail(fmt::format("--crash '{}': expected NODE:TOKEN@MS, e.g. 127.0.0.1:50053:1@500", spec));
+      return Fail(
+          fmt::format("--crash '{}': expected NODE:TOKEN@MS, e.g. 127.0.0.1:50053:1@500", spec));
     }
     Crash c;
     c.node = spec.substr(0, token_colon);
@@ -512,8 +534,10 @@ int main(int argc, char** argv) {
     if (!ms.ok()) return Fail(ms.status().message());
     c.at_ms = static_cast<std::int64_t>(ms.value());
     if (!o.scheme) return Fail("--crash applies to token clusters only");
-    if (!o.scheme->FindNode(c.node)) return Fail(fmt::format("--crash: {} is not a node of the scheme", c.node));
-    if (!o.scheme->FindToken(c.token)) return Fail(fmt::format("--crash: '{}' is not a token of the scheme", c.token));
+    if (!o.scheme->FindNode(c.node))
+      return Fail(fmt::format("--crash: {} is not a node of the scheme", c.node));
+    if (!o.scheme->FindToken(c.token))
+      return Fail(fmt::format("--crash: '{}' is not a token of the scheme", c.token));
     o.crashes.push_back(c);
   }
   std::sort(o.crashes.begin(), o.crashes.end(),
@@ -534,8 +558,8 @@ int main(int argc, char** argv) {
   std::uint64_t total_ok = 0;
   for (const auto& [f, s] : load.stats()) total_ok += s.ok;
   std::printf("tokenload: %s, %d clients, %llu ok operations in %.2f s: %.0f ops/s\n",
-              target.c_str(), n_clients, static_cast<unsigned long long>(total_ok),
-              load.seconds(), static_cast<double>(total_ok) / load.seconds());
+              target.c_str(), n_clients, static_cast<unsigned long long>(total_ok), load.seconds(),
+              static_cast<double>(total_ok) / load.seconds());
   for (const auto& [f, s] : load.stats()) {
     std::vector<std::int64_t> latency_ns = s.latency_ns;
     std::sort(latency_ns.begin(), latency_ns.end());

@@ -55,11 +55,22 @@ token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(
-      argc, argv, 1,
-      {{"config"}, {"listen"}, {"node"}, {"port"}, {"tokens"}, {"workers"}, {"op-timeout-ms"},
-       {"max-held-calls"}, {"no-fast-read", false}, {"quiet", false}, {"tls-cert"},
-       {"tls-key"}, {"tls-ca"}, {"help", false}, {"h", false}});
+  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
+                                       {{"config"},
+                                        {"listen"},
+                                        {"node"},
+                                        {"port"},
+                                        {"tokens"},
+                                        {"workers"},
+                                        {"op-timeout-ms"},
+                                        {"max-held-calls"},
+                                        {"no-fast-read", false},
+                                        {"quiet", false},
+                                        {"tls-cert"},
+                                        {"tls-key"},
+                                        {"tls-ca"},
+                                        {"help", false},
+                                        {"h", false}});
   if (!parsed.ok()) return Fail(2, parsed.status().message());
   const tokenapp::Flags& flags = parsed.value();
   if (flags.Has("help") || flags.Has("h")) {
@@ -129,7 +140,8 @@ int main(int argc, char** argv) {
   }
   int signal = 0;
   sigwait(&signals, &signal);
-  std::fprintf(stderr, "tokenserver: %s received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fprintf(stderr, "tokenserver: %s received, stopping\n",
+               signal == SIGINT ? "SIGINT" : "SIGTERM");
   server.value()->Shutdown();
   return 0;
 }

@@ -647,8 +647,8 @@ struct Clock {
   std::int64_t Rel(std::int64_t t) const { return t - origin; }
 };
 
-void AppendOps(std::string& out, const TokenHistory& th,
-               const std::set<std::uint64_t>& violating, const Clock& clock) {
+void AppendOps(std::string& out, const TokenHistory& th, const std::set<std::uint64_t>& violating,
+               const Clock& clock) {
   out += "\"ops\":[";
   bool first = true;
   for (const Operation& op : th.ops) {
@@ -727,10 +727,11 @@ std::string RenderHtmlReport(const History& history, const Report& report,
                       JsonQuote(extras.title), JsonQuote(extras.source),
                       JsonQuote(VerdictName(report.overall)), operations, clock.Rel(hi));
   data += fmt::format("\"origin\":{},", lo == 0 ? "null" : fmt::format("\"{}\"", lo));
-  data += fmt::format("\"simulated\":{},\"messageCount\":{},\"droppedMessages\":{},"
-                      "\"faultCount\":{},",
-                      extras.simulated ? "true" : "false", kept_messages,
-                      extras.messages.size() - kept_messages, extras.faults.size());
+  data += fmt::format(
+      "\"simulated\":{},\"messageCount\":{},\"droppedMessages\":{},"
+      "\"faultCount\":{},",
+      extras.simulated ? "true" : "false", kept_messages, extras.messages.size() - kept_messages,
+      extras.faults.size());
   auto string_array = [&](const char* key, const std::vector<std::string>& items) {
     data += fmt::format("\"{}\":[", key);
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -765,8 +766,7 @@ std::string RenderHtmlReport(const History& history, const Report& report,
     if (ti) data += ',';
     data += fmt::format(
         "{{\"name\":{},\"verdict\":{},\"rule\":{},\"explanation\":{},\"versionChecked\":{},",
-        JsonQuote(th.token),
-        JsonQuote(verdict ? VerdictName(verdict->verdict) : "unchecked"),
+        JsonQuote(th.token), JsonQuote(verdict ? VerdictName(verdict->verdict) : "unchecked"),
         JsonQuote(verdict ? RuleName(verdict->rule) : ""),
         JsonQuote(verdict ? verdict->explanation : ""),
         verdict && verdict->version_checked ? "true" : "false");

@@ -33,7 +33,7 @@
 namespace checker {
 
 struct HtmlEndpoint {
-  bool node = false;     // a node (index into HtmlExtras::nodes) or a client process
+  bool node = false;  // a node (index into HtmlExtras::nodes) or a client process
   std::uint32_t id = 0;
 };
 
@@ -43,8 +43,8 @@ struct HtmlMessage {
   HtmlEndpoint to;
   std::int64_t sent_ns = 0;
   std::int64_t arrives_ns = 0;
-  std::uint32_t label = 0;      // index into HtmlExtras::labels ("Query", "read request", ...)
-  std::int64_t version = -1;    // the version it carries, -1 for none
+  std::uint32_t label = 0;    // index into HtmlExtras::labels ("Query", "read request", ...)
+  std::int64_t version = -1;  // the version it carries, -1 for none
   // The operation it serves, as (process, invocation time) of the history; none: unknown.
   std::optional<std::pair<std::uint32_t, std::int64_t>> op;
 };
@@ -57,10 +57,10 @@ struct HtmlFault {
 
 struct HtmlExtras {
   std::string title = "token history";
-  std::string source;                       // the file or scenario it came from
-  std::vector<std::string> notes;           // extra lines for the header (seed, digest, ...)
-  std::string_view history_text;            // the JSON Lines, to show each op's raw lines
-  bool simulated = false;                   // the run came from the simulator
+  std::string source;              // the file or scenario it came from
+  std::vector<std::string> notes;  // extra lines for the header (seed, digest, ...)
+  std::string_view history_text;   // the JSON Lines, to show each op's raw lines
+  bool simulated = false;          // the run came from the simulator
   // The nodes, which of them replicate each token (lanes), the messages (simulated runs)
   // and the faults (simulated runs, or the crashes a load generator caused).
   std::vector<std::string> nodes;

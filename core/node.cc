@@ -119,9 +119,8 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
         // The partial argmin leaves the state machine; the Update waits for it.
         op.phase = Phase::kComputePartial;
         op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
-        out_.computes.push_back(
-            ComputeRequest{op_id, *t, request.domain.name, request.domain.low, request.domain.mid,
-                           request.request_id});
+        out_.computes.push_back(ComputeRequest{op_id, *t, request.domain.name, request.domain.low,
+                                               request.domain.mid, request.request_id});
         Insert(op_id, std::move(op));
         return out_;
       }

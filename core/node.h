@@ -147,8 +147,8 @@ class Node {
   std::shared_ptr<const ReplicationScheme> scheme_;
   NodeIndex self_;
   NodeOptions options_;
-  std::vector<TokenState> tokens_;                 // by TokenIndex
-  std::map<std::uint64_t, Operation> operations_;  // by op id; ordered for determinism
+  std::vector<TokenState> tokens_;                        // by TokenIndex
+  std::map<std::uint64_t, Operation> operations_;         // by op id; ordered for determinism
   std::map<std::uint64_t, std::uint64_t> op_by_request_;  // request id -> op id (pending)
   std::uint64_t next_op_id_ = 1;
   Outputs out_;

@@ -38,7 +38,7 @@ Result<std::unique_ptr<TokenClient>> TokenClient::ForScheme(
 }
 
 Result<std::unique_ptr<TokenClient>> TokenClient::ForServer(const std::string& address,
-                                                           const TlsFiles& tls) {
+                                                            const TlsFiles& tls) {
   auto credentials = MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   return std::unique_ptr<TokenClient>(
@@ -98,7 +98,8 @@ CallResult<pb::TokenReply> TokenClient::Call(const std::string& node, const Requ
 
 CallResult<pb::TokenReply> TokenClient::Create(const std::string& id, Timeout timeout) {
   auto node = WriterOf(id);
-  if (!node.ok()) return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
+  if (!node.ok())
+    return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
   pb::CreateRequest request;
   request.set_id(id);
   return Call(node.value(), request, timeout);
@@ -106,7 +107,8 @@ CallResult<pb::TokenReply> TokenClient::Create(const std::string& id, Timeout ti
 
 CallResult<pb::TokenReply> TokenClient::Drop(const std::string& id, Timeout timeout) {
   auto node = WriterOf(id);
-  if (!node.ok()) return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
+  if (!node.ok())
+    return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
   pb::DropRequest request;
   request.set_id(id);
   return Call(node.value(), request, timeout);
@@ -115,7 +117,8 @@ CallResult<pb::TokenReply> TokenClient::Drop(const std::string& id, Timeout time
 CallResult<pb::TokenReply> TokenClient::Write(const std::string& id, const Domain& domain,
                                               Timeout timeout) {
   auto node = WriterOf(id);
-  if (!node.ok()) return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
+  if (!node.ok())
+    return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
   pb::WriteRequest request;
   request.set_id(id);
   request.set_name(domain.name);

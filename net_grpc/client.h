@@ -47,7 +47,7 @@ class TokenClient {
   static Result<std::unique_ptr<TokenClient>> ForScheme(
       std::shared_ptr<const ReplicationScheme> scheme, const TlsFiles& tls = {});
   static Result<std::unique_ptr<TokenClient>> ForServer(const std::string& address,
-                                                       const TlsFiles& tls = {});
+                                                        const TlsFiles& tls = {});
 
   CallResult<tokenmgr::v1::TokenReply> Create(const std::string& id, Timeout timeout);
   CallResult<tokenmgr::v1::TokenReply> Drop(const std::string& id, Timeout timeout);

@@ -71,7 +71,8 @@ Result<VersionedValue> FromProto(const pb::VersionedValue& vv) {
       return out;
     }
     default:
-      return Status::InvalidArgument(fmt::format("unknown value kind {}", static_cast<int>(vv.kind())));
+      return Status::InvalidArgument(
+          fmt::format("unknown value kind {}", static_cast<int>(vv.kind())));
   }
 }
 

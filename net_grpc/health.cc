@@ -29,11 +29,11 @@ Status WaitUntilServing(const std::string& address, std::chrono::milliseconds li
     if (s.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
       return Status::Ok();
     }
-    last = s.ok() ? fmt::format("status {}", static_cast<int>(response.status()))
-                  : s.error_message();
+    last =
+        s.ok() ? fmt::format("status {}", static_cast<int>(response.status())) : s.error_message();
     if (std::chrono::steady_clock::now() >= end) {
-      return Status::Unavailable(fmt::format("{} not serving after {} ms ({})", address,
-                                             limit.count(), last));
+      return Status::Unavailable(
+          fmt::format("{} not serving after {} ms ({})", address, limit.count(), last));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

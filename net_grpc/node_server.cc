@@ -171,8 +171,9 @@ class NodeServer::Impl {
       accepted_ += static_cast<std::uint64_t>(batch_.messages_size());
       auto batch = std::make_shared<pb::PeerBatch>();
       batch->Swap(&batch_);
-      impl_->executor_->Post(
-          [impl = impl_, from = from_, batch = std::move(batch)] { impl->OnPeerBatch(from, *batch); });
+      impl_->executor_->Post([impl = impl_, from = from_, batch = std::move(batch)] {
+        impl->OnPeerBatch(from, *batch);
+      });
       StartRead(&batch_);
     }
     void OnDone() override { delete this; }
@@ -208,8 +209,8 @@ class NodeServer::Impl {
     }
     grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const pb::UpdateRequest* req,
                                      pb::UpdateAck* reply) override {
-      return impl_->StartPeerCall(ctx, CallKind::kUpdate, req->token(), req->op_id(),
-                                  &req->value(), reply);
+      return impl_->StartPeerCall(ctx, CallKind::kUpdate, req->token(), req->op_id(), &req->value(),
+                                  reply);
     }
 
    private:
@@ -324,10 +325,9 @@ Status NodeServer::Impl::Start() {
       if (n == self_ || links_[n]) continue;
       auto channel = grpc::CreateCustomChannel(scheme_->node(n), channel_credentials_,
                                                DefaultChannelArguments());
-      links_[n] = std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n),
-                                             fingerprint_, [this](const std::string& line) {
-                                               Log(line);
-                                             });
+      links_[n] =
+          std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n), fingerprint_,
+                                     [this](const std::string& line) { Log(line); });
     }
   }
   grpc::EnableDefaultHealthCheckService(true);
@@ -344,8 +344,8 @@ Status NodeServer::Impl::Start() {
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     executor_->Stop();
-    return Status::Unavailable(fmt::format("cannot listen on {} (address in use or not local?)",
-                                           listen));
+    return Status::Unavailable(
+        fmt::format("cannot listen on {} (address in use or not local?)", listen));
   }
   Log(fmt::format("node {} serving on {} ({} tokens here, scheme {})", self_name_, listen,
                   scheme_->TokensOf(self_).size(), fingerprint_.substr(0, 12)));
@@ -430,9 +430,9 @@ Result<NodeIndex> NodeServer::Impl::IdentifyPeer(grpc::CallbackServerContext* ct
         fmt::format("{} is not a node of this replication scheme", name));
   }
   if (their_scheme != fingerprint_) {
-    return Status::FailedPrecondition(fmt::format(
-        "node {} runs a different replication scheme ({} here, {} there)", name,
-        fingerprint_.substr(0, 12), their_scheme.substr(0, 12)));
+    return Status::FailedPrecondition(
+        fmt::format("node {} runs a different replication scheme ({} here, {} there)", name,
+                    fingerprint_.substr(0, 12), their_scheme.substr(0, 12)));
   }
   const std::string host(HostOf(name));
   if (options_.tls.enabled()) {
@@ -506,8 +506,8 @@ void NodeServer::Impl::SubmitClient(std::uint64_t id, Call* call, ClientRequest 
   const auto now = Clock::now();
   Clock::time_point give_up = now + options_.op_timeout;
   if (deadline != Clock::time_point::max()) {
-    const auto margin = std::min<Clock::duration>(std::chrono::milliseconds(10),
-                                                  (deadline - now) / 10);
+    const auto margin =
+        std::min<Clock::duration>(std::chrono::milliseconds(10), (deadline - now) / 10);
     give_up = std::min(give_up, deadline - margin);
   }
   executor_->PostAt(give_up, [this, id] { TimeoutCall(id); });
@@ -518,8 +518,8 @@ void NodeServer::Impl::SubmitPeerCall(std::uint64_t id, Call* call, NodeIndex fr
                                       std::optional<pb::VersionedValue> value) {
   const auto t = scheme_->FindToken(token);
   if (!t) {
-    call->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                              fmt::format("unknown token '{}'", token)));
+    call->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, fmt::format("unknown token '{}'", token)));
     return;
   }
   const TokenScheme& ts = scheme_->token(*t);
@@ -601,21 +601,20 @@ void NodeServer::Impl::TimeoutCall(std::uint64_t id) {
   CallEntry entry = std::move(it->second);
   calls_.erase(it);
   std::string message;
-  const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now() - entry.started)
-                             .count();
+  const auto waited_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - entry.started).count();
   if (entry.token) {
     const TokenScheme& ts = scheme_->token(*entry.token);
-    message = fmt::format(
-        "token '{}': no quorum of its replicas ({}; quorum {}) answered within {} ms{}", ts.id,
-        scheme_->NodeList(ts.replicas), ts.quorum, waited_ms,
-        IsWriterOp(entry.request.kind) ? "; the write may or may not take effect" : "");
+    message =
+        fmt::format("token '{}': no quorum of its replicas ({}; quorum {}) answered within {} ms{}",
+                    ts.id, scheme_->NodeList(ts.replicas), ts.quorum, waited_ms,
+                    IsWriterOp(entry.request.kind) ? "; the write may or may not take effect" : "");
   } else {
     message = fmt::format("no answer within {} ms", waited_ms);
   }
   if (options_.log_requests) {
-    Log(fmt::format("[{}] {} '{}' -> UNAVAILABLE: {}", self_name_,
-                    OpKindName(entry.request.kind), entry.request.token, message));
+    Log(fmt::format("[{}] {} '{}' -> UNAVAILABLE: {}", self_name_, OpKindName(entry.request.kind),
+                    entry.request.token, message));
   }
   entry.call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, message));
 }
@@ -643,7 +642,8 @@ void NodeServer::Impl::OnPeerBatch(NodeIndex from, const pb::PeerBatch& batch) {
       ++peer_rejected_;
       const TokenIndex key = t.value_or(static_cast<TokenIndex>(-1));
       if (rejection_logged_.insert({from, key}).second) {
-        Log(fmt::format("[{}] rejected a message from {} about token '{}' (not one of its "
+        Log(
+            fmt::format("[{}] rejected a message from {} about token '{}' (not one of its "
                         "replicas, unknown token or malformed value); further ones are counted",
                         self_name_, scheme_->node(from), pm.token()));
       }
@@ -726,12 +726,11 @@ void NodeServer::Impl::LogReply(const CallEntry& entry, const ClientReply& reply
   const ClientRequest& q = entry.request;
   std::string request = fmt::format("{} '{}'", OpKindName(q.kind), q.token);
   if (q.kind == OpKind::kWrite) {
-    request += fmt::format(" {} [{},{},{})", q.domain.name, q.domain.low, q.domain.mid,
-                           q.domain.high);
+    request +=
+        fmt::format(" {} [{},{},{})", q.domain.name, q.domain.low, q.domain.mid, q.domain.high);
   }
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
-                                                                        entry.started)
-                      .count();
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - entry.started).count();
   if (!reply.status.ok()) {
     Log(fmt::format("[{}] {} -> {}: {} ({} us)", self_name_, request,
                     StatusCodeName(reply.status.code()), reply.status.message(), us));
@@ -822,9 +821,9 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(NodeServerOptions options)
   if (!options.scheme) return Status::InvalidArgument("no replication scheme");
   const auto self = options.scheme->FindNode(options.self);
   if (!self) {
-    return Status::InvalidArgument(fmt::format(
-        "{} is not a node of the replication scheme; its nodes are {}", options.self,
-        fmt::join(options.scheme->nodes(), ", ")));
+    return Status::InvalidArgument(
+        fmt::format("{} is not a node of the replication scheme; its nodes are {}", options.self,
+                    fmt::join(options.scheme->nodes(), ", ")));
   }
   auto impl = std::make_unique<Impl>(std::move(options), *self);
   if (Status s = impl->Start(); !s.ok()) return s;

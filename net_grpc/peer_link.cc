@@ -103,8 +103,8 @@ void PeerLink::WriteDone(Stream* stream, bool ok) {
     if (stream != stream_) return;  // an old stream, already replaced
     if (!ok) {
       // The stream broke: what was in flight and queued is lost; reopen on a later Flush.
-      dropped_ += static_cast<std::uint64_t>(stream->current_.messages_size() +
-                                             queued_.messages_size());
+      dropped_ +=
+          static_cast<std::uint64_t>(stream->current_.messages_size() + queued_.messages_size());
       queued_.Clear();
       stream_ = nullptr;
       write_in_flight_ = false;

@@ -65,11 +65,11 @@ class PeerLink {
 
   std::mutex mu_;
   std::condition_variable done_cv_;
-  Stream* stream_ = nullptr;          // the open stream, if any
-  int live_streams_ = 0;              // streams whose OnDone has not run yet
+  Stream* stream_ = nullptr;  // the open stream, if any
+  int live_streams_ = 0;      // streams whose OnDone has not run yet
   bool write_in_flight_ = false;
   bool closed_ = false;
-  tokenmgr::v1::PeerBatch queued_;    // waiting for the write in flight
+  tokenmgr::v1::PeerBatch queued_;  // waiting for the write in flight
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{50};
   bool logged_down_ = false;

@@ -61,10 +61,8 @@ class Random {
     return low + static_cast<std::int64_t>(Below(span + 1));
   }
 
-
   // Uniform in [0, 1) with 53 bits.
   double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
 
  private:
   static constexpr std::uint64_t Rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -454,8 +454,7 @@ class Simulation {
     return SplitMix64(state);
   }
   std::uint64_t OpKey(std::uint32_t pid, std::int64_t nominal_ns, std::size_t attempt) const {
-    return Mix(Mix(Mix(s_.seed, kOpStream ^ pid), static_cast<std::uint64_t>(nominal_ns)),
-               attempt);
+    return Mix(Mix(Mix(s_.seed, kOpStream ^ pid), static_cast<std::uint64_t>(nominal_ns)), attempt);
   }
   std::uint64_t FaultKey(std::size_t index) const { return Mix(s_.seed, kFaultStream ^ index); }
 
@@ -516,18 +515,18 @@ class Simulation {
       ++result_.stats.computes;
       const std::int64_t cost = static_cast<std::int64_t>(c.to - c.from) * s_.compute_ns_per_hash;
       worker_free_ns_[at] = std::max(worker_free_ns_[at], now_) + cost;
-      Schedule(worker_free_ns_[at],
-               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)},
-                           key});
+      Schedule(
+          worker_free_ns_[at],
+          ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)}, key});
     }
     for (const ClientReply& r : out.replies) {
       // The reply travels back to the client like any message.
       const std::int64_t arrives = now_ + Delay(key, at, at, 0, /*reply=*/true);
       if (log_ && r.request_id < request_origin_.size()) {
         const auto [pid, t] = request_origin_[r.request_id];
-        log_->push_back(MessageRecord{MessageRecord::Kind::kReply, r.status.ok() ? std::uint8_t{0}
-                                                                                 : std::uint8_t{1},
-                                      t, at, pid, now_, arrives, r.version, r.request_id});
+        log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
+                                      r.status.ok() ? std::uint8_t{0} : std::uint8_t{1}, t, at, pid,
+                                      now_, arrives, r.version, r.request_id});
       }
       Schedule(arrives, DeliverReply{r});
     }

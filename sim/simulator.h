@@ -80,8 +80,8 @@ struct MessageRecord {
   std::uint32_t from = 0;
   std::uint32_t to = 0;
   std::int64_t sent_ns = 0;
-  std::int64_t arrives_ns = 0;  // may lie after the run's end: never delivered
-  std::uint64_t version = 0;    // the version it carries (0 for requests)
+  std::int64_t arrives_ns = 0;   // may lie after the run's end: never delivered
+  std::uint64_t version = 0;     // the version it carries (0 for requests)
   std::uint64_t request_id = 0;  // the client request it descends from (0: none, a fault's)
 };
 

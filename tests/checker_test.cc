@@ -482,8 +482,9 @@ namespace {
 // included (tokenload records servers' error messages this way).
 TEST(JsonEscape, RoundTripsThroughTheHistoryReader) {
   const std::string token = std::string("a\"b\\c\nd\te") + '\x01';
-  const std::string line = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":" +
-                           JsonQuote(token) + ",\"time\":1}\n";
+  const std::string line =
+      "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":" + JsonQuote(token) +
+      ",\"time\":1}\n";
   ParseResult parsed = ParseHistoryString(line);
   ASSERT_TRUE(parsed.history) << parsed.error->message;
   ASSERT_EQ(parsed.history->tokens.size(), 1u);

@@ -10,9 +10,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/scheme_yaml.h"
 #include "net_grpc/client.h"
 #include "net_grpc/node_server.h"
-#include "core/scheme_yaml.h"
 #include "support/local_cluster.h"
 
 namespace token {
@@ -86,17 +86,17 @@ TEST(Net, RequestsAtTheWrongNodeAreRejectedNamingTheRightOnes) {
 
 TEST(Net, MinorityCrashedForATokenOperationsCompleteOtherTokensUntouched) {
   LocalCluster c(kScheme, 3);
-  auto crash = c.Run("tokenclient", {"crash", "--node", c.node(2), "--id", "1", "--config",
-                                     c.config()});
+  auto crash =
+      c.Run("tokenclient", {"crash", "--node", c.node(2), "--id", "1", "--config", c.config()});
   ASSERT_EQ(crash.exit_code, 0) << crash.err;
   for (int i = 0; i < 5; ++i) {
-    auto w = c.Run("tokenclient", {"write", "--id", "1", "--name", fmt::format("v{}", i), "--low",
-                                   "0", "--mid", "4", "--high", "8", "--config", c.config(),
-                                   "--json"});
+    auto w =
+        c.Run("tokenclient", {"write", "--id", "1", "--name", fmt::format("v{}", i), "--low", "0",
+                              "--mid", "4", "--high", "8", "--config", c.config(), "--json"});
     EXPECT_EQ(Json(w)["version"], i + 1);
     // Reads fail over from the crashed reader to a live one.
-    auto r = c.Run("tokenclient", {"read", "--id", "1", "--config", c.config(), "--json",
-                                   "--timeout-ms", "3000"});
+    auto r = c.Run("tokenclient",
+                   {"read", "--id", "1", "--config", c.config(), "--json", "--timeout-ms", "3000"});
     EXPECT_EQ(Json(r)["name"], fmt::format("v{}", i));
   }
   // The crashed node still serves its other token.
@@ -106,8 +106,8 @@ TEST(Net, MinorityCrashedForATokenOperationsCompleteOtherTokensUntouched) {
   auto r = c.Run("tokenclient", {"read", "--id", "acct-7", "--server", c.node(2), "--json"});
   EXPECT_EQ(Json(r)["name"], "a");
   // And it never answers about token 1 again.
-  auto silent = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(2),
-                                      "--timeout-ms", "300"});
+  auto silent =
+      c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(2), "--timeout-ms", "300"});
   EXPECT_EQ(silent.exit_code, 1);
   EXPECT_THAT(silent.err, HasSubstr("DEADLINE_EXCEEDED"));
 }
@@ -118,21 +118,21 @@ TEST(Net, MajorityCrashedGivesAClearErrorWithinTheDeadlineNeverAWrongValue) {
                                   "1", "--high", "2", "--config", c.config(), "--json"});
   ASSERT_EQ(Json(w0)["version"], 1);
   for (int n : {1, 2}) {
-    auto crash = c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--config",
-                                       c.config()});
+    auto crash =
+        c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--config", c.config()});
     ASSERT_EQ(crash.exit_code, 0) << crash.err;
   }
   const auto start = std::chrono::steady_clock::now();
-  auto w = c.Run("tokenclient", {"write", "--id", "1", "--name", "after", "--low", "0", "--mid",
-                                 "1", "--high", "2", "--config", c.config(), "--timeout-ms",
-                                 "1000"});
+  auto w =
+      c.Run("tokenclient", {"write", "--id", "1", "--name", "after", "--low", "0", "--mid", "1",
+                            "--high", "2", "--config", c.config(), "--timeout-ms", "1000"});
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(w.exit_code, 1);
   EXPECT_THAT(w.err, HasSubstr("UNAVAILABLE"));
   EXPECT_THAT(w.err, HasSubstr("no quorum of its replicas"));
   EXPECT_LT(took, std::chrono::seconds(5)) << "the error comes within the deadline";
-  auto r = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0), "--timeout-ms",
-                                 "1000"});
+  auto r =
+      c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0), "--timeout-ms", "1000"});
   EXPECT_EQ(r.exit_code, 1) << "a read without a quorum must not answer: " << r.out;
   EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
 }
@@ -152,10 +152,29 @@ TEST(Net, LoadWithCrashesGivesALinearizableHistory) {
   const std::string history = c.dir() + "/history.jsonl";
   const std::string report = c.dir() + "/report.html";
   auto load = c.Run("tokenload",
-                    {"--config", c.config(), "--clients", "16", "--ops", "3000", "--read-ratio",
-                     "0.5", "--timeout-ms", "500", "--crash", c.node(3) + ":a@100", "--crash",
-                     c.node(2) + ":b@150", "--crash", c.node(4) + ":a@200", "--final-reads",
-                     "--history", history, "--html", report, "--seed", "7"},
+                    {"--config",
+                     c.config(),
+                     "--clients",
+                     "16",
+                     "--ops",
+                     "3000",
+                     "--read-ratio",
+                     "0.5",
+                     "--timeout-ms",
+                     "500",
+                     "--crash",
+                     c.node(3) + ":a@100",
+                     "--crash",
+                     c.node(2) + ":b@150",
+                     "--crash",
+                     c.node(4) + ":a@200",
+                     "--final-reads",
+                     "--history",
+                     history,
+                     "--html",
+                     report,
+                     "--seed",
+                     "7"},
                     120);
   EXPECT_EQ(load.exit_code, 0) << load.out << load.err;
   EXPECT_THAT(load.out, HasSubstr("verdict: linearizable"));
@@ -222,27 +241,33 @@ void MakeCertificates(const std::string& dir) {
 }
 
 TEST(Net, MutualTlsBetweenNodesAndClients) {
-  const std::vector<std::string> tls_flags = {"--tls-cert", "$DIR/node.pem", "--tls-key",
-                                              "$DIR/node.key", "--tls-ca", "$DIR/ca.pem"};
+  const std::vector<std::string> tls_flags = {"--tls-cert",    "$DIR/node.pem", "--tls-key",
+                                              "$DIR/node.key", "--tls-ca",      "$DIR/ca.pem"};
   std::vector<std::string> server_flags = tls_flags;
   server_flags.push_back("--quiet");
   LocalCluster c(kScheme, 3, server_flags, MakeCertificates,
                  net::TlsFiles{"$DIR/node.pem", "$DIR/node.key", "$DIR/ca.pem"});
-  std::vector<std::string> client = {"--config", c.config(), "--json", "--tls-cert",
-                                     c.dir() + "/node.pem", "--tls-key", c.dir() + "/node.key",
-                                     "--tls-ca", c.dir() + "/ca.pem"};
+  std::vector<std::string> client = {"--config",
+                                     c.config(),
+                                     "--json",
+                                     "--tls-cert",
+                                     c.dir() + "/node.pem",
+                                     "--tls-key",
+                                     c.dir() + "/node.key",
+                                     "--tls-ca",
+                                     c.dir() + "/ca.pem"};
   auto args = [&](std::vector<std::string> a) {
     a.insert(a.end(), client.begin(), client.end());
     return a;
   };
-  auto w = c.Run("tokenclient", args({"write", "--id", "1", "--name", "abc", "--low", "5",
-                                      "--mid", "25", "--high", "100"}));
+  auto w = c.Run("tokenclient", args({"write", "--id", "1", "--name", "abc", "--low", "5", "--mid",
+                                      "25", "--high", "100"}));
   EXPECT_EQ(Json(w)["version"], 1);
   auto r = c.Run("tokenclient", args({"read", "--id", "1"}));
   EXPECT_EQ(Json(r)["final"]["x"], 70);
   // A client without a certificate is refused.
-  auto plain = c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0),
-                                     "--timeout-ms", "1000"});
+  auto plain =
+      c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(0), "--timeout-ms", "1000"});
   EXPECT_EQ(plain.exit_code, 1);
   EXPECT_THAT(plain.err, HasSubstr("UNAVAILABLE"));
   // Missing TLS files are a clear error, not a hang.
@@ -293,8 +318,10 @@ TEST(Net, TenThousandCallsHeldByACrashedTokenCostNoThreadAndExpire) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   auto scheme = LoadSchemeFile(c.config());
   ASSERT_TRUE(scheme.ok());
-  ASSERT_EQ(c.Run("tokenclient", {"crash", "--node", c.node(2), "--id", "1", "--config",
-                                  c.config()}).exit_code, 0);
+  ASSERT_EQ(
+      c.Run("tokenclient", {"crash", "--node", c.node(2), "--id", "1", "--config", c.config()})
+          .exit_code,
+      0);
   // 10,000 reads of token 1 at node 2, each with a 4 s deadline, in flight at once.
   auto channel = grpc::CreateChannel(c.node(2), grpc::InsecureChannelCredentials());
   auto stub = tokenmgr::v1::TokenManager::NewStub(channel);

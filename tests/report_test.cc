@@ -180,8 +180,8 @@ TEST(HtmlReport, TokencheckWritesNothingForBadInputOrAnUnwritablePath) {
   const std::string good = scratch.Path("good.jsonl");
   Spit(good, kViolatingHistory);
   EXPECT_EQ(Shell(fmt::format("{} {} --html {} 2>&1", TOKENCHECK_BIN, good,
-                            scratch.Path("no/such/dir/r.html")),
-                &out),
+                              scratch.Path("no/such/dir/r.html")),
+                  &out),
             2)
       << out;
   EXPECT_NE(out.find("cannot write the HTML report"), std::string::npos) << out;
@@ -328,7 +328,7 @@ TEST(HtmlReportInChromium, DrawsTenThousandOperations) {
   Scratch scratch;
   const std::string history = scratch.Path("big.jsonl");
   ASSERT_EQ(Shell(fmt::format("{} --ops 10000 --processes 16 --tokens 2 --seed 3 > {}", HISTGEN_BIN,
-                            history)),
+                              history)),
             0);
   const std::string html = scratch.Path("big.html");
   std::string out;

@@ -110,7 +110,8 @@ operations:
   - {at: 1s, process: 1, op: read, token: 1, node: 127.0.0.1:50052}
   - {at: 2s, process: 0, op: write, token: 1, value: {name: c, low: 0, mid: 5, high: 10}}
   - {at: 3s, process: 2, op: read, token: 1, node: 127.0.0.1:50053}
-)", "locality.yaml");
+)",
+                                  "locality.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Scenario all = *loaded;
   Scenario without_b = all;

@@ -94,7 +94,9 @@ class LocalCluster {
     return text;
   }
 
-  static std::string Bin(const std::string& name) { return std::string(TOKEN_APPS_DIR) + "/" + name; }
+  static std::string Bin(const std::string& name) {
+    return std::string(TOKEN_APPS_DIR) + "/" + name;
+  }
   const std::string& config() const { return config_; }
   const std::string& dir() const { return dir_; }
   const std::string& node(int i) const { return addresses_[static_cast<std::size_t>(i)]; }
