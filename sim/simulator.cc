@@ -51,16 +51,22 @@ class Digest {
   std::uint64_t h_ = 0x243F6A8885A308D3ULL;
 };
 
-// Every event that can make a node send carries the key of the client operation it
-// descends from (Simulation::DelayOf).
+// The client operation an event descends from: `key` is its identity (the delays of the
+// messages it causes are derived from it, Simulation::Delay), `request_id` names it in the
+// message log (0 for a fault's effects). Every event that can make a node send carries one.
+struct Origin {
+  std::uint64_t key;
+  std::uint64_t request_id;
+};
+
 struct DeliverMessage {
   Message message;
-  std::uint64_t key;
+  Origin origin;
 };
 struct DeliverRequest {
   NodeIndex node;
   ClientRequest request;
-  std::uint64_t key;
+  Origin origin;
 };
 struct DeliverReply {
   ClientReply reply;
@@ -68,7 +74,7 @@ struct DeliverReply {
 struct ComputeDone {
   NodeIndex node;
   ComputeResult result;
-  std::uint64_t key;
+  Origin origin;
 };
 struct ClientWake {
   std::uint32_t process;
@@ -94,7 +100,7 @@ struct QueueEntry {
 struct Process {
   bool busy = false;
   std::uint64_t request_id = 0;  // of the outstanding operation
-  std::uint64_t op_key = 0;      // identity of the outstanding operation (DelayOf)
+  std::uint64_t op_key = 0;      // identity of the outstanding operation (Delay)
   std::int64_t op_nominal_ns = 0;
   OpKind kind = OpKind::kRead;
   TokenIndex token = 0;
@@ -216,7 +222,7 @@ class Simulation {
                         token::MessageTypeName(m.type), scheme_.node(m.from), scheme_.node(m.to),
                         scheme_.token(m.token).id, m.op_id, m.vv.version));
     }
-    Absorb(m.to, nodes_[m.to]->OnMessage(m), d.key);
+    Absorb(m.to, nodes_[m.to]->OnMessage(m), d.origin);
   }
 
   void Handle(DeliverRequest& d) {
@@ -225,7 +231,7 @@ class Simulation {
       Trace(fmt::format("request {} {} token {} at {}", d.request.request_id,
                         token::OpKindName(d.request.kind), d.request.token, scheme_.node(d.node)));
     }
-    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request), d.key);
+    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request), d.origin);
   }
 
   void Handle(ComputeDone& c) {
@@ -234,7 +240,7 @@ class Simulation {
       Trace(fmt::format("compute done at {} op {} x={}", scheme_.node(c.node), c.result.compute_id,
                         c.result.best ? fmt::format("{}", c.result.best->x) : "-"));
     }
-    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result), c.key);
+    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result), c.origin);
   }
 
   void Handle(FaultEvent& f) {
@@ -245,12 +251,12 @@ class Simulation {
         Trace(fmt::format("crash {} for token {}", scheme_.node(fault.node),
                           scheme_.token(fault.token).id));
       }
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token), FaultKey(f.index));
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token), Origin{FaultKey(f.index), 0});
       return;
     }
     if (trace_) Trace(fmt::format("crash node {}", scheme_.node(fault.node)));
     for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) {
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(t), FaultKey(f.index));
+      Absorb(fault.node, nodes_[fault.node]->OnCrash(t), Origin{FaultKey(f.index), 0});
     }
   }
 
@@ -412,11 +418,10 @@ class Simulation {
     if (log_) {
       if (request_origin_.size() <= p.request_id) request_origin_.resize(p.request_id + 1);
       request_origin_[p.request_id] = {pid, t};
-      key_request_[p.op_key] = p.request_id;
       log_->push_back(MessageRecord{MessageRecord::Kind::kRequest, static_cast<std::uint8_t>(kind),
                                     t, pid, node, now_, arrives, 0, p.request_id});
     }
-    Schedule(arrives, DeliverRequest{node, std::move(req), p.op_key});
+    Schedule(arrives, DeliverRequest{node, std::move(req), Origin{p.op_key, p.request_id}});
     Schedule(now_ + s_.client_timeout_ns, ClientTimeout{pid, p.request_id});
   }
 
@@ -496,32 +501,31 @@ class Simulation {
     return delay;
   }
 
-  // Sends what a node's step produced; `key` is the operation the step descends from.
-  void Absorb(NodeIndex at, const Outputs& out, std::uint64_t key) {
+  // Sends what a node's step produced; `origin` is the operation the step descends from.
+  void Absorb(NodeIndex at, const Outputs& out, const Origin& origin) {
     out_index_ = 0;
     for (const Message& m : out.messages) {
       ++result_.stats.messages_sent;
       const std::int64_t arrives =
-          now_ + Delay(key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
+          now_ + Delay(origin.key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
       if (log_) {
-        const auto origin = key_request_.find(key);
         log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
                                       m.token, m.from, m.to, now_, arrives, m.vv.version,
-                                      origin == key_request_.end() ? 0 : origin->second});
+                                      origin.request_id});
       }
-      Schedule(arrives, DeliverMessage{m, key});
+      Schedule(arrives, DeliverMessage{m, origin});
     }
     for (const token::ComputeRequest& c : out.computes) {
       ++result_.stats.computes;
       const std::int64_t cost = static_cast<std::int64_t>(c.to - c.from) * s_.compute_ns_per_hash;
       worker_free_ns_[at] = std::max(worker_free_ns_[at], now_) + cost;
-      Schedule(
-          worker_free_ns_[at],
-          ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)}, key});
+      Schedule(worker_free_ns_[at],
+               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)},
+                           origin});
     }
     for (const ClientReply& r : out.replies) {
       // The reply travels back to the client like any message.
-      const std::int64_t arrives = now_ + Delay(key, at, at, 0, /*reply=*/true);
+      const std::int64_t arrives = now_ + Delay(origin.key, at, at, 0, /*reply=*/true);
       if (log_ && r.request_id < request_origin_.size()) {
         const auto [pid, t] = request_origin_[r.request_id];
         log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
@@ -543,7 +547,6 @@ class Simulation {
   std::vector<MessageRecord>* log_;  // null: not recording
   // request id -> (process, token), kept while recording (replies name only the request).
   std::vector<std::pair<std::uint32_t, TokenIndex>> request_origin_;
-  std::map<std::uint64_t, std::uint64_t> key_request_;  // operation key -> its request id
   // Randomness: the network's delays are hashes of each message's identity (Delay); the
   // clients' choices (operations, think times, routing) come from one stream. Clients
   // replayed from a script consume no client randomness, so a workload turned into
