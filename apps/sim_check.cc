@@ -114,14 +114,13 @@ checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgeme
   if (j.history) {
     x.token_nodes.resize(j.history->tokens.size());
     for (std::uint32_t h = 0; h < j.history->tokens.size(); ++h) {
-      for (token::TokenIndex t = 0; t < scheme.tokens().size(); ++t) {
-        if (scheme.token(t).id != j.history->tokens[h].token) continue;
-        index[t] = h;
-        const token::TokenScheme& ts = scheme.token(t);
-        x.token_nodes[h].push_back(ts.writer);
-        for (token::NodeIndex r : ts.readers) {
-          if (r != ts.writer) x.token_nodes[h].push_back(r);
-        }
+      const auto t = scheme.FindToken(j.history->tokens[h].token);
+      if (!t) continue;
+      index[*t] = h;
+      const token::TokenScheme& ts = scheme.token(*t);
+      x.token_nodes[h].push_back(ts.writer);
+      for (token::NodeIndex r : ts.readers) {
+        if (r != ts.writer) x.token_nodes[h].push_back(r);
       }
     }
   }
