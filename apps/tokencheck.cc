@@ -8,8 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -72,7 +70,10 @@ int main(int argc, char** argv) {
   if (path.empty()) return Usage(stderr);
 
   const auto t0 = std::chrono::steady_clock::now();
-  checker::ParseResult parsed = checker::ReadHistoryFile(path);
+  // The report shows each operation's raw lines: keep the text when one is asked for.
+  std::string history_text;
+  checker::ParseResult parsed =
+      checker::ReadHistoryFile(path, html_path.empty() ? nullptr : &history_text);
   const auto t1 = std::chrono::steady_clock::now();
   if (parsed.error) {
     if (parsed.error->line == 0) {
@@ -92,11 +93,6 @@ int main(int argc, char** argv) {
     std::fputs(checker::FormatReportText(report).c_str(), stdout);
   }
   if (!html_path.empty()) {
-    // The raw lines go into the page (hover shows each operation's lines as recorded).
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string history_text = text.str();
     checker::HtmlExtras extras;
     extras.title = "tokencheck " + std::filesystem::path(path).filename().string();
     extras.source = path;

@@ -461,7 +461,7 @@ ParseResult ParseHistoryString(std::string_view text) {
   return ParseHistory(padded.data(), padded.size(), simdjson::SIMDJSON_PADDING);
 }
 
-ParseResult ReadHistoryFile(const std::string& path) {
+ParseResult ReadHistoryFile(const std::string& path, std::string* text) {
   // Map the file instead of copying it; the parser copies only the last line, which has
   // no read-ahead room behind it.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -497,11 +497,14 @@ ParseResult ReadHistoryFile(const std::string& path) {
       content.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    return ParseHistoryString(content);
+    ParseResult result = ParseHistoryString(content);
+    if (text) *text = std::move(content);
+    return result;
   }
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
+    if (text) text->clear();
     return ParseHistory("", 0, 0);
   }
   // Reserve the file's size plus a page of zeros, then map the file over the front: the
@@ -519,6 +522,7 @@ ParseResult ReadHistoryFile(const std::string& path) {
                                                                std::strerror(errno))}};
   }
   ParseResult result = ParseHistory(static_cast<const char*>(map), size, reserved - size);
+  if (text) text->assign(static_cast<const char*>(map), size);
   ::munmap(base, reserved);
   return result;
 }

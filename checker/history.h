@@ -84,7 +84,8 @@ struct ParseResult {
 ParseResult ParseHistory(const char* text, std::size_t length, std::size_t padding);
 ParseResult ParseHistoryString(std::string_view text);
 // Reads a file; a file that cannot be read is reported as a ParseError at line 0.
-ParseResult ReadHistoryFile(const std::string& path);
+// With `text`, the file's bytes are also kept there (read once: the file may be a pipe).
+ParseResult ReadHistoryFile(const std::string& path, std::string* text = nullptr);
 
 }  // namespace checker
 

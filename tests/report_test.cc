@@ -189,6 +189,23 @@ TEST(HtmlReport, TokencheckWritesNothingForBadInputOrAnUnwritablePath) {
   EXPECT_NE(out.find("--html needs a file name"), std::string::npos) << out;
 }
 
+// The history is read once: from a pipe too, the page keeps each operation's raw lines.
+TEST(HtmlReport, TokencheckKeepsRawLinesOfAHistoryReadFromAPipe) {
+  Scratch scratch;
+  const std::string history = scratch.Path("h.jsonl");
+  Spit(history, kViolatingHistory);
+  const std::string html = scratch.Path("piped.html");
+  std::string out;
+  ASSERT_EQ(
+      Shell(fmt::format("cat {} | {} /dev/stdin --html {} 2>&1", history, TOKENCHECK_BIN, html),
+            &out),
+      1)
+      << out;
+  const std::string page = Slurp(html);
+  EXPECT_NE(page.find(R"(\"type\":\"invoke\",\"f\":\"write\")"), std::string::npos)
+      << "raw history lines missing from the page";
+}
+
 // The browser tests: Debian's chromium (scripts/setup.sh installs it).
 TEST(HtmlReportInChromium, MarksExactlyTheViolatingOperations) {
   Scratch scratch;
