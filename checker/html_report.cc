@@ -752,13 +752,14 @@ std::string RenderHtmlReport(const History& history, const Report& report,
     if (m.token < token_msgs.size()) token_msgs[m.token].push_back(i);
   }
 
+  std::map<std::string_view, const TokenVerdict*> verdicts;
+  for (const TokenVerdict& v : report.tokens) verdicts[v.token] = &v;
+
   data += "\"tokens\":[";
   for (std::size_t ti = 0; ti < history.tokens.size(); ++ti) {
     const TokenHistory& th = history.tokens[ti];
-    const TokenVerdict* verdict = nullptr;
-    for (const TokenVerdict& v : report.tokens) {
-      if (v.token == th.token) verdict = &v;
-    }
+    const auto found = verdicts.find(th.token);
+    const TokenVerdict* verdict = found == verdicts.end() ? nullptr : found->second;
     std::set<std::uint64_t> violating;
     if (verdict && verdict->verdict != Verdict::kLinearizable) {
       violating.insert(verdict->lines.begin(), verdict->lines.end());
