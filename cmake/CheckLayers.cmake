@@ -1,9 +1,13 @@
 # Fails the build when a layer includes what ARCHITECTURE.md forbids it.
-# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|checker|sim|net_grpc> -P CheckLayers.cmake
+# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|host|checker|sim|net_grpc> -P CheckLayers.cmake
 if(LAYER_NAME STREQUAL "core")
   # Deterministic and free of I/O: no gRPC, protobuf, sim, net_grpc, checker, threads,
   # clocks or std random.
   set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|thread>|chrono>|random>|mutex>|future>|iostream>)")
+elseif(LAYER_NAME STREQUAL "host")
+  # The same code in every world: the world comes in through host/world.h, never from a
+  # world's own headers, threads or clocks.
+  set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|apps/|harness/|thread>|chrono>|random>|mutex>|future>|iostream>)")
 elseif(LAYER_NAME STREQUAL "checker")
   set(FORBIDDEN "[<\"](core/|sim/|net_grpc/|grpc|grpcpp|google/protobuf)")
 elseif(LAYER_NAME STREQUAL "sim")

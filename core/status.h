@@ -26,9 +26,17 @@ enum class StatusCode {
   kUnavailable,
   kDeadlineExceeded,
   kInternal,
+  kResourceExhausted,
+  kCancelled,
+  kPermissionDenied,
 };
 
 std::string_view StatusCodeName(StatusCode code);
+// Whether an operation that ended with `code` may still have taken effect: a write that
+// ended UNAVAILABLE (no quorum answered in time), DEADLINE_EXCEEDED, CANCELLED or INTERNAL
+// may or may not be applied (a history records it as `info`); the other codes say the
+// request was refused before it changed anything.
+bool MayHaveTakenEffect(StatusCode code);
 
 class Status {
  public:
@@ -49,6 +57,15 @@ class Status {
     return Status(StatusCode::kDeadlineExceeded, std::move(msg));
   }
   static Status Internal(std::string msg) { return Status(StatusCode::kInternal, std::move(msg)); }
+  static Status ResourceExhausted(std::string msg) {
+    return Status(StatusCode::kResourceExhausted, std::move(msg));
+  }
+  static Status Cancelled(std::string msg) {
+    return Status(StatusCode::kCancelled, std::move(msg));
+  }
+  static Status PermissionDenied(std::string msg) {
+    return Status(StatusCode::kPermissionDenied, std::move(msg));
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

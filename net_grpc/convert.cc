@@ -131,6 +131,12 @@ grpc::Status ToGrpc(const Status& s) {
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, s.message());
     case StatusCode::kInternal:
       return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
+    case StatusCode::kResourceExhausted:
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
+    case StatusCode::kCancelled:
+      return grpc::Status(grpc::StatusCode::CANCELLED, s.message());
+    case StatusCode::kPermissionDenied:
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, s.message());
   }
   return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
 }

@@ -1,130 +1,94 @@
 #include "net_grpc/node_server.h"
 
 #include <atomic>
-#include <deque>
 #include <future>
-#include <map>
 #include <mutex>
-#include <set>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <openssl/sha.h>
 
-#include "core/address.h"
+#include "host/host.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
 #include "net_grpc/executor.h"
+#include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
 #include "proto/token.grpc.pb.h"
 
 namespace token::net {
 
 namespace pb = tokenmgr::v1;
-using Clock = std::chrono::steady_clock;
-
-std::string SchemeFingerprint(const ReplicationScheme& scheme) {
-  std::string canonical;
-  for (const TokenScheme& t : scheme.tokens()) {
-    canonical += fmt::format("{}\n{}\n", t.id, scheme.node(t.writer));
-    for (NodeIndex r : t.readers) canonical += fmt::format("{},", scheme.node(r));
-    canonical += "\n";
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
-  std::string hex;
-  for (unsigned char b : digest) hex += fmt::format("{:02x}", b);
-  return hex;
-}
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-std::string_view HostOf(std::string_view address) {
-  const auto colon = address.rfind(':');
-  std::string_view host = colon == std::string_view::npos ? address : address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
-}
-
-bool IsLoopback(std::string_view host) {
-  return host.starts_with("127.") || host == "::1" || host == "localhost";
-}
-
-// "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> the host.
-std::string PeerHost(const std::string& peer) {
-  std::string_view p = peer;
-  if (const auto colon = p.find(':'); colon != std::string_view::npos) p = p.substr(colon + 1);
-  return std::string(HostOf(p));
-}
-
-std::string Describe(const VersionedValue& vv) {
-  switch (vv.value.kind()) {
-    case ValueKind::kInitial:
-      return fmt::format("v{} initial", vv.version);
-    case ValueKind::kEmpty:
-      return fmt::format("v{} empty", vv.version);
-    case ValueKind::kDropped:
-      return fmt::format("v{} dropped", vv.version);
-    case ValueKind::kData: {
-      const Domain& d = vv.value.data().domain;
-      return fmt::format("v{} {} [{},{},{})", vv.version, d.name, d.low, d.mid, d.high);
-    }
-  }
-  return "?";
+std::int64_t ToNs(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
 }  // namespace
 
-class NodeServer::Impl {
+// The gRPC world of a host (host/world.h): the executor's steady clock and timers, peer
+// links and callback reactors as the transport, the compute pool as the runner. Everything
+// but the gRPC handlers runs on the executor thread, which owns the host.
+class NodeServer::Impl : public host::Clock, public host::Transport, public host::ComputeRunner {
  public:
   Impl(NodeServerOptions options, NodeIndex self)
       : options_(std::move(options)),
         scheme_(options_.scheme),
         self_(self),
         self_name_(scheme_->node(self)),
-        fingerprint_(SchemeFingerprint(*scheme_)),
-        node_(scheme_, self, NodeOptions{options_.fast_read, Mutant::kNone}),
+        peer_check_{scheme_.get(), self, SchemeFingerprint(*scheme_), options_.tls.enabled()},
+        host_(scheme_, self, HostOptionsOf(options_),
+              host::World{.clock = this, .transport = this, .compute = this}),
         client_service_(this),
         replica_service_(this),
         admin_service_(this),
-        started_(Clock::now()) {}
+        started_(SteadyClock::now()) {}
 
-  Status Start();
+  Status Serve();
   void Shutdown();
   int port() const { return port_; }
   const std::string& self_name() const { return self_name_; }
 
- private:
-  // ---- calls in flight ----------------------------------------------------------------
-  enum class CallKind : std::uint8_t { kClient, kQuery, kUpdate };
+  // ---- host::Clock, host::Transport, host::ComputeRunner (executor thread) --------------
+  std::int64_t NowNs() const override { return ToNs(SteadyClock::now()); }
+  void StartTimer(std::int64_t at_ns, host::CallId call) override;
+  void Send(const Message& m) override;
+  void AnswerClient(host::CallId call, const ClientReply& reply) override;
+  void AnswerPeer(host::CallId call, const Result<Message>& reply) override;
+  void Start(host::JobId job, const ComputeRequest& request) override;
+  void Cancel(host::JobId job) override;
 
-  // A unary call answered later by the executor. Lives until gRPC's OnDone.
+ private:
+  host::HostOptions HostOptionsOf(const NodeServerOptions& o) {
+    host::HostOptions h;
+    h.node = NodeOptions{o.fast_read, Mutant::kNone};
+    h.op_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.op_timeout).count();
+    h.max_held_calls = o.max_held_calls;
+    h.log_requests = o.log_requests;
+    h.log = [this](std::string_view line) { Log(line); };
+    return h;
+  }
+
+  // A unary call answered later on the executor. Lives until gRPC's OnDone.
   class Call : public grpc::ServerUnaryReactor {
    public:
-    Call(Impl* impl, std::uint64_t id, CallKind kind, google::protobuf::Message* response)
-        : impl_(impl), id_(id), kind_(kind), response_(response) {}
+    Call(Impl* impl, host::CallId id, google::protobuf::Message* response, std::string token)
+        : impl_(impl), id_(id), response_(response), token_(std::move(token)) {}
     void OnCancel() override {
-      impl_->executor_->Post([impl = impl_, id = id_] { impl->CancelCall(id); });
+      impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
 
-    Impl* impl_;
-    const std::uint64_t id_;
-    const CallKind kind_;
+    Impl* const impl_;
+    const host::CallId id_;
     google::protobuf::Message* const response_;
-  };
-
-  struct CallEntry {
-    Call* call = nullptr;
-    ClientRequest request;  // client calls
-    std::optional<TokenIndex> token;
-    Clock::time_point started;
-    bool held = false;  // silent: the token crashed here
+    const std::string token_;  // the token id the caller named
   };
 
   class ClientService final : public pb::TokenManager::CallbackService {
@@ -191,7 +155,7 @@ class NodeServer::Impl {
     explicit ReplicaService(Impl* impl) : impl_(impl) {}
     grpc::ServerReadReactor<pb::PeerBatch>* Deliver(grpc::CallbackServerContext* ctx,
                                                     pb::DeliverSummary* summary) override {
-      auto from = impl_->IdentifyPeer(ctx);
+      auto from = IdentifyPeer(impl_->peer_check_, *ctx);
       if (!from.ok()) {
         struct Refuse : grpc::ServerReadReactor<pb::PeerBatch> {
           explicit Refuse(grpc::Status s) { Finish(std::move(s)); }
@@ -204,13 +168,11 @@ class NodeServer::Impl {
     }
     grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const pb::QueryRequest* req,
                                     pb::PeerMessage* reply) override {
-      return impl_->StartPeerCall(ctx, CallKind::kQuery, req->token(), req->op_id(), nullptr,
-                                  reply);
+      return impl_->StartPeerCall(ctx, req->token(), req->op_id(), nullptr, reply);
     }
     grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const pb::UpdateRequest* req,
                                      pb::UpdateAck* reply) override {
-      return impl_->StartPeerCall(ctx, CallKind::kUpdate, req->token(), req->op_id(), &req->value(),
-                                  reply);
+      return impl_->StartPeerCall(ctx, req->token(), req->op_id(), &req->value(), reply);
     }
 
    private:
@@ -246,52 +208,33 @@ class NodeServer::Impl {
   // ---- gRPC threads ---------------------------------------------------------------------
   grpc::ServerUnaryReactor* StartClientCall(grpc::CallbackServerContext* ctx, ClientRequest request,
                                             pb::TokenReply* reply);
-  grpc::ServerUnaryReactor* StartPeerCall(grpc::CallbackServerContext* ctx, CallKind kind,
+  grpc::ServerUnaryReactor* StartPeerCall(grpc::CallbackServerContext* ctx,
                                           const std::string& token, std::uint64_t op_id,
                                           const pb::VersionedValue* value,
                                           google::protobuf::Message* reply);
-  Result<NodeIndex> IdentifyPeer(grpc::CallbackServerContext* ctx) const;
-  void Log(const std::string& line);
+  void Log(std::string_view line);
 
   // ---- executor thread ------------------------------------------------------------------
-  void SubmitClient(std::uint64_t id, Call* call, ClientRequest request,
-                    Clock::time_point deadline);
-  void SubmitPeerCall(std::uint64_t id, Call* call, NodeIndex from, std::string token,
-                      std::uint64_t op_id, std::optional<pb::VersionedValue> value);
-  void CancelCall(std::uint64_t id);
-  void TimeoutCall(std::uint64_t id);
   void OnPeerBatch(NodeIndex from, const pb::PeerBatch& batch);
-  // Acts on the Node's outputs; messages to this node are fed back until none is left.
-  void Act(const Outputs& out);
-  void ActOnce(const Outputs& out);
-  void Answer(const ClientReply& reply);
-  void CancelJob(std::uint64_t request_id);
+  Call* TakeCall(host::CallId id);
   void FlushPeers();
   grpc::Status CrashToken(const std::string& id, pb::CrashTokenReply* reply);
   void FillStatus(pb::StatusReply* reply);
-  void LogReply(const CallEntry& entry, const ClientReply& reply);
 
   NodeServerOptions options_;
   std::shared_ptr<const ReplicationScheme> scheme_;
   const NodeIndex self_;
   const std::string self_name_;
-  const std::string fingerprint_;
+  const PeerCheck peer_check_;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
 
   // Executor thread only.
-  Node node_;
-  std::map<std::uint64_t, CallEntry> calls_;
-  std::map<std::uint64_t, std::shared_ptr<ComputePool::Job>> jobs_;  // by request id
-  std::vector<std::unique_ptr<PeerLink>> links_;                     // by NodeIndex
-  std::deque<Message> to_self_;
-  bool acting_ = false;
-  std::size_t held_ = 0;
-  std::uint64_t peer_in_ = 0;
-  std::uint64_t peer_rejected_ = 0;
-  std::set<std::pair<NodeIndex, TokenIndex>> rejection_logged_;  // logged once each
+  host::Host host_;
+  std::unordered_map<host::CallId, Call*> calls_;  // reactors of the calls in flight
+  std::unordered_map<host::JobId, std::shared_ptr<ComputePool::Job>> jobs_;
+  std::vector<std::unique_ptr<PeerLink>> links_;  // by NodeIndex
 
   std::atomic<std::uint64_t> next_call_id_{1};
-  std::atomic<std::uint64_t> client_calls_{0};
   std::mutex log_mu_;
 
   ClientService client_service_;
@@ -301,13 +244,13 @@ class NodeServer::Impl {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  Clock::time_point started_;
+  SteadyClock::time_point started_;
   std::once_flag shutdown_once_;
 };
 
 // ---- start and stop ---------------------------------------------------------------------
 
-Status NodeServer::Impl::Start() {
+Status NodeServer::Impl::Serve() {
   auto server_credentials = MakeServerCredentials(options_.tls);
   if (!server_credentials.ok()) return server_credentials.status();
   auto channel_credentials = MakeChannelCredentials(options_.tls);
@@ -325,9 +268,9 @@ Status NodeServer::Impl::Start() {
       if (n == self_ || links_[n]) continue;
       auto channel = grpc::CreateCustomChannel(scheme_->node(n), channel_credentials_,
                                                DefaultChannelArguments());
-      links_[n] =
-          std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n), fingerprint_,
-                                     [this](const std::string& line) { Log(line); });
+      links_[n] = std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n),
+                                             peer_check_.fingerprint,
+                                             [this](const std::string& line) { Log(line); });
     }
   }
   grpc::EnableDefaultHealthCheckService(true);
@@ -348,7 +291,7 @@ Status NodeServer::Impl::Start() {
         fmt::format("cannot listen on {} (address in use or not local?)", listen));
   }
   Log(fmt::format("node {} serving on {} ({} tokens here, scheme {})", self_name_, listen,
-                  scheme_->TokensOf(self_).size(), fingerprint_.substr(0, 12)));
+                  scheme_->TokensOf(self_).size(), peer_check_.fingerprint.substr(0, 12)));
   return Status::Ok();
 }
 
@@ -361,14 +304,7 @@ void NodeServer::Impl::Shutdown() {
     auto drained = std::make_shared<std::promise<void>>();
     std::future<void> done = drained->get_future();
     executor_->Post([this, drained] {
-      for (auto& [id, entry] : calls_) {
-        node_.OnAbandon(id);
-        entry.call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
-      }
-      calls_.clear();
-      held_ = 0;
-      for (auto& [id, job] : jobs_) job->cancelled = true;
-      jobs_.clear();
+      host_.Shutdown("node shutting down");
       drained->set_value();
     });
     done.wait_for(std::chrono::seconds(5));
@@ -386,10 +322,10 @@ void NodeServer::Impl::Shutdown() {
 
 // ---- gRPC threads -------------------------------------------------------------------------
 
-void NodeServer::Impl::Log(const std::string& line) {
+void NodeServer::Impl::Log(std::string_view line) {
   if (options_.log == nullptr) return;
   std::lock_guard lock(log_mu_);
-  std::fputs(line.c_str(), options_.log);
+  std::fwrite(line.data(), 1, line.size(), options_.log);
   std::fputc('\n', options_.log);
   std::fflush(options_.log);
 }
@@ -397,358 +333,171 @@ void NodeServer::Impl::Log(const std::string& line) {
 grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServerContext* ctx,
                                                             ClientRequest request,
                                                             pb::TokenReply* reply) {
-  ++client_calls_;
-  const std::uint64_t id = next_call_id_++;
-  auto* call = new Call(this, id, CallKind::kClient, reply);
-  // The caller's deadline, converted to our clock (none: far future).
-  Clock::time_point deadline = Clock::time_point::max();
+  const host::CallId id = next_call_id_++;
+  auto* call = new Call(this, id, reply, request.token);
+  // The caller's deadline, converted to our clock (none: nullopt).
+  std::optional<std::int64_t> deadline_ns;
   const auto caller_deadline = ctx->deadline();
   if (caller_deadline != std::chrono::system_clock::time_point::max()) {
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                  caller_deadline - std::chrono::system_clock::now());
+    deadline_ns =
+        ToNs(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                      caller_deadline - std::chrono::system_clock::now()));
   }
-  executor_->Post([this, id, call, request = std::move(request), deadline]() mutable {
-    SubmitClient(id, call, std::move(request), deadline);
+  executor_->Post([this, id, call, request = std::move(request), deadline_ns]() mutable {
+    calls_.emplace(id, call);
+    host_.OnClientCall(id, std::move(request), deadline_ns);
   });
   return call;
-}
-
-Result<NodeIndex> NodeServer::Impl::IdentifyPeer(grpc::CallbackServerContext* ctx) const {
-  const auto& metadata = ctx->client_metadata();
-  auto claimed = metadata.find("x-token-node");
-  auto scheme = metadata.find("x-token-scheme");
-  if (claimed == metadata.end() || scheme == metadata.end()) {
-    return Status::InvalidArgument(
-        "replica calls must name the calling node (x-token-node) and its scheme "
-        "(x-token-scheme)");
-  }
-  const std::string name(claimed->second.data(), claimed->second.size());
-  const std::string their_scheme(scheme->second.data(), scheme->second.size());
-  auto node = scheme_->FindNode(name);
-  if (!node || *node == self_) {
-    return Status::FailedPrecondition(
-        fmt::format("{} is not a node of this replication scheme", name));
-  }
-  if (their_scheme != fingerprint_) {
-    return Status::FailedPrecondition(
-        fmt::format("node {} runs a different replication scheme ({} here, {} there)", name,
-                    fingerprint_.substr(0, 12), their_scheme.substr(0, 12)));
-  }
-  const std::string host(HostOf(name));
-  if (options_.tls.enabled()) {
-    auto auth = ctx->auth_context();
-    bool match = false;
-    for (const char* property : {"x509_subject_alternative_name", "x509_common_name"}) {
-      for (const auto& value : auth->FindPropertyValues(property)) {
-        const std::string v(value.data(), value.size());
-        if (v == name || v == host) match = true;
-      }
-    }
-    if (!match) {
-      return Status::FailedPrecondition(
-          fmt::format("the caller's certificate does not name node {}", name));
-    }
-  } else {
-    const std::string source = PeerHost(ctx->peer());
-    if (source != host && !(IsLoopback(source) && IsLoopback(host))) {
-      return Status::FailedPrecondition(fmt::format(
-          "a call from {} cannot speak for node {} (use TLS across hosts)", source, name));
-    }
-  }
-  return *node;
 }
 
 grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(grpc::CallbackServerContext* ctx,
-                                                          CallKind kind, const std::string& token,
+                                                          const std::string& token,
                                                           std::uint64_t op_id,
                                                           const pb::VersionedValue* value,
                                                           google::protobuf::Message* reply) {
-  const std::uint64_t id = next_call_id_++;
-  auto* call = new Call(this, id, kind, reply);
-  auto from = IdentifyPeer(ctx);
+  const host::CallId id = next_call_id_++;
+  auto* call = new Call(this, id, reply, token);
+  auto from = IdentifyPeer(peer_check_, *ctx);
   if (!from.ok()) {
-    grpc::Status s = ToGrpc(from.status());
-    call->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, s.error_message()));
+    call->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, from.status().message()));
     return call;
   }
-  std::optional<pb::VersionedValue> v;
-  if (value != nullptr) v = *value;
-  executor_->Post([this, id, call, from = from.value(), token, op_id, v = std::move(v)]() mutable {
-    SubmitPeerCall(id, call, from, std::move(token), op_id, std::move(v));
-  });
-  return call;
-}
-
-// ---- executor thread ----------------------------------------------------------------------
-
-void NodeServer::Impl::SubmitClient(std::uint64_t id, Call* call, ClientRequest request,
-                                    Clock::time_point deadline) {
-  if (held_ >= options_.max_held_calls) {
-    call->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              fmt::format("node {} holds {} calls already", self_name_, held_)));
-    return;
-  }
-  request.request_id = id;
-  CallEntry& entry = calls_[id];
-  entry.call = call;
-  entry.request = request;
-  entry.token = scheme_->FindToken(request.token);
-  entry.started = Clock::now();
-  Act(node_.OnClientRequest(request));
-  auto it = calls_.find(id);
-  if (it == calls_.end()) return;  // answered at once (an error, or a local read)
-  if (it->second.token && node_.IsCrashed(*it->second.token)) {
-    it->second.held = true;  // fail-silent: ends at the caller's deadline
-    ++held_;
-    return;
-  }
-  // Give up a little before the caller does, so it hears why.
-  const auto now = Clock::now();
-  Clock::time_point give_up = now + options_.op_timeout;
-  if (deadline != Clock::time_point::max()) {
-    const auto margin =
-        std::min<Clock::duration>(std::chrono::milliseconds(10), (deadline - now) / 10);
-    give_up = std::min(give_up, deadline - margin);
-  }
-  executor_->PostAt(give_up, [this, id] { TimeoutCall(id); });
-}
-
-void NodeServer::Impl::SubmitPeerCall(std::uint64_t id, Call* call, NodeIndex from,
-                                      std::string token, std::uint64_t op_id,
-                                      std::optional<pb::VersionedValue> value) {
   const auto t = scheme_->FindToken(token);
   if (!t) {
     call->Finish(
         grpc::Status(grpc::StatusCode::NOT_FOUND, fmt::format("unknown token '{}'", token)));
-    return;
-  }
-  const TokenScheme& ts = scheme_->token(*t);
-  if (!ts.IsReplica(from) || !ts.IsReplica(self_)) {
-    call->Finish(grpc::Status(
-        grpc::StatusCode::PERMISSION_DENIED,
-        fmt::format("token '{}': replica calls come only from and to its replicas ({})", ts.id,
-                    scheme_->NodeList(ts.replicas))));
-    return;
+    return call;
   }
   Message m;
-  m.from = from;
+  m.from = from.value();
   m.to = self_;
   m.token = *t;
   m.op_id = op_id;
-  if (value) {
+  m.type = MessageType::kQuery;
+  if (value != nullptr) {
     auto vv = FromProto(*value);
     if (!vv.ok()) {
       call->Finish(ToGrpc(vv.status()));
-      return;
+      return call;
     }
     m.type = MessageType::kUpdate;
     m.vv = std::move(vv).value();
-  } else {
-    m.type = MessageType::kQuery;
   }
-  const MessageType want = value ? MessageType::kUpdateAck : MessageType::kQueryReply;
-  // The replica answers within this one input; its reply becomes the call's response.
-  Outputs out = node_.OnMessage(m);
-  auto reply = std::find_if(out.messages.begin(), out.messages.end(), [&](const Message& r) {
-    return r.to == from && r.type == want && r.op_id == op_id && r.token == *t;
+  executor_->Post([this, id, call, m = std::move(m)] {
+    calls_.emplace(id, call);
+    host_.OnPeerCall(id, m);
   });
-  if (reply == out.messages.end()) {
-    // Crashed here: silent, the call ends at the caller's deadline.
-    calls_[id] = CallEntry{call, {}, t, Clock::now(), true};
-    ++held_;
-    Act(out);
+  return call;
+}
+
+// ---- executor thread: the world of the host -----------------------------------------------
+
+void NodeServer::Impl::StartTimer(std::int64_t at_ns, host::CallId call) {
+  const SteadyClock::time_point at{std::chrono::nanoseconds(at_ns)};
+  executor_->PostAt(at, [this, call] { host_.OnTimer(call); });
+}
+
+void NodeServer::Impl::Send(const Message& m) {
+  PeerLink* link = links_[m.to].get();
+  TOKEN_ASSERT(link != nullptr, "a node sends only to nodes it shares a token with");
+  pb::PeerMessage* pm = link->Add();
+  pm->set_type(ToProto(m.type));
+  pm->set_token(scheme_->token(m.token).id);
+  pm->set_op_id(m.op_id);
+  if (m.type == MessageType::kQueryReply || m.type == MessageType::kUpdate) {
+    ToProto(m.vv, pm->mutable_value());
+  }
+}
+
+NodeServer::Impl::Call* NodeServer::Impl::TakeCall(host::CallId id) {
+  auto it = calls_.find(id);
+  TOKEN_ASSERT(it != calls_.end(), "the host answers only calls in flight");
+  Call* call = it->second;
+  calls_.erase(it);
+  return call;
+}
+
+void NodeServer::Impl::AnswerClient(host::CallId id, const ClientReply& reply) {
+  Call* call = TakeCall(id);
+  if (!reply.status.ok()) {
+    call->Finish(ToGrpc(reply.status));
     return;
   }
-  if (want == MessageType::kQueryReply) {
+  auto* r = static_cast<pb::TokenReply*>(call->response_);
+  ToProto(reply, r);
+  r->set_id(call->token_);
+  r->set_node(self_name_);
+  call->Finish(grpc::Status::OK);
+}
+
+void NodeServer::Impl::AnswerPeer(host::CallId id, const Result<Message>& reply) {
+  Call* call = TakeCall(id);
+  if (!reply.ok()) {
+    call->Finish(ToGrpc(reply.status()));
+    return;
+  }
+  const Message& m = reply.value();
+  const std::string& token = scheme_->token(m.token).id;
+  if (m.type == MessageType::kQueryReply) {
     auto* r = static_cast<pb::PeerMessage*>(call->response_);
     r->set_type(pb::QUERY_REPLY);
-    r->set_token(ts.id);
-    r->set_op_id(op_id);
-    ToProto(reply->vv, r->mutable_value());
+    r->set_token(token);
+    r->set_op_id(m.op_id);
+    ToProto(m.vv, r->mutable_value());
   } else {
     auto* r = static_cast<pb::UpdateAck*>(call->response_);
-    r->set_token(ts.id);
-    r->set_op_id(op_id);
+    r->set_token(token);
+    r->set_op_id(m.op_id);
   }
-  out.messages.erase(reply);
   call->Finish(grpc::Status::OK);
-  Act(out);
 }
 
-void NodeServer::Impl::CancelJob(std::uint64_t request_id) {
-  auto job = jobs_.find(request_id);
-  if (job == jobs_.end()) return;
-  job->second->cancelled = true;
-  jobs_.erase(job);
+void NodeServer::Impl::Start(host::JobId job_id, const ComputeRequest& request) {
+  auto job = std::make_shared<ComputePool::Job>();
+  job->name = request.name;
+  job->from = request.from;
+  job->to = request.to;
+  job->done = [this, job_id](std::optional<HashPoint> best) {
+    executor_->Post([this, job_id, best] {
+      jobs_.erase(job_id);
+      host_.OnComputeDone(job_id, best);
+    });
+  };
+  jobs_[job_id] = job;
+  pool_->Submit(std::move(job));
 }
 
-void NodeServer::Impl::CancelCall(std::uint64_t id) {
-  auto it = calls_.find(id);
-  if (it == calls_.end()) return;  // answered already
-  if (it->second.held) --held_;
-  Act(node_.OnAbandon(id));
-  CancelJob(id);
-  Call* call = it->second.call;
-  calls_.erase(it);
-  call->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
-}
-
-void NodeServer::Impl::TimeoutCall(std::uint64_t id) {
-  auto it = calls_.find(id);
-  if (it == calls_.end() || it->second.held) return;
-  Act(node_.OnAbandon(id));
-  CancelJob(id);
-  CallEntry entry = std::move(it->second);
-  calls_.erase(it);
-  std::string message;
-  const auto waited_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - entry.started).count();
-  if (entry.token) {
-    const TokenScheme& ts = scheme_->token(*entry.token);
-    message =
-        fmt::format("token '{}': no quorum of its replicas ({}; quorum {}) answered within {} ms{}",
-                    ts.id, scheme_->NodeList(ts.replicas), ts.quorum, waited_ms,
-                    IsWriterOp(entry.request.kind) ? "; the write may or may not take effect" : "");
-  } else {
-    message = fmt::format("no answer within {} ms", waited_ms);
-  }
-  if (options_.log_requests) {
-    Log(fmt::format("[{}] {} '{}' -> UNAVAILABLE: {}", self_name_, OpKindName(entry.request.kind),
-                    entry.request.token, message));
-  }
-  entry.call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, message));
+void NodeServer::Impl::Cancel(host::JobId job_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  it->second->cancelled = true;
+  jobs_.erase(it);
 }
 
 void NodeServer::Impl::OnPeerBatch(NodeIndex from, const pb::PeerBatch& batch) {
   for (const pb::PeerMessage& pm : batch.messages()) {
-    ++peer_in_;
     const auto t = scheme_->FindToken(pm.token());
     const auto type = FromProto(pm.type());
-    bool ok = t.has_value() && type.has_value() && scheme_->token(*t).IsReplica(from);
+    if (!t || !type) {
+      host_.OnUndecodablePeerMessage(from, pm.token());
+      continue;
+    }
     Message m;
-    if (ok) {
-      m.type = *type;
-      m.from = from;
-      m.to = self_;
-      m.token = *t;
-      m.op_id = pm.op_id();
-      if (m.type == MessageType::kQueryReply || m.type == MessageType::kUpdate) {
-        auto vv = FromProto(pm.value());
-        ok = vv.ok();
-        if (ok) m.vv = std::move(vv).value();
-      }
-    }
-    if (!ok) {
-      ++peer_rejected_;
-      const TokenIndex key = t.value_or(static_cast<TokenIndex>(-1));
-      if (rejection_logged_.insert({from, key}).second) {
-        Log(
-            fmt::format("[{}] rejected a message from {} about token '{}' (not one of its "
-                        "replicas, unknown token or malformed value); further ones are counted",
-                        self_name_, scheme_->node(from), pm.token()));
-      }
-      continue;
-    }
-    Act(node_.OnMessage(m));
-  }
-}
-
-void NodeServer::Impl::Act(const Outputs& out) {
-  if (acting_) {
-    ActOnce(out);
-    return;
-  }
-  acting_ = true;
-  ActOnce(out);
-  while (!to_self_.empty()) {
-    Message m = std::move(to_self_.front());
-    to_self_.pop_front();
-    ActOnce(node_.OnMessage(m));
-  }
-  acting_ = false;
-}
-
-void NodeServer::Impl::ActOnce(const Outputs& out) {
-  // `out` is valid until the next call into node_: everything is taken out first.
-  for (const Message& m : out.messages) {
-    if (m.to == self_) {
-      to_self_.push_back(m);
-      continue;
-    }
-    PeerLink* link = links_[m.to].get();
-    if (link == nullptr) continue;  // not a peer of any token here: cannot happen
-    pb::PeerMessage* pm = link->Add();
-    pm->set_type(ToProto(m.type));
-    pm->set_token(scheme_->token(m.token).id);
-    pm->set_op_id(m.op_id);
+    m.type = *type;
+    m.from = from;
+    m.to = self_;
+    m.token = *t;
+    m.op_id = pm.op_id();
     if (m.type == MessageType::kQueryReply || m.type == MessageType::kUpdate) {
-      ToProto(m.vv, pm->mutable_value());
+      auto vv = FromProto(pm.value());
+      if (!vv.ok()) {
+        host_.OnUndecodablePeerMessage(from, pm.token());
+        continue;
+      }
+      m.vv = std::move(vv).value();
     }
+    host_.OnPeerMessage(m);
   }
-  for (const ComputeRequest& c : out.computes) {
-    auto job = std::make_shared<ComputePool::Job>();
-    job->name = c.name;
-    job->from = c.from;
-    job->to = c.to;
-    const std::uint64_t compute_id = c.compute_id;
-    const std::uint64_t request_id = c.request_id;
-    job->done = [this, compute_id, request_id](std::optional<HashPoint> best) {
-      executor_->Post([this, compute_id, request_id, best] {
-        jobs_.erase(request_id);
-        Act(node_.OnComputeResult(ComputeResult{compute_id, best}));
-      });
-    };
-    jobs_[request_id] = job;
-    pool_->Submit(std::move(job));
-  }
-  // Replies last: answering may not touch node_, so the copy above is not needed for them.
-  for (const ClientReply& r : out.replies) Answer(r);
-}
-
-void NodeServer::Impl::Answer(const ClientReply& reply) {
-  auto it = calls_.find(reply.request_id);
-  if (it == calls_.end()) return;  // the caller went away meanwhile
-  CallEntry entry = std::move(it->second);
-  calls_.erase(it);
-  if (options_.log_requests) LogReply(entry, reply);
-  if (!reply.status.ok()) {
-    entry.call->Finish(ToGrpc(reply.status));
-    return;
-  }
-  auto* r = static_cast<pb::TokenReply*>(entry.call->response_);
-  ToProto(reply, r);
-  r->set_id(entry.request.token);
-  r->set_node(self_name_);
-  entry.call->Finish(grpc::Status::OK);
-}
-
-void NodeServer::Impl::LogReply(const CallEntry& entry, const ClientReply& reply) {
-  const ClientRequest& q = entry.request;
-  std::string request = fmt::format("{} '{}'", OpKindName(q.kind), q.token);
-  if (q.kind == OpKind::kWrite) {
-    request +=
-        fmt::format(" {} [{},{},{})", q.domain.name, q.domain.low, q.domain.mid, q.domain.high);
-  }
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - entry.started).count();
-  if (!reply.status.ok()) {
-    Log(fmt::format("[{}] {} -> {}: {} ({} us)", self_name_, request,
-                    StatusCodeName(reply.status.code()), reply.status.message(), us));
-    return;
-  }
-  std::string result = Describe(VersionedValue{reply.version, reply.value});
-  if (reply.value.has_data() && reply.value.data().partial) {
-    result += fmt::format(" partial x={} hash={}", reply.value.data().partial->x,
-                          reply.value.data().partial->hash);
-  }
-  if (reply.final_point) {
-    result += fmt::format(" final x={} hash={}", reply.final_point->x, reply.final_point->hash);
-  }
-  std::string state;
-  if (entry.token) {
-    if (auto stored = node_.Stored(*entry.token)) state = " | replica " + Describe(*stored);
-  }
-  Log(fmt::format("[{}] {} -> ok {} ({} us){}", self_name_, request, result, us, state));
 }
 
 void NodeServer::Impl::FlushPeers() {
@@ -765,22 +514,14 @@ grpc::Status NodeServer::Impl::CrashToken(const std::string& id, pb::CrashTokenR
   }
   reply->set_node(self_name_);
   reply->set_id(id);
-  reply->set_was_crashed(node_.IsCrashed(*t));
-  Act(node_.OnCrash(*t));
-  // Calls about the token fall silent; their computations stop.
-  for (auto& [call_id, entry] : calls_) {
-    if (entry.token == t && !entry.held) {
-      entry.held = true;
-      ++held_;
-      CancelJob(call_id);
-    }
-  }
+  reply->set_was_crashed(host_.CrashToken(*t));
   Log(fmt::format("[{}] token '{}' crashed here (crash-stop: no further answer about it)",
                   self_name_, id));
   return grpc::Status::OK;
 }
 
 void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
+  const Node& node = host_.node();
   reply->set_node(self_name_);
   for (TokenIndex t = 0; t < scheme_->tokens().size(); ++t) {
     const TokenScheme& ts = scheme_->token(t);
@@ -793,15 +534,16 @@ void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
     s->set_writer(writer);
     s->set_reader(reader);
     s->set_replica(replica);
-    s->set_crashed(node_.IsCrashed(t));
-    if (auto stored = node_.Stored(t); stored && !node_.IsCrashed(t)) {
+    s->set_crashed(node.IsCrashed(t));
+    if (auto stored = node.Stored(t); stored && !node.IsCrashed(t)) {
       ToProto(*stored, s->mutable_stored());
     }
   }
-  reply->set_pending_operations(node_.pending_operations());
-  reply->set_held_calls(held_);
-  reply->set_client_calls(client_calls_.load());
-  reply->set_peer_messages_in(peer_in_);
+  const host::HostStats& stats = host_.stats();
+  reply->set_pending_operations(node.pending_operations());
+  reply->set_held_calls(host_.held_calls());
+  reply->set_client_calls(stats.client_calls);
+  reply->set_peer_messages_in(stats.peer_messages_in);
   std::uint64_t out = 0, dropped = 0;
   for (auto& link : links_) {
     if (!link) continue;
@@ -809,10 +551,11 @@ void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
     dropped += link->messages_dropped();
   }
   reply->set_peer_messages_out(out);
-  reply->set_peer_messages_rejected(peer_rejected_);
+  reply->set_peer_messages_rejected(stats.peer_messages_rejected);
   reply->set_peer_messages_dropped(dropped);
   reply->set_uptime_ms(static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count()));
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started_)
+          .count()));
 }
 
 // ---- NodeServer -----------------------------------------------------------------------------
@@ -826,7 +569,7 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(NodeServerOptions options)
                     fmt::join(options.scheme->nodes(), ", ")));
   }
   auto impl = std::make_unique<Impl>(std::move(options), *self);
-  if (Status s = impl->Start(); !s.ok()) return s;
+  if (Status s = impl->Serve(); !s.ok()) return s;
   return std::unique_ptr<NodeServer>(new NodeServer(std::move(impl)));
 }
 

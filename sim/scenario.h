@@ -93,6 +93,9 @@ struct Expectation {
   // Every operation whose coordinator never crashed for its token completes ok (meant for
   // runs within the fault budget: a quorum of every token stays up).
   bool liveness = false;
+  // The run's digest (sim/simulator.h), pinned so that any change of behaviour shows: a
+  // different digest is an unmet expectation. Applies only to the scenario's own seed.
+  std::optional<std::uint64_t> digest;
 };
 
 struct Scenario {
@@ -106,6 +109,9 @@ struct Scenario {
   std::int64_t compute_ns_per_hash = 100;
   std::int64_t client_timeout_ns = 5'000'000'000;
   bool retry_reads = true;
+  // Each node holds at most this many silent calls (on tokens crashed there); beyond it a
+  // call is refused RESOURCE_EXHAUSTED, as tokenserver --max-held-calls does.
+  std::size_t max_held_calls = 100'000;
   std::optional<Workload> workload;
   std::vector<ScriptedOp> ops;
   std::vector<Fault> faults;

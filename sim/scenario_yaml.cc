@@ -143,8 +143,8 @@ token::OpKind OpKindOf(const std::string& s, const YAML::Node& n) {
 Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (!root.IsMap()) Fail(root, "a scenario must be a mapping (name:, seed:, scheme:, ...)");
   CheckKeys(root, "scenario",
-            {"name", "description", "seed", "scheme", "protocol", "network", "compute", "clients",
-             "workload", "operations", "faults", "limits", "expect"});
+            {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute",
+             "clients", "workload", "operations", "faults", "limits", "expect"});
   Scenario s;
   if (root["name"]) s.name = Scalar(root["name"], "name");
   if (root["description"]) s.description = Scalar(root["description"], "description");
@@ -204,6 +204,14 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (const auto c = root["compute"]) {
     CheckKeys(c, "compute", {"per_hash"});
     if (c["per_hash"]) s.compute_ns_per_hash = Duration(c["per_hash"], "compute.per_hash");
+  }
+  if (const auto h = root["host"]) {
+    CheckKeys(h, "host", {"max_held_calls"});
+    if (h["max_held_calls"]) {
+      const std::uint64_t n = Unsigned(h["max_held_calls"], "host.max_held_calls");
+      if (n > 100'000'000) Fail(h["max_held_calls"], "host.max_held_calls: at most 100000000");
+      s.max_held_calls = static_cast<std::size_t>(n);
+    }
   }
   if (const auto c = root["clients"]) {
     CheckKeys(c, "clients", {"timeout", "retry_reads"});
@@ -297,7 +305,16 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (l["max_events"]) s.max_events = Unsigned(l["max_events"], "limits.max_events");
   }
   if (const auto e = root["expect"]) {
-    CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok", "liveness"});
+    CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok", "liveness", "digest"});
+    if (e["digest"]) {
+      const std::string d = Scalar(e["digest"], "expect.digest");
+      std::uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v, 16);
+      if (d.size() != 16 || ec != std::errc() || end != d.data() + d.size()) {
+        Fail(e["digest"], fmt::format("expect.digest: '{}' is not 16 hex digits", d));
+      }
+      s.expect.digest = v;
+    }
     if (e["liveness"]) s.expect.liveness = Bool(e["liveness"], "expect.liveness");
     if (e["verdict"]) {
       const std::string v = Scalar(e["verdict"], "expect.verdict");
@@ -439,6 +456,10 @@ std::string ScenarioToYaml(const Scenario& s) {
   out << YAML::EndMap;
   out << YAML::Key << "compute" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "per_hash" << YAML::Value << FormatDuration(s.compute_ns_per_hash) << YAML::EndMap;
+  if (s.max_held_calls != Scenario{}.max_held_calls) {
+    out << YAML::Key << "host" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
+        << "max_held_calls" << YAML::Value << s.max_held_calls << YAML::EndMap;
+  }
   out << YAML::Key << "clients" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "timeout" << YAML::Value << FormatDuration(s.client_timeout_ns) << YAML::Key
       << "retry_reads" << YAML::Value << s.retry_reads << YAML::EndMap;
@@ -503,6 +524,10 @@ std::string ScenarioToYaml(const Scenario& s) {
   if (s.expect.liveness) out << YAML::Key << "liveness" << YAML::Value << true;
   if (s.expect.min_ok) out << YAML::Key << "min_ok" << YAML::Value << *s.expect.min_ok;
   if (s.expect.max_ok) out << YAML::Key << "max_ok" << YAML::Value << *s.expect.max_ok;
+  if (s.expect.digest) {
+    out << YAML::Key << "digest" << YAML::Value << YAML::DoubleQuoted
+        << fmt::format("{:016x}", *s.expect.digest);
+  }
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

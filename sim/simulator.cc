@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <memory>
 #include <variant>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/node.h"
+#include "host/host.h"
 #include "sim/random.h"
 
 namespace sim {
@@ -16,11 +18,11 @@ namespace {
 
 using token::ClientReply;
 using token::ClientRequest;
-using token::ComputeResult;
 using token::Message;
-using token::Node;
 using token::OpKind;
-using token::Outputs;
+using token::host::CallId;
+using token::host::Host;
+using token::host::JobId;
 
 // Order-sensitive 64-bit digest of the run.
 class Digest {
@@ -66,6 +68,7 @@ struct DeliverMessage {
 struct DeliverRequest {
   NodeIndex node;
   ClientRequest request;
+  std::int64_t deadline_ns;  // when its client gives up
   Origin origin;
 };
 struct DeliverReply {
@@ -73,7 +76,12 @@ struct DeliverReply {
 };
 struct ComputeDone {
   NodeIndex node;
-  ComputeResult result;
+  JobId job;
+  std::uint64_t generation;  // of the node's worker when the job started (stale: cancelled)
+};
+struct HostTimer {
+  NodeIndex node;
+  CallId call;
   Origin origin;
 };
 struct ClientWake {
@@ -86,8 +94,8 @@ struct ClientTimeout {
 struct FaultEvent {
   std::size_t index;
 };
-using Payload = std::variant<DeliverMessage, DeliverRequest, DeliverReply, ComputeDone, ClientWake,
-                             ClientTimeout, FaultEvent>;
+using Payload = std::variant<DeliverMessage, DeliverRequest, DeliverReply, ComputeDone, HostTimer,
+                             ClientWake, ClientTimeout, FaultEvent>;
 
 struct QueueEntry {
   std::int64_t time;
@@ -123,9 +131,8 @@ class Simulation {
         log_(messages),
         client_rng_(s.seed ^ kClientStream) {
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
-      nodes_.push_back(std::make_unique<Node>(s.scheme, n, s.node_options));
+      nodes_.push_back(std::make_unique<SimNode>(this, n));
     }
-    worker_free_ns_.assign(nodes_.size(), 0);
     std::uint32_t scripted = 0;
     for (const ScriptedOp& op : s.ops) scripted = std::max(scripted, op.process + 1);
     const std::uint32_t generated = s.workload ? s.workload->clients : 0;
@@ -222,7 +229,8 @@ class Simulation {
                         token::MessageTypeName(m.type), scheme_.node(m.from), scheme_.node(m.to),
                         scheme_.token(m.token).id, m.op_id, m.vv.version));
     }
-    Absorb(m.to, nodes_[m.to]->OnMessage(m), d.origin);
+    Enter(d.origin);
+    nodes_[m.to]->host.OnPeerMessage(m);
   }
 
   void Handle(DeliverRequest& d) {
@@ -231,33 +239,50 @@ class Simulation {
       Trace(fmt::format("request {} {} token {} at {}", d.request.request_id,
                         token::OpKindName(d.request.kind), d.request.token, scheme_.node(d.node)));
     }
-    Absorb(d.node, nodes_[d.node]->OnClientRequest(d.request), d.origin);
+    // Like gRPC, the transport never hands the node a call whose deadline has passed.
+    if (d.deadline_ns <= now_) return;
+    Enter(d.origin);
+    const std::uint64_t id = d.request.request_id;
+    nodes_[d.node]->host.OnClientCall(id, std::move(d.request), d.deadline_ns);
   }
 
   void Handle(ComputeDone& c) {
-    digest_.Add(c.result.compute_id);
+    SimNode& node = *nodes_[c.node];
+    if (c.generation != node.worker_generation) return;  // cancelled while it ran
+    digest_.Add(c.job);
+    SimNode::Job job = std::move(node.worker.front());
+    node.worker.pop_front();
+    const auto best = token::Argmin(job.request.name, job.request.from, job.request.to);
     if (trace_) {
-      Trace(fmt::format("compute done at {} op {} x={}", scheme_.node(c.node), c.result.compute_id,
-                        c.result.best ? fmt::format("{}", c.result.best->x) : "-"));
+      Trace(fmt::format("compute done at {} op {} x={}", scheme_.node(c.node), c.job,
+                        best ? fmt::format("{}", best->x) : "-"));
     }
-    Absorb(c.node, nodes_[c.node]->OnComputeResult(c.result), c.origin);
+    if (!node.worker.empty()) StartHeadJob(node);
+    Enter(job.origin);
+    node.host.OnComputeDone(c.job, best);
+  }
+
+  void Handle(HostTimer& t) {
+    digest_.Add(t.call);
+    Enter(t.origin);
+    nodes_[t.node]->host.OnTimer(t.call);
   }
 
   void Handle(FaultEvent& f) {
     const Fault& fault = s_.faults[f.index];
     digest_.Add(f.index);
+    Host& host = nodes_[fault.node]->host;
+    Enter(Origin{FaultKey(f.index), 0});
     if (fault.kind == FaultKind::kCrashToken) {
       if (trace_) {
         Trace(fmt::format("crash {} for token {}", scheme_.node(fault.node),
                           scheme_.token(fault.token).id));
       }
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(fault.token), Origin{FaultKey(f.index), 0});
+      host.CrashToken(fault.token);
       return;
     }
     if (trace_) Trace(fmt::format("crash node {}", scheme_.node(fault.node)));
-    for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) {
-      Absorb(fault.node, nodes_[fault.node]->OnCrash(t), Origin{FaultKey(f.index), 0});
-    }
+    for (TokenIndex t = 0; t < scheme_.tokens().size(); ++t) host.CrashToken(t);
   }
 
   void Handle(ClientWake& w) { MaybeStart(w.process); }
@@ -272,6 +297,12 @@ class Simulation {
     if (!p.busy || p.request_id != r.request_id) return;  // answered after its timeout
     digest_.Add(r.request_id);
     digest_.Add(r.version);
+    if (!r.status.ok() && token::MayHaveTakenEffect(r.status.code())) {
+      // The node gave up (no quorum in time): the operation may or may not take effect,
+      // exactly as when the client itself gives up.
+      GiveUp(pid, r.status.ToString());
+      return;
+    }
     p.busy = false;
     HistoryEvent ev =
         Event(pid, p, r.status.ok() ? HistoryEvent::Type::kOk : HistoryEvent::Type::kFail);
@@ -297,12 +328,27 @@ class Simulation {
   void Handle(ClientTimeout& t) {
     Process& p = processes_[t.process];
     if (!p.busy || p.request_id != t.request_id) return;
-    request_process_.erase(t.request_id);
+    digest_.Add(t.request_id);
+    // The caller goes away: its node hears it at once, as a gRPC server hears a deadline.
+    Enter(Origin{p.op_key, p.request_id});
+    nodes_[p.node]->host.OnCallCancelled(p.request_id);
+    GiveUp(t.process, "");
+  }
+
+  // Process `pid` stops waiting for its operation: `info` (it may or may not take effect);
+  // a read may be retried at another reader.
+  void GiveUp(std::uint32_t pid, std::string why) {
+    Process& p = processes_[pid];
+    request_process_.erase(p.request_id);
     p.busy = false;
     ++result_.stats.ops_info;
-    digest_.Add(t.request_id);
-    if (trace_) Trace(fmt::format("process {} timeout {}", t.process, t.request_id));
-    result_.history.push_back(Event(t.process, p, HistoryEvent::Type::kInfo));
+    if (trace_) {
+      Trace(fmt::format("process {} gives up {}: {}", pid, p.request_id,
+                        why.empty() ? "timeout" : why));
+    }
+    HistoryEvent info = Event(pid, p, HistoryEvent::Type::kInfo);
+    info.error = std::move(why);  // empty: the client's own timeout
+    result_.history.push_back(std::move(info));
     // A read that timed out may be retried at a reader not tried yet: the next one after
     // the last tried, in the scheme's order. No randomness: a scripted replay of these
     // clients (fuzz reduction) retries exactly as the original did.
@@ -314,11 +360,11 @@ class Simulation {
         const NodeIndex r = readers[(start + k) % readers.size()];
         if (std::find(p.tried.begin(), p.tried.end(), r) != p.tried.end()) continue;
         ++result_.stats.read_retries;
-        Invoke(t.process, OpKind::kRead, p.token, {}, r, p.op_nominal_ns);
+        Invoke(pid, OpKind::kRead, p.token, {}, r, p.op_nominal_ns);
         return;
       }
     }
-    Next(t.process);
+    Next(pid);
   }
 
   // ---- clients ------------------------------------------------------------------------
@@ -421,8 +467,10 @@ class Simulation {
       log_->push_back(MessageRecord{MessageRecord::Kind::kRequest, static_cast<std::uint8_t>(kind),
                                     t, pid, node, now_, arrives, 0, p.request_id});
     }
-    Schedule(arrives, DeliverRequest{node, std::move(req), Origin{p.op_key, p.request_id}});
-    Schedule(now_ + s_.client_timeout_ns, ClientTimeout{pid, p.request_id});
+    const std::int64_t deadline = now_ + s_.client_timeout_ns;
+    Schedule(arrives,
+             DeliverRequest{node, std::move(req), deadline, Origin{p.op_key, p.request_id}});
+    Schedule(deadline, ClientTimeout{pid, p.request_id});
   }
 
   HistoryEvent Event(std::uint32_t pid, const Process& p, HistoryEvent::Type type) const {
@@ -501,39 +549,105 @@ class Simulation {
     return delay;
   }
 
-  // Sends what a node's step produced; `origin` is the operation the step descends from.
-  void Absorb(NodeIndex at, const Outputs& out, const Origin& origin) {
+  // ---- the world of each node's host (host/world.h) -----------------------------------
+
+  // One node: its host, and the simulated world the host sees (the virtual clock, the
+  // seeded network, one argmin worker that runs jobs in order and drops cancelled ones).
+  class SimNode final : public token::host::Clock,
+                        public token::host::Transport,
+                        public token::host::ComputeRunner {
+   public:
+    struct Job {
+      JobId id;
+      token::ComputeRequest request;
+      Origin origin;
+    };
+
+    SimNode(Simulation* sim, NodeIndex self)
+        : sim_(sim), self_(self), host(sim->s_.scheme, self, sim->HostOptionsOf(), World()) {}
+
+    std::int64_t NowNs() const override { return sim_->now_; }
+    void StartTimer(std::int64_t at_ns, CallId call) override {
+      sim_->Schedule(std::max(at_ns, sim_->now_), HostTimer{self_, call, sim_->origin_});
+    }
+    void Send(const Message& m) override { sim_->SendMessage(m); }
+    void AnswerClient(CallId, const ClientReply& reply) override { sim_->SendReply(self_, reply); }
+    void AnswerPeer(CallId, const token::Result<Message>&) override {
+      TOKEN_ASSERT(false, "simulated nodes exchange messages, never unary peer calls");
+    }
+    void Start(JobId job, const token::ComputeRequest& request) override {
+      ++sim_->result_.stats.computes;
+      worker.push_back(Job{job, request, sim_->origin_});
+      if (worker.size() == 1) sim_->StartHeadJob(*this);
+    }
+    void Cancel(JobId job) override {
+      ++sim_->result_.stats.computes_cancelled;
+      auto it =
+          std::find_if(worker.begin(), worker.end(), [job](const Job& j) { return j.id == job; });
+      if (it == worker.end()) return;
+      if (it != worker.begin()) {
+        worker.erase(it);
+        return;
+      }
+      // The running job stops now; the next one starts.
+      ++worker_generation;
+      worker.pop_front();
+      if (!worker.empty()) sim_->StartHeadJob(*this);
+    }
+
+   private:
+    token::host::World World() { return {.clock = this, .transport = this, .compute = this}; }
+    Simulation* sim_;
+    NodeIndex self_;
+
+   public:
+    Host host;
+    std::deque<Job> worker;  // the front one runs
+    std::uint64_t worker_generation = 0;
+  };
+
+  token::host::HostOptions HostOptionsOf() const {
+    token::host::HostOptions h;
+    h.node = s_.node_options;
+    h.max_held_calls = s_.max_held_calls;
+    return h;
+  }
+
+  // The host of a node is about to act on an input that descends from `origin`.
+  void Enter(const Origin& origin) {
+    origin_ = origin;
     out_index_ = 0;
-    for (const Message& m : out.messages) {
-      ++result_.stats.messages_sent;
-      const std::int64_t arrives =
-          now_ + Delay(origin.key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
-      if (log_) {
-        log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
-                                      m.token, m.from, m.to, now_, arrives, m.vv.version,
-                                      origin.request_id});
-      }
-      Schedule(arrives, DeliverMessage{m, origin});
+  }
+
+  void StartHeadJob(SimNode& node) {
+    const SimNode::Job& job = node.worker.front();
+    const std::int64_t cost =
+        static_cast<std::int64_t>(job.request.to - job.request.from) * s_.compute_ns_per_hash;
+    Schedule(now_ + cost, ComputeDone{node.host.self(), job.id, node.worker_generation});
+  }
+
+  void SendMessage(const Message& m) {
+    ++result_.stats.messages_sent;
+    const std::int64_t arrives =
+        now_ + Delay(origin_.key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
+    if (log_) {
+      log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
+                                    m.token, m.from, m.to, now_, arrives, m.vv.version,
+                                    origin_.request_id});
     }
-    for (const token::ComputeRequest& c : out.computes) {
-      ++result_.stats.computes;
-      const std::int64_t cost = static_cast<std::int64_t>(c.to - c.from) * s_.compute_ns_per_hash;
-      worker_free_ns_[at] = std::max(worker_free_ns_[at], now_) + cost;
-      Schedule(worker_free_ns_[at],
-               ComputeDone{at, ComputeResult{c.compute_id, token::Argmin(c.name, c.from, c.to)},
-                           origin});
+    Schedule(arrives, DeliverMessage{m, origin_});
+  }
+
+  // The reply travels back to the client like any message.
+  void SendReply(NodeIndex at, const ClientReply& r) {
+    const std::int64_t arrives = now_ + Delay(origin_.key, at, at, 0, /*reply=*/true);
+    if (log_ && r.request_id < request_origin_.size()) {
+      const auto [pid, t] = request_origin_[r.request_id];
+      log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
+                                    r.status.ok() ? std::uint8_t{0} : std::uint8_t{1}, t, at, pid,
+                                    now_, arrives, r.version, r.request_id});
     }
-    for (const ClientReply& r : out.replies) {
-      // The reply travels back to the client like any message.
-      const std::int64_t arrives = now_ + Delay(origin.key, at, at, 0, /*reply=*/true);
-      if (log_ && r.request_id < request_origin_.size()) {
-        const auto [pid, t] = request_origin_[r.request_id];
-        log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
-                                      r.status.ok() ? std::uint8_t{0} : std::uint8_t{1}, t, at, pid,
-                                      now_, arrives, r.version, r.request_id});
-      }
-      Schedule(arrives, DeliverReply{r});
-    }
+    Schedule(arrives, DeliverReply{r});
   }
 
   void Trace(const std::string& what) {
@@ -556,8 +670,8 @@ class Simulation {
   static constexpr std::uint64_t kFaultStream = 0xFA017FA017FA017ULL;
   std::uint64_t out_index_ = 0;  // place of the next message among its step's outputs
   Random client_rng_;
-  std::vector<std::unique_ptr<Node>> nodes_;
-  std::vector<std::int64_t> worker_free_ns_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  Origin origin_{0, 0};  // of the input a host is acting on (Enter)
   std::vector<Process> processes_;
   std::vector<TokenIndex> workload_tokens_;
   std::vector<QueueEntry> queue_;

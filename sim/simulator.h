@@ -47,6 +47,7 @@ struct SimStats {
   std::uint64_t messages_sent = 0;
   std::uint64_t messages_delivered = 0;
   std::uint64_t computes = 0;
+  std::uint64_t computes_cancelled = 0;  // their callers gave up or their token crashed
   std::uint64_t ops_invoked = 0;
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_fail = 0;

@@ -1,0 +1,334 @@
+#include "host/host.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace token::host {
+namespace {
+
+std::string Describe(const VersionedValue& vv) {
+  switch (vv.value.kind()) {
+    case ValueKind::kInitial:
+      return fmt::format("v{} initial", vv.version);
+    case ValueKind::kEmpty:
+      return fmt::format("v{} empty", vv.version);
+    case ValueKind::kDropped:
+      return fmt::format("v{} dropped", vv.version);
+    case ValueKind::kData: {
+      const Domain& d = vv.value.data().domain;
+      return fmt::format("v{} {} [{},{},{})", vv.version, d.name, d.low, d.mid, d.high);
+    }
+  }
+  return "?";
+}
+
+ClientReply ErrorReply(const ClientRequest& request, Status status) {
+  ClientReply r;
+  r.request_id = request.request_id;
+  r.kind = request.kind;
+  r.status = std::move(status);
+  return r;
+}
+
+}  // namespace
+
+Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, HostOptions options,
+           World world)
+    : scheme_(std::move(scheme)),
+      self_(self),
+      self_name_(scheme_->node(self)),
+      options_(std::move(options)),
+      world_(world),
+      node_(scheme_, self, options_.node) {
+  TOKEN_ASSERT(world_.clock && world_.transport && world_.compute,
+               "a Host needs a clock, a transport and a compute runner");
+}
+
+// ---- inputs ---------------------------------------------------------------------------
+
+void Host::OnClientCall(CallId call, ClientRequest request,
+                        std::optional<std::int64_t> deadline_ns) {
+  ++stats_.client_calls;
+  request.request_id = call;
+  if (held_ >= options_.max_held_calls) {
+    ++stats_.calls_refused_held_limit;
+    world_.transport->AnswerClient(
+        call, ErrorReply(request, Status::ResourceExhausted(
+                                      fmt::format("node {} holds {} calls already (at most {})",
+                                                  self_name_, held_, options_.max_held_calls))));
+    return;
+  }
+  const std::int64_t now = world_.clock->NowNs();
+  auto [it, inserted] = calls_.try_emplace(call);
+  TOKEN_ASSERT(inserted, "a call id is unique among the calls in flight");
+  it->second.request = request;
+  it->second.token = scheme_->FindToken(request.token);
+  it->second.started_ns = now;
+  Act(node_.OnClientRequest(request));
+  it = calls_.find(call);
+  if (it == calls_.end()) return;  // answered at once (an error, or a local read)
+  if (it->second.token && node_.IsCrashed(*it->second.token)) {
+    Hold(it->second);  // fail-silent: ends when the caller gives up
+    return;
+  }
+  // Give up a little before the caller does, so it hears why; the op timeout applies only
+  // when the caller set no deadline.
+  std::int64_t give_up = now + options_.op_timeout_ns;
+  if (deadline_ns) {
+    const std::int64_t margin = std::min(options_.give_up_margin_ns, (*deadline_ns - now) / 10);
+    give_up = *deadline_ns - std::max<std::int64_t>(margin, 0);
+  }
+  world_.clock->StartTimer(give_up, call);
+}
+
+void Host::OnPeerCall(CallId call, const Message& m) {
+  ++stats_.peer_calls;
+  TOKEN_ASSERT(m.to == self_ && m.token < scheme_->tokens().size(),
+               "a peer call is addressed to this node about a known token");
+  const TokenScheme& ts = scheme_->token(m.token);
+  if (!ts.IsReplica(m.from) || !ts.IsReplica(self_)) {
+    ++stats_.peer_messages_rejected;
+    world_.transport->AnswerPeer(
+        call, Status::PermissionDenied(
+                  fmt::format("token '{}': replica calls come only from and to its replicas ({})",
+                              ts.id, scheme_->NodeList(ts.replicas))));
+    return;
+  }
+  const MessageType want =
+      m.type == MessageType::kUpdate ? MessageType::kUpdateAck : MessageType::kQueryReply;
+  // The replica answers within this one input; its reply becomes the call's response. The
+  // outputs are copied: the reply is taken out before the rest is acted on.
+  Outputs out = node_.OnMessage(m);
+  auto reply = std::find_if(out.messages.begin(), out.messages.end(), [&](const Message& r) {
+    return r.to == m.from && r.type == want && r.op_id == m.op_id && r.token == m.token;
+  });
+  if (reply == out.messages.end()) {
+    // Crashed here: silent, the call ends when its caller gives up.
+    CallEntry& entry = calls_[call];
+    entry.client = false;
+    entry.token = m.token;
+    entry.started_ns = world_.clock->NowNs();
+    Hold(entry);
+    Act(out);
+    return;
+  }
+  world_.transport->AnswerPeer(call, *reply);
+  out.messages.erase(reply);
+  Act(out);
+}
+
+void Host::OnPeerMessage(const Message& m) {
+  ++stats_.peer_messages_in;
+  TOKEN_ASSERT(m.to == self_ && m.token < scheme_->tokens().size(),
+               "a peer message is addressed to this node about a known token");
+  const TokenScheme& ts = scheme_->token(m.token);
+  if (!ts.IsReplica(m.from)) {
+    ++stats_.peer_messages_rejected;
+    if (rejection_logged_.insert({m.from, ts.id}).second) {
+      Log(
+          fmt::format("[{}] rejected a message from {} about token '{}': not one of its "
+                      "replicas; further ones are counted",
+                      self_name_, scheme_->node(m.from), ts.id));
+    }
+    return;
+  }
+  Act(node_.OnMessage(m));
+}
+
+void Host::OnUndecodablePeerMessage(NodeIndex from, std::string_view token) {
+  ++stats_.peer_messages_in;
+  ++stats_.peer_messages_rejected;
+  if (rejection_logged_.insert({from, std::string(token)}).second) {
+    Log(
+        fmt::format("[{}] rejected a message from {} about token '{}' (unknown token, type or "
+                    "malformed value); further ones are counted",
+                    self_name_, scheme_->node(from), token));
+  }
+}
+
+void Host::OnCallCancelled(CallId call) {
+  auto it = calls_.find(call);
+  if (it == calls_.end()) return;  // answered already
+  ++stats_.calls_abandoned;
+  Abandon(call);
+  const CallEntry entry = std::move(it->second);
+  calls_.erase(it);
+  const Status why = Status::Cancelled("the caller went away");
+  if (entry.client) {
+    world_.transport->AnswerClient(call, ErrorReply(entry.request, why));
+  } else {
+    world_.transport->AnswerPeer(call, why);
+  }
+}
+
+void Host::OnTimer(CallId call) {
+  auto it = calls_.find(call);
+  if (it == calls_.end() || it->second.held || !it->second.client) return;
+  ++stats_.calls_timed_out;
+  Abandon(call);
+  CallEntry entry = std::move(it->second);
+  calls_.erase(it);
+  const std::int64_t waited_ms = (world_.clock->NowNs() - entry.started_ns) / 1'000'000;
+  std::string message;
+  if (entry.token) {
+    const TokenScheme& ts = scheme_->token(*entry.token);
+    message =
+        fmt::format("token '{}': no quorum of its replicas ({}; quorum {}) answered within {} ms{}",
+                    ts.id, scheme_->NodeList(ts.replicas), ts.quorum, waited_ms,
+                    IsWriterOp(entry.request.kind) ? "; the write may or may not take effect" : "");
+  } else {
+    message = fmt::format("no answer within {} ms", waited_ms);
+  }
+  const ClientReply reply = ErrorReply(entry.request, Status::Unavailable(std::move(message)));
+  if (options_.log_requests) LogReply(entry, reply);
+  world_.transport->AnswerClient(call, reply);
+}
+
+void Host::OnComputeDone(JobId job, std::optional<HashPoint> best) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;  // cancelled
+  job_of_.erase(it->second);
+  jobs_.erase(it);
+  Act(node_.OnComputeResult(ComputeResult{job, best}));
+}
+
+bool Host::CrashToken(TokenIndex token) {
+  TOKEN_ASSERT(token < scheme_->tokens().size(), "CrashToken of a known token");
+  const bool was_crashed = node_.IsCrashed(token);
+  Act(node_.OnCrash(token));
+  // Calls about the token fall silent; their computations stop.
+  for (auto& [call, entry] : calls_) {
+    if (entry.token == token && !entry.held) {
+      Hold(entry);
+      CancelJobOf(call);
+    }
+  }
+  return was_crashed;
+}
+
+void Host::Shutdown(std::string_view why) {
+  std::map<CallId, CallEntry> calls;
+  calls.swap(calls_);
+  for (auto& [call, entry] : calls) {
+    node_.OnAbandon(call);
+    if (entry.client) {
+      world_.transport->AnswerClient(
+          call, ErrorReply(entry.request, Status::Unavailable(std::string(why))));
+    } else {
+      world_.transport->AnswerPeer(call, Status::Unavailable(std::string(why)));
+    }
+  }
+  held_ = 0;
+  for (const auto& [job, request] : jobs_) world_.compute->Cancel(job);
+  stats_.computes_cancelled += jobs_.size();
+  jobs_.clear();
+  job_of_.clear();
+}
+
+// ---- acting on the core's outputs -----------------------------------------------------
+
+void Host::Act(const Outputs& out) {
+  if (acting_) {
+    Take(out);
+    return;
+  }
+  acting_ = true;
+  Take(out);
+  while (to_self_next_ < to_self_.size()) {
+    const Message m = std::move(to_self_[to_self_next_++]);
+    Take(node_.OnMessage(m));
+  }
+  to_self_.clear();
+  to_self_next_ = 0;
+  acting_ = false;
+}
+
+void Host::Take(const Outputs& out) {
+  // `out` is valid until the next call into node_: everything is taken out here.
+  for (const Message& m : out.messages) {
+    TOKEN_ASSERT(m.from == self_, "a node sends only as itself");
+    if (m.to == self_) {
+      to_self_.push_back(m);
+    } else {
+      world_.transport->Send(m);
+    }
+  }
+  for (const ComputeRequest& c : out.computes) {
+    ++stats_.computes_started;
+    jobs_[c.compute_id] = c.request_id;
+    job_of_[c.request_id] = c.compute_id;
+    world_.compute->Start(c.compute_id, c);
+  }
+  for (const ClientReply& r : out.replies) Answer(r);
+}
+
+void Host::Answer(const ClientReply& reply) {
+  auto it = calls_.find(reply.request_id);
+  TOKEN_ASSERT(it != calls_.end() && it->second.client && !it->second.held,
+               "the core answers only a client call in flight, and only once");
+  if (options_.log_requests) LogReply(it->second, reply);
+  calls_.erase(it);
+  world_.transport->AnswerClient(reply.request_id, reply);
+}
+
+void Host::Abandon(CallId call) {
+  auto it = calls_.find(call);
+  if (it != calls_.end() && it->second.held) --held_;
+  Act(node_.OnAbandon(call));
+  CancelJobOf(call);
+}
+
+void Host::Hold(CallEntry& entry) {
+  if (entry.held) return;
+  entry.held = true;
+  ++held_;
+}
+
+void Host::CancelJobOf(std::uint64_t request_id) {
+  auto it = job_of_.find(request_id);
+  if (it == job_of_.end()) return;
+  const JobId job = it->second;
+  job_of_.erase(it);
+  jobs_.erase(job);
+  ++stats_.computes_cancelled;
+  world_.compute->Cancel(job);
+}
+
+// ---- logs -----------------------------------------------------------------------------
+
+void Host::Log(std::string_view line) const {
+  if (options_.log) options_.log(line);
+}
+
+void Host::LogReply(const CallEntry& entry, const ClientReply& reply) const {
+  if (!options_.log) return;
+  const ClientRequest& q = entry.request;
+  std::string request = fmt::format("{} '{}'", OpKindName(q.kind), q.token);
+  if (q.kind == OpKind::kWrite) {
+    request +=
+        fmt::format(" {} [{},{},{})", q.domain.name, q.domain.low, q.domain.mid, q.domain.high);
+  }
+  const std::int64_t us = (world_.clock->NowNs() - entry.started_ns) / 1000;
+  if (!reply.status.ok()) {
+    Log(fmt::format("[{}] {} -> {}: {} ({} us)", self_name_, request,
+                    StatusCodeName(reply.status.code()), reply.status.message(), us));
+    return;
+  }
+  std::string result = Describe(VersionedValue{reply.version, reply.value});
+  if (reply.value.has_data() && reply.value.data().partial) {
+    result += fmt::format(" partial x={} hash={}", reply.value.data().partial->x,
+                          reply.value.data().partial->hash);
+  }
+  if (reply.final_point) {
+    result += fmt::format(" final x={} hash={}", reply.final_point->x, reply.final_point->hash);
+  }
+  std::string state;
+  if (entry.token) {
+    if (auto stored = node_.Stored(*entry.token)) state = " | replica " + Describe(*stored);
+  }
+  Log(fmt::format("[{}] {} -> ok {} ({} us){}", self_name_, request, result, us, state));
+}
+
+}  // namespace token::host

@@ -1,0 +1,145 @@
+// Host: one protocol core Node and everything a node runs around it, the same code in the
+// gRPC server (net_grpc/) and in the simulator (sim/).
+//
+// The host owns the Node and the calls in flight at it: it feeds each input to the core,
+// then acts on every Output before the next input (messages to peers go to the transport,
+// messages to itself are fed back at once, compute requests go to the compute runner,
+// replies end their calls). Around the core it keeps what the core leaves to its driver:
+//   - deadlines: a client call the core accepted ends with its reply, or with UNAVAILABLE
+//     (no quorum answered) a little before the caller's deadline (or after op_timeout_ns
+//     when the caller set none);
+//   - abandon: a caller that goes away (deadline passed, cancelled) makes the operation
+//     forgotten in the core (Node::OnAbandon) and its compute job cancelled;
+//   - held calls: a call about a token crashed here is never answered (fail-silent) and
+//     ends only when its caller gives up; at most max_held_calls are held, beyond that a
+//     call is refused with RESOURCE_EXHAUSTED before it reaches the core;
+//   - peer membership: a message about a token whose replica set does not hold its sender
+//     changes nothing and is counted.
+//
+// The host checks the core's contract as it acts (a node sends only as itself, a reply
+// names a call in flight, so a request is answered at most once) and aborts loudly when it
+// is broken.
+//
+// The world (host/world.h) comes in through interfaces; the host never asks which world it
+// is in. Thread-safety: none; one thread owns a Host and makes every call into it.
+// Deterministic: the same calls in the same order make the same calls into the world.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/node.h"
+#include "host/world.h"
+
+namespace token::host {
+
+struct HostOptions {
+  NodeOptions node;
+  // How long an operation may wait for a quorum when its caller set no deadline.
+  std::int64_t op_timeout_ns = 5'000'000'000;
+  // A call the core accepted gives up this long before its caller's deadline (at most a
+  // tenth of the time the caller allowed), so the caller hears why.
+  std::int64_t give_up_margin_ns = 10'000'000;
+  std::size_t max_held_calls = 100'000;
+  // One line per client call answered (with the token's state here), through `log`.
+  bool log_requests = false;
+  // Where the host's lines go; null: nowhere.
+  std::function<void(std::string_view line)> log;
+};
+
+struct HostStats {
+  std::uint64_t client_calls = 0;
+  std::uint64_t peer_calls = 0;
+  std::uint64_t calls_refused_held_limit = 0;  // RESOURCE_EXHAUSTED
+  std::uint64_t calls_timed_out = 0;           // UNAVAILABLE: no quorum in time
+  std::uint64_t calls_abandoned = 0;           // the caller went away
+  std::uint64_t peer_messages_in = 0;
+  std::uint64_t peer_messages_rejected = 0;  // undecodable, or from outside the replica set
+  std::uint64_t computes_started = 0;
+  std::uint64_t computes_cancelled = 0;
+};
+
+class Host {
+ public:
+  // REQUIRES: self < scheme->nodes().size(); every pointer in `world` set.
+  Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, HostOptions options,
+       World world);
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // A client's request. `deadline_ns`: when its caller gives up (nullopt: it set none).
+  // REQUIRES: `call` is not in flight here.
+  void OnClientCall(CallId call, ClientRequest request, std::optional<std::int64_t> deadline_ns);
+  // A peer's unary Query or Update (m.to is this node): answered with the replica's reply.
+  void OnPeerCall(CallId call, const Message& m);
+  // A message from a peer's stream (m.to is this node).
+  void OnPeerMessage(const Message& m);
+  // A message from `from` that the world could not decode (about token id `token`, as
+  // sent): counted as rejected, logged once per peer and token.
+  void OnUndecodablePeerMessage(NodeIndex from, std::string_view token);
+  // The caller of `call` went away (deadline passed, or cancelled): the operation is
+  // abandoned and the call ends CANCELLED. No-op when the call has ended.
+  void OnCallCancelled(CallId call);
+  // A timer started through Clock::StartTimer fired.
+  void OnTimer(CallId call);
+  // A job started through ComputeRunner::Start finished; ignored when it was cancelled.
+  void OnComputeDone(JobId job, std::optional<HashPoint> best);
+  // Crash-stop of `token` at this node: its calls fall silent and their jobs stop. Returns
+  // whether it was crashed already.
+  bool CrashToken(TokenIndex token);
+  // Ends every call in flight (UNAVAILABLE: shutting down) and cancels every job.
+  void Shutdown(std::string_view why);
+
+  const Node& node() const { return node_; }
+  const ReplicationScheme& scheme() const { return *scheme_; }
+  NodeIndex self() const { return self_; }
+  std::size_t held_calls() const { return held_; }
+  std::size_t calls_in_flight() const { return calls_.size(); }
+  std::size_t jobs_running() const { return jobs_.size(); }
+  const HostStats& stats() const { return stats_; }
+
+ private:
+  struct CallEntry {
+    bool client = true;     // false: a peer's unary call
+    ClientRequest request;  // client calls (request_id is the CallId)
+    std::optional<TokenIndex> token;
+    std::int64_t started_ns = 0;
+    bool held = false;  // silent: the token crashed here
+  };
+
+  // Acts on the Node's outputs; messages to this node are fed back until none is left.
+  void Act(const Outputs& out);
+  void Take(const Outputs& out);
+  void Answer(const ClientReply& reply);
+  // Forgets the operation of `call` in the core and stops its job.
+  void Abandon(CallId call);
+  void Hold(CallEntry& entry);
+  void CancelJobOf(std::uint64_t request_id);
+  void Log(std::string_view line) const;
+  void LogReply(const CallEntry& entry, const ClientReply& reply) const;
+
+  std::shared_ptr<const ReplicationScheme> scheme_;
+  const NodeIndex self_;
+  const std::string self_name_;
+  HostOptions options_;
+  World world_;
+  Node node_;
+  std::map<CallId, CallEntry> calls_;      // ordered: iteration reaches the world
+  std::map<JobId, std::uint64_t> jobs_;    // job -> the request it serves
+  std::map<std::uint64_t, JobId> job_of_;  // request -> its running job
+  std::vector<Message> to_self_;
+  std::size_t to_self_next_ = 0;
+  bool acting_ = false;
+  std::size_t held_ = 0;
+  std::set<std::pair<NodeIndex, std::string>> rejection_logged_;  // logged once each
+  HostStats stats_;
+};
+
+}  // namespace token::host

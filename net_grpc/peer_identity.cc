@@ -1,0 +1,94 @@
+#include "net_grpc/peer_identity.h"
+
+#include <string_view>
+
+#include <fmt/format.h>
+#include <openssl/sha.h>
+
+#include "net_grpc/node_server.h"
+
+namespace token::net {
+namespace {
+
+std::string_view HostOf(std::string_view address) {
+  const auto colon = address.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? address : address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+bool IsLoopback(std::string_view host) {
+  return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
+// "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> the host.
+std::string PeerHost(const std::string& peer) {
+  std::string_view p = peer;
+  if (const auto colon = p.find(':'); colon != std::string_view::npos) p = p.substr(colon + 1);
+  return std::string(HostOf(p));
+}
+
+}  // namespace
+
+std::string SchemeFingerprint(const ReplicationScheme& scheme) {
+  std::string canonical;
+  for (const TokenScheme& t : scheme.tokens()) {
+    canonical += fmt::format("{}\n{}\n", t.id, scheme.node(t.writer));
+    for (NodeIndex r : t.readers) canonical += fmt::format("{},", scheme.node(r));
+    canonical += "\n";
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
+  std::string hex;
+  for (unsigned char b : digest) hex += fmt::format("{:02x}", b);
+  return hex;
+}
+
+Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx) {
+  const auto& metadata = ctx.client_metadata();
+  auto claimed = metadata.find("x-token-node");
+  auto scheme = metadata.find("x-token-scheme");
+  if (claimed == metadata.end() || scheme == metadata.end()) {
+    return Status::InvalidArgument(
+        "replica calls must name the calling node (x-token-node) and its scheme "
+        "(x-token-scheme)");
+  }
+  const std::string name(claimed->second.data(), claimed->second.size());
+  const std::string their_scheme(scheme->second.data(), scheme->second.size());
+  auto node = check.scheme->FindNode(name);
+  if (!node || *node == check.self) {
+    return Status::FailedPrecondition(
+        fmt::format("{} is not a node of this replication scheme", name));
+  }
+  if (their_scheme != check.fingerprint) {
+    return Status::FailedPrecondition(
+        fmt::format("node {} runs a different replication scheme ({} here, {} there)", name,
+                    check.fingerprint.substr(0, 12), their_scheme.substr(0, 12)));
+  }
+  const std::string host(HostOf(name));
+  if (check.tls) {
+    auto auth = ctx.auth_context();
+    bool match = false;
+    for (const char* property : {"x509_subject_alternative_name", "x509_common_name"}) {
+      for (const auto& value : auth->FindPropertyValues(property)) {
+        const std::string v(value.data(), value.size());
+        if (v == name || v == host) match = true;
+      }
+    }
+    if (!match) {
+      return Status::FailedPrecondition(
+          fmt::format("the caller's certificate does not name node {}", name));
+    }
+  } else {
+    const std::string source = PeerHost(ctx.peer());
+    if (source != host && !(IsLoopback(source) && IsLoopback(host))) {
+      return Status::FailedPrecondition(fmt::format(
+          "a call from {} cannot speak for node {} (use TLS across hosts)", source, name));
+    }
+  }
+  return *node;
+}
+
+}  // namespace token::net
