@@ -94,8 +94,14 @@ struct Expectation {
   // runs within the fault budget: a quorum of every token stays up).
   bool liveness = false;
   // The run's digest (sim/simulator.h), pinned so that any change of behaviour shows: a
-  // different digest is an unmet expectation. Applies only to the scenario's own seed.
-  std::optional<std::uint64_t> digest;
+  // different digest is an unmet expectation. It holds for the seed and protocol variant
+  // it was pinned with (the file's own); a run with another seed or mutant ignores it.
+  struct PinnedDigest {
+    std::uint64_t digest = 0;
+    std::uint64_t seed = 0;
+    token::Mutant mutant = token::Mutant::kNone;
+  };
+  std::optional<PinnedDigest> digest;
 };
 
 struct Scenario {

@@ -313,7 +313,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
       if (d.size() != 16 || ec != std::errc() || end != d.data() + d.size()) {
         Fail(e["digest"], fmt::format("expect.digest: '{}' is not 16 hex digits", d));
       }
-      s.expect.digest = v;
+      s.expect.digest = Expectation::PinnedDigest{v, 0, token::Mutant::kNone};
     }
     if (e["liveness"]) s.expect.liveness = Bool(e["liveness"], "expect.liveness");
     if (e["verdict"]) {
@@ -336,6 +336,11 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   }
   if (!s.workload && s.ops.empty()) {
     Fail(root, "the scenario has no clients: give 'workload' or 'operations'");
+  }
+  if (s.expect.digest) {
+    // Pinned for the file's own seed and protocol.
+    s.expect.digest->seed = s.seed;
+    s.expect.digest->mutant = s.node_options.mutant;
   }
   return s;
 }
@@ -526,7 +531,7 @@ std::string ScenarioToYaml(const Scenario& s) {
   if (s.expect.max_ok) out << YAML::Key << "max_ok" << YAML::Value << *s.expect.max_ok;
   if (s.expect.digest) {
     out << YAML::Key << "digest" << YAML::Value << YAML::DoubleQuoted
-        << fmt::format("{:016x}", *s.expect.digest);
+        << fmt::format("{:016x}", s.expect.digest->digest);
   }
   out << YAML::EndMap;
   out << YAML::EndMap;

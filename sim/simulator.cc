@@ -185,6 +185,14 @@ class Simulation {
       if (AllDone()) break;
     }
     for (const Process& p : processes_) result_.stats.ops_pending += p.busy ? 1 : 0;
+    for (const auto& node : nodes_) {
+      const token::host::HostStats& h = node->host.stats();
+      result_.stats.calls_abandoned += h.calls_abandoned;
+      result_.stats.calls_timed_out += h.calls_timed_out;
+      result_.stats.calls_refused_held += h.calls_refused_held_limit;
+      result_.stats.calls_in_flight_end += node->host.calls_in_flight();
+      result_.stats.operations_open_end += node->host.node().pending_operations();
+    }
     result_.stats.end_time_ns = now_;
     digest_.Add(result_.stats.ops_ok);
     digest_.Add(result_.stats.ops_info);

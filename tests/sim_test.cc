@@ -280,6 +280,86 @@ INSTANTIATE_TEST_SUITE_P(All, PlantedBug, ::testing::ValuesIn(token::kAllMutants
 namespace sim {
 namespace {
 
+// ---- the simulator runs the nodes' host (host/host.h) ------------------------------------
+
+Scenario Parse(const std::string& yaml) {
+  auto s = ParseScenarioYaml(yaml, "test.yaml");
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+constexpr char kThreeReplicas[] = R"(
+seed: 3
+scheme:
+  - token: t
+    writer: 127.0.0.1:1
+    readers: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]
+network:
+  delay: {dist: uniform, min: 100us, max: 1ms}
+clients: {timeout: 200ms, retry_reads: false}
+expect: {verdict: any}
+)";
+
+TEST(SimHost, AClientThatGivesUpEndsItsCallAtTheNodeAsAGrpcDeadlineDoes) {
+  // Token t crashed at its writer: the write is held there, silent, until its client gives
+  // up; then the node hears the caller went away and the call ends.
+  const Scenario s = Parse(std::string(kThreeReplicas) + R"(
+faults:
+  - {at: 0, crash: 127.0.0.1:1, token: t}
+operations:
+  - {at: 1ms, process: 0, op: write, token: t, value: {name: a, low: 0, mid: 5, high: 10}}
+)");
+  const SimResult r = RunSimulation(s);
+  EXPECT_EQ(r.stats.ops_info, 1u);
+  EXPECT_EQ(r.stats.calls_abandoned, 1u);
+  EXPECT_EQ(r.stats.calls_in_flight_end, 0u) << "the held call was freed";
+  EXPECT_EQ(r.stats.operations_open_end, 0u);
+}
+
+TEST(SimHost, ANodeThatGivesUpAnswersWhyCancelsTheComputeAndForgetsTheOperation) {
+  // The partial argmin takes 1 s of the node's worker; the client allows 200 ms. The node
+  // gives up first (UNAVAILABLE), which stops the job and forgets the write.
+  Scenario s = Parse(std::string(kThreeReplicas) + R"(
+compute: {per_hash: 1ms}
+operations:
+  - {at: 1ms, process: 0, op: write, token: t, value: {name: a, low: 0, mid: 1000, high: 1010}}
+  - {at: 2ms, process: 1, op: read, token: t, node: 127.0.0.1:2}
+)");
+  const SimResult r = RunSimulation(s);
+  EXPECT_EQ(r.stats.calls_timed_out, 1u);
+  EXPECT_EQ(r.stats.computes_cancelled, 1u);
+  EXPECT_EQ(r.stats.operations_open_end, 0u);
+  EXPECT_EQ(r.stats.ops_ok, 1u) << "the read at another node is unaffected";
+  bool info_says_why = false;
+  for (const HistoryEvent& e : r.history) {
+    if (e.type == HistoryEvent::Type::kInfo) {
+      info_says_why = e.error.find("no quorum of its replicas") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(info_says_why) << HistoryToJsonl(s, r.history);
+}
+
+TEST(SimHost, TheHeldCallLimitApplies) {
+  const Scenario s = Parse(std::string(kThreeReplicas) + R"(
+host: {max_held_calls: 1}
+faults:
+  - {at: 0, crash: 127.0.0.1:1, token: t}
+operations:
+  - {at: 1ms, process: 0, op: read, token: t, node: 127.0.0.1:1}
+  - {at: 5ms, process: 1, op: read, token: t, node: 127.0.0.1:1}
+  - {at: 300ms, process: 2, op: read, token: t, node: 127.0.0.1:1}
+)");
+  const SimResult r = RunSimulation(s);
+  EXPECT_EQ(r.stats.calls_refused_held, 1u);
+  EXPECT_EQ(r.stats.ops_fail, 1u);
+  EXPECT_EQ(r.stats.ops_info, 2u) << "the first is held; the third comes after it was freed";
+  bool refused = false;
+  for (const HistoryEvent& e : r.history) {
+    if (e.type == HistoryEvent::Type::kFail) refused = e.error.find("RESOURCE_EXHAUSTED") == 0;
+  }
+  EXPECT_TRUE(refused) << HistoryToJsonl(s, r.history);
+}
+
 TEST(ScenarioFiles, MissingFileAndDirectoryAreClearErrors) {
   auto missing = LoadScenarioFile("/nonexistent/s.yaml");
   ASSERT_FALSE(missing.ok());

@@ -1,0 +1,219 @@
+// The host (host/host.h) around one core Node, in a hand-driven world: deadlines answer
+// UNAVAILABLE and forget the operation, a caller that goes away abandons the operation and
+// stops its compute job, held calls are bounded and freed, messages to the node itself
+// never leave, messages from outside a token's replica set change nothing.
+#include <map>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/scheme_yaml.h"
+#include "host/host.h"
+
+namespace token::host {
+namespace {
+
+constexpr char kScheme[] = R"(
+- token: t
+  writer: 127.0.0.1:1
+  readers: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]
+- token: u
+  writer: 127.0.0.1:1
+  readers: [127.0.0.1:1, 127.0.0.1:2]
+)";
+
+// Records what the host asks of the world; the test fires timers and finishes jobs.
+class TestWorld final : public Clock, public Transport, public ComputeRunner {
+ public:
+  std::int64_t NowNs() const override { return now_ns; }
+  void StartTimer(std::int64_t at_ns, CallId call) override { timers.emplace_back(at_ns, call); }
+  void Send(const Message& m) override { sent.push_back(m); }
+  void AnswerClient(CallId call, const ClientReply& reply) override {
+    EXPECT_FALSE(answers.contains(call)) << "a call is answered once";
+    answers.emplace(call, reply);
+  }
+  void AnswerPeer(CallId call, const Result<Message>& reply) override {
+    peer_answers.emplace(call, reply.ok() ? Status::Ok() : reply.status());
+  }
+  void Start(JobId job, const ComputeRequest& request) override { jobs.emplace(job, request); }
+  void Cancel(JobId job) override { cancelled.insert(job); }
+
+  std::int64_t now_ns = 0;
+  std::vector<std::pair<std::int64_t, CallId>> timers;
+  std::vector<Message> sent;
+  std::map<CallId, ClientReply> answers;
+  std::map<CallId, Status> peer_answers;
+  std::map<JobId, ComputeRequest> jobs;
+  std::set<JobId> cancelled;
+};
+
+class HostTest : public ::testing::Test {
+ protected:
+  explicit HostTest(HostOptions options = {}) {
+    auto scheme = ParseSchemeYaml(kScheme);
+    TOKEN_ASSERT(scheme.ok(), "test scheme must parse");
+    scheme_ = std::make_shared<const ReplicationScheme>(std::move(scheme).value());
+    host_ =
+        std::make_unique<Host>(scheme_, 0, std::move(options),
+                               World{.clock = &world_, .transport = &world_, .compute = &world_});
+  }
+  TokenIndex T(const char* id) const { return *scheme_->FindToken(id); }
+  static ClientRequest Write(const char* token, std::uint64_t low, std::uint64_t mid) {
+    return ClientRequest{0, OpKind::kWrite, token, Domain{"n", low, mid, mid + 10}};
+  }
+  static ClientRequest Read(const char* token) {
+    return ClientRequest{0, OpKind::kRead, token, {}};
+  }
+
+  std::shared_ptr<const ReplicationScheme> scheme_;
+  TestWorld world_;
+  std::unique_ptr<Host> host_;
+};
+
+TEST_F(HostTest, ACallerThatGoesAwayAbandonsTheOperationAndStopsItsJob) {
+  host_->OnClientCall(1, Write("t", 0, 100), std::nullopt);  // the partial needs a job
+  ASSERT_EQ(world_.jobs.size(), 1u);
+  const JobId job = world_.jobs.begin()->first;
+  EXPECT_EQ(host_->node().pending_operations(), 1u);
+
+  host_->OnCallCancelled(1);
+  ASSERT_TRUE(world_.answers.contains(1));
+  EXPECT_EQ(world_.answers.at(1).status.code(), StatusCode::kCancelled);
+  EXPECT_EQ(host_->node().pending_operations(), 0u) << "the core forgot the operation";
+  EXPECT_TRUE(world_.cancelled.contains(job));
+  EXPECT_EQ(host_->calls_in_flight(), 0u);
+  EXPECT_EQ(host_->stats().calls_abandoned, 1u);
+
+  // The job's late result changes nothing: no Update leaves.
+  host_->OnComputeDone(job, HashPoint{1, 2});
+  EXPECT_TRUE(world_.sent.empty());
+  host_->OnCallCancelled(1);  // twice: a no-op
+  EXPECT_EQ(world_.answers.size(), 1u);
+}
+
+TEST_F(HostTest, NoQuorumBeforeTheDeadlineAnswersUnavailableAndForgetsTheOperation) {
+  world_.now_ns = 1'000'000'000;
+  host_->OnClientCall(7, Read("t"), world_.now_ns + 100'000'000);
+  // Query to both peers; the node's own reply never leaves.
+  ASSERT_EQ(world_.sent.size(), 2u);
+  for (const Message& m : world_.sent) EXPECT_NE(m.to, 0u);
+  ASSERT_EQ(world_.timers.size(), 1u);
+  // Gives up 10 ms before the caller, so the caller hears why.
+  EXPECT_EQ(world_.timers[0].first, world_.now_ns + 90'000'000);
+
+  world_.now_ns = world_.timers[0].first;
+  host_->OnTimer(7);
+  ASSERT_TRUE(world_.answers.contains(7));
+  const Status& s = world_.answers.at(7).status;
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("no quorum of its replicas"), std::string::npos) << s.message();
+  EXPECT_EQ(host_->node().pending_operations(), 0u);
+
+  // A late reply of the abandoned read is ignored.
+  Message late = world_.sent[0];
+  std::swap(late.from, late.to);
+  late.type = MessageType::kQueryReply;
+  host_->OnPeerMessage(late);
+  EXPECT_EQ(world_.answers.size(), 1u);
+}
+
+TEST_F(HostTest, WithoutACallerDeadlineTheOpTimeoutApplies) {
+  host_->OnClientCall(3, Read("t"), std::nullopt);
+  ASSERT_EQ(world_.timers.size(), 1u);
+  EXPECT_EQ(world_.timers[0].first, HostOptions{}.op_timeout_ns);
+}
+
+TEST_F(HostTest, ACallersLongerDeadlineIsNotCutByTheOpTimeout) {
+  const std::int64_t deadline = 60'000'000'000;  // a minute, past the 5 s op timeout
+  host_->OnClientCall(3, Read("t"), deadline);
+  ASSERT_EQ(world_.timers.size(), 1u);
+  EXPECT_EQ(world_.timers[0].first, deadline - HostOptions{}.give_up_margin_ns);
+}
+
+TEST_F(HostTest, ACrashedTokenSilencesItsCallsStopsTheirJobsAndLeavesOtherTokensServing) {
+  host_->OnClientCall(1, Write("t", 0, 100), std::nullopt);
+  const JobId job = world_.jobs.begin()->first;
+  EXPECT_FALSE(host_->CrashToken(T("t")));
+  EXPECT_TRUE(host_->CrashToken(T("t"))) << "crashed already";
+  EXPECT_TRUE(world_.cancelled.contains(job));
+  EXPECT_EQ(host_->held_calls(), 1u);
+  host_->OnTimer(1);  // a held call has no deadline of its own: nothing
+  EXPECT_TRUE(world_.answers.empty());
+
+  // Token u at the same node answers.
+  host_->OnClientCall(2, Write("u", 5, 5), std::nullopt);
+  ASSERT_EQ(world_.sent.size(), 1u);  // the Update to the other replica
+  Message ack = world_.sent[0];
+  std::swap(ack.from, ack.to);
+  ack.type = MessageType::kUpdateAck;
+  host_->OnPeerMessage(ack);
+  ASSERT_TRUE(world_.answers.contains(2));
+  EXPECT_TRUE(world_.answers.at(2).status.ok()) << world_.answers.at(2).status.ToString();
+
+  host_->OnCallCancelled(1);  // the caller gives up: the held call ends
+  EXPECT_EQ(host_->held_calls(), 0u);
+  EXPECT_EQ(host_->calls_in_flight(), 0u);
+}
+
+class HostHeldLimitTest : public HostTest {
+ protected:
+  static HostOptions Limited() {
+    HostOptions o;
+    o.max_held_calls = 2;
+    return o;
+  }
+  HostHeldLimitTest() : HostTest(Limited()) {}
+};
+
+TEST_F(HostHeldLimitTest, HeldCallsAreBoundedAndFreedWhenTheirCallersGiveUp) {
+  host_->CrashToken(T("t"));
+  host_->OnClientCall(1, Read("t"), 1'000'000);
+  host_->OnClientCall(2, Read("t"), 1'000'000);
+  EXPECT_EQ(host_->held_calls(), 2u);
+  EXPECT_TRUE(world_.answers.empty());
+  host_->OnClientCall(3, Read("t"), 1'000'000);
+  ASSERT_TRUE(world_.answers.contains(3));
+  EXPECT_EQ(world_.answers.at(3).status.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(host_->stats().calls_refused_held_limit, 1u);
+
+  host_->OnCallCancelled(1);
+  EXPECT_EQ(host_->held_calls(), 1u);
+  host_->OnClientCall(4, Read("t"), 1'000'000);
+  EXPECT_EQ(host_->held_calls(), 2u);
+  EXPECT_FALSE(world_.answers.contains(4));
+}
+
+TEST_F(HostTest, AMessageFromOutsideTheReplicaSetChangesNothingAndIsCounted) {
+  // 127.0.0.1:3 is not a replica of token u.
+  Message forged{MessageType::kUpdate, 2, 0, T("u"), 1, VersionedValue{99, RegisterValue::Empty()}};
+  host_->OnPeerMessage(forged);
+  EXPECT_EQ(host_->stats().peer_messages_rejected, 1u);
+  EXPECT_TRUE(world_.sent.empty());
+  EXPECT_EQ(host_->node().Stored(T("u"))->version, 0u);
+}
+
+TEST_F(HostTest, APeerCallIsAnsweredWithTheReplicasReply) {
+  Message query{MessageType::kQuery, 1, 0, T("t"), 5, {}};
+  host_->OnPeerCall(11, query);
+  ASSERT_TRUE(world_.peer_answers.contains(11));
+  EXPECT_TRUE(world_.peer_answers.at(11).ok());
+  EXPECT_TRUE(world_.sent.empty()) << "the reply travels as the call's response";
+}
+
+TEST_F(HostTest, ShutdownEndsEveryCallAndCancelsEveryJob) {
+  host_->OnClientCall(1, Write("t", 0, 100), std::nullopt);
+  host_->CrashToken(T("u"));
+  host_->OnClientCall(2, Read("u"), std::nullopt);
+  host_->Shutdown("node shutting down");
+  EXPECT_EQ(world_.answers.size(), 2u);
+  for (const auto& [call, reply] : world_.answers) {
+    EXPECT_EQ(reply.status.code(), StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(world_.cancelled.size(), 1u);
+  EXPECT_EQ(host_->calls_in_flight(), 0u);
+  EXPECT_EQ(host_->held_calls(), 0u);
+}
+
+}  // namespace
+}  // namespace token::host
