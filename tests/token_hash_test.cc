@@ -1,4 +1,4 @@
-// Token semantics against ../shared/golden/token_hash_vectors.json and a naive reference.
+// Token semantics against tests/data/token_hash_vectors.json and a naive reference.
 #include <cstdint>
 #include <fstream>
 #include <limits>
