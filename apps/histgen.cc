@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "checker/history_writer.h"
 #include "sim/random.h"
 
 namespace {
@@ -73,39 +74,51 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> previous(tokens, 0);
   std::uint64_t next_value = 1, invoked = 0, completed = 0, stale_left = stale;
   std::int64_t time = 0;
-  std::string line;
+  std::string line, token, name;
   const auto read_permille = static_cast<std::uint64_t>(read_ratio * 1000 + 0.5);
-  auto value_json = [](std::uint64_t v) {
-    return v == 0 ? std::string("null")
-                  : "{\"name\":\"v" + std::to_string(v) + "\",\"low\":0,\"mid\":1,\"high\":2}";
+  // Value v > 0 is {"name":"v<v>","low":0,"mid":1,"high":2}; 0 is the initial value (null).
+  auto value = [&name](std::uint64_t v) {
+    if (v == 0) return checker::LineValue{};
+    name = "v" + std::to_string(v);
+    return checker::LineValue{checker::LineValue::Kind::kData, name, 0, 1, 2};
+  };
+  auto emit = [&line](const checker::HistoryLine& l) {
+    line.clear();
+    checker::AppendHistoryLine(line, l);
+    std::fputs(line.c_str(), stdout);
   };
   while (completed < ops) {
     time += 1 + static_cast<std::int64_t>(rng.Below(1000));
     const std::uint64_t p = rng.Below(processes);
     Proc& pr = procs[p];
+    checker::HistoryLine l;
+    l.process = p;
     if (!pr.busy) {
       if (invoked == ops) continue;
       ++invoked;
       pr.busy = true;
       pr.token = static_cast<std::uint32_t>(rng.Below(tokens));
       pr.write = rng.Below(1000) >= read_permille;
-      line = "{\"process\":" + std::to_string(p) + ",\"type\":\"invoke\",\"f\":\"" +
-             (pr.write ? "write" : "read") + "\",\"token\":\"t" + std::to_string(pr.token) + "\"";
+      token = "t" + std::to_string(pr.token);
+      l.type = checker::LineType::kInvoke;
+      l.read = !pr.write;
+      l.token = token;
       if (pr.write) {
         pr.value = next_value++;
-        line += ",\"value\":" + value_json(pr.value);
+        l.value = value(pr.value);
       }
-      line += ",\"time\":" + std::to_string(time) + "}\n";
-      std::fputs(line.c_str(), stdout);
+      l.time_ns = time;
+      emit(l);
       continue;
     }
     pr.busy = false;
     ++completed;
     const std::uint32_t t = pr.token;
     const bool info = rng.Below(1000) < info_permille;
-    line = "{\"process\":" + std::to_string(p) + ",\"type\":\"" + (info ? "info" : "ok") +
-           "\",\"f\":\"" + (pr.write ? "write" : "read") + "\",\"token\":\"t" + std::to_string(t) +
-           "\"";
+    token = "t" + std::to_string(t);
+    l.type = info ? checker::LineType::kInfo : checker::LineType::kOk;
+    l.read = !pr.write;
+    l.token = token;
     if (pr.write) {
       // An info write takes effect or not, at random; an ok write always does.
       if (!info || rng.Below(2) == 0) {
@@ -113,20 +126,21 @@ int main(int argc, char** argv) {
         current[t] = pr.value;
         ++version[t];
       }
-      line += ",\"value\":" + value_json(pr.value);
-      if (!info) line += ",\"version\":" + std::to_string(version[t]);
+      l.value = value(pr.value);
+      if (!info) l.version = version[t];
     } else if (!info) {
       std::uint64_t v = current[t];
       if (stale_left > 0 && current[t] != previous[t] && rng.Below(100) == 0) {
         v = previous[t];  // a stale read
         --stale_left;
-        line += ",\"value\":" + value_json(v);
+        l.value = value(v);
       } else {
-        line += ",\"value\":" + value_json(v) + ",\"version\":" + std::to_string(version[t]);
+        l.value = value(v);
+        l.version = version[t];
       }
     }
-    line += ",\"time\":" + std::to_string(time) + "}\n";
-    std::fputs(line.c_str(), stdout);
+    l.time_ns = time;
+    emit(l);
   }
   return 0;
 }

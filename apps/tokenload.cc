@@ -30,8 +30,8 @@
 
 #include "apps/flags.h"
 #include "checker/history.h"
+#include "checker/history_writer.h"
 #include "checker/html_report.h"
-#include "checker/json_escape.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/scheme_yaml.h"
@@ -42,7 +42,6 @@
 namespace {
 
 namespace pb = tokenmgr::v1;
-using checker::JsonEscape;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage = R"(usage: tokenload --config FILE [flags]
@@ -100,9 +99,8 @@ class Load {
 
   void Run();
   std::string History() const {
-    std::string s;
-    for (const auto& l : lines_) s += l + "\n";
-    return s;
+    std::lock_guard lock(mu_);
+    return history_;
   }
   const std::map<std::string, OpStats>& stats() const { return stats_; }
   double seconds() const { return seconds_; }
@@ -119,12 +117,12 @@ class Load {
   std::int64_t Now() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
   }
-  void Record(std::string line_without_time, std::int64_t* time_out = nullptr) {
+  // Appends `line` with the time of now; returns that time.
+  std::int64_t Record(checker::HistoryLine line) {
     std::lock_guard lock(mu_);
-    const std::int64_t t = Now();
-    if (time_out) *time_out = t;
-    line_without_time.pop_back();  // the closing brace
-    lines_.push_back(fmt::format("{},\"time\":{}}}", line_without_time, t));
+    line.time_ns = Now();
+    checker::AppendHistoryLine(history_, line);
+    return *line.time_ns;
   }
   void Completed(const std::string& f, const std::string& type, std::int64_t latency_ns) {
     std::lock_guard lock(mu_);
@@ -156,7 +154,7 @@ class Load {
   std::condition_variable cv_;
   int clients_done_ = 0;
   bool load_over_ = false;
-  std::vector<std::string> lines_;
+  std::string history_;  // JSON Lines (docs/FORMATS.md)
   std::map<std::string, OpStats> stats_;
   double seconds_ = 0;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -174,7 +172,7 @@ struct Load::Client {
   token::NodeIndex reader = 0;
   std::map<std::pair<std::string, token::NodeIndex>, Clock::time_point> avoid;
   std::string node;
-  std::string value_json;
+  std::string written;  // the name this client's current write writes
   std::int64_t started_ns = 0;
   std::unique_ptr<grpc::ClientContext> ctx;
   pb::ReadRequest read_request;
@@ -185,9 +183,17 @@ struct Load::Client {
   etcdserverpb::PutRequest put_request;
   etcdserverpb::PutResponse put_response;
 
-  std::string ValueJson(const std::string& name) const {
-    return fmt::format(R"({{"name":"{}","low":0,"mid":{},"high":{}}})", JsonEscape(name),
-                       load->o_.domain / 2, load->o_.domain);
+  checker::LineValue Value(std::string_view name) const {
+    return checker::LineValue{checker::LineValue::Kind::kData, name, 0, load->o_.domain / 2,
+                              load->o_.domain};
+  }
+  checker::HistoryLine Line(checker::LineType type) const {
+    checker::HistoryLine l;
+    l.process = process;
+    l.type = type;
+    l.read = is_read;
+    l.token = token;
+    return l;
   }
 
   void Next() {
@@ -226,9 +232,7 @@ struct Load::Client {
         static_cast<std::size_t>(index) % static_cast<std::size_t>(o.channels);
     auto done = [this](grpc::Status s) { Done(std::move(s)); };
     if (is_read) {
-      load->Record(fmt::format(R"({{"process":{},"type":"invoke","f":"read","token":"{}"}})",
-                               process, JsonEscape(token)),
-                   &started_ns);
+      started_ns = load->Record(Line(checker::LineType::kInvoke));
       if (o.scheme) {
         read_request.set_id(token);
         stubs->tokens[channel]->async()->Read(ctx.get(), &read_request, &reply, done);
@@ -239,11 +243,10 @@ struct Load::Client {
       return;
     }
     const std::string name = fmt::format("p{}-{}", process, seq++);
-    value_json = ValueJson(name);
-    load->Record(
-        fmt::format(R"({{"process":{},"type":"invoke","f":"write","token":"{}","value":{}}})",
-                    process, JsonEscape(token), value_json),
-        &started_ns);
+    written = name;
+    checker::HistoryLine invoke = Line(checker::LineType::kInvoke);
+    invoke.value = Value(written);
+    started_ns = load->Record(invoke);
     if (o.scheme) {
       write_request.set_id(token);
       write_request.set_name(name);
@@ -273,30 +276,26 @@ struct Load::Client {
       type = (is_read || certainly_not) ? "fail" : "info";
       if (is_read && !etcd) avoid[{token, reader}] = Clock::now() + std::chrono::seconds(2);
     }
-    std::string line;
+    const std::string error = s.error_message();  // returned by value: keep it alive
+    checker::HistoryLine line = Line(type == "ok"     ? checker::LineType::kOk
+                                     : type == "fail" ? checker::LineType::kFail
+                                                      : checker::LineType::kInfo);
+    line.node = node;
+    if (!is_read) line.value = Value(written);
     if (type == "ok") {
-      std::string value = value_json;
-      std::string version;
       if (is_read) {
-        if (etcd) {
-          value =
-              range_response.kvs_size() == 0 ? "null" : ValueJson(range_response.kvs(0).value());
-        } else {
-          value = reply.kind() == pb::VALUE_DATA ? ValueJson(reply.domain().name()) : "null";
+        line.value = checker::LineValue{};  // null: the initial value
+        if (etcd && range_response.kvs_size() > 0) {
+          line.value = Value(range_response.kvs(0).value());
+        } else if (!etcd && reply.kind() == pb::VALUE_DATA) {
+          line.value = Value(reply.domain().name());
         }
       }
-      if (!etcd) version = fmt::format(R"(,"version":{})", reply.version());
-      line = fmt::format(
-          R"({{"process":{},"type":"ok","f":"{}","token":"{}","value":{}{},"node":"{}"}})", process,
-          f, JsonEscape(token), value, version, node);
+      if (!etcd) line.version = reply.version();
     } else {
-      line = fmt::format(
-          R"({{"process":{},"type":"{}","f":"{}","token":"{}"{},"node":"{}","error":"{}"}})",
-          process, type, f, JsonEscape(token), is_read ? "" : ",\"value\":" + value_json, node,
-          JsonEscape(s.error_message()));
+      line.error = error;
     }
-    std::int64_t now = 0;
-    load->Record(line, &now);
+    const std::int64_t now = load->Record(line);
     load->Completed(f, type, now - started_ns);
     if (type == "info") process = load->next_process_++;  // the old process may still act
     Next();
@@ -385,26 +384,29 @@ void Load::FinalReads() {
     for (token::NodeIndex r : ts.readers) {
       const std::string node = o_.scheme->node(r);
       const std::uint64_t process = next_process_++;
-      std::int64_t t0 = 0;
-      Record(fmt::format(R"({{"process":{},"type":"invoke","f":"read","token":"{}","final":true}})",
-                         process, JsonEscape(token)),
-             &t0);
+      checker::HistoryLine line;
+      line.process = process;
+      line.read = true;
+      line.token = token;
+      line.closing_read = true;
+      Record(line);
       pb::TokenReply reply;
       const grpc::Status s = SyncRead(node, token, &reply);
+      const std::string error = s.error_message();  // returned by value: keep it alive
+      line.node = node;
       if (s.ok()) {
-        const std::string value =
-            reply.kind() == pb::VALUE_DATA
-                ? fmt::format(R"({{"name":"{}","low":0,"mid":{},"high":{}}})",
-                              JsonEscape(reply.domain().name()), o_.domain / 2, o_.domain)
-                : "null";
-        Record(fmt::format(
-            R"({{"process":{},"type":"ok","f":"read","token":"{}","value":{},"version":{},"node":"{}","final":true}})",
-            process, JsonEscape(token), value, reply.version(), node));
+        line.type = checker::LineType::kOk;
+        line.value = checker::LineValue{};  // null: the initial value
+        if (reply.kind() == pb::VALUE_DATA) {
+          line.value = checker::LineValue{checker::LineValue::Kind::kData, reply.domain().name(), 0,
+                                          o_.domain / 2, o_.domain};
+        }
+        line.version = reply.version();
       } else {
-        Record(fmt::format(
-            R"({{"process":{},"type":"fail","f":"read","token":"{}","node":"{}","final":true}})",
-            process, JsonEscape(token), node));
+        line.type = checker::LineType::kFail;
+        line.error = error;
       }
+      Record(line);
     }
   }
 }
@@ -574,9 +576,16 @@ int main(int argc, char** argv) {
   }
   checker::ParseResult parsed_history = checker::ParseHistoryString(history);
   if (!parsed_history.history) {
-    std::fprintf(stderr, "tokenload: the recorded history does not parse (line %llu: %s)\n",
+    // Name the line itself: a history this tool wrote that does not parse is its own bug.
+    std::string_view text = history;
+    for (std::uint64_t n = 1; n < parsed_history.error->line; ++n) {
+      const auto nl = text.find('\n');
+      text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    }
+    text = text.substr(0, std::min<std::size_t>(text.find('\n'), 300));
+    std::fprintf(stderr, "tokenload: the recorded history does not parse (line %llu: %s): %.*s\n",
                  static_cast<unsigned long long>(parsed_history.error->line),
-                 parsed_history.error->message.c_str());
+                 parsed_history.error->message.c_str(), static_cast<int>(text.size()), text.data());
     return 2;
   }
   const checker::Report report = checker::CheckHistory(*parsed_history.history);

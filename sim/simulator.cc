@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "checker/history_writer.h"
 #include "core/node.h"
 #include "host/host.h"
 #include "sim/random.h"
@@ -693,46 +694,31 @@ class Simulation {
   SimResult result_;
 };
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+static_assert(
+    static_cast<int>(HistoryEvent::Type::kInfo) == static_cast<int>(checker::LineType::kInfo) &&
+        static_cast<int>(HistoryEvent::Type::kFail) == static_cast<int>(checker::LineType::kFail) &&
+        static_cast<int>(HistoryEvent::Type::kOk) == static_cast<int>(checker::LineType::kOk),
+    "history event types map one to one to history line types");
 
-void AppendValue(std::string& out, const token::RegisterValue& v) {
+checker::LineValue ToLineValue(const token::RegisterValue& v) {
+  checker::LineValue out;
   switch (v.kind()) {
     case token::ValueKind::kInitial:
-      out += "null";
-      return;
+      out.kind = checker::LineValue::Kind::kInitial;
+      break;
     case token::ValueKind::kEmpty:
-      out += "{\"kind\":\"empty\"}";
-      return;
+      out.kind = checker::LineValue::Kind::kEmpty;
+      break;
     case token::ValueKind::kDropped:
-      out += "{\"kind\":\"dropped\"}";
-      return;
+      out.kind = checker::LineValue::Kind::kDropped;
+      break;
     case token::ValueKind::kData: {
       const auto& d = v.data().domain;
-      out += "{\"name\":";
-      AppendJsonString(out, d.name);
-      out += fmt::format(",\"low\":{},\"mid\":{},\"high\":{}}}", d.low, d.mid, d.high);
-      return;
+      out = checker::LineValue{checker::LineValue::Kind::kData, d.name, d.low, d.mid, d.high};
+      break;
     }
   }
+  return out;
 }
 
 }  // namespace
@@ -749,28 +735,21 @@ std::string HistoryToJsonl(const Scenario& scenario, const std::vector<HistoryEv
   std::string out;
   out.reserve(history.size() * 140);
   for (const HistoryEvent& e : history) {
-    static constexpr const char* kTypes[] = {"invoke", "ok", "fail", "info"};
-    out +=
-        fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":", e.process,
-                    kTypes[static_cast<int>(e.type)], e.kind == OpKind::kRead ? "read" : "write");
-    AppendJsonString(out, scheme.token(e.token).id);
-    const bool with_value = e.kind != OpKind::kRead || e.type == HistoryEvent::Type::kOk;
-    if (with_value) {
-      out += ",\"value\":";
-      AppendValue(out, e.value);
+    checker::HistoryLine line;
+    line.process = e.process;
+    line.type = static_cast<checker::LineType>(e.type);
+    line.read = e.kind == OpKind::kRead;
+    line.token = scheme.token(e.token).id;
+    if (e.kind != OpKind::kRead || e.type == HistoryEvent::Type::kOk) {
+      line.value = ToLineValue(e.value);
     }
-    if (e.has_version) out += fmt::format(",\"version\":{}", e.version);
-    out += fmt::format(",\"time\":{},\"node\":\"{}\"", e.time_ns, scheme.node(e.node));
-    if (e.kind != OpKind::kRead) out += fmt::format(",\"op\":\"{}\"", token::OpKindName(e.kind));
-    if (e.final_point) {
-      out +=
-          fmt::format(",\"final\":{{\"x\":{},\"hash\":{}}}", e.final_point->x, e.final_point->hash);
-    }
-    if (!e.error.empty()) {
-      out += ",\"error\":";
-      AppendJsonString(out, e.error);
-    }
-    out += "}\n";
+    if (e.has_version) line.version = e.version;
+    line.time_ns = e.time_ns;
+    line.node = scheme.node(e.node);
+    if (e.kind != OpKind::kRead) line.op = token::OpKindName(e.kind);
+    if (e.final_point) line.final_point = {e.final_point->x, e.final_point->hash};
+    line.error = e.error;
+    checker::AppendHistoryLine(out, line);
   }
   return out;
 }

@@ -222,7 +222,7 @@ TEST(Net, KillingANodeProcessMidRunLosesNoAcknowledgedWrite) {
   // a lost acknowledged write would make them stale reads. Check it once more from the file.
   auto check = c.Run("tokencheck", {history});
   EXPECT_EQ(check.exit_code, 0) << check.out;
-  EXPECT_THAT(testing::ReadText(history), HasSubstr("\"final\":true"));
+  EXPECT_THAT(testing::ReadText(history), HasSubstr("\"closing_read\":true"));
 }
 
 // A CA and one certificate for 127.0.0.1 (every node and the client use it here).
