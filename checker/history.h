@@ -96,7 +96,6 @@ ParseResult ReadHistoryFile(const std::string& path, std::string* text = nullptr
       ::checker::internal::AssertFail(#cond, __FILE__, __LINE__, (why)); \
     }                                                                    \
   } while (false)
-#define TOKEN_CHECKER_UNUSED(x) (void)(x)
 
 namespace checker::internal {
 [[noreturn]] void AssertFail(const char* condition, const char* file, int line, const char* why);

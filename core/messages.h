@@ -78,12 +78,6 @@ struct ComputeResult {
   std::optional<HashPoint> best;
 };
 
-struct CrashToken {
-  TokenIndex token = 0;
-};
-
-using Input = std::variant<ClientRequest, Message, ComputeResult, CrashToken>;
-
 // Everything one input caused. Drivers act on all of it before the next input.
 struct Outputs {
   std::vector<Message> messages;

@@ -28,18 +28,6 @@ bool Node::IsCrashed(TokenIndex token) const {
   return token < tokens_.size() && tokens_[token].crashed;
 }
 
-const Outputs& Node::Handle(const Input& input) {
-  return std::visit(
-      [this](const auto& in) -> const Outputs& {
-        using T = std::decay_t<decltype(in)>;
-        if constexpr (std::is_same_v<T, ClientRequest>) return OnClientRequest(in);
-        if constexpr (std::is_same_v<T, Message>) return OnMessage(in);
-        if constexpr (std::is_same_v<T, ComputeResult>) return OnComputeResult(in);
-        if constexpr (std::is_same_v<T, CrashToken>) return OnCrash(in.token);
-      },
-      input);
-}
-
 // ---- client requests ------------------------------------------------------------------
 
 void Node::ReplyError(const ClientRequest& request, Status status) {

@@ -90,7 +90,6 @@ class Node {
   // away): the operation is forgotten and never answered; late replies for it are ignored.
   // Effects already sent (Updates of a write) stand. No-op when nothing is pending for it.
   const Outputs& OnAbandon(std::uint64_t request_id);
-  const Outputs& Handle(const Input& input);
 
   NodeIndex self() const { return self_; }
   const ReplicationScheme& scheme() const { return *scheme_; }
