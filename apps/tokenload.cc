@@ -35,6 +35,7 @@
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/scheme_yaml.h"
+#include "net_grpc/convert.h"
 #include "net_grpc/credentials.h"
 #include "proto/etcd_kv.grpc.pb.h"
 #include "proto/token.grpc.pb.h"
@@ -266,14 +267,9 @@ struct Load::Client {
     const char* f = is_read ? "read" : "write";
     std::string type = "ok";
     if (!s.ok()) {
-      const auto code = s.error_code();
-      const bool certainly_not = code == grpc::StatusCode::INVALID_ARGUMENT ||
-                                 code == grpc::StatusCode::NOT_FOUND ||
-                                 code == grpc::StatusCode::FAILED_PRECONDITION ||
-                                 code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                                 code == grpc::StatusCode::PERMISSION_DENIED;
       // A read has no effect: a failed read is a `fail` whatever the reason.
-      type = (is_read || certainly_not) ? "fail" : "info";
+      const bool maybe = token::MayHaveTakenEffect(token::net::FromGrpc(s.error_code()));
+      type = (is_read || !maybe) ? "fail" : "info";
       if (is_read && !etcd) avoid[{token, reader}] = Clock::now() + std::chrono::seconds(2);
     }
     const std::string error = s.error_message();  // returned by value: keep it alive

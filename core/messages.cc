@@ -30,4 +30,13 @@ std::string_view MessageTypeName(MessageType type) {
   return "Unknown";
 }
 
+ClientReply ErrorReply(const ClientRequest& request, Status status) {
+  TOKEN_ASSERT(!status.ok(), "an error reply carries an error");
+  ClientReply r;
+  r.request_id = request.request_id;
+  r.kind = request.kind;
+  r.status = std::move(status);
+  return r;
+}
+
 }  // namespace token

@@ -46,6 +46,9 @@ struct ClientReply {
   std::optional<HashPoint> final_point;
 };
 
+// The reply refusing `request` with `status` (REQUIRES: !status.ok()).
+ClientReply ErrorReply(const ClientRequest& request, Status status);
+
 enum class MessageType : std::uint8_t {
   kQuery = 0,       // coordinator -> replica: send me your value
   kQueryReply = 1,  // replica -> coordinator: my value (vv)

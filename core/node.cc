@@ -31,11 +31,7 @@ bool Node::IsCrashed(TokenIndex token) const {
 // ---- client requests ------------------------------------------------------------------
 
 void Node::ReplyError(const ClientRequest& request, Status status) {
-  ClientReply r;
-  r.request_id = request.request_id;
-  r.kind = request.kind;
-  r.status = std::move(status);
-  out_.replies.push_back(std::move(r));
+  out_.replies.push_back(ErrorReply(request, std::move(status)));
 }
 
 const Outputs& Node::OnClientRequest(const ClientRequest& request) {

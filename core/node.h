@@ -128,8 +128,8 @@ class Node {
   };
 
   const Outputs& Begin();
-  void Reply(const Operation& op, Status status);
   void ReplyError(const ClientRequest& request, Status status);
+  void Reply(const Operation& op, Status status);
   void Broadcast(MessageType type, const Operation& op, std::uint64_t op_id);
   void StartUpdatePhase(std::uint64_t op_id, Operation& op);
   void OnQueryReply(const Message& m, std::uint64_t op_id, Operation& op);

@@ -24,14 +24,6 @@ std::string Describe(const VersionedValue& vv) {
   return "?";
 }
 
-ClientReply ErrorReply(const ClientRequest& request, Status status) {
-  ClientReply r;
-  r.request_id = request.request_id;
-  r.kind = request.kind;
-  r.status = std::move(status);
-  return r;
-}
-
 }  // namespace
 
 Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, HostOptions options,
@@ -84,7 +76,6 @@ void Host::OnClientCall(CallId call, ClientRequest request,
 }
 
 void Host::OnPeerCall(CallId call, const Message& m) {
-  ++stats_.peer_calls;
   TOKEN_ASSERT(m.to == self_ && m.token < scheme_->tokens().size(),
                "a peer call is addressed to this node about a known token");
   const TokenScheme& ts = scheme_->token(m.token);
@@ -189,7 +180,6 @@ void Host::OnTimer(CallId call) {
 void Host::OnComputeDone(JobId job, std::optional<HashPoint> best) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return;  // cancelled
-  job_of_.erase(it->second);
   jobs_.erase(it);
   Act(node_.OnComputeResult(ComputeResult{job, best}));
 }
@@ -224,7 +214,6 @@ void Host::Shutdown(std::string_view why) {
   for (const auto& [job, request] : jobs_) world_.compute->Cancel(job);
   stats_.computes_cancelled += jobs_.size();
   jobs_.clear();
-  job_of_.clear();
 }
 
 // ---- acting on the core's outputs -----------------------------------------------------
@@ -258,7 +247,6 @@ void Host::Take(const Outputs& out) {
   for (const ComputeRequest& c : out.computes) {
     ++stats_.computes_started;
     jobs_[c.compute_id] = c.request_id;
-    job_of_[c.request_id] = c.compute_id;
     world_.compute->Start(c.compute_id, c);
   }
   for (const ClientReply& r : out.replies) Answer(r);
@@ -287,11 +275,13 @@ void Host::Hold(CallEntry& entry) {
 }
 
 void Host::CancelJobOf(std::uint64_t request_id) {
-  auto it = job_of_.find(request_id);
-  if (it == job_of_.end()) return;
-  const JobId job = it->second;
-  job_of_.erase(it);
-  jobs_.erase(job);
+  // An operation has at most one job at a time, and few jobs run at once: a scan is cheaper
+  // than an inverse map kept on every compute.
+  auto it = std::find_if(jobs_.begin(), jobs_.end(),
+                         [request_id](const auto& job) { return job.second == request_id; });
+  if (it == jobs_.end()) return;
+  const JobId job = it->first;
+  jobs_.erase(it);
   ++stats_.computes_cancelled;
   world_.compute->Cancel(job);
 }

@@ -56,7 +56,6 @@ struct HostOptions {
 
 struct HostStats {
   std::uint64_t client_calls = 0;
-  std::uint64_t peer_calls = 0;
   std::uint64_t calls_refused_held_limit = 0;  // RESOURCE_EXHAUSTED
   std::uint64_t calls_timed_out = 0;           // UNAVAILABLE: no quorum in time
   std::uint64_t calls_abandoned = 0;           // the caller went away
@@ -98,11 +97,9 @@ class Host {
   void Shutdown(std::string_view why);
 
   const Node& node() const { return node_; }
-  const ReplicationScheme& scheme() const { return *scheme_; }
   NodeIndex self() const { return self_; }
   std::size_t held_calls() const { return held_; }
   std::size_t calls_in_flight() const { return calls_.size(); }
-  std::size_t jobs_running() const { return jobs_.size(); }
   const HostStats& stats() const { return stats_; }
 
  private:
@@ -131,9 +128,8 @@ class Host {
   HostOptions options_;
   World world_;
   Node node_;
-  std::map<CallId, CallEntry> calls_;      // ordered: iteration reaches the world
-  std::map<JobId, std::uint64_t> jobs_;    // job -> the request it serves
-  std::map<std::uint64_t, JobId> job_of_;  // request -> its running job
+  std::map<CallId, CallEntry> calls_;    // ordered: iteration reaches the world
+  std::map<JobId, std::uint64_t> jobs_;  // running job -> the request it serves
   std::vector<Message> to_self_;
   std::size_t to_self_next_ = 0;
   bool acting_ = false;

@@ -141,4 +141,29 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
 }
 
+StatusCode FromGrpc(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return StatusCode::kOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return StatusCode::kInvalidArgument;
+    case grpc::StatusCode::NOT_FOUND:
+      return StatusCode::kNotFound;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return StatusCode::kFailedPrecondition;
+    case grpc::StatusCode::UNAVAILABLE:
+      return StatusCode::kUnavailable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return StatusCode::kDeadlineExceeded;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return StatusCode::kResourceExhausted;
+    case grpc::StatusCode::CANCELLED:
+      return StatusCode::kCancelled;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return StatusCode::kPermissionDenied;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
 }  // namespace token::net

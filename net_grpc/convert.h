@@ -29,5 +29,8 @@ std::optional<MessageType> FromProto(tokenmgr::v1::PeerMessageType t);
 void ToProto(const ClientReply& r, tokenmgr::v1::TokenReply* out);
 
 grpc::Status ToGrpc(const Status& s);
+// The core's code for a gRPC code; codes the core has no name for map to kInternal (their
+// outcome is unknown).
+StatusCode FromGrpc(grpc::StatusCode code);
 
 }  // namespace token::net

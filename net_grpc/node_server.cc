@@ -78,8 +78,8 @@ class NodeServer::Impl : public host::Clock, public host::Transport, public host
   // A unary call answered later on the executor. Lives until gRPC's OnDone.
   class Call : public grpc::ServerUnaryReactor {
    public:
-    Call(Impl* impl, host::CallId id, google::protobuf::Message* response, std::string token)
-        : impl_(impl), id_(id), response_(response), token_(std::move(token)) {}
+    Call(Impl* impl, host::CallId id, google::protobuf::Message* response)
+        : impl_(impl), id_(id), response_(response) {}
     void OnCancel() override {
       impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
@@ -88,7 +88,6 @@ class NodeServer::Impl : public host::Clock, public host::Transport, public host
     Impl* const impl_;
     const host::CallId id_;
     google::protobuf::Message* const response_;
-    const std::string token_;  // the token id the caller named
   };
 
   class ClientService final : public pb::TokenManager::CallbackService {
@@ -334,7 +333,8 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
                                                             ClientRequest request,
                                                             pb::TokenReply* reply) {
   const host::CallId id = next_call_id_++;
-  auto* call = new Call(this, id, reply, request.token);
+  auto* call = new Call(this, id, reply);
+  reply->set_id(request.token);  // sent only with an ok reply
   // The caller's deadline, converted to our clock (none: nullopt).
   std::optional<std::int64_t> deadline_ns;
   const auto caller_deadline = ctx->deadline();
@@ -356,7 +356,7 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(grpc::CallbackServerCo
                                                           const pb::VersionedValue* value,
                                                           google::protobuf::Message* reply) {
   const host::CallId id = next_call_id_++;
-  auto* call = new Call(this, id, reply, token);
+  auto* call = new Call(this, id, reply);
   auto from = IdentifyPeer(peer_check_, *ctx);
   if (!from.ok()) {
     call->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, from.status().message()));
@@ -425,7 +425,6 @@ void NodeServer::Impl::AnswerClient(host::CallId id, const ClientReply& reply) {
   }
   auto* r = static_cast<pb::TokenReply*>(call->response_);
   ToProto(reply, r);
-  r->set_id(call->token_);
   r->set_node(self_name_);
   call->Finish(grpc::Status::OK);
 }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/scheme_yaml_node.h"
+#include "sim/simulator.h"
 
 namespace sim {
 namespace {
@@ -531,7 +532,7 @@ std::string ScenarioToYaml(const Scenario& s) {
   if (s.expect.max_ok) out << YAML::Key << "max_ok" << YAML::Value << *s.expect.max_ok;
   if (s.expect.digest) {
     out << YAML::Key << "digest" << YAML::Value << YAML::DoubleQuoted
-        << fmt::format("{:016x}", s.expect.digest->digest);
+        << DigestHex(s.expect.digest->digest);
   }
   out << YAML::EndMap;
   out << YAML::EndMap;

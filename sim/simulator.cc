@@ -77,8 +77,7 @@ struct DeliverReply {
 };
 struct ComputeDone {
   NodeIndex node;
-  JobId job;
-  std::uint64_t generation;  // of the node's worker when the job started (stale: cancelled)
+  JobId job;  // stale when it no longer runs (cancelled while it ran)
 };
 struct HostTimer {
   NodeIndex node;
@@ -188,6 +187,8 @@ class Simulation {
     for (const Process& p : processes_) result_.stats.ops_pending += p.busy ? 1 : 0;
     for (const auto& node : nodes_) {
       const token::host::HostStats& h = node->host.stats();
+      result_.stats.computes += h.computes_started;
+      result_.stats.computes_cancelled += h.computes_cancelled;
       result_.stats.calls_abandoned += h.calls_abandoned;
       result_.stats.calls_timed_out += h.calls_timed_out;
       result_.stats.calls_refused_held += h.calls_refused_held_limit;
@@ -257,7 +258,7 @@ class Simulation {
 
   void Handle(ComputeDone& c) {
     SimNode& node = *nodes_[c.node];
-    if (c.generation != node.worker_generation) return;  // cancelled while it ran
+    if (node.worker.empty() || node.worker.front().id != c.job) return;  // cancelled
     digest_.Add(c.job);
     SimNode::Job job = std::move(node.worker.front());
     node.worker.pop_front();
@@ -585,12 +586,10 @@ class Simulation {
       TOKEN_ASSERT(false, "simulated nodes exchange messages, never unary peer calls");
     }
     void Start(JobId job, const token::ComputeRequest& request) override {
-      ++sim_->result_.stats.computes;
       worker.push_back(Job{job, request, sim_->origin_});
       if (worker.size() == 1) sim_->StartHeadJob(*this);
     }
     void Cancel(JobId job) override {
-      ++sim_->result_.stats.computes_cancelled;
       auto it =
           std::find_if(worker.begin(), worker.end(), [job](const Job& j) { return j.id == job; });
       if (it == worker.end()) return;
@@ -598,8 +597,7 @@ class Simulation {
         worker.erase(it);
         return;
       }
-      // The running job stops now; the next one starts.
-      ++worker_generation;
+      // The running job stops now (its completion event is stale); the next one starts.
       worker.pop_front();
       if (!worker.empty()) sim_->StartHeadJob(*this);
     }
@@ -611,8 +609,7 @@ class Simulation {
 
    public:
     Host host;
-    std::deque<Job> worker;  // the front one runs
-    std::uint64_t worker_generation = 0;
+    std::deque<Job> worker;  // the front one runs; job ids are unique per node
   };
 
   token::host::HostOptions HostOptionsOf() const {
@@ -632,7 +629,7 @@ class Simulation {
     const SimNode::Job& job = node.worker.front();
     const std::int64_t cost =
         static_cast<std::int64_t>(job.request.to - job.request.from) * s_.compute_ns_per_hash;
-    Schedule(now_ + cost, ComputeDone{node.host.self(), job.id, node.worker_generation});
+    Schedule(now_ + cost, ComputeDone{node.host.self(), job.id});
   }
 
   void SendMessage(const Message& m) {
@@ -694,12 +691,6 @@ class Simulation {
   SimResult result_;
 };
 
-static_assert(
-    static_cast<int>(HistoryEvent::Type::kInfo) == static_cast<int>(checker::LineType::kInfo) &&
-        static_cast<int>(HistoryEvent::Type::kFail) == static_cast<int>(checker::LineType::kFail) &&
-        static_cast<int>(HistoryEvent::Type::kOk) == static_cast<int>(checker::LineType::kOk),
-    "history event types map one to one to history line types");
-
 checker::LineValue ToLineValue(const token::RegisterValue& v) {
   checker::LineValue out;
   switch (v.kind()) {
@@ -737,7 +728,7 @@ std::string HistoryToJsonl(const Scenario& scenario, const std::vector<HistoryEv
   for (const HistoryEvent& e : history) {
     checker::HistoryLine line;
     line.process = e.process;
-    line.type = static_cast<checker::LineType>(e.type);
+    line.type = e.type;
     line.read = e.kind == OpKind::kRead;
     line.token = scheme.token(e.token).id;
     if (e.kind != OpKind::kRead || e.type == HistoryEvent::Type::kOk) {

@@ -22,13 +22,14 @@
 #include <string_view>
 #include <vector>
 
+#include "checker/history_writer.h"
 #include "sim/scenario.h"
 
 namespace sim {
 
 // What a client saw: one line of the history (docs/FORMATS.md).
 struct HistoryEvent {
-  enum class Type : std::uint8_t { kInvoke, kOk, kFail, kInfo };
+  using Type = checker::LineType;  // invoke, ok, fail, info
   Type type = Type::kInvoke;
   std::uint32_t process = 0;
   token::OpKind kind = token::OpKind::kRead;

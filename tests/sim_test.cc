@@ -164,6 +164,18 @@ TEST(ScenarioYaml, RoundTripKeepsTheRun) {
   }
 }
 
+TEST(ScenarioYaml, APinnedDigestThatDiffersIsAnUnmetExpectationForItsOwnSeedOnly) {
+  Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/majority_crash.yaml");
+  ASSERT_TRUE(s.expect.digest.has_value());
+  EXPECT_TRUE(tokensim::RunAndJudge(s).expectation_met);
+  s.expect.digest->digest ^= 1;
+  const tokensim::Judgement wrong = tokensim::RunAndJudge(s);
+  EXPECT_FALSE(wrong.expectation_met);
+  EXPECT_NE(wrong.mismatch.find("differs from the pinned"), std::string::npos) << wrong.mismatch;
+  s.seed += 1;  // another seed: the pin does not apply
+  EXPECT_TRUE(tokensim::RunAndJudge(s).expectation_met) << tokensim::RunAndJudge(s).mismatch;
+}
+
 TEST(ScenarioYaml, Durations) {
   EXPECT_EQ(*ParseDuration("250us"), 250'000);
   EXPECT_EQ(*ParseDuration("60s"), 60'000'000'000);
@@ -210,6 +222,9 @@ const std::string kBad7 = std::string(kScheme) + "operations:\n  - {op: read, to
 const std::string kBad8 = "seed: 1\n" + kWorkload;
 const std::string kBad9 = "scheme:\n  - {token: 1, writer: 127.0.0.1:1, readers: []}\n" + kWorkload;
 const std::string kBad10 = std::string(kScheme) + kWorkload + "expect: {verdict: maybe}\n";
+const std::string kBad11 = std::string(kScheme) + kWorkload + "expect: {digest: \"12ab\"}\n";
+const std::string kBad12 = std::string(kScheme) + kWorkload + "host: {max_held_calls: -1}\n";
+const std::string kBad13 = std::string(kScheme) + kWorkload + "host: {held: 3}\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ScenarioYamlBad,
@@ -225,6 +240,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadScenario{"bad scheme", kBad9.c_str(),
                     "line 2: scheme: token '1': the reader list is empty"},
         BadScenario{"bad verdict", kBad10.c_str(), "expect.verdict: 'maybe'"},
+        BadScenario{"short digest", kBad11.c_str(), "expect.digest: '12ab' is not 16 hex"},
+        BadScenario{"negative held limit", kBad12.c_str(), "host.max_held_calls"},
+        BadScenario{"unknown host key", kBad13.c_str(), "host: unknown key 'held'"},
         BadScenario{"not yaml", "scheme: [\n", "not valid YAML"},
         BadScenario{"not a mapping", "- 1\n", "must be a mapping"}),
     [](const ::testing::TestParamInfo<BadScenario>& param_info) {
