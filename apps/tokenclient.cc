@@ -21,9 +21,9 @@
 
 #include <fmt/format.h>
 
-#include "apps/flags.h"
 #include "checker/json_escape.h"
 #include "core/scheme_yaml.h"
+#include "harness/flags.h"
 #include "net_grpc/client.h"
 
 namespace {

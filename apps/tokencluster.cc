@@ -21,9 +21,9 @@
 
 #include <fmt/format.h>
 
-#include "apps/flags.h"
-#include "apps/process.h"
 #include "core/scheme_yaml.h"
+#include "harness/flags.h"
+#include "harness/process.h"
 #include "net_grpc/health.h"
 
 namespace {

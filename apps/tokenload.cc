@@ -28,13 +28,13 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
-#include "apps/flags.h"
 #include "checker/history.h"
 #include "checker/history_writer.h"
 #include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/scheme_yaml.h"
+#include "harness/flags.h"
 #include "net_grpc/convert.h"
 #include "net_grpc/credentials.h"
 #include "proto/etcd_kv.grpc.pb.h"

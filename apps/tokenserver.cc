@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 #include <pthread.h>
 
-#include "apps/flags.h"
 #include "core/scheme_yaml.h"
+#include "harness/flags.h"
 #include "net_grpc/node_server.h"
 
 namespace {

@@ -14,9 +14,9 @@
 
 #include <fmt/format.h>
 
-#include "apps/fuzz.h"
-#include "apps/sim_check.h"
 #include "core/node.h"
+#include "harness/fuzz.h"
+#include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
 
 namespace {

@@ -1,19 +1,28 @@
 # Fails the build when a layer includes what ARCHITECTURE.md forbids it.
-# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|host|checker|sim|net_grpc> -P CheckLayers.cmake
+# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|host|checker|sim|net_grpc|harness|tests>
+#              -P CheckLayers.cmake
+# From the bottom up: core, host, checker, sim, net_grpc are libraries of the system;
+# harness/ (the libraries the programs and tests share) sits above them all; apps/ (programs
+# only) and tests/ on top. No layer includes one above it: nothing below harness/ includes
+# harness/ or apps/, harness/ does not include apps/, and tests/ do not include apps/.
 if(LAYER_NAME STREQUAL "core")
   # Deterministic and free of I/O: no gRPC, protobuf, sim, net_grpc, checker, threads,
   # clocks or std random.
-  set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|thread>|chrono>|random>|mutex>|future>|iostream>)")
+  set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|host/|harness/|apps/|thread>|chrono>|random>|mutex>|future>|iostream>)")
 elseif(LAYER_NAME STREQUAL "host")
   # The same code in every world: the world comes in through host/world.h, never from a
   # world's own headers, threads or clocks.
   set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|apps/|harness/|thread>|chrono>|random>|mutex>|future>|iostream>)")
 elseif(LAYER_NAME STREQUAL "checker")
-  set(FORBIDDEN "[<\"](core/|sim/|net_grpc/|grpc|grpcpp|google/protobuf)")
+  set(FORBIDDEN "[<\"](core/|host/|sim/|net_grpc/|harness/|apps/|grpc|grpcpp|google/protobuf)")
 elseif(LAYER_NAME STREQUAL "sim")
-  set(FORBIDDEN "[<\"](net_grpc/|grpc|grpcpp|google/protobuf|thread>|chrono>|random>)")
+  set(FORBIDDEN "[<\"](net_grpc/|harness/|apps/|grpc|grpcpp|google/protobuf|thread>|chrono>|random>)")
 elseif(LAYER_NAME STREQUAL "net_grpc")
-  set(FORBIDDEN "[<\"](sim/|checker/)")
+  set(FORBIDDEN "[<\"](sim/|checker/|harness/|apps/)")
+elseif(LAYER_NAME STREQUAL "harness")
+  set(FORBIDDEN "[<\"](apps/)")
+elseif(LAYER_NAME STREQUAL "tests")
+  set(FORBIDDEN "[<\"](apps/)")
 else()
   message(FATAL_ERROR "unknown layer ${LAYER_NAME}")
 endif()

@@ -10,5 +10,5 @@ else
   clang-format --dry-run --Werror $files
 fi
 if [ -f build/compile_commands.json ]; then
-  clang-tidy -p build --quiet $(git ls-files 'core/*.cc' 'apps/*.cc')
+  clang-tidy -p build --quiet $(git ls-files 'core/*.cc' 'harness/*.cc' 'apps/*.cc')
 fi

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
-#include "apps/uniform_pick.h"
+#include "harness/uniform_pick.h"
 
 #include <fmt/format.h>
 

@@ -8,8 +8,8 @@
 
 #include "support/mutant_param_name.h"
 
-#include "apps/fuzz.h"
-#include "apps/sim_check.h"
+#include "harness/fuzz.h"
+#include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
 
 namespace tokensim {

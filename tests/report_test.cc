@@ -16,10 +16,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "apps/sim_check.h"
 #include "checker/history.h"
 #include "checker/html_report.h"
 #include "checker/linearizability.h"
+#include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
 
 namespace {

@@ -10,7 +10,7 @@
 
 #include "support/mutant_param_name.h"
 
-#include "apps/sim_check.h"
+#include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
 #include "sim/simulator.h"
 

@@ -21,7 +21,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "apps/process.h"
+#include "harness/process.h"
 #include "net_grpc/health.h"
 
 namespace token::testing {

@@ -1,4 +1,4 @@
-#include "apps/sim_check.h"
+#include "harness/sim_check.h"
 
 #include <map>
 

@@ -1,4 +1,4 @@
-#include "apps/process.h"
+#include "harness/process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "apps/flags.h"
+#include "harness/flags.h"
 
 #include <cerrno>
 #include <cstdlib>

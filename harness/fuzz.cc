@@ -1,4 +1,4 @@
-#include "apps/fuzz.h"
+#include "harness/fuzz.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <rapidcheck.h>
 
-#include "apps/sim_check.h"
-#include "apps/uniform_pick.h"
+#include "harness/sim_check.h"
+#include "harness/uniform_pick.h"
 #include "sim/scenario_yaml.h"
 
 namespace tokensim {
