@@ -56,6 +56,10 @@ enum class MessageType : std::uint8_t {
   kUpdateAck = 3,   // replica -> coordinator: done (always sent)
 };
 std::string_view MessageTypeName(MessageType type);
+// A coordinator's request to a replica (Query, Update), as opposed to a replica's answer.
+constexpr bool IsRequestType(MessageType type) {
+  return type == MessageType::kQuery || type == MessageType::kUpdate;
+}
 
 struct Message {
   MessageType type = MessageType::kQuery;
@@ -82,16 +86,39 @@ struct ComputeResult {
 };
 
 // Everything one input caused. Drivers act on all of it before the next input.
+// What a node keeps on storage about one token, written whole whenever it changes: the
+// replica's copy, the writer's reservation (versions up to `reserved_through` may be handed
+// out with no further write), the crash mark (a crashed token stays silent across
+// restarts), and whether the node still has to catch the token up from its peers (it lost
+// its storage and has not heard from enough of them yet).
+struct TokenRecord {
+  TokenIndex token = 0;
+  VersionedValue stored;
+  std::uint64_t reserved_through = 0;
+  bool crashed = false;
+  bool catching_up = false;
+
+  friend bool operator==(const TokenRecord&, const TokenRecord&) = default;
+};
+
+// Everything one input makes the node do. `writes` go to storage first: every message
+// and reply in the same Outputs leaves only once they are durable, and so does every
+// replica answer (QueryReply, UpdateAck) of any later input until then (a replica tells
+// others only what a crash cannot take back).
 struct Outputs {
   std::vector<Message> messages;
   std::vector<ClientReply> replies;
   std::vector<ComputeRequest> computes;
+  std::vector<TokenRecord> writes;
 
-  bool empty() const { return messages.empty() && replies.empty() && computes.empty(); }
+  bool empty() const {
+    return messages.empty() && replies.empty() && computes.empty() && writes.empty();
+  }
   void clear() {
     messages.clear();
     replies.clear();
     computes.clear();
+    writes.clear();
   }
 };
 

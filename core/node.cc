@@ -34,6 +34,39 @@ void Node::ReplyError(const ClientRequest& request, Status status) {
   out_.replies.push_back(ErrorReply(request, std::move(status)));
 }
 
+std::optional<Status> Node::Refusal(const ClientRequest& request, TokenIndex t) const {
+  const TokenScheme& ts = scheme_->token(t);
+  if (tokens_[t].catching_up) {
+    if (ts.replicas.size() == 1) {
+      return Status::Unavailable(fmt::format(
+          "node {} lost its storage and is the only replica of token '{}': its data is gone; "
+          "start the node as new to accept the loss",
+          scheme_->node(self_), ts.id));
+    }
+    return Status::Unavailable(fmt::format(
+        "node {} lost its storage and is catching token '{}' up from its peers; "
+        "retry shortly{}",
+        scheme_->node(self_), ts.id, IsWriterOp(request.kind) ? "" : " or at another reader"));
+  }
+  if (IsWriterOp(request.kind)) {
+    if (ts.writer != self_) {
+      return Status::FailedPrecondition(fmt::format(
+          "node {} is not the writer of token '{}': send {} to its writer {}", scheme_->node(self_),
+          ts.id, OpKindName(request.kind), scheme_->node(ts.writer)));
+    }
+    if (request.kind == OpKind::kWrite) {
+      if (Status s = ValidateDomain(request.domain); !s.ok()) return s;
+    }
+    return std::nullopt;
+  }
+  if (!ts.IsReader(self_)) {
+    return Status::FailedPrecondition(
+        fmt::format("node {} is not a reader of token '{}': its readers are {}",
+                    scheme_->node(self_), ts.id, scheme_->NodeList(ts.readers)));
+  }
+  return std::nullopt;
+}
+
 const Outputs& Node::OnClientRequest(const ClientRequest& request) {
   Begin();
   const auto t = scheme_->FindToken(request.token);
@@ -44,75 +77,87 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
                                             request.token)));
     return out_;
   }
-  const TokenScheme& ts = scheme_->token(*t);
-  TokenState& state = tokens_[*t];
-  if (state.crashed) return out_;  // fail-silent: a crashed token answers nothing
-
-  if (IsWriterOp(request.kind)) {
-    if (ts.writer != self_) {
-      ReplyError(request, Status::FailedPrecondition(fmt::format(
-                              "node {} is not the writer of token '{}': send {} to its writer {}",
-                              scheme_->node(self_), ts.id, OpKindName(request.kind),
-                              scheme_->node(ts.writer))));
-      return out_;
-    }
-    if (request.kind == OpKind::kWrite) {
-      if (Status s = ValidateDomain(request.domain); !s.ok()) {
-        ReplyError(request, std::move(s));
-        return out_;
-      }
-    }
-  } else if (!ts.IsReader(self_)) {
-    ReplyError(request, Status::FailedPrecondition(fmt::format(
-                            "node {} is not a reader of token '{}': its readers are {}",
-                            scheme_->node(self_), ts.id, scheme_->NodeList(ts.readers))));
+  if (tokens_[*t].crashed) return out_;  // fail-silent: a crashed token answers nothing
+  if (auto refusal = Refusal(request, *t)) {
+    ReplyError(request, std::move(*refusal));
     return out_;
   }
-
   const std::uint64_t op_id = next_op_id_++;
   Operation op;
   op.request_id = request.request_id;
   op.kind = request.kind;
   op.token = *t;
-  op.answered.assign(ts.replicas.size(), false);
+  op.answered.assign(scheme_->token(*t).replicas.size(), false);
+  if (request.kind == OpKind::kRead) {
+    StartRead(op_id, std::move(op));
+  } else {
+    StartWriterOp(op_id, std::move(op), request);
+  }
+  return out_;
+}
 
+void Node::StartRead(std::uint64_t op_id, Operation op) {
+  if (Is(Mutant::kReadLocalOnly) && scheme_->token(op.token).IsReplica(self_)) {
+    // The planted bug: answer from the local replica, asking nobody.
+    op.vv = tokens_[op.token].stored;
+    op.phase = Phase::kDone;
+    Operation& inserted = Insert(op_id, std::move(op));
+    BeginReadCompletion(op_id, inserted);
+    MaybeFinishRead(op_id, inserted);
+    return;
+  }
+  op.phase = Phase::kQuery;
+  Broadcast(MessageType::kQuery, op, op_id);
+  Insert(op_id, std::move(op));
+}
+
+void Node::StartWriterOp(std::uint64_t op_id, Operation op, const ClientRequest& request) {
+  op.vv.version = NextVersion(op.token);
   switch (request.kind) {
-    case OpKind::kRead:
-      if (Is(Mutant::kReadLocalOnly) && ts.IsReplica(self_)) {
-        // The planted bug: answer from the local replica, asking nobody.
-        op.vv = state.stored;
-        op.phase = Phase::kDone;
-        Operation& inserted = Insert(op_id, std::move(op));
-        BeginReadCompletion(op_id, inserted);
-        MaybeFinishRead(op_id, inserted);
-        return out_;
-      }
-      op.phase = Phase::kQuery;
-      Broadcast(MessageType::kQuery, op, op_id);
-      Insert(op_id, std::move(op));
-      return out_;
     case OpKind::kCreate:
-      op.vv = VersionedValue{++state.last_version, RegisterValue::Empty()};
+      op.vv.value = RegisterValue::Empty();
       break;
     case OpKind::kDrop:
-      op.vv = VersionedValue{++state.last_version, RegisterValue::Dropped()};
+      op.vv.value = RegisterValue::Dropped();
       break;
     case OpKind::kWrite:
-      op.vv.version = ++state.last_version;
+      op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
       if (request.domain.low < request.domain.mid) {
         // The partial argmin leaves the state machine; the Update waits for it.
         op.phase = Phase::kComputePartial;
-        op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
-        out_.computes.push_back(ComputeRequest{op_id, *t, request.domain.name, request.domain.low,
-                                               request.domain.mid, request.request_id});
+        out_.computes.push_back(ComputeRequest{op_id, op.token, request.domain.name,
+                                               request.domain.low, request.domain.mid,
+                                               request.request_id});
         Insert(op_id, std::move(op));
-        return out_;
+        return;
       }
-      op.vv.value = RegisterValue::Data(TokenData{request.domain, std::nullopt});
       break;
+    case OpKind::kRead:
+      TOKEN_ASSERT(false, "a read is not a writer operation");
   }
   StartUpdatePhase(op_id, Insert(op_id, std::move(op)));
-  return out_;
+}
+
+std::uint64_t Node::NextVersion(TokenIndex token) {
+  TokenState& state = tokens_[token];
+  const std::uint64_t version = ++state.last_version;
+  if (version > state.reserved_through) {
+    // The Updates of this version leave only once the new reservation is durable.
+    state.reserved_through = version + std::max<std::uint64_t>(options_.reserve_versions, 1) - 1;
+    Persist(token);
+  }
+  return version;
+}
+
+TokenRecord Node::Record(TokenIndex token) const {
+  TOKEN_ASSERT(token < tokens_.size(), "a record of a token outside the scheme");
+  const TokenState& state = tokens_[token];
+  return TokenRecord{token, state.stored, state.reserved_through, state.crashed, state.catching_up};
+}
+
+void Node::Persist(TokenIndex token) {
+  ++stats_.records_written;
+  out_.writes.push_back(Record(token));
 }
 
 // ---- peer messages --------------------------------------------------------------------
@@ -150,7 +195,9 @@ bool Node::CountAnswer(const Message& m, Operation& op) {
 
 const Outputs& Node::OnMessage(const Message& m) {
   Begin();
-  if (m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed) {
+  if (m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed ||
+      (tokens_[m.token].catching_up && IsRequestType(m.type))) {
+    // Crashed, or catching up: a replica that may lack acknowledged values answers nothing.
     ++stats_.messages_ignored;
     return out_;
   }
@@ -177,6 +224,7 @@ const Outputs& Node::OnMessage(const Message& m) {
       } else {
         if (m.vv.version > state.stored.version || Is(Mutant::kAdoptAnyVersion)) {
           state.stored = m.vv;
+          Persist(m.token);
         }
         reply.type = MessageType::kUpdateAck;
       }
@@ -210,6 +258,10 @@ const Outputs& Node::OnMessage(const Message& m) {
 }
 
 void Node::OnQueryReply(const Message& m, std::uint64_t op_id, Operation& op) {
+  if (op.phase == Phase::kCatchUp) {
+    OnCatchUpReply(m, op_id, op);
+    return;
+  }
   if (op.phase != Phase::kQuery || !CountAnswer(m, op)) {
     ++stats_.messages_ignored;
     return;
@@ -312,7 +364,7 @@ void Node::Reply(const Operation& op, Status status) {
 }
 
 Node::Operation& Node::Insert(std::uint64_t op_id, Operation op) {
-  op_by_request_[op.request_id] = op_id;
+  if (op.phase != Phase::kCatchUp) op_by_request_[op.request_id] = op_id;
   auto [it, inserted] = operations_.emplace(op_id, std::move(op));
   TOKEN_ASSERT(inserted, "operation ids are unique");
   return it->second;
@@ -322,7 +374,9 @@ void Node::Finish(std::uint64_t op_id) {
   auto it = operations_.find(op_id);
   if (it == operations_.end()) return;
   auto r = op_by_request_.find(it->second.request_id);
-  if (r != op_by_request_.end() && r->second == op_id) op_by_request_.erase(r);
+  if (it->second.phase != Phase::kCatchUp && r != op_by_request_.end() && r->second == op_id) {
+    op_by_request_.erase(r);
+  }
   operations_.erase(it);
 }
 
@@ -341,70 +395,170 @@ std::size_t Node::Quorum(TokenIndex token) const {
   return ts.quorum;
 }
 
-std::string_view MutantName(Mutant m) {
-  switch (m) {
-    case Mutant::kNone:
-      return "none";
-    case Mutant::kReadSkipsImpose:
-      return "read-skips-impose";
-    case Mutant::kWriteAnswersFirstAck:
-      return "write-first-ack";
-    case Mutant::kReadLocalOnly:
-      return "read-local-only";
-    case Mutant::kMinorityQuorum:
-      return "minority-quorum";
-    case Mutant::kCountStaleAcks:
-      return "count-stale-acks";
-    case Mutant::kAdoptAnyVersion:
-      return "adopt-any-version";
-    case Mutant::kFirstReplyWins:
-      return "first-reply-wins";
-    case Mutant::kFastReadWithoutQuorum:
-      return "fast-read-without-quorum";
+namespace {
+
+const MutantInfo* FindMutant(Mutant m) {
+  for (const MutantInfo& info : kMutants) {
+    if (info.mutant == m) return &info;
   }
-  return "unknown";
+  return nullptr;
+}
+
+}  // namespace
+
+std::string_view MutantName(Mutant m) {
+  if (m == Mutant::kNone) return "none";
+  const MutantInfo* info = FindMutant(m);
+  return info ? info->name : "unknown";
 }
 
 std::string_view MutantDescription(Mutant m) {
-  switch (m) {
-    case Mutant::kNone:
-      return "the correct protocol";
-    case Mutant::kReadSkipsImpose:
-      return "a read answers right after its query phase, without the impose";
-    case Mutant::kWriteAnswersFirstAck:
-      return "a write answers after the first ack instead of a quorum";
-    case Mutant::kReadLocalOnly:
-      return "a read answers from the coordinator's local replica only";
-    case Mutant::kMinorityQuorum:
-      return "quorums of floor(n/2) instead of a majority";
-    case Mutant::kCountStaleAcks:
-      return "acks and replies of an earlier operation count for the current one";
-    case Mutant::kAdoptAnyVersion:
-      return "a replica adopts any Update, not only a higher version";
-    case Mutant::kFirstReplyWins:
-      return "a read returns the first reply's value instead of the highest version";
-    case Mutant::kFastReadWithoutQuorum:
-      return "the fast read skips the impose one reply short of a quorum at the highest version";
-  }
-  return "unknown";
+  if (m == Mutant::kNone) return "the correct protocol";
+  const MutantInfo* info = FindMutant(m);
+  return info ? info->description : "unknown";
+}
+
+bool MutantNeedsRestarts(Mutant m) {
+  const MutantInfo* info = FindMutant(m);
+  return info != nullptr && info->needs_restarts;
 }
 
 std::optional<Mutant> MutantFromName(std::string_view name) {
   if (name == "none") return Mutant::kNone;
-  for (Mutant m : kAllMutants) {
-    if (MutantName(m) == name) return m;
+  for (const MutantInfo& info : kMutants) {
+    if (info.name == name) return info.mutant;
   }
   return std::nullopt;
+}
+
+std::string_view StartModeName(StartMode mode) {
+  switch (mode) {
+    case StartMode::kNew:
+      return "new";
+    case StartMode::kRestart:
+      return "restart";
+    case StartMode::kReplacement:
+      return "replacement";
+  }
+  return "unknown";
 }
 
 const Outputs& Node::OnCrash(TokenIndex token) {
   Begin();
   TOKEN_ASSERT(token < tokens_.size(), "crash of a token outside the scheme");
-  tokens_[token].crashed = true;
+  TokenState& state = tokens_[token];
+  if (!state.crashed) {
+    state.crashed = true;
+    Persist(token);  // silent across restarts too
+  }
+  if (state.catching_up) {
+    state.catching_up = false;
+    for (const auto& [op_id, op] : operations_) {
+      if (op.token == token && op.phase == Phase::kCatchUp) --catching_up_;
+    }
+  }
   std::erase_if(operations_, [token](const auto& kv) { return kv.second.token == token; });
   std::erase_if(op_by_request_,
                 [this](const auto& kv) { return !operations_.contains(kv.second); });
   return out_;
+}
+
+// ---- start and catch-up ----------------------------------------------------------------
+
+const Outputs& Node::OnStart(StartMode mode, const std::vector<TokenRecord>& records) {
+  Begin();
+  TOKEN_ASSERT(!started_ && operations_.empty(), "OnStart comes once, before any other input");
+  started_ = true;
+  if (mode == StartMode::kReplacement && Is(Mutant::kRejoinEmpty)) return out_;  // the bug
+  if (mode == StartMode::kRestart) {
+    for (const TokenRecord& r : records) {
+      TOKEN_ASSERT(r.token < tokens_.size(), "a stored record names a token of the scheme");
+      TokenState& state = tokens_[r.token];
+      state.stored = r.stored;
+      state.crashed = r.crashed;
+      state.reserved_through = r.reserved_through;
+      // Every version up to the reservation may have been handed out: resume after it.
+      state.last_version = Is(Mutant::kWriterCounterInMemory) ? 0 : r.reserved_through;
+      if (r.catching_up && !r.crashed) StartCatchUp(r.token);  // interrupted: start over
+    }
+    return out_;
+  }
+  TOKEN_ASSERT(records.empty(), "a new or replacement node starts with no records");
+  if (mode == StartMode::kReplacement) {
+    for (TokenIndex t = 0; t < tokens_.size(); ++t) {
+      if (scheme_->token(t).IsReplica(self_)) StartCatchUp(t);
+    }
+  }
+  return out_;
+}
+
+std::size_t Node::CatchUpAnswersNeeded(TokenIndex token) const {
+  const TokenScheme& ts = scheme_->token(token);
+  const std::size_t others = ts.replicas.size() - 1;
+  // The writer must see every version its lost counter may have sent, even to a minority.
+  if (ts.writer == self_) return others;
+  // Any write quorum keeps at least quorum - 1 copies outside this node, and quorum of the
+  // others meet them.
+  return std::min(others, ts.quorum);
+}
+
+void Node::StartCatchUp(TokenIndex token) {
+  TokenState& state = tokens_[token];
+  state.catching_up = true;
+  Persist(token);                                // a restart before the end resumes the catch-up
+  if (CatchUpAnswersNeeded(token) == 0) return;  // its only replica: the data is gone
+  ++catching_up_;
+  const std::uint64_t op_id = next_op_id_++;
+  Operation op;
+  op.kind = OpKind::kRead;
+  op.token = token;
+  op.phase = Phase::kCatchUp;
+  op.answered.assign(scheme_->token(token).replicas.size(), false);
+  op.vv = state.stored;
+  SendCatchUpQueries(op_id, Insert(op_id, std::move(op)));
+}
+
+void Node::SendCatchUpQueries(std::uint64_t op_id, const Operation& op) {
+  const auto& replicas = scheme_->token(op.token).replicas;
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    if (replicas[i] == self_ || op.answered[i]) continue;
+    Message m;
+    m.type = MessageType::kQuery;
+    m.from = self_;
+    m.to = replicas[i];
+    m.token = op.token;
+    m.op_id = op_id;
+    out_.messages.push_back(std::move(m));
+  }
+}
+
+const Outputs& Node::OnRetryCatchUp() {
+  Begin();
+  for (const auto& [op_id, op] : operations_) {
+    if (op.phase == Phase::kCatchUp) SendCatchUpQueries(op_id, op);
+  }
+  return out_;
+}
+
+void Node::OnCatchUpReply(const Message& m, std::uint64_t op_id, Operation& op) {
+  if (m.from == self_ || !CountAnswer(m, op)) {
+    ++stats_.messages_ignored;
+    return;
+  }
+  if (m.vv.version > op.vv.version) op.vv = m.vv;
+  if (op.answers < CatchUpAnswersNeeded(op.token)) return;
+  TokenState& state = tokens_[op.token];
+  if (op.vv.version > state.stored.version) state.stored = op.vv;
+  if (scheme_->token(op.token).writer == self_) {
+    // Versions up to the highest seen are taken; the next write reserves after them.
+    state.last_version = std::max(state.last_version, state.stored.version);
+    state.reserved_through = std::max(state.reserved_through, state.last_version);
+  }
+  state.catching_up = false;
+  --catching_up_;
+  ++stats_.tokens_caught_up;
+  Persist(op.token);
+  Finish(op_id);
 }
 
 }  // namespace token

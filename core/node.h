@@ -14,8 +14,16 @@
 //     answer when both are done.
 //   replica: adopts an Update only if its version is higher; acks either way.
 //
+// Durability (crash-recovery on top of crash-stop): what the node must keep across a
+// restart leaves as TokenRecords in Outputs::writes, and the driver makes them durable
+// before it lets out what depends on them (core/messages.h, Outputs). A replica's adopted
+// value and a crash mark are written at once; the writer reserves versions in blocks
+// (NodeOptions::reserve_versions) and resumes after its reservation when restarted. A node
+// that lost its storage starts as a replacement and catches up from its peers (OnStart).
+//
 // Contract with the driver: call one On* method per input, then act on every Output in the
-// returned Outputs (deliver messages, answer clients, run computes) before the next call;
+// returned Outputs (store writes, deliver messages, answer clients, run computes, in the
+// order Outputs describes) before the next call;
 // the reference stays valid until the next call. Messages to the node itself are outputs
 // like any other. There is no clock: client timeouts belong to the driver. A token crashed
 // with OnCrash never produces another output: pending operations are dropped unanswered
@@ -26,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,28 +51,80 @@ namespace token {
 // never the default, and the gRPC server refuses any value but kNone.
 enum class Mutant : std::uint8_t {
   kNone = 0,
-  kReadSkipsImpose,        // a read answers right after its query phase
-  kWriteAnswersFirstAck,   // a write answers after the first ack, not a quorum
-  kReadLocalOnly,          // a read answers from the coordinator's own replica only
-  kMinorityQuorum,         // quorum floor(n/2) instead of floor(n/2) + 1
-  kCountStaleAcks,         // answers of earlier operations count for the current one
-  kAdoptAnyVersion,        // a replica adopts any Update, not only a higher version
-  kFirstReplyWins,         // a read takes the first reply's value, not the highest
-  kFastReadWithoutQuorum,  // the fast read skips the impose with one reply short of a quorum
+  kReadSkipsImpose,
+  kWriteAnswersFirstAck,
+  kReadLocalOnly,
+  kMinorityQuorum,
+  kCountStaleAcks,
+  kAdoptAnyVersion,
+  kFirstReplyWins,
+  kFastReadWithoutQuorum,
+  kAckBeforeDurable,       // the host (host/host.h) lets replica answers leave before storage
+  kWriterCounterInMemory,  // core: a restarted writer counts from 0, not its reservation
+  kRejoinEmpty,            // core: a node that lost its storage serves at once, empty
 };
-inline constexpr Mutant kAllMutants[] = {Mutant::kReadSkipsImpose, Mutant::kWriteAnswersFirstAck,
-                                         Mutant::kReadLocalOnly,   Mutant::kMinorityQuorum,
-                                         Mutant::kCountStaleAcks,  Mutant::kAdoptAnyVersion,
-                                         Mutant::kFirstReplyWins,  Mutant::kFastReadWithoutQuorum};
+
+// The one table of planted bugs: name (for --mutant and scenario files) and what it breaks.
+struct MutantInfo {
+  Mutant mutant;
+  std::string_view name;
+  std::string_view description;
+  // The faults a run needs before this bug can show (restarts, lost storage).
+  bool needs_restarts;
+};
+inline constexpr MutantInfo kMutants[] = {
+    {Mutant::kReadSkipsImpose, "read-skips-impose",
+     "a read answers right after its query phase, without the impose", false},
+    {Mutant::kWriteAnswersFirstAck, "write-first-ack",
+     "a write answers after the first ack instead of a quorum", false},
+    {Mutant::kReadLocalOnly, "read-local-only",
+     "a read answers from the coordinator's local replica only", false},
+    {Mutant::kMinorityQuorum, "minority-quorum", "quorums of floor(n/2) instead of a majority",
+     false},
+    {Mutant::kCountStaleAcks, "count-stale-acks",
+     "acks and replies of an earlier operation count for the current one", false},
+    {Mutant::kAdoptAnyVersion, "adopt-any-version",
+     "a replica adopts any Update, not only a higher version", false},
+    {Mutant::kFirstReplyWins, "first-reply-wins",
+     "a read returns the first reply's value instead of the highest version", false},
+    {Mutant::kFastReadWithoutQuorum, "fast-read-without-quorum",
+     "the fast read skips the impose one reply short of a quorum at the highest version", false},
+    {Mutant::kAckBeforeDurable, "ack-before-durable",
+     "a replica answers (acks, query replies) before its storage write is durable", true},
+    {Mutant::kWriterCounterInMemory, "writer-counter-in-memory",
+     "a restarted writer counts versions from 0 instead of after its durable reservation", true},
+    {Mutant::kRejoinEmpty, "rejoin-empty",
+     "a node that lost its storage serves at once with empty state, without catching up", true},
+};
+inline constexpr Mutant kAllMutants[] = {Mutant::kReadSkipsImpose,  Mutant::kWriteAnswersFirstAck,
+                                         Mutant::kReadLocalOnly,    Mutant::kMinorityQuorum,
+                                         Mutant::kCountStaleAcks,   Mutant::kAdoptAnyVersion,
+                                         Mutant::kFirstReplyWins,   Mutant::kFastReadWithoutQuorum,
+                                         Mutant::kAckBeforeDurable, Mutant::kWriterCounterInMemory,
+                                         Mutant::kRejoinEmpty};
+static_assert(std::size(kAllMutants) == std::size(kMutants));
 std::string_view MutantName(Mutant m);
 // Parses a name from MutantName ("none" included); nullopt when unknown.
 std::optional<Mutant> MutantFromName(std::string_view name);
 std::string_view MutantDescription(Mutant m);
+// Whether the bug can show only in runs with restarts or lost storage.
+bool MutantNeedsRestarts(Mutant m);
+
+// How a node starts (Node::OnStart).
+enum class StartMode : std::uint8_t {
+  kNew,          // first start, nothing stored: every token at its initial value
+  kRestart,      // the records are everything it stored before: resume from them
+  kReplacement,  // its storage is lost: catch every replicated token up from its peers
+};
+std::string_view StartModeName(StartMode mode);
 
 struct NodeOptions {
   // Skip the impose phase of a read when a quorum of replies already carry the highest
   // version (that version is then stored at a quorum already).
   bool fast_read = true;
+  // A writer reserves this many versions per storage write (a restarted writer resumes
+  // after its reservation, so it never hands out a version twice).
+  std::uint64_t reserve_versions = 1024;
   Mutant mutant = Mutant::kNone;
 };
 
@@ -75,6 +136,8 @@ struct NodeStats {
   std::uint64_t reads_imposed = 0;
   std::uint64_t final_cache_hits = 0;
   std::uint64_t operations_abandoned = 0;  // OnAbandon: the driver gave up waiting
+  std::uint64_t records_written = 0;       // TokenRecords in Outputs::writes
+  std::uint64_t tokens_caught_up = 0;      // after a start as a replacement
 };
 
 class Node {
@@ -82,6 +145,18 @@ class Node {
   // REQUIRES: self < scheme->nodes().size()
   Node(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, NodeOptions options = {});
 
+  // Called once, before any other input (a Node never started is a kNew one). kRestart:
+  // `records` are the last record of each token stored before (tokens without one never
+  // changed). kReplacement: `records` must be empty; every token this node replicates
+  // is caught up from its peers before the node answers anything about it: the highest
+  // value of a majority of the other replicas (of all of them for the tokens it writes,
+  // so that it never reuses a version its lost counter handed out). Until then client
+  // requests about the token are refused UNAVAILABLE and peers' messages go unanswered.
+  // A token with no other replica has nobody to learn from: it stays refused.
+  const Outputs& OnStart(StartMode mode, const std::vector<TokenRecord>& records);
+  // Sends the catch-up queries again to the peers that have not answered (the driver
+  // calls it from a timer while catching_up() is true: a query or its reply may be lost).
+  const Outputs& OnRetryCatchUp();
   const Outputs& OnClientRequest(const ClientRequest& request);
   const Outputs& OnMessage(const Message& message);
   const Outputs& OnComputeResult(const ComputeResult& result);
@@ -99,11 +174,16 @@ class Node {
   // The replica's stored value of `token`; nullopt when this node is not a replica of it.
   std::optional<VersionedValue> Stored(TokenIndex token) const;
   bool IsCrashed(TokenIndex token) const;
+  // Some token still waits for answers to its catch-up (a start as a replacement). A
+  // token whose only replica is this node cannot catch up: it stays refused, not counted.
+  bool catching_up() const { return catching_up_ > 0; }
+  // The record of `token` as this node would store it now.
+  TokenRecord Record(TokenIndex token) const;
   // Operations started here and not yet answered (dropped ones excluded).
   std::size_t pending_operations() const { return operations_.size(); }
 
  private:
-  enum class Phase : std::uint8_t { kComputePartial, kQuery, kImpose, kDone };
+  enum class Phase : std::uint8_t { kComputePartial, kQuery, kImpose, kDone, kCatchUp };
 
   struct Operation {
     std::uint64_t request_id = 0;
@@ -120,8 +200,10 @@ class Node {
 
   struct TokenState {
     bool crashed = false;
-    VersionedValue stored;           // replica copy (meaningful when this node is a replica)
-    std::uint64_t last_version = 0;  // writer's counter
+    VersionedValue stored;               // replica copy (meaningful when this node is a replica)
+    std::uint64_t last_version = 0;      // writer's counter
+    std::uint64_t reserved_through = 0;  // writer: durable bound of the counter
+    bool catching_up = false;
     // Final argmin of the most recently computed version (reads of an unchanged value).
     std::optional<std::uint64_t> final_version;
     std::optional<HashPoint> final_point;
@@ -129,6 +211,18 @@ class Node {
 
   const Outputs& Begin();
   void ReplyError(const ClientRequest& request, Status status);
+  // The refusal of a request this node cannot serve (unknown token, wrong role, bad
+  // domain, catching up); nullopt when it may start.
+  std::optional<Status> Refusal(const ClientRequest& request, TokenIndex t) const;
+  void StartRead(std::uint64_t op_id, Operation op);
+  void StartWriterOp(std::uint64_t op_id, Operation op, const ClientRequest& request);
+  // The writer's next version of `token`, reserving a new block when the last runs out.
+  std::uint64_t NextVersion(TokenIndex token);
+  void Persist(TokenIndex token);
+  void StartCatchUp(TokenIndex token);
+  void SendCatchUpQueries(std::uint64_t op_id, const Operation& op);
+  void OnCatchUpReply(const Message& m, std::uint64_t op_id, Operation& op);
+  std::size_t CatchUpAnswersNeeded(TokenIndex token) const;
   void Reply(const Operation& op, Status status);
   void Broadcast(MessageType type, const Operation& op, std::uint64_t op_id);
   void StartUpdatePhase(std::uint64_t op_id, Operation& op);
@@ -150,6 +244,8 @@ class Node {
   std::map<std::uint64_t, Operation> operations_;         // by op id; ordered for determinism
   std::map<std::uint64_t, std::uint64_t> op_by_request_;  // request id -> op id (pending)
   std::uint64_t next_op_id_ = 1;
+  std::size_t catching_up_ = 0;  // catch-up operations in flight
+  bool started_ = false;
   Outputs out_;
   NodeStats stats_;
 };

@@ -18,6 +18,60 @@ namespace {
 
 std::string Address(int i) { return fmt::format("127.0.0.1:{}", 50051 + i); }
 
+// Restarts, in one of four swarm profiles: none; a few single-node restarts (some with
+// a power cut that loses unsynced writes, some with the disk lost); a rolling restart of
+// every node in turn; a power cut of the whole cluster at once. Returns whether the
+// faults stay within every token's budget, counting a restarted node as a crashed one
+// (liveness is then expected; a replaced writer needs every other replica of its tokens).
+bool DrawRestarts(sim::Scenario& s, int nodes) {
+  const int profile = Pick(0, 4);
+  const auto node = [](int i) { return static_cast<token::NodeIndex>(i); };
+  if (profile == 1) {
+    for (int i = Pick(1, 4); i > 0; --i) {
+      sim::Fault f{sim::FaultKind::kRestartNode, Pick<std::int64_t>(0, 80) * 1'000'000,
+                   node(Pick(0, nodes)), 0};
+      f.down_ns = Pick<std::int64_t>(1, 30) * 1'000'000;
+      f.lose_unsynced = Pick(0, 2) == 1;
+      f.disk_lost = Pick(0, 5) == 0;
+      s.faults.push_back(f);
+    }
+  } else if (profile == 2) {
+    const std::int64_t gap_ns = Pick<std::int64_t>(5, 30) * 1'000'000;
+    for (int i = 0; i < nodes; ++i) {
+      sim::Fault f{sim::FaultKind::kRestartNode, (i + 1) * gap_ns, node(i), 0};
+      f.down_ns = gap_ns / 2;
+      f.lose_unsynced = Pick(0, 2) == 1;
+      s.faults.push_back(f);
+    }
+  } else if (profile == 3) {
+    const std::int64_t at_ns = Pick<std::int64_t>(5, 80) * 1'000'000;
+    const std::int64_t down_ns = Pick<std::int64_t>(1, 30) * 1'000'000;
+    for (int i = 0; i < nodes; ++i) {
+      sim::Fault f{sim::FaultKind::kRestartNode, at_ns, node(i), 0};
+      f.down_ns = down_ns;
+      f.lose_unsynced = true;
+      s.faults.push_back(f);
+    }
+  }
+  const auto& sch = *s.scheme;
+  for (token::TokenIndex t = 0; t < sch.tokens().size(); ++t) {
+    const token::TokenScheme& ts = sch.token(t);
+    std::vector<bool> down(sch.nodes().size(), false);
+    bool writer_replaced = false;
+    for (const sim::Fault& f : s.faults) {
+      if (!ts.IsReplica(f.node) || (f.kind == sim::FaultKind::kCrashToken && f.token != t)) {
+        continue;
+      }
+      down[f.node] = true;
+      writer_replaced = writer_replaced || (f.disk_lost && f.node == ts.writer);
+    }
+    const auto downs = static_cast<std::size_t>(std::count(down.begin(), down.end(), true));
+    if (downs > (ts.replicas.size() - 1) / 2) return false;
+    if (writer_replaced && downs > 1) return false;
+  }
+  return true;
+}
+
 // One swarm case: the cluster shape, workload, delays and faults all drawn per case.
 rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
   return rc::gen::exec([mutant] {
@@ -79,6 +133,12 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
       s.links.push_back(r);
     }
     s.compute_ns_per_hash = Pick<std::int64_t>(0, 2000);
+    s.storage_delay.kind = static_cast<sim::DelayKind>(Pick(0, 4));
+    s.storage_delay.min_ns = Pick<std::int64_t>(1'000, 500'000);
+    s.storage_delay.max_ns = s.storage_delay.min_ns + Pick<std::int64_t>(0, 5'000'000);
+    s.storage_delay.mean_ns = Pick<std::int64_t>(10'000, 2'000'000);
+    s.storage_delay.tail_permille = static_cast<std::uint32_t>(Pick(0, 100));
+    s.storage_delay.tail_factor = static_cast<std::uint32_t>(Pick(1, 21));
 
     // Workload: about 50 operations.
     sim::Workload w;
@@ -114,6 +174,7 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
                                     Pick<std::int64_t>(0, 60) * 1'000'000,
                                     static_cast<token::NodeIndex>(Pick(0, nodes)), 0});
     }
+    within_budget = DrawRestarts(s, nodes) && within_budget;
     const std::int64_t worst_message =
         s.delay.kind == sim::DelayKind::kLongTail
             ? s.delay.max_ns * static_cast<std::int64_t>(s.delay.tail_factor)

@@ -66,12 +66,31 @@ Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace
         }
       }
     }
+    // Operations at a node around a restart end when its connection drops or are refused
+    // while it is down or catching up: [start, end) windows per node, in virtual time.
+    std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> restarting(
+        scheme.nodes().size());
+    for (const sim::Fault& f : scenario.faults) {
+      if (f.kind != sim::FaultKind::kRestartNode) continue;
+      const std::int64_t grace = f.disk_lost ? scenario.client_timeout_ns : 0;
+      restarting[f.node].emplace_back(f.at_ns - scenario.client_timeout_ns,
+                                      f.at_ns + f.down_ns + grace);
+    }
+    auto around_restart = [&](const sim::HistoryEvent& inv) {
+      for (const auto& [from, to] : restarting[inv.node]) {
+        if (inv.time_ns >= from && inv.time_ns <= to) return true;
+      }
+      return false;
+    };
     // Pair each invocation with its outcome per process.
     std::map<std::uint32_t, const sim::HistoryEvent*> outstanding;
     std::uint64_t hung = 0;
     std::string first;
     auto judge = [&](const sim::HistoryEvent& inv, bool completed_ok) {
-      if (completed_ok || crashed[inv.node * scheme.tokens().size() + inv.token]) return;
+      if (completed_ok || crashed[inv.node * scheme.tokens().size() + inv.token] ||
+          around_restart(inv)) {
+        return;
+      }
       if (hung++ == 0) {
         first = fmt::format("process {}'s {} of token {} at {} (invoked at {} ns)", inv.process,
                             token::OpKindName(inv.kind), scheme.token(inv.token).id,

@@ -33,9 +33,23 @@ Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, Host
       self_name_(scheme_->node(self)),
       options_(std::move(options)),
       world_(world),
-      node_(scheme_, self, options_.node) {
-  TOKEN_ASSERT(world_.clock && world_.transport && world_.compute,
-               "a Host needs a clock, a transport and a compute runner");
+      node_(scheme_, self, options_.node),
+      answers_before_durable_(options_.node.mutant == Mutant::kAckBeforeDurable) {
+  TOKEN_ASSERT(world_.clock && world_.transport && world_.compute && world_.storage,
+               "a Host needs a clock, a transport, a compute runner and storage");
+}
+
+void Host::Start(StartMode mode, const std::vector<TokenRecord>& records) {
+  Act(node_.OnStart(mode, records));
+  if (node_.catching_up()) {
+    Log(fmt::format("[{}] started as a replacement: catching its tokens up from its peers",
+                    self_name_));
+    ArmCatchUpTimer();
+  }
+}
+
+void Host::ArmCatchUpTimer() {
+  world_.clock->StartTimer(world_.clock->NowNs() + options_.catch_up_retry_ns, kHostTimer);
 }
 
 // ---- inputs ---------------------------------------------------------------------------
@@ -105,9 +119,21 @@ void Host::OnPeerCall(CallId call, const Message& m) {
     Act(out);
     return;
   }
-  world_.transport->AnswerPeer(call, *reply);
+  const Message answer = *reply;
   out.messages.erase(reply);
   Act(out);
+  if (!MustWait(!out.writes.empty(), answer.type)) {
+    world_.transport->AnswerPeer(call, answer);
+    return;
+  }
+  // The answer waits for storage; a cancel before then ends the call.
+  CallEntry& entry = calls_[call];
+  entry.client = false;
+  entry.token = m.token;
+  entry.started_ns = world_.clock->NowNs();
+  ++stats_.outputs_held_durable;
+  waiting_.push_back(
+      Waiting{Waiting::Kind::kPeerAnswer, batches_issued_, answer, call, ClientReply{}});
 }
 
 void Host::OnPeerMessage(const Message& m) {
@@ -155,6 +181,12 @@ void Host::OnCallCancelled(CallId call) {
 }
 
 void Host::OnTimer(CallId call) {
+  if (call == kHostTimer) {
+    if (!node_.catching_up()) return;
+    Act(node_.OnRetryCatchUp());
+    ArmCatchUpTimer();
+    return;
+  }
   auto it = calls_.find(call);
   if (it == calls_.end() || it->second.held || !it->second.client) return;
   ++stats_.calls_timed_out;
@@ -175,6 +207,38 @@ void Host::OnTimer(CallId call) {
   const ClientReply reply = ErrorReply(entry.request, Status::Unavailable(std::move(message)));
   if (options_.log_requests) LogReply(entry, reply);
   world_.transport->AnswerClient(call, reply);
+}
+
+void Host::OnStorageDone(BatchId batch) {
+  TOKEN_ASSERT(batch <= batches_issued_, "storage reports only batches it was given");
+  batches_durable_ = std::max(batches_durable_, batch);
+  while (!waiting_.empty() && waiting_.front().after <= batches_durable_) {
+    Waiting w = std::move(waiting_.front());
+    waiting_.pop_front();
+    Release(std::move(w));
+  }
+}
+
+void Host::Release(Waiting w) {
+  switch (w.kind) {
+    case Waiting::Kind::kSend:
+      world_.transport->Send(w.message);
+      return;
+    case Waiting::Kind::kToSelf:
+      Act(node_.OnMessage(w.message));
+      return;
+    case Waiting::Kind::kPeerAnswer: {
+      auto it = calls_.find(w.call);
+      if (it == calls_.end()) return;  // its caller went away meanwhile
+      calls_.erase(it);
+      world_.transport->AnswerPeer(w.call, w.message);
+      return;
+    }
+    case Waiting::Kind::kClientReply:
+      if (!calls_.contains(w.reply.request_id)) return;  // its caller went away meanwhile
+      Answer(w.reply);
+      return;
+  }
 }
 
 void Host::OnComputeDone(JobId job, std::optional<HashPoint> best) {
@@ -211,6 +275,7 @@ void Host::Shutdown(std::string_view why) {
     }
   }
   held_ = 0;
+  waiting_.clear();
   for (const auto& [job, request] : jobs_) world_.compute->Cancel(job);
   stats_.computes_cancelled += jobs_.size();
   jobs_.clear();
@@ -234,11 +299,30 @@ void Host::Act(const Outputs& out) {
   acting_ = false;
 }
 
+bool Host::MustWait(bool wrote, MessageType type) const {
+  const bool replica_answer = !IsRequestType(type);
+  if (replica_answer && answers_before_durable_) return false;  // the planted bug
+  if (wrote) return true;
+  // An Update may carry a version whose reservation an earlier input wrote (a write
+  // whose partial argmin ran in between): it waits like the answers.
+  return type != MessageType::kQuery && batches_durable_ < batches_issued_;
+}
+
 void Host::Take(const Outputs& out) {
   // `out` is valid until the next call into node_: everything is taken out here.
+  const bool wrote = !out.writes.empty();
+  if (wrote) {
+    ++stats_.storage_batches;
+    world_.storage->Write(++batches_issued_, out.writes);
+  }
   for (const Message& m : out.messages) {
     TOKEN_ASSERT(m.from == self_, "a node sends only as itself");
-    if (m.to == self_) {
+    const bool to_self = m.to == self_;
+    if (MustWait(wrote, m.type)) {
+      ++stats_.outputs_held_durable;
+      waiting_.push_back(Waiting{to_self ? Waiting::Kind::kToSelf : Waiting::Kind::kSend,
+                                 batches_issued_, m, 0, ClientReply{}});
+    } else if (to_self) {
       to_self_.push_back(m);
     } else {
       world_.transport->Send(m);
@@ -249,7 +333,17 @@ void Host::Take(const Outputs& out) {
     jobs_[c.compute_id] = c.request_id;
     world_.compute->Start(c.compute_id, c);
   }
-  for (const ClientReply& r : out.replies) Answer(r);
+  for (const ClientReply& r : out.replies) {
+    if (!wrote) {
+      Answer(r);
+      continue;
+    }
+    auto it = calls_.find(r.request_id);
+    TOKEN_ASSERT(it != calls_.end() && it->second.client && !it->second.held,
+                 "the core answers only a client call in flight, and only once");
+    ++stats_.outputs_held_durable;
+    waiting_.push_back(Waiting{Waiting::Kind::kClientReply, batches_issued_, Message{}, 0, r});
+  }
 }
 
 void Host::Answer(const ClientReply& reply) {

@@ -14,7 +14,15 @@
 //     ends only when its caller gives up; at most max_held_calls are held, beyond that a
 //     call is refused with RESOURCE_EXHAUSTED before it reaches the core;
 //   - peer membership: a message about a token whose replica set does not hold its sender
-//     changes nothing and is counted.
+//     changes nothing and is counted;
+//   - storage order: the core's writes go to storage as one batch per input; every
+//     message and reply of that input, and every Update, QueryReply and UpdateAck after
+//     it, waits until the batch is durable, then leaves in the order it was made (a
+//     replica's answer reports what it stores; a writer's Update may carry a version
+//     reserved by an earlier input). Queries, and client replies of inputs that wrote
+//     nothing, leave at once: they carry only what durable answers told them;
+//   - start and catch-up: Start() restores the node from its records, and a node started
+//     as a replacement retries its catch-up on a timer until every token is caught up.
 //
 // The host checks the core's contract as it acts (a node sends only as itself, a reply
 // names a call in flight, so a request is answered at most once) and aborts loudly when it
@@ -26,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +59,8 @@ struct HostOptions {
   std::size_t max_held_calls = 100'000;
   // One line per client call answered (with the token's state here), through `log`.
   bool log_requests = false;
+  // A node catching up (a replacement) asks again the peers that have not answered.
+  std::int64_t catch_up_retry_ns = 200'000'000;
   // Where the host's lines go; null: nowhere.
   std::function<void(std::string_view line)> log;
 };
@@ -63,6 +74,8 @@ struct HostStats {
   std::uint64_t peer_messages_rejected = 0;  // undecodable, or from outside the replica set
   std::uint64_t computes_started = 0;
   std::uint64_t computes_cancelled = 0;
+  std::uint64_t storage_batches = 0;       // Storage::Write calls
+  std::uint64_t outputs_held_durable = 0;  // messages and replies that waited for storage
 };
 
 class Host {
@@ -73,6 +86,9 @@ class Host {
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
+  // Starts the node from its storage (Node::OnStart); comes first, once. A host never
+  // started runs a new node.
+  void Start(StartMode mode, const std::vector<TokenRecord>& records);
   // A client's request. `deadline_ns`: when its caller gives up (nullopt: it set none).
   // REQUIRES: `call` is not in flight here.
   void OnClientCall(CallId call, ClientRequest request, std::optional<std::int64_t> deadline_ns);
@@ -88,6 +104,8 @@ class Host {
   void OnCallCancelled(CallId call);
   // A timer started through Clock::StartTimer fired.
   void OnTimer(CallId call);
+  // Storage batches up to `batch` are durable: what waited for them leaves.
+  void OnStorageDone(BatchId batch);
   // A job started through ComputeRunner::Start finished; ignored when it was cancelled.
   void OnComputeDone(JobId job, std::optional<HashPoint> best);
   // Crash-stop of `token` at this node: its calls fall silent and their jobs stop. Returns
@@ -100,6 +118,8 @@ class Host {
   NodeIndex self() const { return self_; }
   std::size_t held_calls() const { return held_; }
   std::size_t calls_in_flight() const { return calls_.size(); }
+  // Messages and replies waiting for storage.
+  std::size_t outputs_waiting() const { return waiting_.size(); }
   const HostStats& stats() const { return stats_; }
 
  private:
@@ -111,9 +131,23 @@ class Host {
     bool held = false;  // silent: the token crashed here
   };
 
+  // An output that waits for storage batch `after` to be durable.
+  struct Waiting {
+    enum class Kind : std::uint8_t { kSend, kToSelf, kPeerAnswer, kClientReply };
+    Kind kind = Kind::kSend;
+    BatchId after = 0;
+    Message message;  // kSend, kToSelf, kPeerAnswer
+    CallId call = 0;  // kPeerAnswer
+    ClientReply reply;
+  };
+
   // Acts on the Node's outputs; messages to this node are fed back until none is left.
   void Act(const Outputs& out);
   void Take(const Outputs& out);
+  // Whether a message of `type` made now must wait for storage; `wrote`: its input wrote.
+  bool MustWait(bool wrote, MessageType type) const;
+  void Release(Waiting w);
+  void ArmCatchUpTimer();
   void Answer(const ClientReply& reply);
   // Forgets the operation of `call` in the core and stops its job.
   void Abandon(CallId call);
@@ -133,6 +167,10 @@ class Host {
   std::vector<Message> to_self_;
   std::size_t to_self_next_ = 0;
   bool acting_ = false;
+  std::deque<Waiting> waiting_;  // in the order made; `after` never decreases
+  BatchId batches_issued_ = 0;
+  BatchId batches_durable_ = 0;
+  const bool answers_before_durable_;  // the planted bug Mutant::kAckBeforeDurable
   std::size_t held_ = 0;
   std::set<std::pair<NodeIndex, std::string>> rejection_logged_;  // logged once each
   HostStats stats_;

@@ -1,5 +1,5 @@
 // The world as a Host (host/host.h) sees it: a clock with timers, a transport to peers and
-// clients, and a runner for argmin work.
+// clients, a runner for argmin work, and storage for what must survive a restart.
 //
 // Each world implements these once: the gRPC server (net_grpc/) with a steady clock, an
 // executor's timers, peer streams, callback reactors and a thread pool; the simulator
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/messages.h"
 #include "core/status.h"
@@ -24,6 +25,10 @@ namespace token::host {
 using CallId = std::uint64_t;
 // An argmin job: the core's ComputeRequest::compute_id (unique per node).
 using JobId = std::uint64_t;
+// The host's own timer (catch-up retries): a world never uses this id for a call.
+inline constexpr CallId kHostTimer = ~CallId{0};
+// A storage write: batches are numbered 1, 2, 3, ... in the order the host hands them out.
+using BatchId = std::uint64_t;
 
 // Time in nanoseconds on the world's monotonic clock, and timers on it.
 class Clock {
@@ -61,11 +66,25 @@ class ComputeRunner {
   virtual void Cancel(JobId job) = 0;
 };
 
+// Durable storage of the node's TokenRecords (core/messages.h): the last record written
+// for a token is its state after a restart.
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  // Makes `records` durable (after every earlier batch), then calls
+  // Host::OnStorageDone(batch). Completions come in batch order; a world may report
+  // several batches with one call for the last of them (one sync covers them all). A
+  // batch not yet reported may be lost by a crash, in whole or from some record on, never
+  // in part of a record.
+  virtual void Write(BatchId batch, std::vector<TokenRecord> records) = 0;
+};
+
 // What a host is given. The pointers are borrowed and outlive the host.
 struct World {
   Clock* clock = nullptr;
   Transport* transport = nullptr;
   ComputeRunner* compute = nullptr;
+  Storage* storage = nullptr;
 };
 
 }  // namespace token::host

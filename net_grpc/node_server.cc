@@ -33,9 +33,13 @@ std::int64_t ToNs(SteadyClock::time_point t) {
 }  // namespace
 
 // The gRPC world of a host (host/world.h): the executor's steady clock and timers, peer
-// links and callback reactors as the transport, the compute pool as the runner. Everything
+// links and callback reactors as the transport, the compute pool as the runner, and
+// storage in memory (a write is done at once: nothing survives the process). Everything
 // but the gRPC handlers runs on the executor thread, which owns the host.
-class NodeServer::Impl : public host::Clock, public host::Transport, public host::ComputeRunner {
+class NodeServer::Impl : public host::Clock,
+                         public host::Transport,
+                         public host::ComputeRunner,
+                         public host::Storage {
  public:
   Impl(NodeServerOptions options, NodeIndex self)
       : options_(std::move(options)),
@@ -44,7 +48,7 @@ class NodeServer::Impl : public host::Clock, public host::Transport, public host
         self_name_(scheme_->node(self)),
         peer_check_{scheme_.get(), self, SchemeFingerprint(*scheme_), options_.tls.enabled()},
         host_(scheme_, self, HostOptionsOf(options_),
-              host::World{.clock = this, .transport = this, .compute = this}),
+              host::World{.clock = this, .transport = this, .compute = this, .storage = this}),
         client_service_(this),
         replica_service_(this),
         admin_service_(this),
@@ -63,11 +67,12 @@ class NodeServer::Impl : public host::Clock, public host::Transport, public host
   void AnswerPeer(host::CallId call, const Result<Message>& reply) override;
   void Start(host::JobId job, const ComputeRequest& request) override;
   void Cancel(host::JobId job) override;
+  void Write(host::BatchId batch, std::vector<TokenRecord> records) override;
 
  private:
   host::HostOptions HostOptionsOf(const NodeServerOptions& o) {
     host::HostOptions h;
-    h.node = NodeOptions{o.fast_read, Mutant::kNone};
+    h.node.fast_read = o.fast_read;
     h.op_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.op_timeout).count();
     h.max_held_calls = o.max_held_calls;
     h.log_requests = o.log_requests;
@@ -449,6 +454,12 @@ void NodeServer::Impl::AnswerPeer(host::CallId id, const Result<Message>& reply)
     r->set_op_id(m.op_id);
   }
   call->Finish(grpc::Status::OK);
+}
+
+void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> /*records*/) {
+  // Memory is the store: the batch is as durable as it will ever be. The host hears it as
+  // its own input, after the one that wrote it.
+  executor_->Post([this, batch] { host_.OnStorageDone(batch); });
 }
 
 void NodeServer::Impl::Start(host::JobId job_id, const ComputeRequest& request) {

@@ -52,13 +52,24 @@ struct LinkRule {
   std::int64_t end_ns = kForever;
 };
 
-enum class FaultKind : std::uint8_t { kCrashToken, kCrashNode };
+enum class FaultKind : std::uint8_t {
+  kCrashToken,   // crash-stop of one token at one node, forever
+  kCrashNode,    // crash-stop of every token at one node, forever
+  kRestartNode,  // the node's process dies and comes back `down_ns` later
+};
 
 struct Fault {
   FaultKind kind = FaultKind::kCrashToken;
   std::int64_t at_ns = 0;
   NodeIndex node = 0;
   TokenIndex token = 0;  // kCrashToken only
+  // kRestartNode: how long the node stays down; whether storage writes not yet synced
+  // are lost (a power cut: some prefix of them survives, the rest is gone; false: the
+  // process died but the machine kept what it was given); whether the node's storage is
+  // lost altogether (a wiped or replaced disk: it comes back as a replacement).
+  std::int64_t down_ns = 0;
+  bool lose_unsynced = false;
+  bool disk_lost = false;
 };
 
 // One client operation at a given time (the process waits for its previous one first).
@@ -113,6 +124,9 @@ struct Scenario {
   DelayModel delay;
   std::vector<LinkRule> links;
   std::int64_t compute_ns_per_hash = 100;
+  // Time from a storage write to its sync completing, drawn per write; one node's writes
+  // complete in order.
+  DelayModel storage_delay{DelayKind::kUniform, 20'000, 200'000, 100'000, 10, 100};
   std::int64_t client_timeout_ns = 5'000'000'000;
   bool retry_reads = true;
   // Each node holds at most this many silent calls (on tokens crashed there); beyond it a

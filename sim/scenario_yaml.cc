@@ -101,10 +101,47 @@ TokenIndex TokenOf(const token::ReplicationScheme& scheme, const YAML::Node& n,
   return *idx;
 }
 
-DelayModel ParseDelay(const YAML::Node& n) {
-  CheckKeys(n, "network.delay", {"dist", "min", "max", "mean", "tail_permille", "tail_factor"});
+Fault ParseFault(const YAML::Node& f, const token::ReplicationScheme& sch) {
+  CheckKeys(f, "fault", {"at", "crash", "token", "restart", "down", "lose_unsynced", "disk_lost"});
+  Fault fault;
+  if (f["at"]) fault.at_ns = Duration(f["at"], "at");
+  if (f["restart"]) {
+    if (f["crash"] || f["token"]) Fail(f, "a fault is either 'crash: <node>' or 'restart: <node>'");
+    fault.kind = FaultKind::kRestartNode;
+    fault.node = NodeOf(sch, f["restart"], "restart");
+    if (!f["down"]) Fail(f, "a restart needs 'down: <duration>' (how long the node is down)");
+    fault.down_ns = Duration(f["down"], "down");
+    if (f["lose_unsynced"]) fault.lose_unsynced = Bool(f["lose_unsynced"], "lose_unsynced");
+    if (f["disk_lost"]) fault.disk_lost = Bool(f["disk_lost"], "disk_lost");
+    return fault;
+  }
+  if (f["down"] || f["lose_unsynced"] || f["disk_lost"]) {
+    Fail(f, "'down', 'lose_unsynced' and 'disk_lost' belong to a 'restart: <node>' fault");
+  }
+  if (!f["crash"]) {
+    Fail(f,
+         "a fault needs 'crash: <node>' (and 'token' for a per-token crash) or "
+         "'restart: <node>'");
+  }
+  fault.node = NodeOf(sch, f["crash"], "crash");
+  if (f["token"]) {
+    fault.kind = FaultKind::kCrashToken;
+    fault.token = TokenOf(sch, f["token"], "fault token");
+    if (!sch.token(fault.token).IsReplica(fault.node)) {
+      Fail(f["token"], fmt::format("node {} is not a replica of token '{}'", sch.node(fault.node),
+                                   sch.token(fault.token).id));
+    }
+  } else {
+    fault.kind = FaultKind::kCrashNode;
+  }
+  return fault;
+}
+
+// `what`: where the delay sits (network.delay, storage.delay), for error messages.
+DelayModel ParseDelay(const YAML::Node& n, const std::string& what) {
+  CheckKeys(n, what, {"dist", "min", "max", "mean", "tail_permille", "tail_factor"});
   DelayModel d;
-  const std::string dist = n["dist"] ? Scalar(n["dist"], "network.delay.dist") : "uniform";
+  const std::string dist = n["dist"] ? Scalar(n["dist"], what + ".dist") : "uniform";
   if (dist == "constant") {
     d.kind = DelayKind::kConstant;
   } else if (dist == "uniform") {
@@ -114,14 +151,14 @@ DelayModel ParseDelay(const YAML::Node& n) {
   } else if (dist == "long_tail") {
     d.kind = DelayKind::kLongTail;
   } else {
-    Fail(n["dist"], fmt::format("network.delay.dist: unknown distribution '{}' (expected "
+    Fail(n["dist"], fmt::format("{}.dist: unknown distribution '{}' (expected "
                                 "constant, uniform, exponential, long_tail)",
-                                dist));
+                                what, dist));
   }
-  if (n["min"]) d.min_ns = Duration(n["min"], "network.delay.min");
-  if (n["max"]) d.max_ns = Duration(n["max"], "network.delay.max");
+  if (n["min"]) d.min_ns = Duration(n["min"], what + ".min");
+  if (n["max"]) d.max_ns = Duration(n["max"], what + ".max");
   if (d.kind == DelayKind::kConstant) d.max_ns = d.min_ns;
-  if (n["mean"]) d.mean_ns = Duration(n["mean"], "network.delay.mean");
+  if (n["mean"]) d.mean_ns = Duration(n["mean"], what + ".mean");
   if (n["tail_permille"]) {
     d.tail_permille = static_cast<std::uint32_t>(Unsigned(n["tail_permille"], "tail_permille"));
     if (d.tail_permille > 1000) Fail(n["tail_permille"], "tail_permille must be at most 1000");
@@ -129,7 +166,7 @@ DelayModel ParseDelay(const YAML::Node& n) {
   if (n["tail_factor"]) {
     d.tail_factor = static_cast<std::uint32_t>(Unsigned(n["tail_factor"], "tail_factor"));
   }
-  if (d.max_ns < d.min_ns) Fail(n, "network.delay: max must be >= min");
+  if (d.max_ns < d.min_ns) Fail(n, what + ": max must be >= min");
   return d;
 }
 
@@ -145,7 +182,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (!root.IsMap()) Fail(root, "a scenario must be a mapping (name:, seed:, scheme:, ...)");
   CheckKeys(root, "scenario",
             {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute",
-             "clients", "workload", "operations", "faults", "limits", "expect"});
+             "storage", "clients", "workload", "operations", "faults", "limits", "expect"});
   Scenario s;
   if (root["name"]) s.name = Scalar(root["name"], "name");
   if (root["description"]) s.description = Scalar(root["description"], "description");
@@ -185,7 +222,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   }
   if (const auto net = root["network"]) {
     CheckKeys(net, "network", {"delay", "links"});
-    if (net["delay"]) s.delay = ParseDelay(net["delay"]);
+    if (net["delay"]) s.delay = ParseDelay(net["delay"], "network.delay");
     if (const auto links = net["links"]) {
       if (!links.IsSequence()) Fail(links, "network.links must be a list");
       for (const auto& l : links) {
@@ -205,6 +242,10 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (const auto c = root["compute"]) {
     CheckKeys(c, "compute", {"per_hash"});
     if (c["per_hash"]) s.compute_ns_per_hash = Duration(c["per_hash"], "compute.per_hash");
+  }
+  if (const auto st = root["storage"]) {
+    CheckKeys(st, "storage", {"delay"});
+    if (st["delay"]) s.storage_delay = ParseDelay(st["delay"], "storage.delay");
   }
   if (const auto h = root["host"]) {
     CheckKeys(h, "host", {"max_held_calls"});
@@ -282,22 +323,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (const auto faults = root["faults"]) {
     if (!faults.IsSequence()) Fail(faults, "faults must be a list");
     for (const auto& f : faults) {
-      CheckKeys(f, "fault", {"at", "crash", "token"});
-      Fault fault;
-      if (!f["crash"]) Fail(f, "a fault needs 'crash: <node>' (and 'token' for a per-token crash)");
-      fault.node = NodeOf(sch, f["crash"], "crash");
-      if (f["at"]) fault.at_ns = Duration(f["at"], "at");
-      if (f["token"]) {
-        fault.kind = FaultKind::kCrashToken;
-        fault.token = TokenOf(sch, f["token"], "fault token");
-        if (!sch.token(fault.token).IsReplica(fault.node)) {
-          Fail(f["token"], fmt::format("node {} is not a replica of token '{}'",
-                                       sch.node(fault.node), sch.token(fault.token).id));
-        }
-      } else {
-        fault.kind = FaultKind::kCrashNode;
-      }
-      s.faults.push_back(fault);
+      s.faults.push_back(ParseFault(f, sch));
     }
   }
   if (const auto l = root["limits"]) {
@@ -411,6 +437,22 @@ Result<Scenario> LoadScenarioFile(const std::string& path) {
   return ParseScenarioYaml(buf.str(), path);
 }
 
+namespace {
+
+void WriteDelay(YAML::Emitter& out, const DelayModel& d) {
+  static constexpr const char* kDist[] = {"constant", "uniform", "exponential", "long_tail"};
+  out << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "dist" << YAML::Value << kDist[static_cast<int>(d.kind)];
+  out << YAML::Key << "min" << YAML::Value << FormatDuration(d.min_ns);
+  out << YAML::Key << "max" << YAML::Value << FormatDuration(d.max_ns);
+  out << YAML::Key << "mean" << YAML::Value << FormatDuration(d.mean_ns);
+  out << YAML::Key << "tail_permille" << YAML::Value << d.tail_permille;
+  out << YAML::Key << "tail_factor" << YAML::Value << d.tail_factor;
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
 std::string ScenarioToYaml(const Scenario& s) {
   const auto& sch = *s.scheme;
   YAML::Emitter out;
@@ -435,16 +477,9 @@ std::string ScenarioToYaml(const Scenario& s) {
   }
   out << YAML::EndMap;
 
-  static constexpr const char* kDist[] = {"constant", "uniform", "exponential", "long_tail"};
   out << YAML::Key << "network" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "delay" << YAML::Value << YAML::Flow << YAML::BeginMap;
-  out << YAML::Key << "dist" << YAML::Value << kDist[static_cast<int>(s.delay.kind)];
-  out << YAML::Key << "min" << YAML::Value << FormatDuration(s.delay.min_ns);
-  out << YAML::Key << "max" << YAML::Value << FormatDuration(s.delay.max_ns);
-  out << YAML::Key << "mean" << YAML::Value << FormatDuration(s.delay.mean_ns);
-  out << YAML::Key << "tail_permille" << YAML::Value << s.delay.tail_permille;
-  out << YAML::Key << "tail_factor" << YAML::Value << s.delay.tail_factor;
-  out << YAML::EndMap;
+  out << YAML::Key << "delay" << YAML::Value;
+  WriteDelay(out, s.delay);
   if (!s.links.empty()) {
     out << YAML::Key << "links" << YAML::Value << YAML::BeginSeq;
     for (const LinkRule& l : s.links) {
@@ -462,6 +497,10 @@ std::string ScenarioToYaml(const Scenario& s) {
   out << YAML::EndMap;
   out << YAML::Key << "compute" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "per_hash" << YAML::Value << FormatDuration(s.compute_ns_per_hash) << YAML::EndMap;
+  out << YAML::Key << "storage" << YAML::Value << YAML::BeginMap << YAML::Key << "delay"
+      << YAML::Value;
+  WriteDelay(out, s.storage_delay);
+  out << YAML::EndMap;
   if (s.max_held_calls != Scenario{}.max_held_calls) {
     out << YAML::Key << "host" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
         << "max_held_calls" << YAML::Value << s.max_held_calls << YAML::EndMap;
@@ -512,6 +551,14 @@ std::string ScenarioToYaml(const Scenario& s) {
     for (const Fault& f : s.faults) {
       out << YAML::Flow << YAML::BeginMap;
       out << YAML::Key << "at" << YAML::Value << FormatDuration(f.at_ns);
+      if (f.kind == FaultKind::kRestartNode) {
+        out << YAML::Key << "restart" << YAML::Value << sch.node(f.node);
+        out << YAML::Key << "down" << YAML::Value << FormatDuration(f.down_ns);
+        if (f.lose_unsynced) out << YAML::Key << "lose_unsynced" << YAML::Value << true;
+        if (f.disk_lost) out << YAML::Key << "disk_lost" << YAML::Value << true;
+        out << YAML::EndMap;
+        continue;
+      }
       out << YAML::Key << "crash" << YAML::Value << sch.node(f.node);
       if (f.kind == FaultKind::kCrashToken) {
         out << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << sch.token(f.token).id;

@@ -65,6 +65,10 @@ struct Origin {
 struct DeliverMessage {
   Message message;
   Origin origin;
+  // The incarnations of sender and receiver when it was sent: a restart of either ends
+  // their connection, and what was on it is lost.
+  std::uint32_t from_incarnation;
+  std::uint32_t to_incarnation;
 };
 struct DeliverRequest {
   NodeIndex node;
@@ -77,12 +81,23 @@ struct DeliverReply {
 };
 struct ComputeDone {
   NodeIndex node;
+  std::uint32_t incarnation;
   JobId job;  // stale when it no longer runs (cancelled while it ran)
 };
 struct HostTimer {
   NodeIndex node;
+  std::uint32_t incarnation;
   CallId call;
   Origin origin;
+};
+struct StorageDone {
+  NodeIndex node;
+  std::uint32_t incarnation;
+  token::host::BatchId batch;
+  Origin origin;
+};
+struct NodeUp {
+  std::size_t fault;
 };
 struct ClientWake {
   std::uint32_t process;
@@ -95,7 +110,7 @@ struct FaultEvent {
   std::size_t index;
 };
 using Payload = std::variant<DeliverMessage, DeliverRequest, DeliverReply, ComputeDone, HostTimer,
-                             ClientWake, ClientTimeout, FaultEvent>;
+                             ClientWake, ClientTimeout, FaultEvent, StorageDone, NodeUp>;
 
 struct QueueEntry {
   std::int64_t time;
@@ -186,14 +201,11 @@ class Simulation {
     }
     for (const Process& p : processes_) result_.stats.ops_pending += p.busy ? 1 : 0;
     for (const auto& node : nodes_) {
-      const token::host::HostStats& h = node->host.stats();
-      result_.stats.computes += h.computes_started;
-      result_.stats.computes_cancelled += h.computes_cancelled;
-      result_.stats.calls_abandoned += h.calls_abandoned;
-      result_.stats.calls_timed_out += h.calls_timed_out;
-      result_.stats.calls_refused_held += h.calls_refused_held_limit;
-      result_.stats.calls_in_flight_end += node->host.calls_in_flight();
-      result_.stats.operations_open_end += node->host.node().pending_operations();
+      if (node->host) {
+        AddHostStats(*node->host);
+        result_.stats.calls_in_flight_end += node->host->calls_in_flight();
+        result_.stats.operations_open_end += node->host->node().pending_operations();
+      }
     }
     result_.stats.end_time_ns = now_;
     digest_.Add(result_.stats.ops_ok);
@@ -203,6 +215,17 @@ class Simulation {
   }
 
  private:
+  // Counts of a host, added when it ends (a restart) and at the end of the run.
+  void AddHostStats(const Host& host) {
+    const token::host::HostStats& h = host.stats();
+    result_.stats.computes += h.computes_started;
+    result_.stats.computes_cancelled += h.computes_cancelled;
+    result_.stats.calls_abandoned += h.calls_abandoned;
+    result_.stats.calls_timed_out += h.calls_timed_out;
+    result_.stats.calls_refused_held += h.calls_refused_held_limit;
+    result_.stats.storage_batches += h.storage_batches;
+  }
+
   // ---- events -------------------------------------------------------------------------
 
   template <typename T>
@@ -229,6 +252,12 @@ class Simulation {
 
   void Handle(DeliverMessage& d) {
     const Message& m = d.message;
+    const SimNode& to = *nodes_[m.to];
+    if (!to.host || to.incarnation != d.to_incarnation ||
+        nodes_[m.from]->incarnation != d.from_incarnation) {
+      ++result_.stats.messages_lost_restart;  // its connection died with a restart
+      return;
+    }
     ++result_.stats.messages_delivered;
     digest_.Add((static_cast<std::uint64_t>(m.type) << 48) ^ (std::uint64_t{m.from} << 32) ^
                 (std::uint64_t{m.to} << 16) ^ m.token);
@@ -240,7 +269,7 @@ class Simulation {
                         scheme_.token(m.token).id, m.op_id, m.vv.version));
     }
     Enter(d.origin);
-    nodes_[m.to]->host.OnPeerMessage(m);
+    nodes_[m.to]->host->OnPeerMessage(m);
   }
 
   void Handle(DeliverRequest& d) {
@@ -253,12 +282,23 @@ class Simulation {
     if (d.deadline_ns <= now_) return;
     Enter(d.origin);
     const std::uint64_t id = d.request.request_id;
-    nodes_[d.node]->host.OnClientCall(id, std::move(d.request), d.deadline_ns);
+    SimNode& node = *nodes_[d.node];
+    if (!node.host) {
+      // Connection refused: the process is down.
+      SendReply(d.node, token::ErrorReply(d.request, token::Status::Unavailable(fmt::format(
+                                                         "node {} is down (connection refused)",
+                                                         scheme_.node(d.node)))));
+      return;
+    }
+    node.host->OnClientCall(id, std::move(d.request), d.deadline_ns);
   }
 
   void Handle(ComputeDone& c) {
     SimNode& node = *nodes_[c.node];
-    if (node.worker.empty() || node.worker.front().id != c.job) return;  // cancelled
+    if (node.incarnation != c.incarnation || node.worker.empty() ||
+        node.worker.front().id != c.job) {
+      return;  // cancelled, or its node restarted
+    }
     digest_.Add(c.job);
     SimNode::Job job = std::move(node.worker.front());
     node.worker.pop_front();
@@ -269,20 +309,45 @@ class Simulation {
     }
     if (!node.worker.empty()) StartHeadJob(node);
     Enter(job.origin);
-    node.host.OnComputeDone(c.job, best);
+    node.host->OnComputeDone(c.job, best);
   }
 
   void Handle(HostTimer& t) {
+    SimNode& node = *nodes_[t.node];
+    if (node.incarnation != t.incarnation) return;  // set by an earlier process
     digest_.Add(t.call);
     Enter(t.origin);
-    nodes_[t.node]->host.OnTimer(t.call);
+    node.host->OnTimer(t.call);
+  }
+
+  void Handle(StorageDone& d) {
+    SimNode& node = *nodes_[d.node];
+    if (node.incarnation != d.incarnation) return;  // the write died with its process
+    digest_.Add(d.batch);
+    node.Synced(d.batch);
+    Enter(d.origin);
+    node.host->OnStorageDone(d.batch);
+  }
+
+  void Handle(NodeUp& u) {
+    const Fault& fault = s_.faults[u.fault];
+    SimNode& node = *nodes_[fault.node];
+    digest_.Add(u.fault);
+    Enter(Origin{FaultKey(u.fault), 0});
+    node.Boot();
   }
 
   void Handle(FaultEvent& f) {
     const Fault& fault = s_.faults[f.index];
     digest_.Add(f.index);
-    Host& host = nodes_[fault.node]->host;
+    SimNode& node = *nodes_[fault.node];
     Enter(Origin{FaultKey(f.index), 0});
+    if (fault.kind == FaultKind::kRestartNode) {
+      GoDown(f.index);
+      return;
+    }
+    if (!node.host) return;  // down: the crash lands on nothing (no durable mark)
+    Host& host = *node.host;
     if (fault.kind == FaultKind::kCrashToken) {
       if (trace_) {
         Trace(fmt::format("crash {} for token {}", scheme_.node(fault.node),
@@ -341,7 +406,7 @@ class Simulation {
     digest_.Add(t.request_id);
     // The caller goes away: its node hears it at once, as a gRPC server hears a deadline.
     Enter(Origin{p.op_key, p.request_id});
-    nodes_[p.node]->host.OnCallCancelled(p.request_id);
+    if (nodes_[p.node]->host) nodes_[p.node]->host->OnCallCancelled(p.request_id);
     GiveUp(t.process, "");
   }
 
@@ -521,8 +586,7 @@ class Simulation {
   }
   std::uint64_t FaultKey(std::size_t index) const { return Mix(s_.seed, kFaultStream ^ index); }
 
-  std::int64_t BaseDelay(Random& rng) {
-    const DelayModel& d = s_.delay;
+  static std::int64_t BaseDelay(Random& rng, const DelayModel& d) {
     switch (d.kind) {
       case DelayKind::kConstant:
         return d.min_ns;
@@ -549,7 +613,7 @@ class Simulation {
                      std::uint64_t type, bool reply = false) {
     const std::uint64_t link = reply ? 1 : from ? 2 + *from : 0;
     Random rng(Mix(Mix(key, (link << 40) ^ (std::uint64_t{to} << 16) ^ type), out_index_++));
-    std::int64_t delay = BaseDelay(rng);
+    std::int64_t delay = BaseDelay(rng, s_.delay);
     for (const LinkRule& rule : s_.links) {
       if (now_ < rule.start_ns || now_ >= rule.end_ns) continue;
       if (rule.from && (!from || *rule.from != *from)) continue;
@@ -561,27 +625,36 @@ class Simulation {
 
   // ---- the world of each node's host (host/world.h) -----------------------------------
 
-  // One node: its host, and the simulated world the host sees (the virtual clock, the
-  // seeded network, one argmin worker that runs jobs in order and drops cancelled ones).
+  // One node: its host (absent while the node is down), and the simulated world the host
+  // sees: the virtual clock, the seeded network, one argmin worker that runs jobs in order
+  // and drops cancelled ones, and a disk whose writes become durable when their sync
+  // completes after a drawn latency, in order.
   class SimNode final : public token::host::Clock,
                         public token::host::Transport,
-                        public token::host::ComputeRunner {
+                        public token::host::ComputeRunner,
+                        public token::host::Storage {
    public:
     struct Job {
       JobId id;
       token::ComputeRequest request;
       Origin origin;
     };
+    struct PendingWrite {
+      token::host::BatchId batch;
+      std::vector<token::TokenRecord> records;
+    };
 
-    SimNode(Simulation* sim, NodeIndex self)
-        : sim_(sim), self_(self), host(sim->s_.scheme, self, sim->HostOptionsOf(), World()) {}
+    SimNode(Simulation* sim, NodeIndex self) : sim_(sim), self(self) {
+      host = std::make_unique<Host>(sim->s_.scheme, self, sim->HostOptionsOf(), World());
+    }
 
     std::int64_t NowNs() const override { return sim_->now_; }
     void StartTimer(std::int64_t at_ns, CallId call) override {
-      sim_->Schedule(std::max(at_ns, sim_->now_), HostTimer{self_, call, sim_->origin_});
+      sim_->Schedule(std::max(at_ns, sim_->now_),
+                     HostTimer{self, incarnation, call, sim_->origin_});
     }
     void Send(const Message& m) override { sim_->SendMessage(m); }
-    void AnswerClient(CallId, const ClientReply& reply) override { sim_->SendReply(self_, reply); }
+    void AnswerClient(CallId, const ClientReply& reply) override { sim_->SendReply(self, reply); }
     void AnswerPeer(CallId, const token::Result<Message>&) override {
       TOKEN_ASSERT(false, "simulated nodes exchange messages, never unary peer calls");
     }
@@ -601,16 +674,120 @@ class Simulation {
       worker.pop_front();
       if (!worker.empty()) sim_->StartHeadJob(*this);
     }
+    void Write(token::host::BatchId batch, std::vector<token::TokenRecord> records) override {
+      sync_done_ns_ = std::max(sync_done_ns_, sim_->now_ + sim_->StorageDelay());
+      pending_.push_back(PendingWrite{batch, std::move(records)});
+      sim_->Schedule(sync_done_ns_, StorageDone{self, incarnation, batch, sim_->origin_});
+    }
+
+    // Batches up to `batch` are synced: they survive any crash from now on.
+    void Synced(token::host::BatchId batch) {
+      // A replacement's first batch marks its tokens as catching up: from then on a restart
+      // resumes the catch-up from the disk.
+      if (!pending_.empty() && pending_.front().batch <= batch) replacement_pending_ = false;
+      while (!pending_.empty() && pending_.front().batch <= batch) {
+        Apply(pending_.front().records);
+        pending_.pop_front();
+      }
+    }
+
+    // The process dies. Unsynced writes survive when the machine does (`keep` of them
+    // count: a prefix, in the order written; the next record is torn and dropped).
+    void Die(std::size_t keep_records) {
+      ++incarnation;
+      host.reset();
+      worker.clear();
+      for (const PendingWrite& w : pending_) {
+        for (const token::TokenRecord& r : w.records) {
+          if (keep_records == 0) break;
+          --keep_records;
+          disk_[r.token] = r;
+        }
+      }
+      pending_.clear();
+      sync_done_ns_ = 0;
+    }
+    std::size_t UnsyncedRecords() const {
+      std::size_t n = 0;
+      for (const PendingWrite& w : pending_) n += w.records.size();
+      return n;
+    }
+    void LoseDisk() {
+      disk_.clear();
+      replacement_pending_ = true;
+    }
+
+    // A new process starts from the disk: a replacement until the disk holds its
+    // catch-up marks (as tokenserver refuses to take a data directory without them for a
+    // node that is not new), a restart from the records after that.
+    void Boot() {
+      const token::StartMode mode =
+          replacement_pending_ ? token::StartMode::kReplacement : token::StartMode::kRestart;
+      if (sim_->trace_) {
+        sim_->Trace(fmt::format("node {} comes back ({})", sim_->scheme_.node(self),
+                                token::StartModeName(mode)));
+      }
+      host = std::make_unique<Host>(sim_->s_.scheme, self, sim_->HostOptionsOf(), World());
+      std::vector<token::TokenRecord> records;
+      if (mode == token::StartMode::kRestart) {
+        for (const auto& [t, r] : disk_) records.push_back(r);
+      }
+      host->Start(mode, records);
+    }
 
    private:
-    token::host::World World() { return {.clock = this, .transport = this, .compute = this}; }
+    void Apply(const std::vector<token::TokenRecord>& records) {
+      for (const token::TokenRecord& r : records) disk_[r.token] = r;
+    }
+    token::host::World World() {
+      return {.clock = this, .transport = this, .compute = this, .storage = this};
+    }
     Simulation* sim_;
-    NodeIndex self_;
+    std::map<TokenIndex, token::TokenRecord> disk_;  // durable: the last record of each token
+    std::deque<PendingWrite> pending_;               // written, not yet synced
+    std::int64_t sync_done_ns_ = 0;
+    bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet
 
    public:
-    Host host;
-    std::deque<Job> worker;  // the front one runs; job ids are unique per node
+    const NodeIndex self;
+    std::uint32_t incarnation = 0;  // bumped when the process dies
+    std::unique_ptr<Host> host;     // null while down
+    std::deque<Job> worker;         // the front one runs; job ids are unique per process
   };
+
+  // A restart fault: the process dies now (its calls end, its connections drop, writes
+  // not synced may be lost) and comes back down_ns later.
+  void GoDown(std::size_t index) {
+    const Fault& fault = s_.faults[index];
+    SimNode& node = *nodes_[fault.node];
+    if (!node.host) return;  // already down
+    ++result_.stats.restarts;
+    AddHostStats(*node.host);
+    const std::size_t unsynced = node.UnsyncedRecords();
+    std::size_t keep = unsynced;
+    if (fault.lose_unsynced) {
+      Random rng(Mix(FaultKey(index), kStorageStream));
+      keep = rng.Below(unsynced + 1);
+    }
+    result_.stats.records_lost += unsynced - keep;
+    if (trace_) {
+      Trace(fmt::format("node {} goes down for {} ns ({} of {} unsynced records kept{})",
+                        scheme_.node(fault.node), fault.down_ns, keep, unsynced,
+                        fault.disk_lost ? ", disk lost" : ""));
+    }
+    node.Die(keep);
+    if (fault.disk_lost) node.LoseDisk();
+    // Its clients see their connection drop.
+    for (std::uint32_t pid = 0; pid < processes_.size(); ++pid) {
+      const Process& p = processes_[pid];
+      if (!p.busy || p.node != fault.node) continue;
+      ClientRequest req{p.request_id, p.kind, scheme_.token(p.token).id, p.domain};
+      SendReply(fault.node, token::ErrorReply(req, token::Status::Unavailable(fmt::format(
+                                                       "connection to node {} lost: it went down",
+                                                       scheme_.node(fault.node)))));
+    }
+    Schedule(now_ + fault.down_ns, NodeUp{index});
+  }
 
   token::host::HostOptions HostOptionsOf() const {
     token::host::HostOptions h;
@@ -629,7 +806,7 @@ class Simulation {
     const SimNode::Job& job = node.worker.front();
     const std::int64_t cost =
         static_cast<std::int64_t>(job.request.to - job.request.from) * s_.compute_ns_per_hash;
-    Schedule(now_ + cost, ComputeDone{node.host.self(), job.id});
+    Schedule(now_ + cost, ComputeDone{node.self, node.incarnation, job.id});
   }
 
   void SendMessage(const Message& m) {
@@ -641,7 +818,8 @@ class Simulation {
                                     m.token, m.from, m.to, now_, arrives, m.vv.version,
                                     origin_.request_id});
     }
-    Schedule(arrives, DeliverMessage{m, origin_});
+    Schedule(arrives,
+             DeliverMessage{m, origin_, nodes_[m.from]->incarnation, nodes_[m.to]->incarnation});
   }
 
   // The reply travels back to the client like any message.
@@ -654,6 +832,12 @@ class Simulation {
                                     now_, arrives, r.version, r.request_id});
     }
     Schedule(arrives, DeliverReply{r});
+  }
+
+  // Time to sync one storage write, from the write's identity like a message's delay.
+  std::int64_t StorageDelay() {
+    Random rng(Mix(Mix(origin_.key, kStorageStream), out_index_++));
+    return BaseDelay(rng, s_.storage_delay);
   }
 
   void Trace(const std::string& what) {
@@ -674,6 +858,7 @@ class Simulation {
   static constexpr std::uint64_t kClientStream = 0xC1E47C1E47C1E47ULL;
   static constexpr std::uint64_t kOpStream = 0x0B5E55ED0B5E55EDULL;
   static constexpr std::uint64_t kFaultStream = 0xFA017FA017FA017ULL;
+  static constexpr std::uint64_t kStorageStream = 0xD15CD15CD15CD15CULL;
   std::uint64_t out_index_ = 0;  // place of the next message among its step's outputs
   Random client_rng_;
   std::vector<std::unique_ptr<SimNode>> nodes_;

@@ -56,11 +56,15 @@ struct SimStats {
   std::uint64_t ops_pending = 0;  // still outstanding when the run ended
   std::uint64_t read_retries = 0;
   // From the nodes' hosts at the end of the run.
-  std::uint64_t calls_abandoned = 0;      // callers that gave up while the node worked
-  std::uint64_t calls_timed_out = 0;      // the node gave up first (UNAVAILABLE)
-  std::uint64_t calls_refused_held = 0;   // RESOURCE_EXHAUSTED: held-call limit
-  std::uint64_t calls_in_flight_end = 0;  // calls still open at the end (held ones included)
-  std::uint64_t operations_open_end = 0;  // operations the cores still track at the end
+  std::uint64_t calls_abandoned = 0;        // callers that gave up while the node worked
+  std::uint64_t calls_timed_out = 0;        // the node gave up first (UNAVAILABLE)
+  std::uint64_t calls_refused_held = 0;     // RESOURCE_EXHAUSTED: held-call limit
+  std::uint64_t calls_in_flight_end = 0;    // calls still open at the end (held ones included)
+  std::uint64_t operations_open_end = 0;    // operations the cores still track at the end
+  std::uint64_t restarts = 0;               // restart faults that took a node down
+  std::uint64_t messages_lost_restart = 0;  // on a connection a restart ended
+  std::uint64_t storage_batches = 0;        // storage writes of the hosts
+  std::uint64_t records_lost = 0;           // unsynced records a power cut took
   std::int64_t end_time_ns = 0;
   bool hit_time_limit = false;
   bool hit_event_limit = false;

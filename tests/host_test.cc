@@ -24,7 +24,7 @@ constexpr char kScheme[] = R"(
 )";
 
 // Records what the host asks of the world; the test fires timers and finishes jobs.
-class TestWorld final : public Clock, public Transport, public ComputeRunner {
+class TestWorld final : public Clock, public Transport, public ComputeRunner, public Storage {
  public:
   std::int64_t NowNs() const override { return now_ns; }
   void StartTimer(std::int64_t at_ns, CallId call) override { timers.emplace_back(at_ns, call); }
@@ -38,6 +38,10 @@ class TestWorld final : public Clock, public Transport, public ComputeRunner {
   }
   void Start(JobId job, const ComputeRequest& request) override { jobs.emplace(job, request); }
   void Cancel(JobId job) override { cancelled.insert(job); }
+  void Write(BatchId batch, std::vector<TokenRecord> records) override {
+    EXPECT_EQ(batch, writes.size() + 1) << "batches are numbered in order";
+    writes.push_back(std::move(records));
+  }
 
   std::int64_t now_ns = 0;
   std::vector<std::pair<std::int64_t, CallId>> timers;
@@ -46,6 +50,7 @@ class TestWorld final : public Clock, public Transport, public ComputeRunner {
   std::map<CallId, Status> peer_answers;
   std::map<JobId, ComputeRequest> jobs;
   std::set<JobId> cancelled;
+  std::vector<std::vector<TokenRecord>> writes;  // batch b at writes[b - 1]
 };
 
 class HostTest : public ::testing::Test {
@@ -54,11 +59,18 @@ class HostTest : public ::testing::Test {
     auto scheme = ParseSchemeYaml(kScheme);
     TOKEN_ASSERT(scheme.ok(), "test scheme must parse");
     scheme_ = std::make_shared<const ReplicationScheme>(std::move(scheme).value());
-    host_ =
-        std::make_unique<Host>(scheme_, 0, std::move(options),
-                               World{.clock = &world_, .transport = &world_, .compute = &world_});
+    host_ = std::make_unique<Host>(
+        scheme_, 0, std::move(options),
+        World{.clock = &world_, .transport = &world_, .compute = &world_, .storage = &world_});
   }
   TokenIndex T(const char* id) const { return *scheme_->FindToken(id); }
+  // Storage completes every batch written so far, and those their release writes.
+  void SyncAll() {
+    for (int i = 0; i < 100 && host_->outputs_waiting() > 0; ++i) {
+      host_->OnStorageDone(world_.writes.size());
+    }
+    ASSERT_EQ(host_->outputs_waiting(), 0u);
+  }
   static ClientRequest Write(const char* token, std::uint64_t low, std::uint64_t mid) {
     return ClientRequest{0, OpKind::kWrite, token, Domain{"n", low, mid, mid + 10}};
   }
@@ -143,11 +155,13 @@ TEST_F(HostTest, ACrashedTokenSilencesItsCallsStopsTheirJobsAndLeavesOtherTokens
 
   // Token u at the same node answers.
   host_->OnClientCall(2, Write("u", 5, 5), std::nullopt);
+  SyncAll();
   ASSERT_EQ(world_.sent.size(), 1u);  // the Update to the other replica
   Message ack = world_.sent[0];
   std::swap(ack.from, ack.to);
   ack.type = MessageType::kUpdateAck;
   host_->OnPeerMessage(ack);
+  SyncAll();
   ASSERT_TRUE(world_.answers.contains(2));
   EXPECT_TRUE(world_.answers.at(2).status.ok()) << world_.answers.at(2).status.ToString();
 
@@ -213,6 +227,144 @@ TEST_F(HostTest, ShutdownEndsEveryCallAndCancelsEveryJob) {
   EXPECT_EQ(world_.cancelled.size(), 1u);
   EXPECT_EQ(host_->calls_in_flight(), 0u);
   EXPECT_EQ(host_->held_calls(), 0u);
+}
+
+// ---- storage order, restarts, replacements -------------------------------------------
+
+Message UpdateFrom(NodeIndex from, TokenIndex token, std::uint64_t op, std::uint64_t version) {
+  Message m{MessageType::kUpdate, from, 0, token, op, {}};
+  m.vv = VersionedValue{version, RegisterValue::Data(TokenData{Domain{"v", 0, 0, 1}, {}})};
+  return m;
+}
+
+TEST_F(HostTest, AReplicaAnswersOnlyWhatItsStorageHasMadeDurable) {
+  host_->OnPeerMessage(UpdateFrom(1, T("t"), 7, 3));
+  ASSERT_EQ(world_.writes.size(), 1u);
+  EXPECT_EQ(world_.writes[0][0].stored.version, 3u);
+  EXPECT_TRUE(world_.sent.empty()) << "the ack waits for the write";
+  // A query now would report the value the write carries: it waits too, behind it.
+  host_->OnPeerMessage(Message{MessageType::kQuery, 2, 0, T("t"), 8, {}});
+  EXPECT_TRUE(world_.sent.empty());
+  // A coordinator's own query carries nothing stored here: it leaves at once.
+  host_->OnClientCall(1, Read("u"), std::nullopt);
+  ASSERT_EQ(world_.sent.size(), 1u);
+  EXPECT_EQ(world_.sent[0].type, MessageType::kQuery);
+
+  host_->OnStorageDone(1);
+  ASSERT_EQ(world_.sent.size(), 3u);
+  EXPECT_EQ(world_.sent[1].type, MessageType::kUpdateAck);
+  EXPECT_EQ(world_.sent[1].to, 1u);
+  EXPECT_EQ(world_.sent[2].type, MessageType::kQueryReply);
+  EXPECT_EQ(world_.sent[2].vv.version, 3u);
+  // The ack, the reply to node 2, and the reply of its own replica to its read of u.
+  EXPECT_EQ(host_->stats().outputs_held_durable, 3u);
+}
+
+TEST_F(HostTest, APeerCallsAnswerWaitsForStorageAndACancelEndsIt) {
+  host_->OnPeerCall(21, UpdateFrom(1, T("t"), 7, 3));
+  EXPECT_TRUE(world_.peer_answers.empty());
+  host_->OnCallCancelled(21);
+  ASSERT_TRUE(world_.peer_answers.contains(21));
+  EXPECT_EQ(world_.peer_answers.at(21).code(), StatusCode::kCancelled);
+  host_->OnStorageDone(1);  // the answer of a call that ended goes nowhere
+  EXPECT_EQ(world_.peer_answers.size(), 1u);
+
+  host_->OnPeerCall(22, UpdateFrom(1, T("t"), 8, 4));
+  host_->OnStorageDone(2);
+  ASSERT_TRUE(world_.peer_answers.contains(22));
+  EXPECT_TRUE(world_.peer_answers.at(22).ok());
+  EXPECT_EQ(host_->calls_in_flight(), 0u);
+}
+
+class HostMutantTest : public HostTest {
+ protected:
+  static HostOptions AckEarly() {
+    HostOptions o;
+    o.node.mutant = Mutant::kAckBeforeDurable;
+    return o;
+  }
+  HostMutantTest() : HostTest(AckEarly()) {}
+};
+
+TEST_F(HostMutantTest, ThePlantedBugAcksBeforeTheWriteIsDurable) {
+  host_->OnPeerMessage(UpdateFrom(1, T("t"), 7, 3));
+  ASSERT_EQ(world_.writes.size(), 1u);
+  ASSERT_EQ(world_.sent.size(), 1u);
+  EXPECT_EQ(world_.sent[0].type, MessageType::kUpdateAck);
+}
+
+TEST_F(HostTest, AWriterVersionLeavesOnlyOnceItsReservationIsDurable) {
+  host_->OnClientCall(1, Write("u", 5, 5), std::nullopt);
+  ASSERT_EQ(world_.writes.size(), 1u);
+  EXPECT_EQ(world_.writes[0][0].reserved_through, NodeOptions{}.reserve_versions);
+  EXPECT_TRUE(world_.sent.empty());
+  host_->OnStorageDone(1);
+  ASSERT_EQ(world_.sent.size(), 1u);
+  EXPECT_EQ(world_.sent[0].type, MessageType::kUpdate);
+  // The next version is reserved already: no new reservation. Its Updates still wait
+  // for the batch in flight (the first self-Update's value), then leave.
+  host_->OnClientCall(2, Write("u", 6, 6), std::nullopt);
+  ASSERT_EQ(world_.writes.size(), 2u);
+  EXPECT_EQ(world_.writes[1][0].stored.version, 1u);
+  EXPECT_EQ(world_.sent.size(), 1u);
+  host_->OnStorageDone(2);
+  EXPECT_EQ(world_.sent.size(), 2u);
+  EXPECT_EQ(world_.sent[1].vv.version, 2u);
+  EXPECT_EQ(world_.writes.back()[0].reserved_through, NodeOptions{}.reserve_versions);
+}
+
+TEST_F(HostTest, ARestartedWriterResumesAfterItsReservation) {
+  TokenRecord u{T("u"), VersionedValue{9, RegisterValue::Empty()}, 1024, false, false};
+  TokenRecord t{T("t"), VersionedValue{}, 0, /*crashed=*/true, false};
+  host_->Start(StartMode::kRestart, {u, t});
+  EXPECT_TRUE(host_->node().IsCrashed(T("t"))) << "a crash mark survives a restart";
+  EXPECT_EQ(host_->node().Stored(T("u"))->version, 9u);
+  host_->OnClientCall(1, Write("u", 5, 5), std::nullopt);
+  SyncAll();
+  ASSERT_FALSE(world_.sent.empty());
+  EXPECT_EQ(world_.sent[0].vv.version, 1025u);
+}
+
+TEST_F(HostTest, AReplacementCatchesUpBeforeItServesAndRetriesOnATimer) {
+  host_->Start(StartMode::kReplacement, {});
+  EXPECT_TRUE(host_->node().catching_up());
+  // It writes down that it is catching up (a restart midway starts over), and asks the
+  // other replicas of both tokens.
+  ASSERT_EQ(world_.writes.size(), 1u);
+  for (const TokenRecord& r : world_.writes[0]) EXPECT_TRUE(r.catching_up);
+  EXPECT_TRUE(world_.sent.empty()) << "its queries wait for that record";
+  SyncAll();
+  ASSERT_EQ(world_.sent.size(), 3u);  // t: nodes 1 and 2; u: node 1
+  host_->OnClientCall(1, Read("t"), std::nullopt);
+  ASSERT_TRUE(world_.answers.contains(1));
+  EXPECT_EQ(world_.answers.at(1).status.code(), StatusCode::kUnavailable);
+  // Peers' requests go unanswered: it may lack acknowledged values.
+  host_->OnPeerMessage(Message{MessageType::kQuery, 1, 0, T("t"), 8, {}});
+  EXPECT_EQ(world_.sent.size(), 3u);
+
+  // The retry timer asks again whoever has not answered.
+  ASSERT_FALSE(world_.timers.empty());
+  EXPECT_EQ(world_.timers.back().second, kHostTimer);
+  host_->OnTimer(kHostTimer);
+  EXPECT_EQ(world_.sent.size(), 6u);
+
+  // As the writer of t it needs every other replica: one answer is not enough.
+  auto reply = [&](const Message& q, std::uint64_t version) {
+    Message r{MessageType::kQueryReply, q.to, 0, q.token, q.op_id, {}};
+    r.vv = VersionedValue{version, RegisterValue::Empty()};
+    host_->OnPeerMessage(r);
+  };
+  reply(world_.sent[0], 40);
+  EXPECT_TRUE(host_->node().catching_up());
+  reply(world_.sent[1], 41);
+  reply(world_.sent[2], 7);
+  EXPECT_FALSE(host_->node().catching_up());
+  EXPECT_EQ(host_->node().Stored(T("t"))->version, 41u);
+  SyncAll();
+  host_->OnClientCall(2, Write("t", 5, 5), std::nullopt);
+  SyncAll();
+  ASSERT_GT(world_.sent.size(), 6u);
+  EXPECT_EQ(world_.sent.back().vv.version, 42u) << "after every version its peers hold";
 }
 
 }  // namespace

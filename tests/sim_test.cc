@@ -260,30 +260,41 @@ namespace sim {
 namespace {
 
 // The harness must say "violation" when the protocol is broken: every planted bug is
-// caught on the lagging-replicas scenario within the first 60 seeds, while the correct
-// protocol passes all of them. Seeds are fixed, so this is deterministic.
-constexpr std::uint64_t kMutantSeeds = 60;
+// caught within the first seeds of the scenarios that can show it (lagging replicas for
+// the protocol's bugs; restarts, power cuts and replaced disks for durability's), while
+// the correct protocol passes all of them. Seeds are fixed, so this is deterministic.
+constexpr std::uint64_t kMutantSeeds = 100;
+
+std::vector<std::string> ScenariosFor(token::Mutant m) {
+  if (!token::MutantNeedsRestarts(m)) return {"lagging_replicas"};
+  return {"full_cluster_restart", "replaced_node", "writer_restart", "rolling_restart"};
+}
 
 TEST(Mutants, CorrectProtocolPassesEverySeed) {
-  Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/lagging_replicas.yaml");
-  for (std::uint64_t seed = 1; seed <= kMutantSeeds; ++seed) {
-    s.seed = seed;
-    const tokensim::Judgement j = tokensim::RunAndJudge(s);
-    ASSERT_TRUE(j.expectation_met) << "seed " << seed << "\n" << tokensim::Summary(s, j);
+  for (const char* name : {"lagging_replicas", "full_cluster_restart", "replaced_node",
+                           "writer_restart", "rolling_restart"}) {
+    Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/" + name + ".yaml");
+    for (std::uint64_t seed = 1; seed <= kMutantSeeds / 2; ++seed) {
+      s.seed = seed;
+      const tokensim::Judgement j = tokensim::RunAndJudge(s);
+      ASSERT_TRUE(j.expectation_met) << name << " seed " << seed << "\n" << tokensim::Summary(s, j);
+    }
   }
 }
 
 class PlantedBug : public ::testing::TestWithParam<token::Mutant> {};
 
 TEST_P(PlantedBug, IsCaughtByTheChecker) {
-  Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/lagging_replicas.yaml");
-  s.node_options.mutant = GetParam();
   for (std::uint64_t seed = 1; seed <= kMutantSeeds; ++seed) {
-    s.seed = seed;
-    const tokensim::Judgement j = tokensim::RunAndJudge(s);
-    if (j.report.overall == checker::Verdict::kViolation) {
-      EXPECT_FALSE(j.expectation_met);
-      return;
+    for (const std::string& name : ScenariosFor(GetParam())) {
+      Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/" + name + ".yaml");
+      s.node_options.mutant = GetParam();
+      s.seed = seed;
+      const tokensim::Judgement j = tokensim::RunAndJudge(s);
+      if (j.report.overall == checker::Verdict::kViolation) {
+        EXPECT_FALSE(j.expectation_met);
+        return;
+      }
     }
   }
   ADD_FAILURE() << token::MutantName(GetParam()) << " survived " << kMutantSeeds << " seeds";
