@@ -97,9 +97,10 @@ int main(int argc, char** argv) {
     extras.title = "tokencheck " + std::filesystem::path(path).filename().string();
     extras.source = path;
     extras.history_text = history_text;
-    std::string error;
-    if (!checker::WriteHtmlReport(html_path, *parsed.history, report, extras, &error)) {
-      std::fprintf(stderr, "tokencheck: %s\n", error.c_str());
+    if (const token::Status written =
+            checker::WriteHtmlReport(html_path, *parsed.history, report, extras);
+        !written.ok()) {
+      std::fprintf(stderr, "tokencheck: %s\n", written.message().c_str());
       return 2;
     }
     std::fprintf(stderr, "tokencheck: report written to %s\n", html_path.c_str());

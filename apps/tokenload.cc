@@ -617,9 +617,9 @@ int main(int argc, char** argv) {
         extras.faults.push_back(checker::HtmlFault{*n, *t, c.done_ns});
       }
     }
-    std::string error;
-    if (!checker::WriteHtmlReport(*path, h, report, extras, &error)) {
-      std::fprintf(stderr, "tokenload: %s\n", error.c_str());
+    if (const token::Status written = checker::WriteHtmlReport(*path, h, report, extras);
+        !written.ok()) {
+      std::fprintf(stderr, "tokenload: %s\n", written.message().c_str());
       return 2;
     }
     std::printf("report %s\n", path->c_str());

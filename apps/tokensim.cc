@@ -154,10 +154,10 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "tokensim: no report: %s\n", j.mismatch.c_str());
       return 2;
     }
-    std::string error;
-    if (!checker::WriteHtmlReport(html_path, *j.history, j.report,
-                                  tokensim::SimReportExtras(scenario, j, messages), &error)) {
-      std::fprintf(stderr, "tokensim: %s\n", error.c_str());
+    if (const token::Status written = checker::WriteHtmlReport(
+            html_path, *j.history, j.report, tokensim::SimReportExtras(scenario, j, messages));
+        !written.ok()) {
+      std::fprintf(stderr, "tokensim: %s\n", written.message().c_str());
       return 2;
     }
   }

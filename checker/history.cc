@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "core/status.h"
+
 namespace checker {
 namespace {
 
@@ -38,21 +40,18 @@ std::string_view Trim(std::string_view raw) {
 // key, everything without spacing. Two spellings of one value intern to one id. Keys are
 // views into the parser's string buffer and scalars views into the input, both valid
 // until the next line is parsed, so a flat object costs no allocation.
-bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error, int depth) {
+token::Status Canonical(simdjson::ondemand::value v, std::string* out, int depth) {
   if (depth > 16) {
-    *error = "value nests too deeply";
-    return false;
+    return token::Status::InvalidArgument("value nests too deeply");
   }
   json_type type;
   if (v.type().get(type) != simdjson::SUCCESS) {
-    *error = "malformed value";
-    return false;
+    return token::Status::InvalidArgument("malformed value");
   }
   if (type == json_type::object) {
     simdjson::ondemand::object obj;
     if (v.get_object().get(obj) != simdjson::SUCCESS) {
-      *error = "malformed object in value";
-      return false;
+      return token::Status::InvalidArgument("malformed object in value");
     }
     struct Field {
       std::string_view key;
@@ -68,18 +67,16 @@ bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error
       simdjson::ondemand::value fv;
       if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
           field.value().get(fv) != simdjson::SUCCESS) {
-        *error = "malformed field in value";
-        return false;
+        return token::Status::InvalidArgument("malformed field in value");
       }
       json_type ft;
       if (fv.type().get(ft) != simdjson::SUCCESS) {
-        *error = "malformed field in value";
-        return false;
+        return token::Status::InvalidArgument("malformed field in value");
       }
       Field f;
       f.key = key;
       if (ft == json_type::object || ft == json_type::array) {
-        if (!Canonical(fv, &f.nested, error, depth + 1)) return false;
+        if (token::Status s = Canonical(fv, &f.nested, depth + 1); !s.ok()) return s;
       } else {
         f.scalar = Trim(fv.raw_json_token());
       }
@@ -100,31 +97,29 @@ bool Canonical(simdjson::ondemand::value v, std::string* out, std::string* error
       }
     }
     *out += '}';
-    return true;
+    return token::Status::Ok();
   }
   if (type == json_type::array) {
     simdjson::ondemand::array arr;
     if (v.get_array().get(arr) != simdjson::SUCCESS) {
-      *error = "malformed array in value";
-      return false;
+      return token::Status::InvalidArgument("malformed array in value");
     }
     *out += '[';
     bool first = true;
     for (auto element : arr) {
       simdjson::ondemand::value ev;
       if (element.get(ev) != simdjson::SUCCESS) {
-        *error = "malformed array in value";
-        return false;
+        return token::Status::InvalidArgument("malformed array in value");
       }
       if (!first) *out += ',';
       first = false;
-      if (!Canonical(ev, out, error, depth + 1)) return false;
+      if (token::Status s = Canonical(ev, out, depth + 1); !s.ok()) return s;
     }
     *out += ']';
-    return true;
+    return token::Status::Ok();
   }
   *out += Trim(v.raw_json_token());
-  return true;
+  return token::Status::Ok();
 }
 
 // A fast 64-bit hash of a short string (8 bytes at a time, then a final mix).
@@ -255,7 +250,6 @@ class Parser {
          has_value = false;
     std::int64_t process = 0, time = 0;
     std::string_view type, f, token;
-    std::string value_error;
     ValueId value_id = kInitialValue;  // null unless an object was given
     bool has_version = false;
     std::uint64_t version = 0;
@@ -313,8 +307,8 @@ class Parser {
         if (jt != json_type::null) {
           if (jt != json_type::object) return Fail(line, "'value' must be an object or null");
           canonical_.clear();
-          if (!Canonical(vv, &canonical_, &value_error, 0)) {
-            return Fail(line, "'value': " + value_error);
+          if (token::Status s = Canonical(vv, &canonical_, 0); !s.ok()) {
+            return Fail(line, "'value': " + s.message());
           }
           value_id = values_.Intern(canonical_);
         }
@@ -461,49 +455,79 @@ ParseResult ParseHistoryString(std::string_view text) {
   return ParseHistory(padded.data(), padded.size(), simdjson::SIMDJSON_PADDING);
 }
 
+namespace {
+
+ParseResult FileError(std::string message) {
+  return ParseResult{std::nullopt, ParseError{0, std::move(message)}};
+}
+
+// A file descriptor, closed when it goes out of scope.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// An anonymous mapping of `size` bytes (or MAP_FAILED), unmapped when it goes out of scope.
+class Mapping {
+ public:
+  explicit Mapping(std::size_t size)
+      : base_(::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)), size_(size) {}
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (base_ != MAP_FAILED) ::munmap(base_, size_);
+  }
+  void* base() const { return base_; }
+
+ private:
+  void* base_;
+  std::size_t size_;
+};
+
+// Reads what remains of `fd` (a pipe, say) to its end.
+ParseResult ReadStream(const std::string& path, int fd, std::string* text) {
+  std::string content;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileError(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+    }
+    content.append(buf, static_cast<std::size_t>(n));
+  }
+  ParseResult result = ParseHistoryString(content);
+  if (text) *text = std::move(content);
+  return result;
+}
+
+}  // namespace
+
 ParseResult ReadHistoryFile(const std::string& path, std::string* text) {
   // Map the file instead of copying it; the parser copies only the last line, which has
   // no read-ahead room behind it.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot open '{}': {}", path,
-                                                               std::strerror(errno))}};
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return FileError(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ParseResult{
-        std::nullopt, ParseError{0, fmt::format("cannot read '{}': {}", path, std::strerror(err))}};
+  if (::fstat(fd.get(), &st) != 0) {
+    return FileError(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
   }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return ParseResult{std::nullopt, ParseError{0, fmt::format("'{}' is a directory", path)}};
-  }
-  if (!S_ISREG(st.st_mode)) {
-    // Not a regular file (a pipe, say): read it all first.
-    std::string content;
-    char buf[1 << 16];
-    while (true) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n == 0) break;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        ::close(fd);
-        return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}': {}", path,
-                                                                   std::strerror(err))}};
-      }
-      content.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    ParseResult result = ParseHistoryString(content);
-    if (text) *text = std::move(content);
-    return result;
-  }
+  if (S_ISDIR(st.st_mode)) return FileError(fmt::format("'{}' is a directory", path));
+  if (!S_ISREG(st.st_mode)) return ReadStream(path, fd.get(), text);
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size == 0) {
-    ::close(fd);
     if (text) text->clear();
     return ParseHistory("", 0, 0);
   }
@@ -511,19 +535,17 @@ ParseResult ReadHistoryFile(const std::string& path, std::string* text) {
   // parser may read ahead past the last byte (simdjson's padding) without a copy.
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   const std::size_t reserved = (size + page - 1) / page * page + page;
-  void* base = ::mmap(nullptr, reserved, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  void* map = base == MAP_FAILED
-                  ? MAP_FAILED
-                  : ::mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0);
-  ::close(fd);
+  const Mapping mapping(reserved);
+  if (mapping.base() == MAP_FAILED) {
+    return FileError(fmt::format("cannot map '{}': {}", path, std::strerror(errno)));
+  }
+  void* map =
+      ::mmap(mapping.base(), size, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd.get(), 0);
   if (map == MAP_FAILED) {
-    if (base != MAP_FAILED) ::munmap(base, reserved);
-    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot map '{}': {}", path,
-                                                               std::strerror(errno))}};
+    return FileError(fmt::format("cannot map '{}': {}", path, std::strerror(errno)));
   }
   ParseResult result = ParseHistory(static_cast<const char*>(map), size, reserved - size);
   if (text) text->assign(static_cast<const char*>(map), size);
-  ::munmap(base, reserved);
   return result;
 }
 

@@ -870,20 +870,17 @@ std::string RenderHtmlReport(const History& history, const Report& report,
   return page;
 }
 
-bool WriteHtmlReport(const std::string& path, const History& history, const Report& report,
-                     const HtmlExtras& extras, std::string* error) {
+token::Status WriteHtmlReport(const std::string& path, const History& history, const Report& report,
+                              const HtmlExtras& extras) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    if (error) *error = fmt::format("cannot write the HTML report '{}'", path);
-    return false;
+  if (out) {
+    out << RenderHtmlReport(history, report, extras);
+    out.close();
   }
-  out << RenderHtmlReport(history, report, extras);
-  out.close();
   if (!out) {
-    if (error) *error = fmt::format("cannot write the HTML report '{}'", path);
-    return false;
+    return token::Status::InvalidArgument(fmt::format("cannot write the HTML report '{}'", path));
   }
-  return true;
+  return token::Status::Ok();
 }
 
 }  // namespace checker

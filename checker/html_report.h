@@ -29,6 +29,7 @@
 
 #include "checker/history.h"
 #include "checker/linearizability.h"
+#include "core/status.h"
 
 namespace checker {
 
@@ -78,8 +79,8 @@ inline constexpr std::size_t kHtmlMaxMessages = 400000;
 std::string RenderHtmlReport(const History& history, const Report& report,
                              const HtmlExtras& extras = {});
 
-// Writes the report to `path`; false (and `error` set) when the file cannot be written.
-bool WriteHtmlReport(const std::string& path, const History& history, const Report& report,
-                     const HtmlExtras& extras, std::string* error);
+// Writes the report to `path`; INVALID_ARGUMENT naming the file when it cannot be written.
+token::Status WriteHtmlReport(const std::string& path, const History& history, const Report& report,
+                              const HtmlExtras& extras = {});
 
 }  // namespace checker

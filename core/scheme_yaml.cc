@@ -4,11 +4,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
+
+#include "core/file.h"
 
 namespace token {
 namespace {
@@ -130,16 +129,9 @@ Result<ReplicationScheme> SchemeFromYamlNode(const YAML::Node& root, std::string
 }
 
 Result<ReplicationScheme> LoadSchemeFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::InvalidArgument(fmt::format("scheme file '{}' is a directory", path));
-  }
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(fmt::format("cannot open scheme file '{}'", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status::InvalidArgument(fmt::format("cannot read scheme file '{}'", path));
-  return ParseSchemeYaml(buf.str(), path);
+  auto text = ReadFile(path, "scheme file");
+  if (!text.ok()) return text.status();
+  return ParseSchemeYaml(*text, path);
 }
 
 }  // namespace token

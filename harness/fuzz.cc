@@ -192,10 +192,11 @@ std::uint64_t CaseKey(std::uint64_t seed, std::uint64_t index) { return seed * 1
 
 int CaseSize(std::uint64_t index) { return static_cast<int>(std::min<std::uint64_t>(index, 100)); }
 
-bool Passes(const sim::Scenario& s, std::string* why) {
-  const Judgement j = RunAndJudge(s);
-  if (!j.expectation_met && why) *why = j.mismatch;
-  return j.expectation_met;
+// Why `s` fails its expectation; nullopt when it passes.
+std::optional<std::string> Mismatch(const sim::Scenario& s) {
+  Judgement j = RunAndJudge(s);
+  if (j.expectation_met) return std::nullopt;
+  return std::move(j.mismatch);
 }
 
 // Removes elements of `items` (chunks, then single ones) while `fails` still holds for the
@@ -211,10 +212,9 @@ void Minimize(sim::Scenario& s, std::vector<T> sim::Scenario::*items, std::strin
       v.erase(v.begin() + static_cast<std::ptrdiff_t>(i),
               v.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, v.size())));
       ++*steps;
-      std::string candidate_why;
-      if (!Passes(candidate, &candidate_why)) {
+      if (auto candidate_why = Mismatch(candidate)) {
         s = std::move(candidate);
-        *why = candidate_why;
+        *why = std::move(*candidate_why);
       } else {
         i += chunk;
       }
@@ -233,10 +233,9 @@ sim::Scenario Reduce(sim::Scenario s, std::string* why, std::uint64_t* steps,
     scripted.ops = sim::RunSimulation(s).script;
     scripted.workload.reset();
     ++*steps;
-    std::string scripted_why;
-    if (!scripted.ops.empty() && !Passes(scripted, &scripted_why)) {
+    if (auto scripted_why = scripted.ops.empty() ? std::nullopt : Mismatch(scripted)) {
       s = std::move(scripted);
-      *why = scripted_why;
+      *why = std::move(*scripted_why);
     }
   }
   if (!s.workload) Minimize(s, &sim::Scenario::ops, why, steps, budget);
@@ -263,8 +262,8 @@ FuzzResult Fuzz(const FuzzOptions& o) {
     const rc::Shrinkable<sim::Scenario> shrinkable =
         gen(rc::Random(CaseKey(o.seed, i)), CaseSize(i));
     ++result.cases_run;
-    std::string why;
-    if (Passes(shrinkable.value(), &why)) {
+    std::optional<std::string> first_why = Mismatch(shrinkable.value());
+    if (!first_why) {
       if (o.progress && elapsed() - last_report >= 1.0) {
         last_report = elapsed();
         std::fprintf(stderr, "\rcases %llu, %.0f cases/s, violations 0",
@@ -273,6 +272,7 @@ FuzzResult Fuzz(const FuzzOptions& o) {
       }
       continue;
     }
+    std::string why = std::move(*first_why);
     result.failed = true;
     result.failing_case = i;
     result.seconds_to_failure = elapsed();
@@ -289,10 +289,9 @@ FuzzResult Fuzz(const FuzzOptions& o) {
       auto shrinks = current.shrinks();
       while (auto candidate = shrinks.next()) {
         if (++result.shrink_steps >= o.max_shrink_steps) break;
-        std::string candidate_why;
-        if (!Passes(candidate->value(), &candidate_why)) {
+        if (auto candidate_why = Mismatch(candidate->value())) {
           current = *candidate;
-          why = candidate_why;
+          why = std::move(*candidate_why);
           progressed = true;
           break;
         }
@@ -323,9 +322,9 @@ FuzzResult Fuzz(const FuzzOptions& o) {
         std::vector<sim::MessageRecord> messages;
         const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
         const std::string html = fmt::format("{}/fuzz-seed{}-case{}.html", o.out_dir, o.seed, i);
-        if (j.history &&
-            checker::WriteHtmlReport(html, *j.history, j.report,
-                                     SimReportExtras(*replayed, j, messages), nullptr)) {
+        if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
+                                                  SimReportExtras(*replayed, j, messages))
+                             .ok()) {
           result.html_path = html;
         }
       }

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "core/file.h"
+
 namespace tokenapp {
 
 using token::Result;
@@ -22,10 +24,10 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
   if (access(argv[0].c_str(), X_OK) != 0) {
     return Status::InvalidArgument(fmt::format("{}: not an executable program", argv[0]));
   }
-  int log_fd = -1;
+  token::UniqueFd log_fd;
   if (!log_path.empty()) {
-    log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) {
+    log_fd.reset(open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!log_fd.valid()) {
       return Status::InvalidArgument(
           fmt::format("{}: cannot open log file: {}", log_path, std::strerror(errno)));
     }
@@ -35,7 +37,6 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) {
-    if (log_fd >= 0) close(log_fd);
     return Status::Unavailable(fmt::format("fork failed: {}", std::strerror(errno)));
   }
   if (pid == 0) {
@@ -43,14 +44,13 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
+    if (log_fd.valid()) {
+      dup2(log_fd.get(), STDOUT_FILENO);
+      dup2(log_fd.get(), STDERR_FILENO);
     }
     execv(args[0], args.data());
     _exit(127);
   }
-  if (log_fd >= 0) close(log_fd);
   ChildProcess p;
   p.pid_ = pid;
   return p;

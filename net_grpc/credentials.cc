@@ -1,11 +1,10 @@
 #include "net_grpc/credentials.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+
+#include "core/file.h"
 
 namespace token::net {
 namespace {
@@ -15,14 +14,12 @@ Result<std::string> ReadPem(const std::string& path, const char* what) {
     return Status::InvalidArgument(
         fmt::format("TLS needs all of --tls-cert, --tls-key and --tls-ca; {} is missing", what));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(fmt::format("{}: cannot read the {} file", path, what));
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (s.str().find("-----BEGIN") == std::string::npos) {
+  auto text = ReadFile(path, fmt::format("{} file", what));
+  if (!text.ok()) return Status::InvalidArgument(text.status().message());
+  if (text->find("-----BEGIN") == std::string::npos) {
     return Status::InvalidArgument(fmt::format("{}: not a PEM file ({})", path, what));
   }
-  return s.str();
+  return std::move(text).value();
 }
 
 struct Pems {

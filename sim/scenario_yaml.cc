@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/file.h"
 #include "core/scheme_yaml_node.h"
 #include "sim/simulator.h"
 
@@ -426,15 +427,9 @@ Result<Scenario> ParseScenarioYaml(std::string_view text, std::string_view sourc
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::InvalidArgument(fmt::format("scenario file '{}' is a directory", path));
-  }
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(fmt::format("cannot open scenario file '{}'", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return ParseScenarioYaml(buf.str(), path);
+  auto text = token::ReadFile(path, "scenario file");
+  if (!text.ok()) return text.status();
+  return ParseScenarioYaml(*text, path);
 }
 
 namespace {

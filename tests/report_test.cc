@@ -295,10 +295,9 @@ TEST(HtmlReportInChromium, DrawsASimulatedRunsMessagesAndFaults) {
   // Recording the messages does not change the run.
   EXPECT_EQ(j.run.digest, sim::RunSimulation(s).digest);
   const std::string html = scratch.Path("sim.html");
-  std::string error;
-  ASSERT_TRUE(checker::WriteHtmlReport(html, *j.history, j.report,
-                                       tokensim::SimReportExtras(s, j, messages), &error))
-      << error;
+  const token::Status written = checker::WriteHtmlReport(html, *j.history, j.report,
+                                                         tokensim::SimReportExtras(s, j, messages));
+  ASSERT_TRUE(written.ok()) << written.ToString();
   const std::string dom = DumpDom(scratch, html);
   EXPECT_NE(dom.find(">ready<"), std::string::npos);
   // Each fault that happened is marked on its node's lane.
@@ -324,9 +323,9 @@ TEST(HtmlReportInChromium, MarksAPlantedBugsViolationAndItsMessages) {
     const tokensim::Judgement j = tokensim::RunAndJudge(s, nullptr, &messages);
     if (j.report.overall != checker::Verdict::kViolation) continue;
     const std::string html = scratch.Path("mutant.html");
-    std::string error;
-    ASSERT_TRUE(checker::WriteHtmlReport(html, *j.history, j.report,
-                                         tokensim::SimReportExtras(s, j, messages), &error));
+    const token::Status written = checker::WriteHtmlReport(
+        html, *j.history, j.report, tokensim::SimReportExtras(s, j, messages));
+    ASSERT_TRUE(written.ok()) << written.ToString();
     const std::string dom = DumpDom(scratch, html);
     std::set<std::uint64_t> marked;
     for (const DrawnOp& op : DrawnOps(dom)) {
