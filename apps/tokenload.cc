@@ -435,6 +435,215 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+using token::Result;
+using token::Status;
+
+// --crash NODE:TOKEN@MS, repeatable, in time order. NODE is IP:PORT (the token is what
+// follows the node's port); both must be in the scheme.
+Result<std::vector<Crash>> ParseCrashes(const tokenapp::Flags& flags,
+                                        const token::ReplicationScheme* scheme) {
+  std::vector<Crash> crashes;
+  for (const std::string& spec : flags.All("crash")) {
+    const auto at = spec.rfind('@');
+    const auto port_colon = spec.find(':');
+    const auto token_colon =
+        port_colon == std::string::npos ? std::string::npos : spec.find(':', port_colon + 1);
+    if (at == std::string::npos || token_colon == std::string::npos || token_colon > at) {
+      return Status::InvalidArgument(
+          fmt::format("--crash '{}': expected NODE:TOKEN@MS, e.g. 127.0.0.1:50053:1@500", spec));
+    }
+    Crash c;
+    c.node = spec.substr(0, token_colon);
+    c.token = spec.substr(token_colon + 1, at - token_colon - 1);
+    auto ms = tokenapp::ParseUnsigned(spec.substr(at + 1), "--crash time");
+    if (!ms.ok()) return ms.status();
+    c.at_ms = static_cast<std::int64_t>(ms.value());
+    if (!scheme) return Status::InvalidArgument("--crash applies to token clusters only");
+    if (!scheme->FindNode(c.node)) {
+      return Status::InvalidArgument(
+          fmt::format("--crash: {} is not a node of the scheme", c.node));
+    }
+    if (!scheme->FindToken(c.token)) {
+      return Status::InvalidArgument(
+          fmt::format("--crash: '{}' is not a token of the scheme", c.token));
+    }
+    crashes.push_back(c);
+  }
+  std::sort(crashes.begin(), crashes.end(),
+            [](const Crash& a, const Crash& b) { return a.at_ms < b.at_ms; });
+  return crashes;
+}
+
+// The target (--config's scheme or --etcd's endpoints) and the tokens to load.
+Status ParseTarget(const tokenapp::Flags& flags, Load::Options* o) {
+  if (auto config = flags.Get("config")) {
+    if (flags.Has("etcd")) return Status::InvalidArgument("give --config or --etcd, not both");
+    auto scheme = token::LoadSchemeFile(*config);
+    if (!scheme.ok()) return scheme.status();
+    o->scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
+  } else if (auto etcd = flags.Get("etcd")) {
+    o->etcd = Split(*etcd);
+    if (o->etcd.empty()) return Status::InvalidArgument("--etcd needs at least one endpoint");
+  } else {
+    return Status::InvalidArgument("--config FILE (or --etcd ENDPOINTS) is required");
+  }
+  if (auto tokens = flags.Get("tokens")) {
+    o->tokens = Split(*tokens);
+    for (const std::string& t : o->tokens) {
+      if (o->scheme && !o->scheme->FindToken(t)) {
+        return Status::InvalidArgument(
+            fmt::format("--tokens: '{}' is not a token of the scheme", t));
+      }
+    }
+  } else if (o->scheme) {
+    for (const auto& t : o->scheme->tokens()) o->tokens.push_back(t.id);
+  }
+  if (o->tokens.empty()) return Status::InvalidArgument("no tokens to load (--tokens ID,...)");
+  return Status::Ok();
+}
+
+// The load's shape: clients, operations, mix, timeout, domain, channels, seed.
+Status ParseShape(const tokenapp::Flags& flags, Load::Options* o) {
+  auto clients = flags.Number("clients", 16);
+  auto ops = flags.Number("ops", 10000);
+  auto ratio = flags.Real("read-ratio", 0.5);
+  auto timeout = flags.Number("timeout-ms", 2000);
+  auto domain = flags.Number("domain", 16);
+  auto channels = flags.Number("channels", 2);
+  auto seed =
+      flags.Number("seed", static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
+  for (const auto* r : {&clients, &ops, &timeout, &domain, &channels, &seed}) {
+    if (!r->ok()) return r->status();
+  }
+  if (!ratio.ok()) return ratio.status();
+  auto invalid = [](const char* msg) { return Status::InvalidArgument(msg); };
+  if (clients.value() < 1 || clients.value() > 10'000)
+    return invalid("--clients must be in 1..10000");
+  if (ops.value() > 100'000'000) return invalid("--ops must be at most 100000000");
+  if (ratio.value() < 0 || ratio.value() > 1) return invalid("--read-ratio must be in 0..1");
+  if (timeout.value() < 1) return invalid("--timeout-ms must be positive");
+  if (domain.value() < 2) return invalid("--domain must be at least 2");
+  if (channels.value() < 1 || channels.value() > 64) return invalid("--channels must be in 1..64");
+  o->clients = static_cast<int>(clients.value());
+  o->ops = static_cast<std::int64_t>(ops.value());
+  o->read_ratio = ratio.value();
+  o->timeout = std::chrono::milliseconds(timeout.value());
+  o->domain = domain.value();
+  o->channels = static_cast<int>(channels.value());
+  o->seed = seed.value();
+  return Status::Ok();
+}
+
+Result<Load::Options> ParseOptions(const tokenapp::Flags& flags) {
+  if (!flags.positional().empty()) {
+    return Status::InvalidArgument("unexpected argument '" + flags.positional()[0] + "'");
+  }
+  Load::Options o;
+  if (Status st = ParseTarget(flags, &o); !st.ok()) return st;
+  if (Status st = ParseShape(flags, &o); !st.ok()) return st;
+  o.final_reads = flags.Has("final-reads");
+  o.quiet = flags.Has("quiet");
+  auto crashes = ParseCrashes(flags, o.scheme.get());
+  if (!crashes.ok()) return crashes.status();
+  o.crashes = std::move(crashes).value();
+  return o;
+}
+
+void PrintStats(const Load& load, const std::string& target, int clients) {
+  std::uint64_t total_ok = 0;
+  for (const auto& [f, s] : load.stats()) total_ok += s.ok;
+  std::printf("tokenload: %s, %d clients, %llu ok operations in %.2f s: %.0f ops/s\n",
+              target.c_str(), clients, static_cast<unsigned long long>(total_ok), load.seconds(),
+              static_cast<double>(total_ok) / load.seconds());
+  for (const auto& [f, s] : load.stats()) {
+    std::vector<std::int64_t> latency_ns = s.latency_ns;
+    std::sort(latency_ns.begin(), latency_ns.end());
+    std::printf("  %-5s %7llu ok %5llu fail %5llu info   p50 %s  p99 %s\n", f.c_str(),
+                static_cast<unsigned long long>(s.ok), static_cast<unsigned long long>(s.fail),
+                static_cast<unsigned long long>(s.info), Percentile(latency_ns, 0.50).c_str(),
+                Percentile(latency_ns, 0.99).c_str());
+  }
+  for (const Crash& c : load.crashes()) {
+    std::printf("  crash token %s at %s (planned %lld ms): %s\n", c.token.c_str(), c.node.c_str(),
+                static_cast<long long>(c.at_ms), c.outcome.c_str());
+  }
+}
+
+// Line `line` (1-based) of `text`, cut at 300 characters.
+std::string_view LineOf(std::string_view text, std::uint64_t line) {
+  for (std::uint64_t n = 1; n < line; ++n) {
+    const auto nl = text.find('\n');
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+  return text.substr(0, std::min<std::size_t>(text.find('\n'), 300));
+}
+
+// What the HTML report shows beyond the history: for a token cluster, its nodes, and a lane
+// and a mark for each crash the node confirmed.
+checker::HtmlExtras ReportExtras(const tokenapp::Flags& flags, const std::string& target,
+                                 const std::string& history, const checker::History& h,
+                                 const token::ReplicationScheme* scheme,
+                                 const std::vector<Crash>& crashes) {
+  checker::HtmlExtras extras;
+  extras.title = "tokenload " + target;
+  extras.source = flags.Get("config").value_or(flags.Get("etcd").value_or(""));
+  extras.history_text = history;
+  if (!scheme) return extras;
+  auto history_token = [&](const std::string& id) -> std::optional<std::uint32_t> {
+    for (std::uint32_t i = 0; i < h.tokens.size(); ++i) {
+      if (h.tokens[i].token == id) return i;
+    }
+    return std::nullopt;
+  };
+  for (const auto& n : scheme->nodes()) extras.nodes.push_back(fmt::format("{}", n));
+  extras.token_nodes.resize(h.tokens.size());
+  // Lanes for the nodes that crashed for a token (the others have nothing to show).
+  for (const Crash& c : crashes) {
+    const auto t = history_token(c.token);
+    const auto n = scheme->FindNode(c.node);
+    if (!t || !n || c.done_ns < 0) continue;
+    extras.token_nodes[*t].push_back(*n);
+    extras.faults.push_back(checker::HtmlFault{*n, *t, c.done_ns});
+  }
+  return extras;
+}
+
+// Checks the recorded history, prints the verdict, writes the report (--html); the exit code.
+int CheckAndReport(const tokenapp::Flags& flags, const std::string& target,
+                   const std::string& history, const Load& load,
+                   const token::ReplicationScheme* scheme, bool quiet) {
+  checker::ParseResult parsed_history = checker::ParseHistoryString(history);
+  if (!parsed_history.history) {
+    // Name the line itself: a history this tool wrote that does not parse is its own bug.
+    const std::string_view text = LineOf(history, parsed_history.error->line);
+    std::fprintf(stderr, "tokenload: the recorded history does not parse (line %llu: %s): %.*s\n",
+                 static_cast<unsigned long long>(parsed_history.error->line),
+                 parsed_history.error->message.c_str(), static_cast<int>(text.size()), text.data());
+    return 2;
+  }
+  const checker::Report report = checker::CheckHistory(*parsed_history.history);
+  const std::string text = checker::FormatReportText(report);
+  if (quiet) {
+    std::printf("checker: %s (%zu operations)\n", checker::VerdictName(report.overall),
+                report.operations);
+  } else {
+    std::printf("checker: %s", text.c_str());
+    if (!text.empty() && text.back() != '\n') std::printf("\n");
+  }
+  if (auto path = flags.Get("html")) {
+    const checker::History& h = *parsed_history.history;
+    const checker::HtmlExtras extras =
+        ReportExtras(flags, target, history, h, scheme, load.crashes());
+    if (const token::Status written = checker::WriteHtmlReport(*path, h, report, extras);
+        !written.ok()) {
+      std::fprintf(stderr, "tokenload: %s\n", written.message().c_str());
+      return 2;
+    }
+    std::printf("report %s\n", path->c_str());
+  }
+  return checker::ExitCodeOf(report);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -462,84 +671,9 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (!flags.positional().empty())
-    return Fail("unexpected argument '" + flags.positional()[0] + "'");
-  Load::Options o;
-  if (auto config = flags.Get("config")) {
-    if (flags.Has("etcd")) return Fail("give --config or --etcd, not both");
-    auto scheme = token::LoadSchemeFile(*config);
-    if (!scheme.ok()) return Fail(scheme.status().message());
-    o.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
-  } else if (auto etcd = flags.Get("etcd")) {
-    o.etcd = Split(*etcd);
-    if (o.etcd.empty()) return Fail("--etcd needs at least one endpoint");
-  } else {
-    return Fail("--config FILE (or --etcd ENDPOINTS) is required");
-  }
-  if (auto tokens = flags.Get("tokens")) {
-    o.tokens = Split(*tokens);
-    for (const std::string& t : o.tokens) {
-      if (o.scheme && !o.scheme->FindToken(t)) {
-        return Fail(fmt::format("--tokens: '{}' is not a token of the scheme", t));
-      }
-    }
-  } else if (o.scheme) {
-    for (const auto& t : o.scheme->tokens()) o.tokens.push_back(t.id);
-  }
-  if (o.tokens.empty()) return Fail("no tokens to load (--tokens ID,...)");
-
-  auto clients = flags.Number("clients", 16);
-  auto ops = flags.Number("ops", 10000);
-  auto ratio = flags.Real("read-ratio", 0.5);
-  auto timeout = flags.Number("timeout-ms", 2000);
-  auto domain = flags.Number("domain", 16);
-  auto channels = flags.Number("channels", 2);
-  auto seed =
-      flags.Number("seed", static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
-  for (const auto* r : {&clients, &ops, &timeout, &domain, &channels, &seed}) {
-    if (!r->ok()) return Fail(r->status().message());
-  }
-  if (!ratio.ok()) return Fail(ratio.status().message());
-  if (clients.value() < 1 || clients.value() > 10'000) return Fail("--clients must be in 1..10000");
-  if (ops.value() > 100'000'000) return Fail("--ops must be at most 100000000");
-  if (ratio.value() < 0 || ratio.value() > 1) return Fail("--read-ratio must be in 0..1");
-  if (timeout.value() < 1) return Fail("--timeout-ms must be positive");
-  if (domain.value() < 2) return Fail("--domain must be at least 2");
-  if (channels.value() < 1 || channels.value() > 64) return Fail("--channels must be in 1..64");
-  o.clients = static_cast<int>(clients.value());
-  o.ops = static_cast<std::int64_t>(ops.value());
-  o.read_ratio = ratio.value();
-  o.timeout = std::chrono::milliseconds(timeout.value());
-  o.domain = domain.value();
-  o.channels = static_cast<int>(channels.value());
-  o.seed = seed.value();
-  o.final_reads = flags.Has("final-reads");
-  o.quiet = flags.Has("quiet");
-  for (const std::string& spec : flags.All("crash")) {
-    // NODE:TOKEN@MS, where NODE is IP:PORT (the token is what follows the node's port).
-    const auto at = spec.rfind('@');
-    const auto port_colon = spec.find(':');
-    const auto token_colon =
-        port_colon == std::string::npos ? std::string::npos : spec.find(':', port_colon + 1);
-    if (at == std::string::npos || token_colon == std::string::npos || token_colon > at) {
-      return Fail(
-          fmt::format("--crash '{}': expected NODE:TOKEN@MS, e.g. 127.0.0.1:50053:1@500", spec));
-    }
-    Crash c;
-    c.node = spec.substr(0, token_colon);
-    c.token = spec.substr(token_colon + 1, at - token_colon - 1);
-    auto ms = tokenapp::ParseUnsigned(spec.substr(at + 1), "--crash time");
-    if (!ms.ok()) return Fail(ms.status().message());
-    c.at_ms = static_cast<std::int64_t>(ms.value());
-    if (!o.scheme) return Fail("--crash applies to token clusters only");
-    if (!o.scheme->FindNode(c.node))
-      return Fail(fmt::format("--crash: {} is not a node of the scheme", c.node));
-    if (!o.scheme->FindToken(c.token))
-      return Fail(fmt::format("--crash: '{}' is not a token of the scheme", c.token));
-    o.crashes.push_back(c);
-  }
-  std::sort(o.crashes.begin(), o.crashes.end(),
-            [](const Crash& a, const Crash& b) { return a.at_ms < b.at_ms; });
+  auto options = ParseOptions(flags);
+  if (!options.ok()) return Fail(options.status().message());
+  Load::Options o = std::move(options).value();
   const std::string target = o.scheme ? "token cluster" : "etcd";
   const auto n_clients = o.clients;
   const bool quiet = o.quiet;
@@ -553,76 +687,6 @@ int main(int argc, char** argv) {
     out << history;
     if (!out) return Fail(fmt::format("{}: cannot write the history", *path));
   }
-  std::uint64_t total_ok = 0;
-  for (const auto& [f, s] : load.stats()) total_ok += s.ok;
-  std::printf("tokenload: %s, %d clients, %llu ok operations in %.2f s: %.0f ops/s\n",
-              target.c_str(), n_clients, static_cast<unsigned long long>(total_ok), load.seconds(),
-              static_cast<double>(total_ok) / load.seconds());
-  for (const auto& [f, s] : load.stats()) {
-    std::vector<std::int64_t> latency_ns = s.latency_ns;
-    std::sort(latency_ns.begin(), latency_ns.end());
-    std::printf("  %-5s %7llu ok %5llu fail %5llu info   p50 %s  p99 %s\n", f.c_str(),
-                static_cast<unsigned long long>(s.ok), static_cast<unsigned long long>(s.fail),
-                static_cast<unsigned long long>(s.info), Percentile(latency_ns, 0.50).c_str(),
-                Percentile(latency_ns, 0.99).c_str());
-  }
-  for (const Crash& c : load.crashes()) {
-    std::printf("  crash token %s at %s (planned %lld ms): %s\n", c.token.c_str(), c.node.c_str(),
-                static_cast<long long>(c.at_ms), c.outcome.c_str());
-  }
-  checker::ParseResult parsed_history = checker::ParseHistoryString(history);
-  if (!parsed_history.history) {
-    // Name the line itself: a history this tool wrote that does not parse is its own bug.
-    std::string_view text = history;
-    for (std::uint64_t n = 1; n < parsed_history.error->line; ++n) {
-      const auto nl = text.find('\n');
-      text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    }
-    text = text.substr(0, std::min<std::size_t>(text.find('\n'), 300));
-    std::fprintf(stderr, "tokenload: the recorded history does not parse (line %llu: %s): %.*s\n",
-                 static_cast<unsigned long long>(parsed_history.error->line),
-                 parsed_history.error->message.c_str(), static_cast<int>(text.size()), text.data());
-    return 2;
-  }
-  const checker::Report report = checker::CheckHistory(*parsed_history.history);
-  const std::string text = checker::FormatReportText(report);
-  if (quiet) {
-    std::printf("checker: %s (%zu operations)\n", checker::VerdictName(report.overall),
-                report.operations);
-  } else {
-    std::printf("checker: %s", text.c_str());
-    if (!text.empty() && text.back() != '\n') std::printf("\n");
-  }
-  if (auto path = flags.Get("html")) {
-    checker::HtmlExtras extras;
-    extras.title = "tokenload " + target;
-    extras.source = flags.Get("config").value_or(flags.Get("etcd").value_or(""));
-    extras.history_text = history;
-    const checker::History& h = *parsed_history.history;
-    auto history_token = [&](const std::string& id) -> std::optional<std::uint32_t> {
-      for (std::uint32_t i = 0; i < h.tokens.size(); ++i) {
-        if (h.tokens[i].token == id) return i;
-      }
-      return std::nullopt;
-    };
-    if (scheme) {
-      for (const auto& n : scheme->nodes()) extras.nodes.push_back(fmt::format("{}", n));
-      extras.token_nodes.resize(h.tokens.size());
-      // Lanes for the nodes that crashed for a token (the others have nothing to show).
-      for (const Crash& c : load.crashes()) {
-        const auto t = history_token(c.token);
-        const auto n = scheme->FindNode(c.node);
-        if (!t || !n || c.done_ns < 0) continue;
-        extras.token_nodes[*t].push_back(*n);
-        extras.faults.push_back(checker::HtmlFault{*n, *t, c.done_ns});
-      }
-    }
-    if (const token::Status written = checker::WriteHtmlReport(*path, h, report, extras);
-        !written.ok()) {
-      std::fprintf(stderr, "tokenload: %s\n", written.message().c_str());
-      return 2;
-    }
-    std::printf("report %s\n", path->c_str());
-  }
-  return checker::ExitCodeOf(report);
+  PrintStats(load, target, n_clients);
+  return CheckAndReport(flags, target, history, load, scheme.get(), quiet);
 }

@@ -241,19 +241,53 @@ class Parser {
     return Doc(line, doc);
   }
 
+  // The fields of one line the format knows (others are ignored). The helpers that read them
+  // (ReadFields, ReadToken, ReadValue) are forced inline: out of line they made the parse of
+  // a 1,000,000-operation history about 13% slower.
+  struct Fields {
+    bool has_process = false, has_type = false, has_f = false, has_token = false, has_time = false,
+         has_value = false, has_version = false;
+    std::int64_t process = 0, time = 0;
+    std::string_view type, f, token;
+    ValueId value = kInitialValue;  // null unless an object was given
+    std::uint64_t version = 0;
+  };
+
   template <typename Document>
   std::optional<ParseError> Doc(std::uint64_t line, Document& doc) {
     simdjson::ondemand::object obj;
     if (doc.get_object().get(obj) != simdjson::SUCCESS) return Fail(line, "not a JSON object");
+    Fields fields;
+    if (auto err = ReadFields(line, obj, &fields)) return err;
+    if (!fields.has_process) return Fail(line, "missing field 'process'");
+    if (!fields.has_type) return Fail(line, "missing field 'type'");
+    if (!fields.has_f) return Fail(line, "missing field 'f'");
+    if (!fields.has_token) return Fail(line, "missing field 'token'");
+    if (!fields.has_time) return Fail(line, "missing field 'time'");
 
-    bool has_process = false, has_type = false, has_f = false, has_token = false, has_time = false,
-         has_value = false;
-    std::int64_t process = 0, time = 0;
-    std::string_view type, f, token;
-    ValueId value_id = kInitialValue;  // null unless an object was given
-    bool has_version = false;
-    std::uint64_t version = 0;
+    OpType op_type;
+    if (fields.f == "write" || fields.f == "create" || fields.f == "drop") {
+      op_type = OpType::kWrite;
+    } else if (fields.f == "read") {
+      op_type = OpType::kRead;
+    } else {
+      return Fail(line, fmt::format("unknown f '{}' (expected read or write)", fields.f));
+    }
+    if (fields.time < last_time_) {
+      return Fail(line, fmt::format("time {} goes backwards (previous line had {}): lines must "
+                                    "be in real-time order",
+                                    fields.time, last_time_));
+    }
+    last_time_ = fields.time;
+    ++history_.events;
+    if (fields.type == "invoke") return Invoke(line, fields, op_type);
+    return Complete(line, fields, op_type);
+  }
 
+  [[gnu::always_inline]] std::optional<ParseError> ReadFields(std::uint64_t line,
+                                                              simdjson::ondemand::object& obj,
+                                                              Fields* out) {
+    Fields& fields = *out;
     for (auto field : obj) {
       // Keys compared raw (without unescaping): the format's keys need no escapes.
       simdjson::ondemand::raw_json_string raw_key;
@@ -261,110 +295,115 @@ class Parser {
       const std::string_view key = RawKey(raw_key);
       auto v = field.value();
       if (key == "process") {
-        if (v.get_int64().get(process) != simdjson::SUCCESS || process < 0 ||
-            process > std::numeric_limits<std::uint32_t>::max()) {
+        if (v.get_int64().get(fields.process) != simdjson::SUCCESS || fields.process < 0 ||
+            fields.process > std::numeric_limits<std::uint32_t>::max()) {
           return Fail(line, "'process' must be a non-negative integer");
         }
-        has_process = true;
+        fields.has_process = true;
       } else if (key == "type") {
-        if (v.get_string().get(type) != simdjson::SUCCESS) {
+        if (v.get_string().get(fields.type) != simdjson::SUCCESS) {
           return Fail(line, "'type' must be a string");
         }
-        has_type = true;
+        fields.has_type = true;
       } else if (key == "f") {
-        if (v.get_string().get(f) != simdjson::SUCCESS) return Fail(line, "'f' must be a string");
-        has_f = true;
-      } else if (key == "token") {
-        // Numbers are accepted and kept as their text, like the scheme's token ids.
-        json_type jt;
-        if (v.type().get(jt) != simdjson::SUCCESS) return Fail(line, "malformed 'token'");
-        if (jt == json_type::string) {
-          if (v.get_string().get(token) != simdjson::SUCCESS) {
-            return Fail(line, "malformed 'token'");
-          }
-        } else if (jt == json_type::number) {
-          if (v.raw_json_token().get(token) != simdjson::SUCCESS) {
-            return Fail(line, "malformed 'token'");
-          }
-          while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-        } else {
-          return Fail(line, "'token' must be a string");
+        if (v.get_string().get(fields.f) != simdjson::SUCCESS) {
+          return Fail(line, "'f' must be a string");
         }
-        token_buf_.assign(token);
-        token = token_buf_;
-        has_token = true;
+        fields.has_f = true;
+      } else if (key == "token") {
+        if (auto err = ReadToken(line, v, &fields.token)) return err;
+        fields.has_token = true;
       } else if (key == "time") {
-        if (v.get_int64().get(time) != simdjson::SUCCESS) {
+        if (v.get_int64().get(fields.time) != simdjson::SUCCESS) {
           return Fail(line, "'time' must be an integer (nanoseconds)");
         }
-        has_time = true;
+        fields.has_time = true;
       } else if (key == "value") {
-        simdjson::ondemand::value vv;
-        json_type jt;
-        if (v.get(vv) != simdjson::SUCCESS || vv.type().get(jt) != simdjson::SUCCESS) {
-          return Fail(line, "malformed 'value'");
-        }
-        if (jt != json_type::null) {
-          if (jt != json_type::object) return Fail(line, "'value' must be an object or null");
-          canonical_.clear();
-          if (token::Status s = Canonical(vv, &canonical_, 0); !s.ok()) {
-            return Fail(line, "'value': " + s.message());
-          }
-          value_id = values_.Intern(canonical_);
-        }
-        has_value = true;
+        if (auto err = ReadValue(line, v, &fields.value)) return err;
+        fields.has_value = true;
       } else if (key == "version") {
-        if (v.get_uint64().get(version) != simdjson::SUCCESS) {
+        if (v.get_uint64().get(fields.version) != simdjson::SUCCESS) {
           return Fail(line, "'version' must be a non-negative integer");
         }
-        has_version = true;
+        fields.has_version = true;
       }
       // Other fields are allowed and ignored.
     }
-    if (!has_process) return Fail(line, "missing field 'process'");
-    if (!has_type) return Fail(line, "missing field 'type'");
-    if (!has_f) return Fail(line, "missing field 'f'");
-    if (!has_token) return Fail(line, "missing field 'token'");
-    if (!has_time) return Fail(line, "missing field 'time'");
+    return std::nullopt;
+  }
 
-    OpType op_type;
-    if (f == "write" || f == "create" || f == "drop") {
-      op_type = OpType::kWrite;
-    } else if (f == "read") {
-      op_type = OpType::kRead;
+  // A token id: a string, or a number kept as its text (like the scheme's token ids). The
+  // view points into this parser's buffer until the next line.
+  template <typename Value>
+  [[gnu::always_inline]] std::optional<ParseError> ReadToken(std::uint64_t line, Value& v,
+                                                             std::string_view* out) {
+    std::string_view token;
+    json_type jt;
+    if (v.type().get(jt) != simdjson::SUCCESS) return Fail(line, "malformed 'token'");
+    if (jt == json_type::string) {
+      if (v.get_string().get(token) != simdjson::SUCCESS) return Fail(line, "malformed 'token'");
+    } else if (jt == json_type::number) {
+      if (v.raw_json_token().get(token) != simdjson::SUCCESS) {
+        return Fail(line, "malformed 'token'");
+      }
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
     } else {
-      return Fail(line, fmt::format("unknown f '{}' (expected read or write)", f));
+      return Fail(line, "'token' must be a string");
     }
-    if (time < last_time_) {
-      return Fail(line, fmt::format("time {} goes backwards (previous line had {}): lines must "
-                                    "be in real-time order",
-                                    time, last_time_));
-    }
-    last_time_ = time;
-    ++history_.events;
-    const auto proc = static_cast<std::uint32_t>(process);
+    token_buf_.assign(token);
+    *out = token_buf_;
+    return std::nullopt;
+  }
 
-    if (type == "invoke") {
-      auto it = outstanding_.find(proc);
-      if (it != outstanding_.end()) {
-        return Fail(line, fmt::format("process {} invokes while its operation from line {} is "
-                                      "still outstanding",
-                                      proc, Op(it->second).invoke_line));
-      }
-      Operation op;
-      op.type = op_type;
-      op.process = proc;
-      op.invoke_time = time;
-      op.invoke_line = line;
-      if (op_type == OpType::kWrite) {
-        if (!has_value) return Fail(line, "a write invocation needs its 'value'");
-        op.value = value_id;
-      }
-      const std::size_t t = TokenIndex(token);
-      history_.tokens[t].ops.push_back(op);
-      outstanding_.emplace(proc, Pending{t, history_.tokens[t].ops.size() - 1});
-      return std::nullopt;
+  // A value: null (the initial value) or an object, interned by its canonical text.
+  template <typename Value>
+  [[gnu::always_inline]] std::optional<ParseError> ReadValue(std::uint64_t line, Value& v,
+                                                             ValueId* out) {
+    simdjson::ondemand::value vv;
+    json_type jt;
+    if (v.get(vv) != simdjson::SUCCESS || vv.type().get(jt) != simdjson::SUCCESS) {
+      return Fail(line, "malformed 'value'");
     }
+    if (jt == json_type::null) return std::nullopt;  // *out stays the initial value
+    if (jt != json_type::object) return Fail(line, "'value' must be an object or null");
+    canonical_.clear();
+    if (token::Status s = Canonical(vv, &canonical_, 0); !s.ok()) {
+      return Fail(line, "'value': " + s.message());
+    }
+    *out = values_.Intern(canonical_);
+    return std::nullopt;
+  }
+
+  std::optional<ParseError> Invoke(std::uint64_t line, const Fields& fields, OpType op_type) {
+    const auto proc = static_cast<std::uint32_t>(fields.process);
+    auto it = outstanding_.find(proc);
+    if (it != outstanding_.end()) {
+      return Fail(line, fmt::format("process {} invokes while its operation from line {} is "
+                                    "still outstanding",
+                                    proc, Op(it->second).invoke_line));
+    }
+    Operation op;
+    op.type = op_type;
+    op.process = proc;
+    op.invoke_time = fields.time;
+    op.invoke_line = line;
+    if (op_type == OpType::kWrite) {
+      if (!fields.has_value) return Fail(line, "a write invocation needs its 'value'");
+      op.value = fields.value;
+    }
+    const std::size_t t = TokenIndex(fields.token);
+    history_.tokens[t].ops.push_back(op);
+    outstanding_.emplace(proc, Pending{t, history_.tokens[t].ops.size() - 1});
+    return std::nullopt;
+  }
+
+  std::optional<ParseError> Complete(std::uint64_t line, const Fields& fields, OpType op_type) {
+    const auto proc = static_cast<std::uint32_t>(fields.process);
+    const std::string_view type = fields.type;
+    const std::string_view token = fields.token;
+    const std::int64_t time = fields.time;
+    const bool has_value = fields.has_value;
+    const ValueId value_id = fields.value;
     Outcome outcome;
     if (type == "ok") {
       outcome = Outcome::kOk;
@@ -407,8 +446,8 @@ class Parser {
                                       "line {}",
                                       op.invoke_line));
       }
-      op.has_version = has_version;
-      op.version = version;
+      op.has_version = fields.has_version;
+      op.version = fields.version;
     }
     return std::nullopt;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -138,9 +139,15 @@ const char* RuleName(Rule r) {
   return "unknown";
 }
 
-TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
-  std::vector<Cluster> clusters(1);  // [0]: the initial value
-  clusters[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
+namespace {
+
+// One cluster per value written (the initial value first), each holding its write and the
+// reads that returned it; a read of a value no write wrote, or of one whose write started
+// after the read finished, is a violation.
+std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHistory& token,
+                                          std::vector<Cluster>* clusters) {
+  clusters->assign(1, Cluster{});  // [0]: the initial value
+  (*clusters)[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
   // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
   // write wrote.
   ValueSlots cluster_of(history.values.size());
@@ -153,12 +160,12 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
       cluster_of.Set(op.value, -2 - static_cast<std::int32_t>(&op - token.ops.data()));
       continue;
     }
-    cluster_of.Set(op.value, static_cast<std::int32_t>(clusters.size()));
+    cluster_of.Set(op.value, static_cast<std::int32_t>(clusters->size()));
     Cluster c;
     c.value = op.value;
     c.write = &op;
     c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
-    clusters.push_back(c);
+    clusters->push_back(c);
   }
   for (const Operation& op : token.ops) {
     if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
@@ -177,7 +184,7 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
                                    op.line(), history.DescribeValue(op.value)),
                        {&op});
     }
-    Cluster& c = clusters[static_cast<std::size_t>(slot)];
+    Cluster& c = (*clusters)[static_cast<std::size_t>(slot)];
     if (c.write && op.complete_time < c.write->invoke_time) {
       return Violation(token, Rule::kReadFromFuture,
                        fmt::format("the read at line {} returned {}, but the write of that value "
@@ -188,18 +195,14 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
     ++c.reads;
     c.Add(&op, op.invoke_time, op.complete_time);
   }
+  return std::nullopt;
+}
 
-  std::vector<const Cluster*> forward;
-  std::vector<const Cluster*> backward;
-  for (const Cluster& c : clusters) {
-    // An unfinished write nobody read may never have taken effect: it constrains nothing.
-    if (c.write && c.write->outcome == Outcome::kInfo && c.reads == 0) continue;
-    (c.forward() ? forward : backward).push_back(&c);
-  }
-  std::sort(forward.begin(), forward.end(),
-            [](const Cluster* a, const Cluster* b) { return a->min_end < b->min_end; });
-
-  // Forward zones must not overlap. Sorted by start, an overlap shows between neighbours.
+// Forward zones must not overlap. `forward` is sorted by start (min_end), so an overlap
+// shows between neighbours.
+std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
+                                                      const TokenHistory& token,
+                                                      const std::vector<const Cluster*>& forward) {
   for (std::size_t i = 1; i < forward.size(); ++i) {
     const Cluster& a = *forward[i - 1];
     const Cluster& b = *forward[i];
@@ -221,7 +224,14 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
           {a.min_end_op, a.max_start_op, b.min_end_op, b.max_start_op});
     }
   }
-  // No backward zone may lie strictly inside a forward zone.
+  return std::nullopt;
+}
+
+// No backward zone may lie strictly inside a forward zone (`forward` sorted by start).
+std::optional<TokenVerdict> CheckBackwardZonesOutside(const History& history,
+                                                      const TokenHistory& token,
+                                                      const std::vector<const Cluster*>& forward,
+                                                      const std::vector<const Cluster*>& backward) {
   for (const Cluster* bp : backward) {
     const Cluster& b = *bp;
     // The last forward zone starting before b's zone starts (at b.max_start).
@@ -246,6 +256,31 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
                                    : std::string("every written value comes after it")),
           {f.min_end_op, f.max_start_op, b.min_end_op, b.max_start_op});
     }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
+  std::vector<Cluster> clusters;
+  if (auto violation = BuildClusters(history, token, &clusters)) return *std::move(violation);
+
+  std::vector<const Cluster*> forward;
+  std::vector<const Cluster*> backward;
+  for (const Cluster& c : clusters) {
+    // An unfinished write nobody read may never have taken effect: it constrains nothing.
+    if (c.write && c.write->outcome == Outcome::kInfo && c.reads == 0) continue;
+    (c.forward() ? forward : backward).push_back(&c);
+  }
+  std::sort(forward.begin(), forward.end(),
+            [](const Cluster* a, const Cluster* b) { return a->min_end < b->min_end; });
+
+  if (auto violation = CheckForwardZonesDisjoint(history, token, forward)) {
+    return *std::move(violation);
+  }
+  if (auto violation = CheckBackwardZonesOutside(history, token, forward, backward)) {
+    return *std::move(violation);
   }
   return Ok(token);
 }
