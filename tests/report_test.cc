@@ -3,6 +3,7 @@
 // draws a simulated run's messages and faults, and draws every operation of a 10,000-op
 // history.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -38,17 +39,22 @@ void Spit(const std::string& path, const std::string& text) {
   out << text;
 }
 
-// A scratch directory per test, removed at the end.
+// A scratch directory per test and process (other checkouts may run these tests at the
+// same time), removed at the end. Removal ignores errors: a Chromium child that outlived
+// its run may still be deleting its profile's files.
 class Scratch {
  public:
   Scratch() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = fs::path(::testing::TempDir()) /
-           (std::string("report-") + info->test_suite_name() + "-" + info->name());
+           fmt::format("report-{}-{}-{}", info->test_suite_name(), info->name(), ::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
-  ~Scratch() { fs::remove_all(dir_); }
+  ~Scratch() {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
 
  private:
