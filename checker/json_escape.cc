@@ -1,12 +1,12 @@
 #include "checker/json_escape.h"
 
+#include <iterator>
+
 #include <fmt/format.h>
 
 namespace checker {
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
+void AppendJsonEscaped(std::string& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
       case '"':
@@ -20,13 +20,12 @@ std::string JsonEscape(std::string_view s) {
         break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
         } else {
           out += c;
         }
     }
   }
-  return out;
 }
 
 }  // namespace checker

@@ -9,9 +9,17 @@
 
 namespace checker {
 
-// The body of a JSON string (no surrounding quotes): '"', '\\' and control characters
-// escaped.
-std::string JsonEscape(std::string_view s);
+// Appends the body of a JSON string (no surrounding quotes) to `out`: '"', '\\' and control
+// characters escaped.
+void AppendJsonEscaped(std::string& out, std::string_view s);
+
+// The same, as a new string.
+inline std::string JsonEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  AppendJsonEscaped(out, s);
+  return out;
+}
 
 // The same, quoted: "...".
 inline std::string JsonQuote(std::string_view s) { return "\"" + JsonEscape(s) + "\""; }
