@@ -6,7 +6,9 @@
 //
 // The page draws itself from the data embedded in it (SVG, drawn per view), so it stays
 // usable from 10 to 10,000 operations: zoom (wheel, buttons, keys), pan (drag), a jump to
-// each violation, hover for the full operation or message.
+// each violation, hover for the full operation or message. The page's markup, styles and
+// script are the files in checker/report_page/, compiled in; the data is one JSON object
+// with named fields (listed at the top of report_page/report.js).
 //
 // DOM contract (tests rely on it): every drawn operation is an SVG element with class
 // `op` and the attributes `data-token`, `data-process`, `data-line` (its completion line,

@@ -1,9 +1,36 @@
+// The HTML report's script (checker/report_page/report.js): draws the page from the data
+// checker/html_report.cc embeds in the page (the JSON element with id "report-data").
+// Only what is in view is drawn (one SVG per token); docs/FORMATS.md has the page's DOM
+// contract.
+//
+// The data (times in ns from the first event; a field marked "opt" is absent when it does
+// not apply):
+//   D: title, source, verdict, operations, end (the last event), origin (the recorder's
+//      clock at time 0, a string; null when 0), simulated, messageCount, droppedMessages,
+//      faultCount, notes [string], values [canonical JSON text of each written value],
+//      nodes [name], labels [message type], tokens [token]
+//   token: name, verdict, rule, explanation, versionChecked, processes [process lane],
+//      nodes [node index lane], ops [op], msgs [msg], faults [fault]
+//   op: proc (client process), f ("write" | "read"),
+//      out ("ok" | "fail" | "info" | "pending": never completed), inv (invoked),
+//      end (opt: completed, or when its unknown outcome was recorded), invLine,
+//      endLine (opt), val (opt: index into D.values; null: the initial value),
+//      ver (opt: version), bad (opt: true when the checker named it in a violation),
+//      raw (opt: its history lines, when the page keeps them)
+//   msg: from, to (lane keys: "c3" is client process 3, "n1" is node D.nodes[1]), sent,
+//      arrives (after D.end: not delivered before the run ended), label (index into
+//      D.labels), ver (opt: the version it carries), op (opt: index into token.ops of
+//      the operation it serves)
+//   fault: node (index into D.nodes), time, wholeNode (opt: true when the whole node
+//      crashed, not just this token)
+// In this script D, t, o, m and f always name the data, a token, an op, a msg and a fault:
+// tests/report_data_test.cc checks that the fields read through them are exactly those the
+// checker writes (fields the script sets itself, like t.opMsgs, excepted).
 "use strict";
 (function () {
 const D = JSON.parse(document.getElementById("report-data").textContent);
 const SVGNS = "http://www.w3.org/2000/svg";
 const GUTTER = 150, LANE = 22, AXIS = 22, NODEGAP = 10, MAX_MSGS = 3000, MIN_SPAN = 10;
-const OUT = ["ok", "fail", "info", "pending"];
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, parent) {
   const e = document.createElementNS(SVGNS, tag);
@@ -30,13 +57,13 @@ function fmtTime(ns, step) {
   }
 }
 function valueName(v) {
-  if (v === -1) return "initial";
-  if (v < 0) return "";
+  if (v === null) return "initial";
+  if (v === undefined) return "";
   const text = D.values[v];
-  try { const o = JSON.parse(text); if (o && typeof o.name === "string") return o.name; } catch (e) {}
+  try { const parsed = JSON.parse(text); if (parsed && typeof parsed.name === "string") return parsed.name; } catch { /* not JSON: shown as text */ }
   return text.length > 24 ? text.slice(0, 23) + "\u2026" : text;
 }
-const END = Math.max(D.t1, 100);  // a run whose events share one instant still gets a scale
+const END = Math.max(D.end, 100);  // a run whose events share one instant still gets a scale
 let view = [0, END];
 let sections = [];
 let violations = [];
@@ -69,7 +96,7 @@ let nextViolation = 0;
     const idx = violations.length;
     b.addEventListener("click", () => jumpTo(idx));
     const ops = [];
-    t.ops.forEach((o, k) => { if (o[9]) ops.push(k); });
+    t.ops.forEach((o, k) => { if (o.bad) ops.push(k); });
     const ul = html("ul", "", undefined, box);
     for (const k of ops) {
       const li = html("li", "", describeOp(t, k), ul);
@@ -83,21 +110,20 @@ let nextViolation = 0;
 
 function describeOp(t, k) {
   const o = t.ops[k];
-  const kind = o[1] === 0 ? "write" : "read";
-  let s = "line " + (o[6] || o[5]) + ": " + kind + " by process " + o[0];
-  if (o[2] === 0) {
-    s += o[1] === 0 ? " of " + valueName(o[7]) : " returned " + valueName(o[7]);
-    if (o[8] >= 0) s += ", version " + o[8];
+  let s = "line " + (o.endLine || o.invLine) + ": " + o.f + " by process " + o.proc;
+  if (o.out === "ok") {
+    s += o.f === "write" ? " of " + valueName(o.val) : " returned " + valueName(o.val);
+    if (o.ver !== undefined) s += ", version " + o.ver;
   } else {
-    s += " (" + OUT[o[2]] + ")";
+    s += " (" + o.out + ")";
   }
-  return s + ", " + fmtTime(o[3]) + " \u2013 " + (o[4] === null ? "never completed" : fmtTime(o[4]));
+  return s + ", " + fmtTime(o.inv) + " \u2013 " + (o.end === undefined ? "never completed" : fmtTime(o.end));
 }
 
 // ---- sections ----
 for (const t of D.tokens) {
   t.opMsgs = [];
-  t.msgs.forEach((m, k) => { if (m[8] >= 0) (t.opMsgs[m[8]] = t.opMsgs[m[8]] || []).push(k); });
+  t.msgs.forEach((m, k) => { if (m.op !== undefined) (t.opMsgs[m.op] = t.opMsgs[m.op] || []).push(k); });
 }
 D.tokens.forEach((t, ti) => {
   const sec = html("section", "token", undefined, $("tokens"));
@@ -132,7 +158,9 @@ function measure(sec) { sec.w = Math.max(sec.svg.clientWidth || 0, 600); }
 function width(sec) { return sec.w || 600; }
 function xOf(sec, t) { return GUTTER + (t - view[0]) / (view[1] - view[0]) * (width(sec) - GUTTER - 8); }
 function tOf(sec, x) { return view[0] + (x - GUTTER) / (width(sec) - GUTTER - 8) * (view[1] - view[0]); }
-function laneY(sec, ep) { return sec.lanes.get(ep); }
+function laneY(sec, key) { return sec.lanes.get(key); }
+// A lane's key ("c3": client process 3, "n1": node D.nodes[1]) in words.
+function laneName(key) { return key[0] === "n" ? "node " + D.nodes[+key.slice(1)] : "process " + key.slice(1); }
 
 function niceStep(span) {
   const raw = span / 8, p = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -151,7 +179,7 @@ function draw(sec) {
     const node = key[0] === "n";
     el("rect", { class: "lane-bg" + (node ? " node" : (i % 2 ? " alt" : "")), x: 0, y: y, width: w, height: LANE }, g);
     const label = el("text", { class: "lane-label", x: 6, y: y + 15 }, g);
-    label.textContent = node ? "node " + D.nodes[+key.slice(1)] : "process " + key.slice(1);
+    label.textContent = laneName(key);
     ++i;
   }
   // axis
@@ -172,7 +200,7 @@ function draw(sec) {
     const visible = [];
     for (let k = 0; k < t.msgs.length; ++k) {
       const m = t.msgs[k];
-      if (m[5] >= view[0] && m[4] <= view[1]) visible.push(k);
+      if (m.arrives >= view[0] && m.sent <= view[1]) visible.push(k);
     }
     if (visible.length > MAX_MSGS) {
       const note = el("text", { class: "note", x: GUTTER + 4, y: sec.nodeTop - 1 }, g);
@@ -181,67 +209,67 @@ function draw(sec) {
       const mg = el("g", {}, g);
       for (const k of visible) {
         const m = t.msgs[k];
-        const ya = laneY(sec, (m[0] ? "n" : "c") + m[1]), yb = laneY(sec, (m[2] ? "n" : "c") + m[3]);
+        const ya = laneY(sec, m.from), yb = laneY(sec, m.to);
         if (ya === undefined || yb === undefined) continue;
-        const lost = m[5] > END;
-        const xa = xOf(sec, m[4]), xb = xOf(sec, Math.min(m[5], END));
+        const lost = m.arrives > END;
+        const xa = xOf(sec, m.sent), xb = xOf(sec, Math.min(m.arrives, END));
         const yA = ya + LANE / 2, yB = yb + LANE / 2;
         // A node's message to itself bends above its lane.
         const d = ya === yb ? "M" + xa + "," + yA + " Q" + (xa + xb) / 2 + "," + (yA - LANE * 0.9) + " " + xb + "," + yB
                             : "M" + xa + "," + yA + " L" + xb + "," + yB;
-        const viol = m[8] >= 0 && t.ops[m[8]][9];
+        const viol = m.op !== undefined && t.ops[m.op].bad === true;
         const line = el("path", { class: "msg" + (lost ? " lost" : "") + (viol ? " viol" : ""), d: d,
                                   "marker-end": "url(#arrow" + sec.ti + ")", "data-msg": k }, mg);
         const pts = ya === yb ? [xa, yA, (xa + xb) / 2, yA - LANE * 0.45, xb, yB] : [xa, yA, xb, yB];
-        sec.drawnMsgs.push([k, pts, line]);
+        sec.drawnMsgs.push({ k: k, pts: pts, line: line });
         sec.msgEl.set(k, line);
       }
     }
   }
   // faults
   for (const f of t.faults) {
-    if (f[1] < view[0] || f[1] > view[1]) continue;
-    const y = laneY(sec, "n" + f[0]);
+    if (f.time < view[0] || f.time > view[1]) continue;
+    const y = laneY(sec, "n" + f.node);
     if (y === undefined) continue;
-    const x = xOf(sec, f[1]);
-    const fg = el("g", { class: "fault", "data-node": D.nodes[f[0]], "data-time": f[1],
-                         "data-what": D.nodes[f[0]] + (f[2] ? " crashed (every token)" : " crashed for token " + t.name) +
-                                      " at " + fmtTime(f[1]) + " (" + f[1] + " ns)" }, g);
+    const x = xOf(sec, f.time);
+    const fg = el("g", { class: "fault", "data-node": D.nodes[f.node], "data-time": f.time,
+                         "data-what": D.nodes[f.node] + (f.wholeNode ? " crashed (every token)" : " crashed for token " + t.name) +
+                                      " at " + fmtTime(f.time) + " (" + f.time + " ns)" }, g);
     el("rect", { x: x - 7, y: y + 2, width: 14, height: LANE - 4, fill: "transparent" }, fg);
     el("line", { x1: x - 5, y1: y + 4, x2: x + 5, y2: y + LANE - 4 }, fg);
     el("line", { x1: x + 5, y1: y + 4, x2: x - 5, y2: y + LANE - 4 }, fg);
     const tx = el("text", { x: x + 7, y: y + 15 }, fg);
-    tx.textContent = f[2] ? "node crashed" : "crashed for token " + t.name;
+    tx.textContent = f.wholeNode ? "node crashed" : "crashed for token " + t.name;
   }
   // operations
   let drawn = 0;
   const og = el("g", {}, g);
   for (let k = 0; k < t.ops.length; ++k) {
     const o = t.ops[k];
-    const end = o[4] === null ? END : o[4];
-    if (end < view[0] || o[3] > view[1]) continue;
-    const y = laneY(sec, "c" + o[0]);
-    const xa = clip(xOf(sec, o[3]));
+    const end = o.end === undefined ? END : o.end;
+    if (end < view[0] || o.inv > view[1]) continue;
+    const y = laneY(sec, "c" + o.proc);
+    const xa = clip(xOf(sec, o.inv));
     let xb = clip(xOf(sec, end));
-    if (o[4] === null && o[2] === 3) xb = x1 + 2;
+    if (o.out === "pending") xb = x1 + 2;
     const wbar = Math.max(xb - xa, 2);
-    const cls = "op " + (o[1] === 0 ? "write" : "read") + (o[2] ? " " + OUT[o[2]] : "") + (o[9] ? " violation" : "");
+    const cls = "op " + o.f + (o.out !== "ok" ? " " + o.out : "") + (o.bad ? " violation" : "");
     el("rect", { class: cls, x: xa, y: y + 3, width: wbar, height: LANE - 6, rx: 2, "data-k": k,
-                 "data-token": t.name, "data-process": o[0], "data-line": o[6] || o[5],
-                 "data-invoke-line": o[5] }, og);
-    if (o[2] === 2 && o[1] === 0) {
+                 "data-token": t.name, "data-process": o.proc, "data-line": o.endLine || o.invLine,
+                 "data-invoke-line": o.invLine }, og);
+    if (o.out === "info" && o.f === "write") {
       // A write of unknown outcome may take effect at any later time.
       el("line", { class: "info-tail", x1: xa + wbar, y1: y + LANE / 2, x2: x1, y2: y + LANE / 2 }, og);
     }
     if (wbar > 34) {
-      let label = (o[1] === 0 ? "W " : "R ") + (o[2] === 0 || o[1] === 0 ? valueName(o[7]) : OUT[o[2]]);
-      if (o[8] >= 0) label += " v" + o[8];
+      let label = (o.f === "write" ? "W " : "R ") + (o.out === "ok" || o.f === "write" ? valueName(o.val) : o.out);
+      if (o.ver !== undefined) label += " v" + o.ver;
       const maxChars = Math.floor((wbar - 6) / 6);
       if (label.length > maxChars) label = label.slice(0, Math.max(maxChars - 1, 1)) + "\u2026";
       const tx = el("text", { class: "op-label", x: xa + 4, y: y + 15 }, og);
       tx.textContent = label;
     }
-    if (o[9]) {
+    if (o.bad) {
       const mark = el("text", { class: "viol-mark", x: xa - 1, y: y + 3 }, og);
       mark.textContent = "!";
     }
@@ -284,8 +312,8 @@ function jumpTo(idx, only) {
   let a = Infinity, b = -Infinity;
   for (const k of ks) {
     const o = t.ops[k];
-    a = Math.min(a, o[3]);
-    b = Math.max(b, o[4] === null ? o[3] : o[4]);
+    a = Math.min(a, o.inv);
+    b = Math.max(b, o.end === undefined ? o.inv : o.end);
   }
   const pad = Math.max((b - a) * 0.3, MIN_SPAN);
   setView(a - pad, b + pad);
@@ -317,30 +345,29 @@ function showTip(ev, text, pre) {
 function hideTip() { $("tip").style.display = "none"; }
 function opTip(t, k, messages) {
   const o = t.ops[k];
-  let s = (o[1] === 0 ? "write" : "read") + " by process " + o[0] + " on token " + t.name + ": " + OUT[o[2]];
-  s += "\ninvoked " + fmtTime(o[3]) + " (" + o[3] + " ns, line " + o[5] + ")";
-  if (o[4] !== null) s += "\n" + (o[2] === 2 ? "unknown outcome recorded " : "completed ") + fmtTime(o[4]) + " (" + o[4] + " ns" + (o[6] ? ", line " + o[6] : "") + "), took " + fmtTime(o[4] - o[3]);
+  let s = o.f + " by process " + o.proc + " on token " + t.name + ": " + o.out;
+  s += "\ninvoked " + fmtTime(o.inv) + " (" + o.inv + " ns, line " + o.invLine + ")";
+  if (o.end !== undefined) s += "\n" + (o.out === "info" ? "unknown outcome recorded " : "completed ") + fmtTime(o.end) + " (" + o.end + " ns" + (o.endLine ? ", line " + o.endLine : "") + "), took " + fmtTime(o.end - o.inv);
   else s += "\nnever completed";
-  if (o[8] >= 0) s += "\nversion " + o[8];
-  if (o[7] !== -2) s += "\nvalue " + (o[7] === -1 ? "null (the initial value)" : D.values[o[7]]);
+  if (o.ver !== undefined) s += "\nversion " + o.ver;
+  if (o.val !== undefined) s += "\nvalue " + (o.val === null ? "null (the initial value)" : D.values[o.val]);
   if (messages) s += "\n" + messages + " messages (highlighted)";
-  if (o[9]) s += "\npart of the violation: " + t.rule;
-  const raw = t.raw ? t.raw[k].filter((x) => x).join("\n") : "";
+  if (o.bad) s += "\npart of the violation: " + t.rule;
+  const raw = o.raw ? o.raw.join("\n") : "";
   return [s, raw];
 }
 function msgTip(t, k) {
   const m = t.msgs[k];
-  const ep = (isNode, id) => isNode ? "node " + D.nodes[id] : "process " + id;
-  let s = D.labels[m[6]] + ": " + ep(m[0], m[1]) + " \u2192 " + ep(m[2], m[3]);
-  s += "\nsent " + fmtTime(m[4]) + ", " + (m[5] > END ? "not delivered before the run ended" : "arrives " + fmtTime(m[5]) + " (" + fmtTime(m[5] - m[4]) + " in flight)");
-  if (m[7] >= 0) s += "\ncarries version " + m[7];
-  if (m[8] >= 0) s += "\nfor: " + describeOp(t, m[8]);
+  let s = D.labels[m.label] + ": " + laneName(m.from) + " \u2192 " + laneName(m.to);
+  s += "\nsent " + fmtTime(m.sent) + ", " + (m.arrives > END ? "not delivered before the run ended" : "arrives " + fmtTime(m.arrives) + " (" + fmtTime(m.arrives - m.sent) + " in flight)");
+  if (m.ver !== undefined) s += "\ncarries version " + m.ver;
+  if (m.op !== undefined) s += "\nfor: " + describeOp(t, m.op);
   return s;
 }
 function nearestMsg(sec, x, y) {
   let best = null, bd = 25;
   for (const d of sec.drawnMsgs) {
-    const p = d[1];
+    const p = d.pts;
     for (let i = 0; i + 3 < p.length; i += 2) {
       const xa = p[i], ya = p[i + 1], xb = p[i + 2], yb = p[i + 3];
       const dx = xb - xa, dy = yb - ya, len = dx * dx + dy * dy;
@@ -401,11 +428,11 @@ function attachInteraction(sec) {
       return;
     }
     const [x, y] = local(ev);
-    const m = nearestMsg(sec, x, y);
-    if (m) {
-      hot.push(m[2]);
-      m[2].classList.add("hot");
-      showTip(ev, msgTip(sec.t, m[0]));
+    const near = nearestMsg(sec, x, y);
+    if (near) {
+      hot.push(near.line);
+      near.line.classList.add("hot");
+      showTip(ev, msgTip(sec.t, near.k));
       return;
     }
     hideTip();
@@ -433,9 +460,9 @@ window.addEventListener("keydown", (ev) => {
 const t0 = performance.now();
 drawAll();
 const firstDrawMs = performance.now() - t0;
-const m = /^#violation-(\d+)$/.exec(location.hash);
-if (m) {
-  jumpTo(+m[1] - 1);
+const hash = /^#violation-(\d+)$/.exec(location.hash);
+if (hash) {
+  jumpTo(+hash[1] - 1);
   drawAll();  // now, not at the next frame: the page opens on the violation
 }
 const status = $("report-status");
