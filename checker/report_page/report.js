@@ -168,12 +168,22 @@ function niceStep(span) {
   return 10 * p;
 }
 
+// One section's drawing of the current view: lanes, time axis, messages (under the bars),
+// faults and operations, each a layer of `g`.
 function draw(sec) {
   measure(sec);
-  const g = sec.layer, t = sec.t, w = width(sec);
+  const g = sec.layer;
   while (g.firstChild) g.removeChild(g.firstChild);
-  sec.svg.setAttribute("viewBox", "0 0 " + w + " " + sec.height);
-  // lanes
+  sec.svg.setAttribute("viewBox", "0 0 " + width(sec) + " " + sec.height);
+  drawLanes(sec, g);
+  drawAxis(sec, g);
+  drawMessages(sec, g);
+  drawFaults(sec, g);
+  sec.svg.setAttribute("data-ops-drawn", drawOps(sec, g));
+}
+
+function drawLanes(sec, g) {
+  const w = width(sec);
   let i = 0;
   for (const [key, y] of sec.lanes) {
     const node = key[0] === "n";
@@ -182,7 +192,9 @@ function draw(sec) {
     label.textContent = laneName(key);
     ++i;
   }
-  // axis
+}
+
+function drawAxis(sec, g) {
   const span = view[1] - view[0], step = niceStep(span);
   const axis = el("g", { class: "axis" }, g);
   for (let v = Math.ceil(view[0] / step) * step; v <= view[1]; v += step) {
@@ -191,42 +203,47 @@ function draw(sec) {
     const tx = el("text", { x: x + 2, y: 12 }, axis);
     tx.textContent = fmtTime(v, step);
   }
-  const x0 = GUTTER, x1 = w - 8;
-  const clip = (x) => Math.max(x0 - 2, Math.min(x1 + 2, x));
-  // messages (under the bars)
+}
+
+// The messages in view, unless there are more than MAX_MSGS (then a note says so); each
+// drawn one is kept in sec.drawnMsgs (for hover) and sec.msgEl.
+function drawMessages(sec, g) {
+  const t = sec.t;
   sec.drawnMsgs = [];
   sec.msgEl = new Map();
-  if ($("showmsgs").checked && t.msgs.length) {
-    const visible = [];
-    for (let k = 0; k < t.msgs.length; ++k) {
-      const m = t.msgs[k];
-      if (m.arrives >= view[0] && m.sent <= view[1]) visible.push(k);
-    }
-    if (visible.length > MAX_MSGS) {
-      const note = el("text", { class: "note", x: GUTTER + 4, y: sec.nodeTop - 1 }, g);
-      note.textContent = visible.length + " messages in view: zoom in to draw them";
-    } else {
-      const mg = el("g", {}, g);
-      for (const k of visible) {
-        const m = t.msgs[k];
-        const ya = laneY(sec, m.from), yb = laneY(sec, m.to);
-        if (ya === undefined || yb === undefined) continue;
-        const lost = m.arrives > END;
-        const xa = xOf(sec, m.sent), xb = xOf(sec, Math.min(m.arrives, END));
-        const yA = ya + LANE / 2, yB = yb + LANE / 2;
-        // A node's message to itself bends above its lane.
-        const d = ya === yb ? "M" + xa + "," + yA + " Q" + (xa + xb) / 2 + "," + (yA - LANE * 0.9) + " " + xb + "," + yB
-                            : "M" + xa + "," + yA + " L" + xb + "," + yB;
-        const viol = m.op !== undefined && t.ops[m.op].bad === true;
-        const line = el("path", { class: "msg" + (lost ? " lost" : "") + (viol ? " viol" : ""), d: d,
-                                  "marker-end": "url(#arrow" + sec.ti + ")", "data-msg": k }, mg);
-        const pts = ya === yb ? [xa, yA, (xa + xb) / 2, yA - LANE * 0.45, xb, yB] : [xa, yA, xb, yB];
-        sec.drawnMsgs.push({ k: k, pts: pts, line: line });
-        sec.msgEl.set(k, line);
-      }
-    }
+  if (!$("showmsgs").checked || !t.msgs.length) return;
+  const visible = [];
+  for (let k = 0; k < t.msgs.length; ++k) {
+    const m = t.msgs[k];
+    if (m.arrives >= view[0] && m.sent <= view[1]) visible.push(k);
   }
-  // faults
+  if (visible.length > MAX_MSGS) {
+    const note = el("text", { class: "note", x: GUTTER + 4, y: sec.nodeTop - 1 }, g);
+    note.textContent = visible.length + " messages in view: zoom in to draw them";
+    return;
+  }
+  const mg = el("g", {}, g);
+  for (const k of visible) {
+    const m = t.msgs[k];
+    const ya = laneY(sec, m.from), yb = laneY(sec, m.to);
+    if (ya === undefined || yb === undefined) continue;
+    const lost = m.arrives > END;
+    const xa = xOf(sec, m.sent), xb = xOf(sec, Math.min(m.arrives, END));
+    const yA = ya + LANE / 2, yB = yb + LANE / 2;
+    // A node's message to itself bends above its lane.
+    const d = ya === yb ? "M" + xa + "," + yA + " Q" + (xa + xb) / 2 + "," + (yA - LANE * 0.9) + " " + xb + "," + yB
+                        : "M" + xa + "," + yA + " L" + xb + "," + yB;
+    const viol = m.op !== undefined && t.ops[m.op].bad === true;
+    const line = el("path", { class: "msg" + (lost ? " lost" : "") + (viol ? " viol" : ""), d: d,
+                              "marker-end": "url(#arrow" + sec.ti + ")", "data-msg": k }, mg);
+    const pts = ya === yb ? [xa, yA, (xa + xb) / 2, yA - LANE * 0.45, xb, yB] : [xa, yA, xb, yB];
+    sec.drawnMsgs.push({ k: k, pts: pts, line: line });
+    sec.msgEl.set(k, line);
+  }
+}
+
+function drawFaults(sec, g) {
+  const t = sec.t;
   for (const f of t.faults) {
     if (f.time < view[0] || f.time > view[1]) continue;
     const y = laneY(sec, "n" + f.node);
@@ -241,7 +258,13 @@ function draw(sec) {
     const tx = el("text", { x: x + 7, y: y + 15 }, fg);
     tx.textContent = f.wholeNode ? "node crashed" : "crashed for token " + t.name;
   }
-  // operations
+}
+
+// The operations in view, as bars (the DOM contract in docs/FORMATS.md); returns how many.
+function drawOps(sec, g) {
+  const t = sec.t;
+  const x0 = GUTTER, x1 = width(sec) - 8;
+  const clip = (x) => Math.max(x0 - 2, Math.min(x1 + 2, x));
   let drawn = 0;
   const og = el("g", {}, g);
   for (let k = 0; k < t.ops.length; ++k) {
@@ -275,7 +298,7 @@ function draw(sec) {
     }
     ++drawn;
   }
-  sec.svg.setAttribute("data-ops-drawn", drawn);
+  return drawn;
 }
 
 let pending = false;
