@@ -1,17 +1,21 @@
 // tokencluster: a local cluster in one command.
 //
-//   tokencluster --config FILE [--log-dir DIR] [-- COMMAND ARGS...]
+//   tokencluster --config FILE [--log-dir DIR] [--data-dir DIR [--fresh]]
+//                [--nemesis SPEC ...] [-- COMMAND ARGS...]
 //
 // Starts one tokenserver per node the scheme names (each node must be a local address),
 // waits until every node reports SERVING on the gRPC health check, then either runs COMMAND
 // and stops the cluster when it ends (exit: the command's), or serves until SIGINT/SIGTERM.
-// Stops every node on the way out (SIGTERM, SIGKILL after 5 s); a node that dies early
-// stops the cluster with its log's last lines.
+// With --data-dir each node keeps its state in DIR/<ip>_<port>, kept between runs. While
+// COMMAND runs, --nemesis kills and restarts nodes on a schedule (harness/nemesis.h).
+// Stops every node on the way out (SIGTERM, SIGKILL after 5 s); a node that dies when the
+// nemesis did not kill it stops the cluster with its log's last lines.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +27,7 @@
 
 #include "core/scheme_yaml.h"
 #include "harness/flags.h"
+#include "harness/nemesis.h"
 #include "harness/process.h"
 #include "net_grpc/health.h"
 
@@ -31,12 +36,24 @@ namespace {
 constexpr const char* kUsage = R"(usage: tokencluster --config FILE [flags] [-- COMMAND ARGS...]
   --config FILE          the replication scheme; one tokenserver per node it names
   --log-dir DIR          node logs DIR/<ip>_<port>.log (default: tokencluster-logs)
+  --data-dir DIR         each node keeps its state in DIR/<ip>_<port> (kept between runs;
+                         without it nodes keep state in memory only)
+  --fresh                with --data-dir: delete the nodes' data first (a new cluster)
+  --nemesis SPEC         while COMMAND runs (times in ms from its start; repeatable):
+                           kill:NODE@T           SIGKILL NODE at T; it stays down
+                           restart:NODE@T+DOWN   SIGKILL at T, start again DOWN ms later
+                           wipe:NODE@T+DOWN      the same, its data deleted: it comes back
+                                                 as a replacement and catches up
+                           rolling@T+DOWN/GAP    restart every node in turn
+                         restart, wipe and rolling need --data-dir
   --server-bin PATH      the tokenserver binary (default: beside tokencluster)
   --ready-timeout-ms MS  how long nodes may take to become healthy (default 10000)
   --quiet                nodes do not log each request
   --server-arg ARG       pass ARG to every tokenserver (repeatable)
 With COMMAND: run it once the cluster is up, stop the cluster after it, exit with its code.
 Without: serve until SIGINT or SIGTERM.
+A node whose data directory is empty starts as a new node when every node's is (a new
+cluster), and as a replacement otherwise (tokenserver --initial-state existing).
 )";
 
 std::string Tail(const std::string& path, std::size_t lines) {
@@ -55,12 +72,190 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
+struct NodeProcess {
+  std::string address;
+  std::string log;
+  std::string data;  // "" without --data-dir
+  tokenapp::ChildProcess process;
+  bool expected_down = false;  // the nemesis killed it
+};
+
+// The cluster's processes and how to start one of them.
+class Cluster {
+ public:
+  Cluster(const tokenapp::Flags& flags, std::string config, std::string server_bin)
+      : flags_(flags), config_(std::move(config)), server_bin_(std::move(server_bin)) {}
+
+  std::vector<NodeProcess>& nodes() { return nodes_; }
+
+  token::Status Add(const std::string& address, const std::string& log_dir,
+                    const std::string& data_dir) {
+    std::string file = address;
+    for (char& c : file) {
+      if (c == ':' || c == '[' || c == ']') c = '_';
+    }
+    nodes_.push_back(NodeProcess{address,
+                                 fmt::format("{}/{}.log", log_dir, file),
+                                 data_dir.empty() ? "" : fmt::format("{}/{}", data_dir, file),
+                                 {},
+                                 false});
+    return token::Status::Ok();
+  }
+
+  // Starts node i; `initial_state` ("new", "existing" or "") for an empty data directory.
+  token::Status Start(std::size_t i, const std::string& initial_state) {
+    NodeProcess& n = nodes_[i];
+    std::vector<std::string> args = {server_bin_, "--config", config_, "--listen", n.address};
+    if (!n.data.empty()) {
+      args.insert(args.end(), {"--data-dir", n.data});
+      if (!initial_state.empty()) args.insert(args.end(), {"--initial-state", initial_state});
+    }
+    if (flags_.Has("quiet")) args.push_back("--quiet");
+    for (const std::string& a : flags_.All("server-arg")) args.push_back(a);
+    auto p = tokenapp::ChildProcess::Start(args, n.log);
+    if (!p.ok()) return p.status();
+    n.process = std::move(p).value();
+    n.expected_down = false;
+    return token::Status::Ok();
+  }
+
+  // The initial state a node with an empty data directory takes at the cluster's start.
+  std::string InitialState() const {
+    bool any_data = false;
+    for (const NodeProcess& n : nodes_) any_data = any_data || HasData(n);
+    return any_data ? "existing" : "new";
+  }
+  static bool HasData(const NodeProcess& n) {
+    std::error_code ec;
+    return !n.data.empty() && std::filesystem::exists(n.data, ec) &&
+           !std::filesystem::is_empty(n.data, ec);
+  }
+
+  token::Status WaitServing(std::size_t i, std::chrono::milliseconds limit) {
+    return token::net::WaitUntilServing(nodes_[i].address, limit);
+  }
+
+  // Runs one nemesis action now.
+  token::Status Act(const tokenapp::NemesisAction& a, std::chrono::milliseconds ready) {
+    NodeProcess& n = nodes_[a.node];
+    std::printf("tokencluster: nemesis: %s %s\n",
+                std::string(tokenapp::NemesisActionName(a.kind)).c_str(), n.address.c_str());
+    std::fflush(stdout);
+    switch (a.kind) {
+      case tokenapp::NemesisAction::Kind::kKill:
+        n.expected_down = true;
+        n.process.Kill();
+        return token::Status::Ok();
+      case tokenapp::NemesisAction::Kind::kWipe: {
+        std::error_code ec;
+        std::filesystem::remove_all(n.data, ec);
+        if (ec) {
+          return token::Status::Internal(fmt::format("cannot delete {}: {}", n.data, ec.message()));
+        }
+        return token::Status::Ok();
+      }
+      case tokenapp::NemesisAction::Kind::kStart: {
+        if (auto s = Start(a.node, HasData(n) ? "" : "existing"); !s.ok()) return s;
+        return WaitServing(a.node, ready);
+      }
+    }
+    return token::Status::Ok();
+  }
+
+  // A node that died though the nemesis did not kill it, with its log's last lines.
+  std::string UnexpectedDeaths() {
+    std::string out;
+    for (NodeProcess& n : nodes_) {
+      if (!n.expected_down && !n.process.running()) {
+        out +=
+            fmt::format("node {} exited; last lines of {}:\n{}", n.address, n.log, Tail(n.log, 5));
+      }
+    }
+    return out;
+  }
+
+  void StopAll() {
+    for (NodeProcess& n : nodes_) n.process.Stop();
+  }
+
+ private:
+  const tokenapp::Flags& flags_;
+  std::string config_;
+  std::string server_bin_;
+  std::vector<NodeProcess> nodes_;
+};
+
+// Runs `command` while the nemesis acts; returns the exit code for tokencluster.
+int RunCommand(Cluster& cluster, std::vector<std::string> command,
+               const std::vector<tokenapp::NemesisAction>& nemesis, sigset_t& signals,
+               std::chrono::milliseconds ready) {
+  if (command[0].find('/') == std::string::npos) {
+    const std::string sibling = tokenapp::SelfDirectory() + "/" + command[0];
+    if (access(sibling.c_str(), X_OK) == 0) command[0] = sibling;
+  }
+  auto p = tokenapp::ChildProcess::Start(command, "");
+  if (!p.ok()) return Fail(2, p.status().message());
+  tokenapp::ChildProcess child = std::move(p).value();
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t next = 0;
+  // Waits for the command, a signal, or a node's unexpected death; acts when due.
+  for (;;) {
+    if (auto status = child.WaitFor(std::chrono::milliseconds(10))) {
+      return WIFEXITED(*status) ? WEXITSTATUS(*status) : 1;
+    }
+    const auto elapsed_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count());
+    for (; next < nemesis.size() && nemesis[next].at_ms <= elapsed_ms; ++next) {
+      if (auto s = cluster.Act(nemesis[next], ready); !s.ok()) {
+        child.Stop();
+        return Fail(1, fmt::format("nemesis: {}", s.message()));
+      }
+    }
+    if (const std::string dead = cluster.UnexpectedDeaths(); !dead.empty()) {
+      child.Stop();
+      return Fail(1, dead);
+    }
+    timespec zero{0, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &zero);
+    if (sig == SIGINT || sig == SIGTERM) {
+      child.Stop();
+      return 130;
+    }
+  }
+}
+
+int Serve(Cluster& cluster, sigset_t& signals) {
+  for (;;) {
+    const int sig = sigwaitinfo(&signals, nullptr);
+    if (sig == SIGINT || sig == SIGTERM) return 0;
+    if (const std::string dead = cluster.UnexpectedDeaths(); !dead.empty()) {
+      return Fail(1, dead);
+    }
+  }
+}
+
+token::Status PrepareDirectory(const std::string& dir, const char* what, bool wipe) {
+  std::error_code ec;
+  if (wipe) std::filesystem::remove_all(dir, ec);
+  if (!ec) std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return token::Status::InvalidArgument(
+        fmt::format("cannot prepare the {} directory {}: {}", what, dir, ec.message()));
+  }
+  return token::Status::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
                                        {{"config"},
                                         {"log-dir"},
+                                        {"data-dir"},
+                                        {"fresh", false},
+                                        {"nemesis"},
                                         {"server-bin"},
                                         {"ready-timeout-ms"},
                                         {"quiet", false},
@@ -79,14 +274,30 @@ int main(int argc, char** argv) {
   if (!scheme.ok()) return Fail(2, scheme.status().message());
   auto ready_ms = flags.Number("ready-timeout-ms", 10'000);
   if (!ready_ms.ok()) return Fail(2, ready_ms.status().message());
-  const std::string server_bin =
-      flags.GetOr("server-bin", tokenapp::SelfDirectory() + "/tokenserver");
+  if (ready_ms.value() < 1 || ready_ms.value() > 600'000) {
+    return Fail(2, "--ready-timeout-ms: between 1 and 600000");
+  }
+  const auto ready = std::chrono::milliseconds(ready_ms.value());
+  auto nemesis = tokenapp::ParseNemesis(flags.All("nemesis"), scheme.value());
+  if (!nemesis.ok()) return Fail(2, nemesis.status().message());
+  const std::string data_dir = flags.GetOr("data-dir", "");
+  for (const auto& a : nemesis.value()) {
+    if (a.kind != tokenapp::NemesisAction::Kind::kKill && data_dir.empty()) {
+      return Fail(2,
+                  "--nemesis restart, wipe and rolling need --data-dir: a node restarted "
+                  "without its data would lose every acknowledged write it held");
+    }
+  }
+  if (!nemesis.value().empty() && flags.positional().empty()) {
+    return Fail(2, "--nemesis acts while a COMMAND runs: give one after --");
+  }
+  if (flags.Has("fresh") && data_dir.empty()) return Fail(2, "--fresh needs --data-dir");
   const std::string log_dir = flags.GetOr("log-dir", "tokencluster-logs");
-  std::error_code mkdir_error;
-  std::filesystem::create_directories(log_dir, mkdir_error);
-  if (mkdir_error) {
-    return Fail(
-        2, fmt::format("cannot create the log directory {}: {}", log_dir, mkdir_error.message()));
+  if (auto s = PrepareDirectory(log_dir, "log", false); !s.ok()) return Fail(2, s.message());
+  if (!data_dir.empty()) {
+    if (auto s = PrepareDirectory(data_dir, "data", flags.Has("fresh")); !s.ok()) {
+      return Fail(2, s.message());
+    }
   }
 
   sigset_t signals;
@@ -96,87 +307,31 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  struct NodeProcess {
-    std::string address;
-    std::string log;
-    tokenapp::ChildProcess process;
-  };
-  std::vector<NodeProcess> nodes;
+  Cluster cluster(flags, *config,
+                  flags.GetOr("server-bin", tokenapp::SelfDirectory() + "/tokenserver"));
   for (const std::string& address : scheme.value().nodes()) {
-    std::string file = address;
-    for (char& c : file) {
-      if (c == ':' || c == '[' || c == ']') c = '_';
-    }
-    NodeProcess n{address, fmt::format("{}/{}.log", log_dir, file), {}};
-    std::vector<std::string> args = {server_bin, "--config", *config, "--listen", address};
-    if (flags.Has("quiet")) args.push_back("--quiet");
-    for (const std::string& a : flags.All("server-arg")) args.push_back(a);
-    auto p = tokenapp::ChildProcess::Start(args, n.log);
-    if (!p.ok()) return Fail(2, p.status().message());
-    n.process = std::move(p).value();
-    nodes.push_back(std::move(n));
+    if (auto s = cluster.Add(address, log_dir, data_dir); !s.ok()) return Fail(2, s.message());
   }
-  for (NodeProcess& n : nodes) {
-    auto s = token::net::WaitUntilServing(n.address, std::chrono::milliseconds(ready_ms.value()));
-    if (!s.ok()) {
-      std::string logs;
-      for (NodeProcess& m : nodes) {
-        if (!m.process.running())
-          logs += fmt::format("  {} exited; {}:\n{}", m.address, m.log, Tail(m.log, 5));
-      }
-      return Fail(1, fmt::format("{}\n{}", s.message(), logs));
+  const std::string initial_state = cluster.InitialState();
+  for (std::size_t i = 0; i < cluster.nodes().size(); ++i) {
+    if (auto s = cluster.Start(i, initial_state); !s.ok()) return Fail(2, s.message());
+  }
+  for (std::size_t i = 0; i < cluster.nodes().size(); ++i) {
+    if (auto s = cluster.WaitServing(i, ready); !s.ok()) {
+      const std::string dead = cluster.UnexpectedDeaths();
+      cluster.StopAll();
+      return Fail(1, fmt::format("{}\n{}", s.message(), dead));
     }
   }
-  std::printf("tokencluster: %zu nodes serving (%s); logs in %s\n", nodes.size(),
-              fmt::format("{}", fmt::join(scheme.value().nodes(), ", ")).c_str(), log_dir.c_str());
+  std::printf("tokencluster: %zu nodes serving (%s); logs in %s%s\n", cluster.nodes().size(),
+              fmt::format("{}", fmt::join(scheme.value().nodes(), ", ")).c_str(), log_dir.c_str(),
+              data_dir.empty() ? "" : fmt::format("; data in {}", data_dir).c_str());
   std::fflush(stdout);
 
-  int exit_code = 0;
-  if (!flags.positional().empty()) {
-    std::vector<std::string> command = flags.positional();
-    if (command[0].find('/') == std::string::npos) {
-      const std::string sibling = tokenapp::SelfDirectory() + "/" + command[0];
-      if (access(sibling.c_str(), X_OK) == 0) command[0] = sibling;
-    }
-    auto p = tokenapp::ChildProcess::Start(command, "");
-    if (!p.ok()) {
-      exit_code = Fail(2, p.status().message());
-    } else {
-      // Waits for the command, a signal, or a node's early death.
-      tokenapp::ChildProcess child = std::move(p).value();
-      for (;;) {
-        if (auto status = child.WaitFor(std::chrono::milliseconds(50))) {
-          exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 1;
-          break;
-        }
-        timespec zero{0, 0};
-        const int sig = sigtimedwait(&signals, nullptr, &zero);
-        if (sig == SIGINT || sig == SIGTERM) {
-          child.Stop();
-          exit_code = 130;
-          break;
-        }
-      }
-    }
-  } else {
-    for (;;) {
-      const int sig = sigwaitinfo(&signals, nullptr);
-      if (sig == SIGINT || sig == SIGTERM) break;
-      bool died = false;
-      for (NodeProcess& n : nodes) {
-        if (!n.process.running()) {
-          std::fprintf(stderr, "tokencluster: node %s exited; last lines of %s:\n%s",
-                       n.address.c_str(), n.log.c_str(), Tail(n.log, 5).c_str());
-          died = true;
-        }
-      }
-      if (died) {
-        exit_code = 1;
-        break;
-      }
-    }
-  }
-  for (NodeProcess& n : nodes) n.process.Stop();
-  std::printf("tokencluster: stopped %zu nodes\n", nodes.size());
+  const int exit_code = flags.positional().empty() ? Serve(cluster, signals)
+                                                   : RunCommand(cluster, flags.positional(),
+                                                                nemesis.value(), signals, ready);
+  cluster.StopAll();
+  std::printf("tokencluster: stopped %zu nodes\n", cluster.nodes().size());
   return exit_code;
 }

@@ -168,6 +168,11 @@ class NodeServer::Impl : public host::Clock,
         return new Refuse(
             grpc::Status(grpc::StatusCode::PERMISSION_DENIED, from.status().message()));
       }
+      // A new stream from a peer: it is up (perhaps restarted), so our link to it may
+      // reconnect at once instead of waiting out its backoff.
+      impl_->executor_->Post([impl = impl_, from = from.value()] {
+        if (impl->links_[from]) impl->links_[from]->PeerIsUp();
+      });
       return new DeliverReactor(impl_, from.value(), summary);
     }
     grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const pb::QueryRequest* req,

@@ -146,6 +146,16 @@ void PeerLink::StreamDone(Stream* stream, const grpc::Status& status) {
   done_cv_.notify_all();
 }
 
+void PeerLink::PeerIsUp() {
+  {
+    std::lock_guard lock(mu_);
+    if (stream_ != nullptr) return;  // connected already
+    backoff_ = kBackoffMin;
+    next_attempt_ = {};
+  }
+  grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+}
+
 void PeerLink::Close() {
   Stream* open = nullptr;
   bool release = false;

@@ -6,7 +6,9 @@
 // this node and the scheme's fingerprint in its metadata; the peer checks both.
 //
 // A broken stream (peer down, restarted, or refusing us) is reopened on a later Flush, no
-// sooner than a backoff (50 ms doubling to 1 s). Messages flushed while no stream is open
+// sooner than a backoff (50 ms doubling to 1 s). When the peer shows it is up again (it
+// opened a stream to us: PeerIsUp), the backoff ends at once, the channel's included, so
+// a restarted peer's first operation hears our answers. Messages flushed while no stream is open
 // are dropped and counted: to the protocol that is message loss, which it tolerates (the
 // operation waits for other replicas or ends at its caller's deadline).
 //
@@ -44,6 +46,9 @@ class PeerLink {
   void Flush();
 
   void Close();
+  // The peer is up (a stream from it arrived): the next Flush reconnects without waiting
+  // for the backoff. Any thread.
+  void PeerIsUp();
 
   const std::string& peer() const { return peer_; }
   std::uint64_t messages_sent() const { return sent_.load(); }
