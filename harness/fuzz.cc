@@ -18,6 +18,20 @@ namespace {
 
 std::string Address(int i) { return fmt::format("127.0.0.1:{}", 50051 + i); }
 
+// A delay distribution: its kind, min in [min_low, 500 us), max up to 5 ms above it, mean
+// in [mean_low, mean_high), tail permille below `permille_end`, factor below `factor_end`.
+sim::DelayModel DrawDelay(std::int64_t min_low, std::int64_t mean_low, std::int64_t mean_high,
+                          int permille_end, int factor_end) {
+  sim::DelayModel d;
+  d.kind = static_cast<sim::DelayKind>(Pick(0, 4));
+  d.min_ns = Pick<std::int64_t>(min_low, 500'000);
+  d.max_ns = d.min_ns + Pick<std::int64_t>(0, 5'000'000);
+  d.mean_ns = Pick<std::int64_t>(mean_low, mean_high);
+  d.tail_permille = static_cast<std::uint32_t>(Pick(0, permille_end));
+  d.tail_factor = static_cast<std::uint32_t>(Pick(1, factor_end));
+  return d;
+}
+
 // Restarts, in one of four swarm profiles: none; a few single-node restarts (some with
 // a power cut that loses unsynced writes, some with the disk lost); a rolling restart of
 // every node in turn; a power cut of the whole cluster at once. Returns whether the
@@ -111,12 +125,7 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
     const int nodes = static_cast<int>(sch.nodes().size());
 
     // Network.
-    s.delay.kind = static_cast<sim::DelayKind>(Pick(0, 4));
-    s.delay.min_ns = Pick<std::int64_t>(10'000, 500'000);
-    s.delay.max_ns = s.delay.min_ns + Pick<std::int64_t>(0, 5'000'000);
-    s.delay.mean_ns = Pick<std::int64_t>(100'000, 3'000'000);
-    s.delay.tail_permille = static_cast<std::uint32_t>(Pick(0, 300));
-    s.delay.tail_factor = static_cast<std::uint32_t>(Pick(1, 101));
+    s.delay = DrawDelay(10'000, 100'000, 3'000'000, 300, 101);
     s.client_timeout_ns = Pick<std::int64_t>(1, 6) * 1'000'000'000;
     s.retry_reads = Pick(0, 2) == 1;
     const int slow = Pick(0, 3);
@@ -133,12 +142,7 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
       s.links.push_back(r);
     }
     s.compute_ns_per_hash = Pick<std::int64_t>(0, 2000);
-    s.storage_delay.kind = static_cast<sim::DelayKind>(Pick(0, 4));
-    s.storage_delay.min_ns = Pick<std::int64_t>(1'000, 500'000);
-    s.storage_delay.max_ns = s.storage_delay.min_ns + Pick<std::int64_t>(0, 5'000'000);
-    s.storage_delay.mean_ns = Pick<std::int64_t>(10'000, 2'000'000);
-    s.storage_delay.tail_permille = static_cast<std::uint32_t>(Pick(0, 100));
-    s.storage_delay.tail_factor = static_cast<std::uint32_t>(Pick(1, 21));
+    s.storage_delay = DrawDelay(1'000, 10'000, 2'000'000, 100, 21);
 
     // Workload: about 50 operations.
     sim::Workload w;
