@@ -213,13 +213,13 @@ void Host::OnStorageDone(BatchId batch) {
   TOKEN_ASSERT(batch <= batches_issued_, "storage reports only batches it was given");
   batches_durable_ = std::max(batches_durable_, batch);
   while (!waiting_.empty() && waiting_.front().after <= batches_durable_) {
-    Waiting w = std::move(waiting_.front());
+    const Waiting w = std::move(waiting_.front());
     waiting_.pop_front();
-    Release(std::move(w));
+    Release(w);
   }
 }
 
-void Host::Release(Waiting w) {
+void Host::Release(const Waiting& w) {
   switch (w.kind) {
     case Waiting::Kind::kSend:
       world_.transport->Send(w.message);

@@ -146,7 +146,7 @@ class Host {
   void Take(const Outputs& out);
   // Whether a message of `type` made now must wait for storage; `wrote`: its input wrote.
   bool MustWait(bool wrote, MessageType type) const;
-  void Release(Waiting w);
+  void Release(const Waiting& w);
   void ArmCatchUpTimer();
   void Answer(const ClientReply& reply);
   // Forgets the operation of `call` in the core and stops its job.
