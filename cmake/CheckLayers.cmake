@@ -1,7 +1,8 @@
 # Fails the build when a layer includes what ARCHITECTURE.md forbids it.
-# Usage: cmake -DLAYER_DIR=<dir> -DLAYER_NAME=<core|host|checker|sim|net_grpc|harness|tests>
+# Usage: cmake -DLAYER_DIR=<dir>
+#              -DLAYER_NAME=<core|host|storage|checker|sim|net_grpc|harness|tests>
 #              -P CheckLayers.cmake
-# From the bottom up: core, host, checker, sim, net_grpc are libraries of the system;
+# From the bottom up: core, host, storage, checker, sim, net_grpc are libraries of the system;
 # harness/ (the libraries the programs and tests share) sits above them all; apps/ (programs
 # only) and tests/ on top. No layer includes one above it: nothing below harness/ includes
 # harness/ or apps/, harness/ does not include apps/, and tests/ do not include apps/.
@@ -14,6 +15,10 @@ elseif(LAYER_NAME STREQUAL "host")
   # The same code in every world: the world comes in through host/world.h, never from a
   # world's own headers, threads or clocks.
   set(FORBIDDEN "[<\"](grpc|grpcpp|google/protobuf|sim/|net_grpc/|checker/|apps/|harness/|thread>|chrono>|random>|mutex>|future>|iostream>)")
+elseif(LAYER_NAME STREQUAL "storage")
+  # Files, threads and the core's types, nothing of the layers that drive it: the server
+  # (net_grpc/) plugs it into its host, the simulator models its own disk.
+  set(FORBIDDEN "[<\"](host/|sim/|net_grpc/|checker/|harness/|apps/|grpc|grpcpp|google/protobuf)")
 elseif(LAYER_NAME STREQUAL "checker")
   # Of core, only the error vocabulary (Status, Result and the assertion they use).
   set(ALLOWED "[<\"]core/(status|assert)\\.h[>\"]")
