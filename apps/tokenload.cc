@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include "checker/history.h"
@@ -183,6 +184,11 @@ struct Load::Client {
   etcdserverpb::RangeResponse range_response;
   etcdserverpb::PutRequest put_request;
   etcdserverpb::PutResponse put_response;
+  // After an UNAVAILABLE answer (a node down or restarting) the client waits before its
+  // next operation, 10 ms doubling to 200 ms, as a real client backs off: a load against a
+  // cluster with a node down must not spend its operations in a busy loop of refusals.
+  std::chrono::milliseconds backoff{0};
+  grpc::Alarm alarm;
 
   checker::LineValue Value(std::string_view name) const {
     return checker::LineValue{checker::LineValue::Kind::kData, name, 0, load->o_.domain / 2,
@@ -294,7 +300,14 @@ struct Load::Client {
     const std::int64_t now = load->Record(line);
     load->Completed(f, type, now - started_ns);
     if (type == "info") process = load->next_process_++;  // the old process may still act
-    Next();
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      backoff = std::chrono::milliseconds(0);
+      Next();
+      return;
+    }
+    backoff =
+        std::clamp(backoff * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(200));
+    alarm.Set(std::chrono::system_clock::now() + backoff, [this](bool) { Next(); });
   }
 };
 

@@ -7,6 +7,8 @@
 //                                                   single node owning tokens 1..--tokens
 //
 // Logs each client request with the token's state; stops cleanly on SIGINT or SIGTERM.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -34,7 +36,15 @@ constexpr const char* kUsage = R"(usage: tokenserver --config FILE --listen IP:P
   --no-fast-read       always run the impose phase of reads
   --quiet              do not log each request
   --tls-cert F --tls-key F --tls-ca F   mutual TLS for clients and peers (all three)
-exit: 0 after a clean stop, 2 on bad flags or config, 1 when it cannot serve
+  --data-dir DIR       keep the node's state in DIR (docs/STORAGE.md): every acknowledged
+                       write survives a crash or restart. Without it: memory only
+  --initial-state new|existing
+                       when DIR holds no state yet: new for the first start of a new
+                       cluster; existing for a node that replaces one whose data is lost
+                       (it catches up from its peers before it serves). Without it such a
+                       DIR is refused; ignored when DIR holds state
+exit: 0 after a clean stop, 2 on bad flags or config, 1 when it cannot serve (or its
+storage failed: restart it, it recovers from DIR)
 )";
 
 int Fail(int code, const std::string& message) {
@@ -69,6 +79,8 @@ int main(int argc, char** argv) {
                                         {"tls-cert"},
                                         {"tls-key"},
                                         {"tls-ca"},
+                                        {"data-dir"},
+                                        {"initial-state"},
                                         {"help", false},
                                         {"h", false}});
   if (!parsed.ok()) return Fail(2, parsed.status().message());
@@ -126,12 +138,27 @@ int main(int argc, char** argv) {
   options.tls = token::net::TlsFiles{flags.GetOr("tls-cert", ""), flags.GetOr("tls-key", ""),
                                      flags.GetOr("tls-ca", "")};
 
-  // Signals are taken by sigwait below, never by a gRPC or executor thread.
+  options.data_dir = flags.GetOr("data-dir", "");
+  if (auto state = flags.Get("initial-state")) {
+    if (options.data_dir.empty()) return Fail(2, "--initial-state applies only with --data-dir");
+    if (*state == "new") {
+      options.initial_state = token::StartMode::kNew;
+    } else if (*state == "existing") {
+      options.initial_state = token::StartMode::kReplacement;
+    } else {
+      return Fail(2, fmt::format("--initial-state: '{}' (expected new or existing)", *state));
+    }
+  }
+
+  // Signals are taken by sigwait below, never by a gRPC or executor thread. SIGUSR1 is the
+  // server's own: its storage failed.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  options.on_fatal = [](const token::Status&) { kill(getpid(), SIGUSR1); };
 
   auto server = token::net::NodeServer::Start(std::move(options));
   if (!server.ok()) {
@@ -140,6 +167,11 @@ int main(int argc, char** argv) {
   }
   int signal = 0;
   sigwait(&signals, &signal);
+  if (signal == SIGUSR1) {
+    std::fprintf(stderr, "tokenserver: storage failed (see above), stopping\n");
+    server.value()->Shutdown();
+    return 1;
+  }
   std::fprintf(stderr, "tokenserver: %s received, stopping\n",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
   server.value()->Shutdown();

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # Real-cluster benchmark: tokenload (64 closed-loop clients, half reads, small domains)
 # against a local 3-node and 5-node token cluster, and the same load against a 3-member etcd
-# cluster (Debian's etcd-server, data in /dev/shm, linearizable puts and gets), in one run
-# on this machine. Every history is checked by the checker.
+# cluster (Debian's etcd-server, linearizable puts and gets), in one run on this machine.
+# Every history is checked by the checker.
 #
-#   bash bench/cluster_bench.sh [BUILD_DIR] [OPS]
+#   bash bench/cluster_bench.sh [BUILD_DIR] [OPS] [STORAGE]
+#
+# STORAGE: disk (token nodes with --data-dir and etcd's data on this machine's disk, under
+# /var/tmp: every acknowledged write fsynced), shm (token nodes with --data-dir and etcd's
+# data in /dev/shm: fsync costs nothing), memory (token nodes without --data-dir, etcd in
+# /dev/shm: the earlier comparison), or all (default: disk, then shm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 OPS=${2:-60000}
+STORAGE=${3:-all}
+case "$STORAGE" in disk | shm | memory | all) ;; *)
+  echo "cluster_bench: STORAGE is disk, shm, memory or all, not '$STORAGE'" >&2
+  exit 2
+  ;;
+esac
 BIN=$BUILD/apps
 WORK=$(mktemp -d /tmp/token-bench-XXXXXX)
-ETCD_DIR=$(mktemp -d /dev/shm/token-bench-etcd-XXXXXX)
+DATA_DIRS=()
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK" "$ETCD_DIR"
+  rm -rf "$WORK" "${DATA_DIRS[@]}"
 }
 trap cleanup EXIT
 
@@ -40,15 +51,28 @@ scheme() {
   done
 }
 
+# run_tokens N DATA_PARENT (DATA_PARENT empty: state in memory)
 run_tokens() {
-  local n=$1
+  local n=$1 parent=$2 data=()
   scheme "$n" > "$WORK/scheme$n.yaml"
-  "$BIN/tokencluster" --config "$WORK/scheme$n.yaml" --quiet --log-dir "$WORK/logs$n" -- \
+  if [ -n "$parent" ]; then
+    local dir
+    dir=$(mktemp -d "$parent/token-bench-data-XXXXXX")
+    DATA_DIRS+=("$dir")
+    data=(--data-dir "$dir" --fresh)
+  fi
+  "$BIN/tokencluster" --config "$WORK/scheme$n.yaml" --quiet --log-dir "$WORK/logs$n" \
+    "${data[@]}" -- \
     tokenload --config "$WORK/scheme$n.yaml" --clients 64 --ops "$OPS" --read-ratio 0.5 \
     --domain 16 --quiet --seed 1 | grep -v '^tokencluster'
 }
 
+# run_etcd DATA_PARENT
 run_etcd() {
+  local ETCD_DIR
+  ETCD_DIR=$(mktemp -d "$1/token-bench-etcd-XXXXXX")
+  DATA_DIRS+=("$ETCD_DIR")
+  pids=()
   local cluster="e0=http://127.0.0.1:42380,e1=http://127.0.0.1:42381,e2=http://127.0.0.1:42382"
   for i in 0 1 2; do
     etcd --name "e$i" --data-dir "$ETCD_DIR/e$i" \
@@ -73,10 +97,33 @@ run_etcd() {
     --tokens t0,t1,t2,t3,t4,t5,t6,t7 --clients 64 --ops "$OPS" --read-ratio 0.5 --quiet --seed 1
 }
 
+stop_etcd() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+# One comparison: token clusters and etcd with their data under $2 ("" = token state in
+# memory, etcd under /dev/shm).
+compare() {
+  local title=$1 parent=$2 etcd_parent=${2:-/dev/shm}
+  echo "== $title: token cluster, 3 nodes =="
+  run_tokens 3 "$parent"
+  echo "== $title: token cluster, 5 nodes =="
+  run_tokens 5 "$parent"
+  echo "== $title: etcd $(etcd --version | head -1 | awk '{print $3}'), 3 members, data in $etcd_parent =="
+  run_etcd "$etcd_parent"
+  stop_etcd
+}
+
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== token cluster, 3 nodes =="
-run_tokens 3
-echo "== token cluster, 5 nodes =="
-run_tokens 5
-echo "== etcd $(etcd --version | head -1 | awk '{print $3}'), 3 members, data in /dev/shm =="
-run_etcd
+echo "disk under /var/tmp: $(df --output=source,fstype /var/tmp | tail -1)"
+case "$STORAGE" in
+  disk) compare "fsync to disk (/var/tmp)" /var/tmp ;;
+  shm) compare "data in /dev/shm" /dev/shm ;;
+  memory) compare "token state in memory" "" ;;
+  all)
+    compare "fsync to disk (/var/tmp)" /var/tmp
+    compare "data in /dev/shm" /dev/shm
+    ;;
+esac

@@ -18,6 +18,7 @@
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
 #include "proto/token.grpc.pb.h"
+#include "storage/store.h"
 
 namespace token::net {
 
@@ -33,9 +34,10 @@ std::int64_t ToNs(SteadyClock::time_point t) {
 }  // namespace
 
 // The gRPC world of a host (host/world.h): the executor's steady clock and timers, peer
-// links and callback reactors as the transport, the compute pool as the runner, and
-// storage in memory (a write is done at once: nothing survives the process). Everything
-// but the gRPC handlers runs on the executor thread, which owns the host.
+// links and callback reactors as the transport, the compute pool as the runner, and the
+// durable store of --data-dir as storage (storage/store.h; without it, memory: a write is
+// done at once and nothing survives the process). Everything but the gRPC handlers and
+// the store's sync thread runs on the executor thread, which owns the host.
 class NodeServer::Impl : public host::Clock,
                          public host::Transport,
                          public host::ComputeRunner,
@@ -55,6 +57,9 @@ class NodeServer::Impl : public host::Clock,
         started_(SteadyClock::now()) {}
 
   Status Serve();
+  // Opens (or creates) the data directory; the mode and records the node starts from.
+  Result<std::pair<StartMode, std::vector<TokenRecord>>> OpenStore();
+  void StoreFailed(const Status& status);
   void Shutdown();
   int port() const { return port_; }
   const std::string& self_name() const { return self_name_; }
@@ -251,6 +256,8 @@ class NodeServer::Impl : public host::Clock,
   AdminService admin_service_;
   std::unique_ptr<ComputePool> pool_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<storage::Store> store_;  // null: state in memory only
+  std::atomic<bool> store_failed_{false};
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   SteadyClock::time_point started_;
@@ -268,6 +275,11 @@ Status NodeServer::Impl::Serve() {
 
   pool_ = std::make_unique<ComputePool>(std::max(1, options_.compute_workers));
   executor_ = std::make_unique<Executor>([this] { FlushPeers(); });
+  auto start = OpenStore();
+  if (!start.ok()) {
+    executor_->Stop();
+    return start.status();
+  }
 
   // One link per node that shares a token with this one (a token's replica set is its
   // writer and its readers, so this covers every coordinator role too).
@@ -282,6 +294,10 @@ Status NodeServer::Impl::Serve() {
                                              [this](const std::string& line) { Log(line); });
     }
   }
+  // The host starts (and may send its catch-up queries) once the links exist, and before
+  // any call reaches it: the executor runs tasks in order.
+  executor_->Post(
+      [this, start = std::move(start).value()] { host_.Start(start.first, start.second); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -304,6 +320,56 @@ Status NodeServer::Impl::Serve() {
   return Status::Ok();
 }
 
+Result<std::pair<StartMode, std::vector<TokenRecord>>> NodeServer::Impl::OpenStore() {
+  if (options_.data_dir.empty()) {
+    Log(
+        fmt::format("node {}: no --data-dir: state in memory only, lost when the process "
+                    "ends",
+                    self_name_));
+    return std::pair{StartMode::kNew, std::vector<TokenRecord>{}};
+  }
+  storage::StoreOptions o;
+  o.dir = options_.data_dir;
+  o.node = self_name_;
+  o.scheme_fingerprint = peer_check_.fingerprint;
+  o.scheme = scheme_;
+  o.on_durable = [this](storage::BatchId up_to) {
+    executor_->Post([this, up_to] { host_.OnStorageDone(up_to); });
+  };
+  o.on_failed = [this](const Status& status) { StoreFailed(status); };
+  auto open = storage::Store::Open(o);
+  if (!open.ok()) return open.status();
+  storage::Store::Opened opened = std::move(open).value();
+  if (opened.state == storage::DirState::kExisting) {
+    store_ = std::move(opened.store);
+    Log(fmt::format("node {}: {}", self_name_,
+                    storage::DescribeRecovery(options_.data_dir, opened.recovery)));
+    return std::pair{StartMode::kRestart, std::move(opened.recovery.records)};
+  }
+  if (!options_.initial_state) {
+    return Status::FailedPrecondition(fmt::format(
+        "data directory {} holds no node state: give --initial-state new for the first start "
+        "of a new cluster, or --initial-state existing for a node that replaces one whose "
+        "data is lost (it catches up from its peers before it serves)",
+        options_.data_dir));
+  }
+  auto created = storage::Store::Create(o);
+  if (!created.ok()) return created.status();
+  store_ = std::move(created).value();
+  Log(fmt::format("node {}: new data directory {} ({})", self_name_, options_.data_dir,
+                  StartModeName(*options_.initial_state)));
+  return std::pair{*options_.initial_state, std::vector<TokenRecord>{}};
+}
+
+void NodeServer::Impl::StoreFailed(const Status& status) {
+  // The store stopped: nothing that waits for it will leave, so the node acknowledges
+  // nothing more. The process must restart and recover from what is on disk.
+  store_failed_ = true;
+  Log(fmt::format("node {}: FATAL: storage failed: {}; no longer acknowledging", self_name_,
+                  status.ToString()));
+  if (options_.on_fatal) options_.on_fatal(status);
+}
+
 void NodeServer::Impl::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     if (!server_) return;
@@ -323,6 +389,12 @@ void NodeServer::Impl::Shutdown() {
     // What is left are the peers' incoming streams, which never end by themselves: a short
     // grace, then gRPC cancels them.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    // The store flushes what is queued; its last reports reach the executor while it runs.
+    if (store_) {
+      if (Status s = store_->Close(); !s.ok()) {
+        Log(fmt::format("node {}: closing the data directory: {}", self_name_, s.ToString()));
+      }
+    }
     executor_->Stop();
     pool_.reset();
     Log(fmt::format("node {} stopped", self_name_));
@@ -461,10 +533,18 @@ void NodeServer::Impl::AnswerPeer(host::CallId id, const Result<Message>& reply)
   call->Finish(grpc::Status::OK);
 }
 
-void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> /*records*/) {
-  // Memory is the store: the batch is as durable as it will ever be. The host hears it as
-  // its own input, after the one that wrote it.
-  executor_->Post([this, batch] { host_.OnStorageDone(batch); });
+void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> records) {
+  if (!store_) {
+    // Memory is the store: the batch is as durable as it will ever be. The host hears it
+    // as its own input, after the one that wrote it.
+    executor_->Post([this, batch] { host_.OnStorageDone(batch); });
+    return;
+  }
+  // Group commit: the store's thread syncs everything queued at once and reports it
+  // through on_durable. A failed store has reported itself; the batch never completes.
+  if (Status s = store_->Append(batch, std::move(records)); !s.ok() && !store_failed_) {
+    StoreFailed(s);
+  }
 }
 
 void NodeServer::Impl::Start(host::JobId job_id, const ComputeRequest& request) {

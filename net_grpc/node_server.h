@@ -24,7 +24,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/node.h"
@@ -46,6 +48,17 @@ struct NodeServerOptions {
   bool log_requests = true;  // one line per client request, with the token's state
   std::FILE* log = stderr;
   TlsFiles tls;
+  // Where the node keeps its durable state (storage/store.h); empty: in memory only, lost
+  // when the process ends (never restart such a node into a cluster that holds data).
+  std::string data_dir;
+  // How to start when data_dir holds no node state: kNew (the first start of a new
+  // cluster) or kReplacement (it replaces a node whose data is lost: it catches up from
+  // its peers before it serves). Unset: such a directory is refused. Ignored when the
+  // directory holds state (the node restarts from it).
+  std::optional<StartMode> initial_state;
+  // Called once, from any thread, when the node can no longer make state durable (a failed
+  // write or sync): it has stopped acknowledging; the process should stop and restart.
+  std::function<void(const Status&)> on_fatal;
 };
 
 // A hex SHA-256 over the scheme's tokens, writers and readers: nodes compare it so that

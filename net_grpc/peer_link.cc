@@ -9,11 +9,19 @@ namespace pb = tokenmgr::v1;
 namespace {
 constexpr std::chrono::milliseconds kBackoffMin{50};
 constexpr std::chrono::milliseconds kBackoffMax{1000};
+// A stream opened right after the peer showed it is up waits for the connection (instead
+// of failing while the channel still reports the old failure), for at most this long; it
+// then ends and the next one is an ordinary stream.
+constexpr std::chrono::milliseconds kWaitForReadyLife{2000};
 }  // namespace
 
 class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
  public:
-  Stream(PeerLink* link, pb::Replica::Stub* stub) : link_(link) {
+  Stream(PeerLink* link, pb::Replica::Stub* stub, bool wait_for_ready) : link_(link) {
+    if (wait_for_ready) {
+      ctx_.set_wait_for_ready(true);
+      ctx_.set_deadline(std::chrono::system_clock::now() + kWaitForReadyLife);
+    }
     ctx_.AddMetadata("x-token-node", link->self_);
     ctx_.AddMetadata("x-token-scheme", link->fingerprint_);
     stub->async()->Deliver(&ctx_, &summary_, this);
@@ -77,7 +85,8 @@ void PeerLink::Flush() {
       }
       next_attempt_ = now + backoff_;
       backoff_ = std::min(backoff_ * 2, kBackoffMax);
-      stream_ = new Stream(this, stub_.get());
+      stream_ = new Stream(this, stub_.get(), peer_is_up_);
+      peer_is_up_ = false;
       ++live_streams_;
       write_in_flight_ = false;
       queued_.Clear();
@@ -152,6 +161,7 @@ void PeerLink::PeerIsUp() {
     if (stream_ != nullptr) return;  // connected already
     backoff_ = kBackoffMin;
     next_attempt_ = {};
+    peer_is_up_ = true;
   }
   grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
 }

@@ -7,10 +7,11 @@
 //
 // A broken stream (peer down, restarted, or refusing us) is reopened on a later Flush, no
 // sooner than a backoff (50 ms doubling to 1 s). When the peer shows it is up again (it
-// opened a stream to us: PeerIsUp), the backoff ends at once, the channel's included, so
-// a restarted peer's first operation hears our answers. Messages flushed while no stream is open
-// are dropped and counted: to the protocol that is message loss, which it tolerates (the
-// operation waits for other replicas or ends at its caller's deadline).
+// opened a stream to us: PeerIsUp), the backoff ends at once, the channel's included, and
+// the next stream waits for the connection (for at most 2 s) rather than failing on the
+// channel's stale state, so a restarted peer's first operation hears our answers. Messages flushed
+// while no stream is open are dropped and counted: to the protocol that is message loss, which it
+// tolerates (the operation waits for other replicas or ends at its caller's deadline).
 //
 // Thread-safety: Add and Flush on the executor thread only; the stream's reactions run on
 // gRPC threads and share state with Flush under a mutex. Close (any thread but a reaction)
@@ -76,6 +77,7 @@ class PeerLink {
   bool closed_ = false;
   tokenmgr::v1::PeerBatch queued_;  // waiting for the write in flight
   std::chrono::steady_clock::time_point next_attempt_{};
+  bool peer_is_up_ = false;  // PeerIsUp: the next stream waits for the connection
   std::chrono::milliseconds backoff_{50};
   bool logged_down_ = false;
 

@@ -3,6 +3,8 @@
 // Writes the scheme (with this test's ports) into a fresh temp directory, starts one
 // tokenserver per node with its log in that directory, and waits on the gRPC health check
 // (bounded). The destructor stops every node it started (SIGTERM, SIGKILL after 5 s).
+// Durable clusters give each node a data directory; Restart and Replace kill a node with
+// SIGKILL and start it again from its data or without it.
 // Run() executes a tool with a bounded time and captures its stdout, stderr and exit code.
 #pragma once
 
@@ -46,12 +48,14 @@ class LocalCluster {
   // `tls` is what the health check uses to reach the nodes.
   LocalCluster(std::string yaml, int nodes, std::vector<std::string> server_flags = {},
                const std::function<void(const std::string& dir)>& prepare = {},
-               const net::TlsFiles& tls = {}) {
+               const net::TlsFiles& tls = {}, bool durable = false)
+      : durable_(durable) {
     char dir_template[] = "/tmp/token-e2e-XXXXXX";
     dir_ = mkdtemp(dir_template);
     if (prepare) prepare(dir_);
     for (std::string& f : server_flags) f = WithDir(f);
-    const net::TlsFiles probe_tls{WithDir(tls.cert), WithDir(tls.key), WithDir(tls.ca)};
+    server_flags_ = std::move(server_flags);
+    probe_tls_ = net::TlsFiles{WithDir(tls.cert), WithDir(tls.key), WithDir(tls.ca)};
     // Ports from the pid, below the ephemeral range, so concurrent test processes and
     // outgoing connections do not collide with them.
     const int base = 20000 + (getpid() % 700) * 16 + (counter_++ % 4) * 4;
@@ -64,23 +68,32 @@ class LocalCluster {
     }
     config_ = dir_ + "/cluster.yaml";
     std::ofstream(config_) << yaml;
-    for (const std::string& a : addresses_) {
-      std::vector<std::string> args = {Bin("tokenserver"), "--config", config_, "--listen", a};
-      for (const auto& f : server_flags) args.push_back(f);
-      auto p = tokenapp::ChildProcess::Start(args, LogOf(a));
-      EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.status().message());
-      if (p.ok()) processes_[a] = std::move(p).value();
-    }
-    for (const std::string& a : addresses_) {
-      const Status s = net::WaitUntilServing(a, std::chrono::seconds(15), probe_tls);
-      EXPECT_TRUE(s.ok()) << s.message() << "\n" << ReadText(LogOf(a));
-    }
+    for (int i = 0; i < nodes; ++i) StartNode(i, durable_ ? "new" : "");
+    for (int i = 0; i < nodes; ++i) WaitServing(i);
   }
+
+  // With durable nodes: SIGKILL node i and start it again from its data directory.
+  void Restart(int i) {
+    process(i).Kill();
+    StartNode(i, "");
+    WaitServing(i);
+  }
+  // With durable nodes: SIGKILL node i, delete its data, start it as a replacement.
+  void Replace(int i) {
+    process(i).Kill();
+    std::error_code ignored;
+    std::filesystem::remove_all(DataDirOf(i), ignored);
+    StartNode(i, "existing");
+    WaitServing(i);
+  }
+  std::string DataDirOf(int i) const { return LogOf(node(i)) + ".data"; }
+
   ~LocalCluster() {
     for (auto& [a, p] : processes_) p.Stop();
     if (!::testing::Test::HasFailure()) {
       std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
+      if (std::getenv("TOKEN_KEEP_TEST_DIRS") == nullptr)
+        std::filesystem::remove_all(dir_, ignored);
     } else {
       std::fprintf(stderr, "cluster logs kept in %s\n", dir_.c_str());
     }
@@ -100,6 +113,23 @@ class LocalCluster {
   const std::string& config() const { return config_; }
   const std::string& dir() const { return dir_; }
   const std::string& node(int i) const { return addresses_[static_cast<std::size_t>(i)]; }
+  // Starts node i (`initial_state` for an empty data directory: "new", "existing", "").
+  void StartNode(int i, const std::string& initial_state) {
+    const std::string& a = node(i);
+    std::vector<std::string> args = {Bin("tokenserver"), "--config", config_, "--listen", a};
+    if (durable_) {
+      args.insert(args.end(), {"--data-dir", DataDirOf(i)});
+      if (!initial_state.empty()) args.insert(args.end(), {"--initial-state", initial_state});
+    }
+    for (const auto& f : server_flags_) args.push_back(f);
+    auto p = tokenapp::ChildProcess::Start(args, LogOf(a));
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.status().message());
+    if (p.ok()) processes_[a] = std::move(p).value();
+  }
+  void WaitServing(int i) {
+    const Status s = net::WaitUntilServing(node(i), std::chrono::seconds(15), probe_tls_);
+    EXPECT_TRUE(s.ok()) << s.message() << "\n" << ReadText(LogOf(node(i)));
+  }
   std::string LogOf(const std::string& address) const {
     std::string f = address;
     for (char& c : f) {
@@ -127,6 +157,9 @@ class LocalCluster {
 
  private:
   static inline int counter_ = 0;
+  bool durable_ = false;
+  std::vector<std::string> server_flags_;
+  net::TlsFiles probe_tls_;
   std::string dir_;
   std::string config_;
   std::vector<std::string> addresses_;
