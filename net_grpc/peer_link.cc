@@ -10,18 +10,16 @@ namespace {
 constexpr std::chrono::milliseconds kBackoffMin{50};
 constexpr std::chrono::milliseconds kBackoffMax{1000};
 // A stream opened right after the peer showed it is up waits for the connection (instead
-// of failing while the channel still reports the old failure), for at most this long; it
-// then ends and the next one is an ordinary stream.
-constexpr std::chrono::milliseconds kWaitForReadyLife{2000};
+// of failing while the channel still reports the old failure); if no write of it has
+// completed after this long, a later Flush cancels it (the peer went away again).
+constexpr std::chrono::milliseconds kWaitForReadyLimit{2000};
 }  // namespace
 
 class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
  public:
-  Stream(PeerLink* link, pb::Replica::Stub* stub, bool wait_for_ready) : link_(link) {
-    if (wait_for_ready) {
-      ctx_.set_wait_for_ready(true);
-      ctx_.set_deadline(std::chrono::system_clock::now() + kWaitForReadyLife);
-    }
+  Stream(PeerLink* link, pb::Replica::Stub* stub, bool wait_for_ready)
+      : waits_for_ready_(wait_for_ready), link_(link) {
+    ctx_.set_wait_for_ready(wait_for_ready);
     ctx_.AddMetadata("x-token-node", link->self_);
     ctx_.AddMetadata("x-token-scheme", link->fingerprint_);
     stub->async()->Deliver(&ctx_, &summary_, this);
@@ -47,6 +45,11 @@ class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
 
   pb::PeerBatch current_;
   bool released_ = false;  // guarded by the link's mutex
+  // Guarded by the link's mutex: a wait-for-ready stream none of whose writes completed
+  // yet is still waiting for its connection.
+  const bool waits_for_ready_;
+  bool wrote_ = false;
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 
  private:
   PeerLink* link_;
@@ -69,8 +72,13 @@ void PeerLink::Flush() {
   if (pending_.messages_size() == 0) return;
   const auto count = static_cast<std::uint64_t>(pending_.messages_size());
   Stream* to_write = nullptr;
+  Stream* stuck = nullptr;
   {
     std::lock_guard lock(mu_);
+    if (stream_ != nullptr && stream_->waits_for_ready_ && !stream_->wrote_ &&
+        std::chrono::steady_clock::now() - stream_->created_ > kWaitForReadyLimit) {
+      stuck = stream_;  // cancelled below; its OnDone clears stream_
+    }
     if (closed_) {
       dropped_ += count;
       pending_.Clear();
@@ -101,6 +109,7 @@ void PeerLink::Flush() {
     }
     pending_.Clear();
   }
+  if (stuck != nullptr) stuck->Cancel();
   if (to_write != nullptr) to_write->Write();
 }
 
@@ -120,6 +129,7 @@ void PeerLink::WriteDone(Stream* stream, bool ok) {
       release = !stream->released_;
       stream->released_ = true;
     } else {
+      stream->wrote_ = true;
       sent_ += static_cast<std::uint64_t>(stream->current_.messages_size());
       backoff_ = kBackoffMin;
       if (logged_down_) {

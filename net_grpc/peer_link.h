@@ -8,8 +8,9 @@
 // A broken stream (peer down, restarted, or refusing us) is reopened on a later Flush, no
 // sooner than a backoff (50 ms doubling to 1 s). When the peer shows it is up again (it
 // opened a stream to us: PeerIsUp), the backoff ends at once, the channel's included, and
-// the next stream waits for the connection (for at most 2 s) rather than failing on the
-// channel's stale state, so a restarted peer's first operation hears our answers. Messages flushed
+// the next stream waits for the connection rather than failing on the channel's stale
+// state (one that is still waiting after 2 s is cancelled by a later Flush), so a
+// restarted peer's first operation hears our answers. Messages flushed
 // while no stream is open are dropped and counted: to the protocol that is message loss, which it
 // tolerates (the operation waits for other replicas or ends at its caller's deadline).
 //
