@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libssl-dev openssl nlohmann-json3-dev libsimdjson-dev
   chromium fonts-dejavu-core
+  libsqlite3-dev  # bench/storage_bench measures the store against SQLite
 )
 
 missing=()
