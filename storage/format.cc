@@ -137,7 +137,10 @@ Result<Identity> ParseIdentity(std::string_view text, std::string_view file) {
     pos = eol + 1;
     return Status::Ok();
   };
-  std::string_view version, node, scheme, crc;
+  std::string_view version;
+  std::string_view node;
+  std::string_view scheme;
+  std::string_view crc;
   if (Status s = line(kIdentityMagic, &version); !s.ok()) return s;
   if (Status s = line("node", &node); !s.ok()) return s;
   if (Status s = line("scheme", &scheme); !s.ok()) return s;

@@ -279,7 +279,7 @@ Result<Store::Opened> Store::Open(StoreOptions options) {
   recovery.generation = generation;
   recovery.log_file = log_name;
   std::uint64_t syncs = 0;
-  if (listing->logs.count(generation) == 0) {
+  if (!listing->logs.contains(generation)) {
     // A compaction renamed its snapshot into place and stopped before the new log existed.
     if (listing->snapshots.empty()) {
       return Status::InvalidArgument(fmt::format(
@@ -362,7 +362,17 @@ Result<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
   if (Status s = CheckOptions(options); !s.ok()) return s;
   const std::string dir = options.dir;  // (options move into the store below)
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (std::filesystem::create_directories(dir, ec)) {
+    // The new directory's entry must be durable too, or a power cut could lose the store
+    // whole after it acknowledged batches.
+    std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+    if (!path.has_filename()) path = path.parent_path();  // "a/b/" names b
+    std::string parent = path.parent_path().string();
+    if (parent.empty()) parent = ".";
+    const UniqueFd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_fd.valid()) return IoError("open", parent, errno);
+    if (Status s = SyncFd(parent_fd.get(), parent, false); !s.ok()) return s;
+  }
   if (ec) {
     return Status::Internal(fmt::format("cannot create directory {}: {}", dir, ec.message()));
   }
