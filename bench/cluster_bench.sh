@@ -31,9 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v etcd >/dev/null; then
-  echo "cluster_bench: installing etcd-server (Debian)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+  echo "cluster_bench: installing etcd-server and etcd-client (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client >/dev/null
 fi
 
 # n nodes on 127.0.0.1:4100..; 8 tokens, writers spread over the nodes, every node a reader.
