@@ -324,9 +324,8 @@ class Simulation {
     SimNode& node = *nodes_[d.node];
     if (node.incarnation != d.incarnation) return;  // the write died with its process
     digest_.Add(d.batch);
-    node.Synced(d.batch);
     Enter(d.origin);
-    node.host->OnStorageDone(d.batch);
+    node.SyncDone(d.batch);
   }
 
   void Handle(NodeUp& u) {
@@ -675,9 +674,22 @@ class Simulation {
       if (!worker.empty()) sim_->StartHeadJob(*this);
     }
     void Write(token::host::BatchId batch, std::vector<token::TokenRecord> records) override {
-      sync_done_ns_ = std::max(sync_done_ns_, sim_->now_ + sim_->StorageDelay());
       pending_.push_back(PendingWrite{batch, std::move(records)});
-      sim_->Schedule(sync_done_ns_, StorageDone{self, incarnation, batch, sim_->origin_});
+      if (!syncing_) StartSync();
+    }
+    // Group commit, as the real store does: one sync covers every write made before it
+    // starts; writes made while it runs wait for the next one.
+    void StartSync() {
+      syncing_ = true;
+      sim_->Schedule(sim_->now_ + sim_->StorageDelay(),
+                     StorageDone{self, incarnation, pending_.back().batch, sim_->origin_});
+    }
+    // The sync covering batches up to `batch` completed; the next starts if writes wait.
+    void SyncDone(token::host::BatchId batch) {
+      Synced(batch);
+      syncing_ = false;
+      host->OnStorageDone(batch);
+      if (!syncing_ && !pending_.empty()) StartSync();
     }
 
     // Batches up to `batch` are synced: they survive any crash from now on.
@@ -705,7 +717,7 @@ class Simulation {
         }
       }
       pending_.clear();
-      sync_done_ns_ = 0;
+      syncing_ = false;
     }
     std::size_t UnsyncedRecords() const {
       std::size_t n = 0;
@@ -737,7 +749,7 @@ class Simulation {
 
    private:
     void Apply(const std::vector<token::TokenRecord>& records) {
-      for (const token::TokenRecord& r : records) disk_[r.token] = r;
+      for (const token::TokenRecord& r : records) disk_.insert_or_assign(r.token, r);
     }
     token::host::World World() {
       return {.clock = this, .transport = this, .compute = this, .storage = this};
@@ -745,7 +757,7 @@ class Simulation {
     Simulation* sim_;
     std::map<TokenIndex, token::TokenRecord> disk_;  // durable: the last record of each token
     std::deque<PendingWrite> pending_;               // written, not yet synced
-    std::int64_t sync_done_ns_ = 0;
+    bool syncing_ = false;              // a sync is running (its StorageDone is scheduled)
     bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet
 
    public:
