@@ -643,7 +643,7 @@ class Simulation {
       std::vector<token::TokenRecord> records;
     };
 
-    SimNode(Simulation* sim, NodeIndex self) : sim_(sim), self(self) {
+    SimNode(Simulation* sim, NodeIndex node) : sim_(sim), self(node) {
       host = std::make_unique<Host>(sim->s_.scheme, self, sim->HostOptionsOf(), World());
     }
 
