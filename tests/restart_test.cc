@@ -34,6 +34,12 @@ constexpr const char* kScheme = R"(
 
 constexpr bool kDurable = true;
 
+// tokenclient write of `name` over [0, 5, 9) to token `id` at node `i` (its writer).
+testing::ToolRun Write(const LocalCluster& c, int i, const char* id, const char* name) {
+  return c.Run("tokenclient", {"write", "--server", c.node(i), "--id", id, "--name", name, "--low",
+                               "0", "--mid", "5", "--high", "9"});
+}
+
 // tokenload in the background on token 1 of `c`, its history in DIR/history.jsonl (its
 // history starts from the initial value: the tests' own writes go to token b).
 tokenapp::ChildProcess StartLoad(LocalCluster& c, const std::string& ops, const char* seed) {
@@ -94,8 +100,7 @@ TEST(Restart, EachNodeKilledAndRestartedInTurnUnderLoadLosesNothing) {
 
 TEST(Restart, TheWholeClusterKilledAndRestartedKeepsEveryAcknowledgedWrite) {
   LocalCluster c(kScheme, 3, {"--quiet"}, {}, {}, kDurable);
-  auto write = c.Run("tokenclient", {"write", "--server", c.node(1), "--id", "b", "--name", "kept",
-                                     "--low", "0", "--mid", "5", "--high", "9"});
+  auto write = Write(c, 1, "b", "kept");
   ASSERT_EQ(write.exit_code, 0) << write.err;
   for (int i = 0; i < 3; ++i) c.process(i).Kill();
   for (int i = 0; i < 3; ++i) c.StartNode(i, "");
@@ -127,8 +132,7 @@ TEST(Restart, ARestartedWriterNeverReusesAVersion) {
 
 TEST(Restart, ANodeWithoutItsDataCatchesUpAndNeverServesAStaleRead) {
   LocalCluster c(kScheme, 3, {"--quiet"}, {}, {}, kDurable);
-  auto write = c.Run("tokenclient", {"write", "--server", c.node(1), "--id", "b", "--name",
-                                     "before", "--low", "0", "--mid", "5", "--high", "9"});
+  auto write = Write(c, 1, "b", "before");
   ASSERT_EQ(write.exit_code, 0) << write.err;
   // An empty data directory without --initial-state is refused, naming the choice.
   c.process(2).Kill();
@@ -163,18 +167,15 @@ TEST(Restart, ANodeWithoutItsDataCatchesUpAndNeverServesAStaleRead) {
 
 TEST(Restart, ARestartedNodesFirstOperationSucceedsAtOnce) {
   LocalCluster c(kScheme, 3, {"--quiet"}, {}, {}, kDurable);
-  auto write = c.Run("tokenclient", {"write", "--server", c.node(1), "--id", "b", "--name", "x",
-                                     "--low", "0", "--mid", "5", "--high", "9"});
+  auto write = Write(c, 1, "b", "x");
   ASSERT_EQ(write.exit_code, 0) << write.err;
   c.process(2).Kill();
   // While it is down both its peers try to reach it (their links back off): each writes
   // the token it is the writer of.
   for (int k = 0; k < 6; ++k) {
-    auto w = c.Run("tokenclient", {"write", "--server", c.node(1), "--id", "b", "--name", "y",
-                                   "--low", "0", "--mid", "5", "--high", "9"});
+    auto w = Write(c, 1, "b", "y");
     EXPECT_EQ(w.exit_code, 0) << w.err;
-    auto w1 = c.Run("tokenclient", {"write", "--server", c.node(0), "--id", "1", "--name", "z",
-                                    "--low", "0", "--mid", "5", "--high", "9"});
+    auto w1 = Write(c, 0, "1", "z");
     EXPECT_EQ(w1.exit_code, 0) << w1.err;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
