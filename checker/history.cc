@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 namespace checker {
 namespace {

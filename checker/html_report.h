@@ -29,9 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "checker/history.h"
 #include "checker/linearizability.h"
-#include "core/status.h"
 
 namespace checker {
 

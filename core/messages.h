@@ -17,8 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 #include "core/token.h"
 
 namespace token {

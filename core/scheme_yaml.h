@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 
 namespace token {
 

@@ -6,8 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 
 namespace token {
 

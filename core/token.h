@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "core/token_hash.h"
 
 namespace token {

@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 namespace token {
 namespace {

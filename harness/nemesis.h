@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 
 namespace tokenapp {
 

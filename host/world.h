@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/status.h"
 #include "core/messages.h"
-#include "core/status.h"
 
 namespace token::host {
 

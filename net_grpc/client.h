@@ -22,8 +22,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 #include "core/token.h"
 #include "net_grpc/credentials.h"
 #include "proto/token.grpc.pb.h"

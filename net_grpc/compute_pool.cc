@@ -1,6 +1,6 @@
 #include "net_grpc/compute_pool.h"
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 namespace token::net {
 namespace {

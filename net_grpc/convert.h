@@ -4,8 +4,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include "base/status.h"
 #include "core/messages.h"
-#include "core/status.h"
 #include "core/token.h"
 #include "proto/token.pb.h"
 

@@ -11,7 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "core/status.h"
+#include "base/status.h"
 
 namespace token::net {
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/status.h"
+#include "base/status.h"
 #include "net_grpc/credentials.h"
 
 namespace token::net {

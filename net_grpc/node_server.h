@@ -29,9 +29,9 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
 #include "core/node.h"
 #include "core/scheme.h"
-#include "core/status.h"
 #include "net_grpc/credentials.h"
 
 namespace token::net {

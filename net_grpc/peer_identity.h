@@ -14,8 +14,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "base/status.h"
 #include "core/scheme.h"
-#include "core/status.h"
 
 namespace token::net {
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "core/messages.h"
-#include "core/status.h"
 
 namespace token::storage {
 

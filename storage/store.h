@@ -52,10 +52,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/status.h"
 #include "core/file.h"
 #include "core/messages.h"
 #include "core/scheme.h"
-#include "core/status.h"
 #include "storage/format.h"
 
 namespace token::storage {

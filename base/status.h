@@ -3,7 +3,7 @@
 // A Status is a code plus a human-readable message; it is cheap to copy when ok (no
 // allocation). Result<T> holds either a T or a non-ok Status. Nothing in core/ throws:
 // expected failures (bad request, unknown token, wrong node) are returned as values, and
-// broken invariants abort through TOKEN_ASSERT (core/assert.h).
+// broken invariants abort through TOKEN_ASSERT (base/assert.h).
 //
 // Thread-safety: plain values; no shared state.
 #pragma once
@@ -13,7 +13,7 @@
 #include <utility>
 #include <variant>
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 namespace token {
 

@@ -2,7 +2,7 @@
 //
 // A failed assertion means the program is wrong, not that the input was bad: it prints the
 // condition, the place and the reason to stderr and aborts. Bad input is reported through
-// Status (core/status.h), never through an assertion.
+// Status (base/status.h), never through an assertion.
 #pragma once
 
 namespace token::internal {
