@@ -69,9 +69,21 @@ Result<ReplicationScheme> SchemeFromYamlNode(const YAML::Node& root, std::string
     bool has_token = false;
     bool has_writer = false;
     bool has_readers = false;
+    // yaml-cpp keeps every pair of a mapping, duplicates included: the first spelling of a
+    // key must not be silently replaced by a later one.
+    std::vector<std::pair<std::string, int>> seen;
     for (const auto& kv : item) {
       const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       const YAML::Node& v = kv.second;
+      const auto first =
+          std::find_if(seen.begin(), seen.end(), [&key](const auto& s) { return s.first == key; });
+      if (first != seen.end()) {
+        return Error(source, LineOf(kv.first),
+                     fmt::format("duplicate key '{}' in a token entry (first at line {}, again at "
+                                 "line {}): each key may appear once",
+                                 key, first->second, LineOf(kv.first)));
+      }
+      seen.emplace_back(key, LineOf(kv.first));
       if (key == "token") {
         if (!v.IsScalar()) {
           return Error(source, LineOf(v),
