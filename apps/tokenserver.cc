@@ -18,6 +18,7 @@
 
 #include "core/scheme_yaml.h"
 #include "harness/flags.h"
+#include "net_grpc/compute_pool.h"
 #include "net_grpc/node_server.h"
 
 namespace {
@@ -29,10 +30,18 @@ constexpr const char* kUsage = R"(usage: tokenserver --config FILE --listen IP:P
   --node IP:PORT       this node's identity when it binds elsewhere (--listen 0.0.0.0:P)
   -port PORT           listen on 127.0.0.1:PORT (the original tokenserver's flag)
   --tokens N           without --config: one node owning tokens "1".."N" (default 100)
-  --workers N          argmin worker threads (default 1)
+  --workers N          argmin worker threads, 1..256 (default: one per core, at most 8);
+                       tokens take turns on them, a few ms of hashing at a time
+  --max-domain N       the most values a write's domain [low, high) may hold; a larger
+                       one is refused INVALID_ARGUMENT (default 50000000, about 2.5 s of
+                       one core per argmin; at most 10^12)
   --op-timeout-ms MS   how long an operation waits for a quorum when the caller set no
                        deadline (default 5000)
   --max-held-calls N   bound on calls held silently for crashed tokens (default 100000)
+  --max-calls-per-token N
+                       bound on client calls in flight about one token, held or waiting
+                       for a quorum (default 1000): one token in trouble never takes the
+                       node's other tokens down with it
   --no-fast-read       always run the impose phase of reads
   --quiet              do not log each request
   --tls-cert F --tls-key F --tls-ca F   mutual TLS for clients and peers (all three)
@@ -72,8 +81,10 @@ int main(int argc, char** argv) {
                                         {"port"},
                                         {"tokens"},
                                         {"workers"},
+                                        {"max-domain"},
                                         {"op-timeout-ms"},
                                         {"max-held-calls"},
+                                        {"max-calls-per-token"},
                                         {"no-fast-read", false},
                                         {"quiet", false},
                                         {"tls-cert"},
@@ -122,14 +133,26 @@ int main(int argc, char** argv) {
   }
   options.self = self;
   options.listen = listen;
-  auto workers = flags.Number("workers", 1);
+  auto workers = flags.Number("workers", token::net::DefaultComputeWorkers());
   auto timeout = flags.Number("op-timeout-ms", 5000);
   auto held = flags.Number("max-held-calls", 100'000);
-  for (const auto* r : {&workers, &timeout, &held}) {
+  auto max_domain = flags.Number("max-domain", token::NodeOptions::kDefaultMaxDomain);
+  auto per_token = flags.Number("max-calls-per-token", 1'000);
+  for (const auto* r : {&workers, &timeout, &held, &max_domain, &per_token}) {
     if (!r->ok()) return Fail(2, r->status().message());
   }
   if (workers.value() < 1 || workers.value() > 256) return Fail(2, "--workers must be in 1..256");
   if (timeout.value() < 1) return Fail(2, "--op-timeout-ms must be at least 1");
+  if (max_domain.value() < 1 || max_domain.value() > 1'000'000'000'000) {
+    return Fail(
+        2, fmt::format("--max-domain must be in 1..1000000000000, got {}", max_domain.value()));
+  }
+  options.max_domain = max_domain.value();
+  if (per_token.value() < 1 || per_token.value() > 100'000'000) {
+    return Fail(
+        2, fmt::format("--max-calls-per-token must be in 1..100000000, got {}", per_token.value()));
+  }
+  options.max_calls_per_token = per_token.value();
   options.compute_workers = static_cast<int>(workers.value());
   options.op_timeout = std::chrono::milliseconds(timeout.value());
   options.max_held_calls = held.value();
