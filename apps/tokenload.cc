@@ -34,6 +34,7 @@
 #include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
+#include "core/address.h"
 #include "core/scheme_yaml.h"
 #include "harness/cli.h"
 #include "net_grpc/convert.h"
@@ -530,6 +531,11 @@ Status ParseTarget(const Flags& flags, Load::Options* o) {
   } else if (!flags.etcd.empty()) {
     o->etcd = Split(flags.etcd);
     if (o->etcd.empty()) return Status::InvalidArgument("--etcd needs at least one endpoint");
+    for (const std::string& endpoint : o->etcd) {
+      if (auto a = token::ParseServerAddress(endpoint); !a.ok()) {
+        return Status::InvalidArgument(fmt::format("--etcd: {}", a.status().message()));
+      }
+    }
   } else {
     return Status::InvalidArgument("--config FILE (or --etcd ENDPOINTS) is required");
   }

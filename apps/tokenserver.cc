@@ -19,6 +19,7 @@
 
 #include "core/scheme_yaml.h"
 #include "harness/cli.h"
+#include "net_grpc/compute_pool.h"
 #include "net_grpc/node_server.h"
 
 namespace {
@@ -31,7 +32,10 @@ int Fail(int code, const std::string& message) {
 
 struct Flags {
   std::string config, listen, node, data_dir, initial_state;
-  std::uint64_t port = 0, tokens = 100, workers = 1, op_timeout_ms = 5000, max_held_calls = 100'000;
+  std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
+  std::uint64_t workers = token::net::DefaultComputeWorkers();
+  std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
+  std::uint64_t max_calls_per_token = 1'000;
   bool no_fast_read = false, quiet = false;
   token::net::TlsFiles tls;
 };
@@ -64,12 +68,22 @@ void Define(CLI::App& app, Flags& f) {
   tokenapp::cli::AddNumber(app, "--tokens", &f.tokens, 1, 1'000'000,
                            "without --config: one node owning tokens \"1\"..\"N\"")
       ->excludes(config);
-  tokenapp::cli::AddNumber(app, "--workers", &f.workers, 1, 256, "argmin worker threads");
+  tokenapp::cli::AddNumber(app, "--workers", &f.workers, 1, 256,
+                           "argmin worker threads (default: one per core, at most 8); tokens "
+                           "take turns on them, a few ms of hashing at a time");
+  tokenapp::cli::AddNumber(app, "--max-domain", &f.max_domain, 1, 1'000'000'000'000,
+                           "the most values a write's domain [low, high) may hold; a larger one "
+                           "is refused INVALID_ARGUMENT (about 2.5 s of one core per argmin at "
+                           "the default)");
   tokenapp::cli::AddNumber(app, "--op-timeout-ms", &f.op_timeout_ms, 1, 3'600'000,
                            "how long an operation waits for a quorum when the caller set no "
                            "deadline");
   tokenapp::cli::AddNumber(app, "--max-held-calls", &f.max_held_calls, 1, 100'000'000,
                            "bound on calls held silently for crashed tokens");
+  tokenapp::cli::AddNumber(app, "--max-calls-per-token", &f.max_calls_per_token, 1, 100'000'000,
+                           "bound on client calls in flight about one token, held or waiting "
+                           "for a quorum: one token in trouble never takes the node's other "
+                           "tokens down with it");
   app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
   app.add_flag("--quiet", f.quiet, "do not log each request");
   tokenapp::cli::AddTlsOptions(app, &f.tls.cert, &f.tls.key, &f.tls.ca);
@@ -124,6 +138,8 @@ int main(int argc, char** argv) {
   options.compute_workers = static_cast<int>(f.workers);
   options.op_timeout = std::chrono::milliseconds(f.op_timeout_ms);
   options.max_held_calls = f.max_held_calls;
+  options.max_domain = f.max_domain;
+  options.max_calls_per_token = f.max_calls_per_token;
   options.fast_read = !f.no_fast_read;
   options.log_requests = !f.quiet;
   options.tls = f.tls;

@@ -56,6 +56,13 @@ std::optional<Status> Node::Refusal(const ClientRequest& request, TokenIndex t) 
     }
     if (request.kind == OpKind::kWrite) {
       if (Status s = ValidateDomain(request.domain); !s.ok()) return s;
+      const Domain& d = request.domain;
+      if (d.high - d.low > options_.max_domain) {
+        return Status::InvalidArgument(fmt::format(
+            "token '{}': the domain [{}, {}) is too large: it holds {} values and the limit is "
+            "{} (tokenserver --max-domain)",
+            ts.id, d.low, d.high, d.high - d.low, options_.max_domain));
+      }
     }
     return std::nullopt;
   }

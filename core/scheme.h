@@ -12,10 +12,11 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
@@ -75,7 +76,12 @@ class ReplicationScheme {
  private:
   std::vector<std::string> nodes_;
   std::vector<TokenScheme> tokens_;
-  std::map<std::string, TokenIndex, std::less<>> token_index_;
+  // Heterogeneous lookup (FindToken takes a string_view without building a string).
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, TokenIndex, IdHash, std::equal_to<>> token_index_;
 };
 
 }  // namespace token

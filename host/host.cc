@@ -34,7 +34,8 @@ Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, Host
       options_(std::move(options)),
       world_(world),
       node_(scheme_, self, options_.node),
-      answers_before_durable_(options_.node.mutant == Mutant::kAckBeforeDurable) {
+      answers_before_durable_(options_.node.mutant == Mutant::kAckBeforeDurable),
+      calls_per_token_(scheme_->tokens().size(), 0) {
   TOKEN_ASSERT(world_.clock && world_.transport && world_.compute && world_.storage,
                "a Host needs a clock, a transport, a compute runner and storage");
 }
@@ -58,20 +59,19 @@ void Host::OnClientCall(CallId call, ClientRequest request,
                         std::optional<std::int64_t> deadline_ns) {
   ++stats_.client_calls;
   request.request_id = call;
-  if (held_ >= options_.max_held_calls) {
-    ++stats_.calls_refused_held_limit;
-    world_.transport->AnswerClient(
-        call, ErrorReply(request, Status::ResourceExhausted(
-                                      fmt::format("node {} holds {} calls already (at most {})",
-                                                  self_name_, held_, options_.max_held_calls))));
+  const std::optional<TokenIndex> token = scheme_->FindToken(request.token);
+  if (auto refusal = Bound(token)) {
+    world_.transport->AnswerClient(call, ErrorReply(request, std::move(*refusal)));
     return;
   }
   const std::int64_t now = world_.clock->NowNs();
   auto [it, inserted] = calls_.try_emplace(call);
   TOKEN_ASSERT(inserted, "a call id is unique among the calls in flight");
   it->second.request = request;
-  it->second.token = scheme_->FindToken(request.token);
+  it->second.token = token;
   it->second.started_ns = now;
+  ++client_calls_;
+  if (token) ++calls_per_token_[*token];
   Act(node_.OnClientRequest(request));
   it = calls_.find(call);
   if (it == calls_.end()) return;  // answered at once (an error, or a local read)
@@ -87,6 +87,44 @@ void Host::OnClientCall(CallId call, ClientRequest request,
     give_up = *deadline_ns - std::max<std::int64_t>(margin, 0);
   }
   world_.clock->StartTimer(give_up, call);
+}
+
+std::optional<Status> Host::Bound(const std::optional<TokenIndex>& token) {
+  if (token) {
+    const TokenScheme& ts = scheme_->token(*token);
+    if (calls_per_token_[*token] >= options_.max_calls_per_token) {
+      ++stats_.calls_refused_token_limit;
+      return Status::ResourceExhausted(fmt::format(
+          "node {} has {} calls about token '{}' in flight already ({}; at most {} per token)",
+          self_name_, calls_per_token_[*token], ts.id,
+          node_.IsCrashed(*token) ? "held: the token crashed here" : "waiting for a quorum",
+          options_.max_calls_per_token));
+    }
+    if (node_.IsCrashed(*token) && held_ >= options_.max_held_calls) {
+      ++stats_.calls_refused_held_limit;
+      return Status::ResourceExhausted(
+          fmt::format("node {} holds {} calls for crashed tokens already (at most {})", self_name_,
+                      held_, options_.max_held_calls));
+    }
+  }
+  if (client_calls_ >= options_.max_calls) {
+    ++stats_.calls_refused_node_limit;
+    return Status::ResourceExhausted(
+        fmt::format("node {} has {} calls in flight already (at most {})", self_name_,
+                    client_calls_, options_.max_calls));
+  }
+  return std::nullopt;
+}
+
+Host::CallEntry Host::TakeCall(std::map<CallId, CallEntry>::iterator it) {
+  CallEntry entry = std::move(it->second);
+  calls_.erase(it);
+  if (entry.held) --held_;
+  if (entry.client) {
+    --client_calls_;
+    if (entry.token) --calls_per_token_[*entry.token];
+  }
+  return entry;
 }
 
 void Host::OnPeerCall(CallId call, const Message& m) {
@@ -170,8 +208,7 @@ void Host::OnCallCancelled(CallId call) {
   if (it == calls_.end()) return;  // answered already
   ++stats_.calls_abandoned;
   Abandon(call);
-  const CallEntry entry = std::move(it->second);
-  calls_.erase(it);
+  const CallEntry entry = TakeCall(it);
   const Status why = Status::Cancelled("the caller went away");
   if (entry.client) {
     world_.transport->AnswerClient(call, ErrorReply(entry.request, why));
@@ -190,12 +227,22 @@ void Host::OnTimer(CallId call) {
   auto it = calls_.find(call);
   if (it == calls_.end() || it->second.held || !it->second.client) return;
   ++stats_.calls_timed_out;
+  // Read before Abandon cancels it: a job still running is why the call ran out of time.
+  std::optional<ComputeRequest> computing;
+  if (const ComputeRequest* job = JobOf(call)) computing = *job;
   Abandon(call);
-  CallEntry entry = std::move(it->second);
-  calls_.erase(it);
+  const CallEntry entry = TakeCall(it);
   const std::int64_t waited_ms = (world_.clock->NowNs() - entry.started_ns) / 1'000'000;
   std::string message;
-  if (entry.token) {
+  if (computing && entry.token) {
+    // A write computing its partial has sent no Update: it never takes effect.
+    const bool write = entry.request.kind == OpKind::kWrite;
+    message = fmt::format(
+        "token '{}': ran out of time computing the argmin over {} values ([{}, {}) of '{}') "
+        "within {} ms{}",
+        scheme_->token(*entry.token).id, computing->to - computing->from, computing->from,
+        computing->to, computing->name, waited_ms, write ? "; the write did not take effect" : "");
+  } else if (entry.token) {
     const TokenScheme& ts = scheme_->token(*entry.token);
     message =
         fmt::format("token '{}': no quorum of its replicas ({}; quorum {}) answered within {} ms{}",
@@ -230,7 +277,7 @@ void Host::Release(const Waiting& w) {
     case Waiting::Kind::kPeerAnswer: {
       auto it = calls_.find(w.call);
       if (it == calls_.end()) return;  // its caller went away meanwhile
-      calls_.erase(it);
+      TakeCall(it);
       world_.transport->AnswerPeer(w.call, w.message);
       return;
     }
@@ -275,6 +322,8 @@ void Host::Shutdown(std::string_view why) {
     }
   }
   held_ = 0;
+  client_calls_ = 0;
+  std::fill(calls_per_token_.begin(), calls_per_token_.end(), 0);
   waiting_.clear();
   for (const auto& [job, request] : jobs_) world_.compute->Cancel(job);
   stats_.computes_cancelled += jobs_.size();
@@ -330,7 +379,7 @@ void Host::Take(const Outputs& out) {
   }
   for (const ComputeRequest& c : out.computes) {
     ++stats_.computes_started;
-    jobs_[c.compute_id] = c.request_id;
+    jobs_[c.compute_id] = c;
     world_.compute->Start(c.compute_id, c);
   }
   for (const ClientReply& r : out.replies) {
@@ -351,13 +400,11 @@ void Host::Answer(const ClientReply& reply) {
   TOKEN_ASSERT(it != calls_.end() && it->second.client && !it->second.held,
                "the core answers only a client call in flight, and only once");
   if (options_.log_requests) LogReply(it->second, reply);
-  calls_.erase(it);
+  TakeCall(it);
   world_.transport->AnswerClient(reply.request_id, reply);
 }
 
 void Host::Abandon(CallId call) {
-  auto it = calls_.find(call);
-  if (it != calls_.end() && it->second.held) --held_;
   Act(node_.OnAbandon(call));
   CancelJobOf(call);
 }
@@ -368,11 +415,19 @@ void Host::Hold(CallEntry& entry) {
   ++held_;
 }
 
+const ComputeRequest* Host::JobOf(std::uint64_t request_id) const {
+  for (const auto& [job, request] : jobs_) {
+    if (request.request_id == request_id) return &request;
+  }
+  return nullptr;
+}
+
 void Host::CancelJobOf(std::uint64_t request_id) {
   // An operation has at most one job at a time, and few jobs run at once: a scan is cheaper
   // than an inverse map kept on every compute.
-  auto it = std::find_if(jobs_.begin(), jobs_.end(),
-                         [request_id](const auto& job) { return job.second == request_id; });
+  auto it = std::find_if(jobs_.begin(), jobs_.end(), [request_id](const auto& job) {
+    return job.second.request_id == request_id;
+  });
   if (it == jobs_.end()) return;
   const JobId job = it->first;
   jobs_.erase(it);

@@ -6,13 +6,15 @@
 // messages to itself are fed back at once, compute requests go to the compute runner,
 // replies end their calls). Around the core it keeps what the core leaves to its driver:
 //   - deadlines: a client call the core accepted ends with its reply, or with UNAVAILABLE
-//     (no quorum answered) a little before the caller's deadline (or after op_timeout_ns
-//     when the caller set none);
+//     a little before the caller's deadline (or after op_timeout_ns when the caller set
+//     none), saying why: its argmin was still computing, or no quorum answered;
 //   - abandon: a caller that goes away (deadline passed, cancelled) makes the operation
 //     forgotten in the core (Node::OnAbandon) and its compute job cancelled;
 //   - held calls: a call about a token crashed here is never answered (fail-silent) and
-//     ends only when its caller gives up; at most max_held_calls are held, beyond that a
-//     call is refused with RESOURCE_EXHAUSTED before it reaches the core;
+//     ends only when its caller gives up; at most max_held_calls are held at the node and
+//     at most max_calls_per_token calls about one token are in flight (held or waiting
+//     for a quorum), at most max_calls in all; beyond a bound a call is refused with
+//     RESOURCE_EXHAUSTED before it reaches the core, naming the bound;
 //   - peer membership: a message about a token whose replica set does not hold its sender
 //     changes nothing and is counted;
 //   - storage order: the core's writes go to storage as one batch per input; every
@@ -56,7 +58,17 @@ struct HostOptions {
   // A call the core accepted gives up this long before its caller's deadline (at most a
   // tenth of the time the caller allowed), so the caller hears why.
   std::int64_t give_up_margin_ns = 10'000'000;
+  // Calls held silently for tokens crashed here, at most this many at the node: beyond it,
+  // a call that would be held is refused RESOURCE_EXHAUSTED (calls about healthy tokens
+  // are not refused for it).
   std::size_t max_held_calls = 100'000;
+  // Client calls in flight about one token at this node, held (the token crashed here) or
+  // waiting at this coordinator for its quorum, at most this many: beyond it, a call about
+  // that token is refused RESOURCE_EXHAUSTED before it reaches the core. One token in
+  // trouble can thus hold only its share, and the node's other tokens keep serving.
+  std::size_t max_calls_per_token = 1'000;
+  // Client calls in flight at the node (held or waiting), at most this many.
+  std::size_t max_calls = 200'000;
   // One line per client call answered (with the token's state here), through `log`.
   bool log_requests = false;
   // A node catching up (a replacement) asks again the peers that have not answered.
@@ -67,9 +79,11 @@ struct HostOptions {
 
 struct HostStats {
   std::uint64_t client_calls = 0;
-  std::uint64_t calls_refused_held_limit = 0;  // RESOURCE_EXHAUSTED
-  std::uint64_t calls_timed_out = 0;           // UNAVAILABLE: no quorum in time
-  std::uint64_t calls_abandoned = 0;           // the caller went away
+  std::uint64_t calls_refused_held_limit = 0;   // RESOURCE_EXHAUSTED: max_held_calls
+  std::uint64_t calls_refused_token_limit = 0;  // RESOURCE_EXHAUSTED: max_calls_per_token
+  std::uint64_t calls_refused_node_limit = 0;   // RESOURCE_EXHAUSTED: max_calls
+  std::uint64_t calls_timed_out = 0;            // UNAVAILABLE: no quorum in time
+  std::uint64_t calls_abandoned = 0;            // the caller went away
   std::uint64_t peer_messages_in = 0;
   std::uint64_t peer_messages_rejected = 0;  // undecodable, or from outside the replica set
   std::uint64_t computes_started = 0;
@@ -117,6 +131,10 @@ class Host {
   const Node& node() const { return node_; }
   NodeIndex self() const { return self_; }
   std::size_t held_calls() const { return held_; }
+  // Client calls in flight about `token` (held or waiting).
+  std::size_t calls_of_token(TokenIndex token) const {
+    return token < calls_per_token_.size() ? calls_per_token_[token] : 0;
+  }
   std::size_t calls_in_flight() const { return calls_.size(); }
   // Messages and replies waiting for storage.
   std::size_t outputs_waiting() const { return waiting_.size(); }
@@ -152,7 +170,13 @@ class Host {
   // Forgets the operation of `call` in the core and stops its job.
   void Abandon(CallId call);
   void Hold(CallEntry& entry);
+  // Erases a call and its counts (held, in flight, per token); returns its entry.
+  CallEntry TakeCall(std::map<CallId, CallEntry>::iterator it);
+  // The refusal of a client call by the bounds above; nullopt when it may start.
+  std::optional<Status> Bound(const std::optional<TokenIndex>& token);
   void CancelJobOf(std::uint64_t request_id);
+  // The job running for `request_id`, if any.
+  const ComputeRequest* JobOf(std::uint64_t request_id) const;
   void Log(std::string_view line) const;
   void LogReply(const CallEntry& entry, const ClientReply& reply) const;
 
@@ -162,8 +186,8 @@ class Host {
   HostOptions options_;
   World world_;
   Node node_;
-  std::map<CallId, CallEntry> calls_;    // ordered: iteration reaches the world
-  std::map<JobId, std::uint64_t> jobs_;  // running job -> the request it serves
+  std::map<CallId, CallEntry> calls_;     // ordered: iteration reaches the world
+  std::map<JobId, ComputeRequest> jobs_;  // running jobs (request_id: the call served)
   std::vector<Message> to_self_;
   std::size_t to_self_next_ = 0;
   bool acting_ = false;
@@ -172,6 +196,8 @@ class Host {
   BatchId batches_durable_ = 0;
   const bool answers_before_durable_;  // the planted bug Mutant::kAckBeforeDurable
   std::size_t held_ = 0;
+  std::size_t client_calls_ = 0;                // client calls in flight
+  std::vector<std::uint32_t> calls_per_token_;  // client calls in flight, by TokenIndex
   std::set<std::pair<NodeIndex, std::string>> rejection_logged_;  // logged once each
   HostStats stats_;
 };

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/address.h"
+
 namespace token::net {
 
 namespace pb = tokenmgr::v1;
@@ -39,6 +41,8 @@ Result<std::unique_ptr<TokenClient>> TokenClient::ForScheme(
 
 Result<std::unique_ptr<TokenClient>> TokenClient::ForServer(const std::string& address,
                                                             const TlsFiles& tls) {
+  // A port out of range is an error here, never taken modulo 65536 (or as 0) by the resolver.
+  if (auto parsed = ParseServerAddress(address); !parsed.ok()) return parsed.status();
   auto credentials = MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   return std::unique_ptr<TokenClient>(
@@ -165,6 +169,10 @@ CallResult<pb::CrashTokenReply> TokenClient::CrashToken(const std::string& node,
     return Error<pb::CrashTokenReply>(grpc::StatusCode::INVALID_ARGUMENT,
                                       "crash needs the node (--node IP:PORT)");
   }
+  if (auto parsed = ParseServerAddress(target); !parsed.ok()) {
+    return Error<pb::CrashTokenReply>(grpc::StatusCode::INVALID_ARGUMENT,
+                                      parsed.status().message());
+  }
   auto stub = pb::Admin::NewStub(ChannelTo(target));
   CallResult<pb::CrashTokenReply> r;
   r.node = target;
@@ -177,6 +185,10 @@ CallResult<pb::CrashTokenReply> TokenClient::CrashToken(const std::string& node,
 }
 
 CallResult<pb::StatusReply> TokenClient::NodeStatus(const std::string& node, Timeout timeout) {
+  if (auto parsed = ParseServerAddress(node); !parsed.ok()) {
+    return Error<pb::StatusReply>(grpc::StatusCode::INVALID_ARGUMENT, parsed.status().message(),
+                                  node);
+  }
   auto stub = pb::Admin::NewStub(ChannelTo(node));
   CallResult<pb::StatusReply> r;
   r.node = node;

@@ -1,5 +1,7 @@
 #include "net_grpc/node_server.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "core/address.h"
 #include "host/host.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
@@ -57,6 +60,9 @@ class NodeServer::Impl : public host::Clock,
         started_(SteadyClock::now()) {}
 
   Status Serve();
+  void TrimAfterCalls();
+  static constexpr std::chrono::seconds kTrimEvery{1};
+  static constexpr std::size_t kTrimPeak = 1024;
   // Opens (or creates) the data directory; the mode and records the node starts from.
   Result<std::pair<StartMode, std::vector<TokenRecord>>> OpenStore();
   void StoreFailed(const Status& status);
@@ -78,8 +84,11 @@ class NodeServer::Impl : public host::Clock,
   host::HostOptions HostOptionsOf(const NodeServerOptions& o) {
     host::HostOptions h;
     h.node.fast_read = o.fast_read;
+    h.node.max_domain = o.max_domain;
     h.op_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.op_timeout).count();
     h.max_held_calls = o.max_held_calls;
+    h.max_calls_per_token = o.max_calls_per_token;
+    h.max_calls = o.max_calls;
     h.log_requests = o.log_requests;
     h.log = [this](std::string_view line) { Log(line); };
     return h;
@@ -245,6 +254,10 @@ class NodeServer::Impl : public host::Clock,
   // Executor thread only.
   host::Host host_;
   std::unordered_map<host::CallId, Call*> calls_;  // reactors of the calls in flight
+  // Memory given back after a wave of calls (TrimAfterCalls): the most calls in flight
+  // since the last trim, and how many trims ran.
+  std::size_t calls_peak_ = 0;
+  std::uint64_t trims_ = 0;
   std::unordered_map<host::JobId, std::shared_ptr<ComputePool::Job>> jobs_;
   std::vector<std::unique_ptr<PeerLink>> links_;  // by NodeIndex
 
@@ -273,7 +286,8 @@ Status NodeServer::Impl::Serve() {
   if (!channel_credentials.ok()) return channel_credentials.status();
   channel_credentials_ = channel_credentials.value();
 
-  pool_ = std::make_unique<ComputePool>(std::max(1, options_.compute_workers));
+  pool_ = std::make_unique<ComputePool>(options_.compute_workers > 0 ? options_.compute_workers
+                                                                     : DefaultComputeWorkers());
   executor_ = std::make_unique<Executor>([this] { FlushPeers(); });
   auto start = OpenStore();
   if (!start.ok()) {
@@ -298,6 +312,7 @@ Status NodeServer::Impl::Serve() {
   // any call reaches it: the executor runs tasks in order.
   executor_->Post(
       [this, start = std::move(start).value()] { host_.Start(start.first, start.second); });
+  executor_->PostAt(SteadyClock::now() + kTrimEvery, [this] { TrimAfterCalls(); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -411,6 +426,18 @@ void NodeServer::Impl::Log(std::string_view line) {
   std::fflush(options_.log);
 }
 
+// malloc keeps the memory of freed calls in its arenas (10,000s of held calls are
+// hundreds of MB, mostly gRPC's per-call state); once the calls in flight have fallen to a
+// quarter of their peak, it is handed back to the system.
+void NodeServer::Impl::TrimAfterCalls() {
+  if (calls_peak_ >= kTrimPeak && calls_.size() <= calls_peak_ / 4) {
+    malloc_trim(0);
+    ++trims_;
+    calls_peak_ = calls_.size();
+  }
+  executor_->PostAt(SteadyClock::now() + kTrimEvery, [this] { TrimAfterCalls(); });
+}
+
 grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServerContext* ctx,
                                                             ClientRequest request,
                                                             pb::TokenReply* reply) {
@@ -427,6 +454,7 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
   }
   executor_->Post([this, id, call, request = std::move(request), deadline_ns]() mutable {
     calls_.emplace(id, call);
+    calls_peak_ = std::max(calls_peak_, calls_.size());
     host_.OnClientCall(id, std::move(request), deadline_ns);
   });
   return call;
@@ -552,6 +580,7 @@ void NodeServer::Impl::Start(host::JobId job_id, const ComputeRequest& request) 
   job->name = request.name;
   job->from = request.from;
   job->to = request.to;
+  job->token = request.token;
   job->done = [this, job_id](std::optional<HashPoint> best) {
     executor_->Post([this, job_id, best] {
       jobs_.erase(job_id);
@@ -662,6 +691,12 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(NodeServerOptions options)
     return Status::InvalidArgument(
         fmt::format("{} is not a node of the replication scheme; its nodes are {}", options.self,
                     fmt::join(options.scheme->nodes(), ", ")));
+  }
+  if (!options.listen.empty()) {
+    // Where it binds (0.0.0.0:P or [::]:P allowed): an IP address and a port in 1..65535.
+    if (auto listen = ParseAddress(options.listen); !listen.ok()) {
+      return Status::InvalidArgument(fmt::format("--listen: {}", listen.status().message()));
+    }
   }
   auto impl = std::make_unique<Impl>(std::move(options), *self);
   if (Status s = impl->Serve(); !s.ok()) return s;

@@ -40,10 +40,17 @@ struct NodeServerOptions {
   std::shared_ptr<const ReplicationScheme> scheme;
   std::string self;    // this node's access point, as named in the scheme
   std::string listen;  // where to bind; empty: `self`
-  int compute_workers = 1;
+  // Argmin worker threads; 0: one per core, at most 8 (DefaultComputeWorkers).
+  int compute_workers = 0;
+  // The most values a write's domain may hold (NodeOptions::max_domain).
+  std::uint64_t max_domain = NodeOptions::kDefaultMaxDomain;
   // How long an operation may wait for a quorum when its caller set no deadline.
   std::chrono::milliseconds op_timeout{5000};
   std::size_t max_held_calls = 100'000;
+  // Client calls in flight about one token (held or waiting), and at the node in all
+  // (host::HostOptions).
+  std::size_t max_calls_per_token = 1'000;
+  std::size_t max_calls = 200'000;
   bool fast_read = true;
   bool log_requests = true;  // one line per client request, with the token's state
   std::FILE* log = stderr;

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libyaml-cpp-dev libyaml-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libssl-dev openssl nlohmann-json3-dev libsimdjson-dev
   chromium fonts-dejavu-core
   libsqlite3-dev  # bench/storage_bench measures the store against SQLite

@@ -132,6 +132,10 @@ struct Scenario {
   // Each node holds at most this many silent calls (on tokens crashed there); beyond it a
   // call is refused RESOURCE_EXHAUSTED, as tokenserver --max-held-calls does.
   std::size_t max_held_calls = 100'000;
+  // Each node has at most this many client calls about one token in flight (held, or
+  // waiting for a quorum); beyond it a call about the token is refused RESOURCE_EXHAUSTED,
+  // as tokenserver --max-calls-per-token does.
+  std::size_t max_calls_per_token = 1'000;
   std::optional<Workload> workload;
   std::vector<ScriptedOp> ops;
   std::vector<Fault> faults;

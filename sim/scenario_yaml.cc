@@ -249,11 +249,13 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (st["delay"]) s.storage_delay = ParseDelay(st["delay"], "storage.delay");
   }
   if (const auto h = root["host"]) {
-    CheckKeys(h, "host", {"max_held_calls"});
-    if (h["max_held_calls"]) {
-      const std::uint64_t n = Unsigned(h["max_held_calls"], "host.max_held_calls");
-      if (n > 100'000'000) Fail(h["max_held_calls"], "host.max_held_calls: at most 100000000");
-      s.max_held_calls = static_cast<std::size_t>(n);
+    CheckKeys(h, "host", {"max_held_calls", "max_calls_per_token"});
+    for (const auto& [key, field] : {std::pair{"max_held_calls", &s.max_held_calls},
+                                     std::pair{"max_calls_per_token", &s.max_calls_per_token}}) {
+      if (!h[key]) continue;
+      const std::uint64_t n = Unsigned(h[key], fmt::format("host.{}", key));
+      if (n > 100'000'000) Fail(h[key], fmt::format("host.{}: at most 100000000", key));
+      *field = static_cast<std::size_t>(n);
     }
   }
   if (const auto c = root["clients"]) {
@@ -496,9 +498,15 @@ std::string ScenarioToYaml(const Scenario& s) {
       << YAML::Value;
   WriteDelay(out, s.storage_delay);
   out << YAML::EndMap;
-  if (s.max_held_calls != Scenario{}.max_held_calls) {
-    out << YAML::Key << "host" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
-        << "max_held_calls" << YAML::Value << s.max_held_calls << YAML::EndMap;
+  const bool held_set = s.max_held_calls != Scenario{}.max_held_calls;
+  const bool per_token_set = s.max_calls_per_token != Scenario{}.max_calls_per_token;
+  if (held_set || per_token_set) {
+    out << YAML::Key << "host" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (held_set) out << YAML::Key << "max_held_calls" << YAML::Value << s.max_held_calls;
+    if (per_token_set) {
+      out << YAML::Key << "max_calls_per_token" << YAML::Value << s.max_calls_per_token;
+    }
+    out << YAML::EndMap;
   }
   out << YAML::Key << "clients" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "timeout" << YAML::Value << FormatDuration(s.client_timeout_ns) << YAML::Key

@@ -805,6 +805,7 @@ class Simulation {
     token::host::HostOptions h;
     h.node = s_.node_options;
     h.max_held_calls = s_.max_held_calls;
+    h.max_calls_per_token = s_.max_calls_per_token;
     return h;
   }
 

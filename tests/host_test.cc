@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/scheme_yaml.h"
@@ -196,6 +197,124 @@ TEST_F(HostHeldLimitTest, HeldCallsAreBoundedAndFreedWhenTheirCallersGiveUp) {
   host_->OnClientCall(4, Read("t"), 1'000'000);
   EXPECT_EQ(host_->held_calls(), 2u);
   EXPECT_FALSE(world_.answers.contains(4));
+}
+
+TEST_F(HostHeldLimitTest, TheNodesHeldLimitNeverRefusesAHealthyToken) {
+  host_->CrashToken(T("t"));
+  host_->OnClientCall(1, Read("t"), 1'000'000);
+  host_->OnClientCall(2, Read("t"), 1'000'000);
+  ASSERT_EQ(host_->held_calls(), 2u);
+  // Token u is healthy: its call reaches the core (a Query leaves), it is not refused.
+  host_->OnClientCall(3, Read("u"), 1'000'000);
+  EXPECT_FALSE(world_.answers.contains(3));
+  EXPECT_EQ(world_.sent.size(), 1u) << "the read of u queries its other replica";
+  EXPECT_EQ(host_->stats().calls_refused_held_limit, 0u);
+}
+
+class HostPerTokenLimitTest : public HostTest {
+ protected:
+  static HostOptions Limited() {
+    HostOptions o;
+    o.max_calls_per_token = 3;
+    return o;
+  }
+  HostPerTokenLimitTest() : HostTest(Limited()) {}
+};
+
+TEST_F(HostPerTokenLimitTest, ACrashedTokenHoldsItsShareWhileAHealthyTokenKeepsServing) {
+  host_->CrashToken(T("t"));
+  for (CallId c = 1; c <= 3; ++c) host_->OnClientCall(c, Read("t"), 1'000'000);
+  EXPECT_EQ(host_->held_calls(), 3u);
+  EXPECT_EQ(host_->calls_of_token(T("t")), 3u);
+  host_->OnClientCall(4, Read("t"), 1'000'000);
+  ASSERT_TRUE(world_.answers.contains(4));
+  const Status& refused = world_.answers.at(4).status;
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("calls about token 't' in flight already (held: the token "
+                                   "crashed here; at most 3 per token)"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_EQ(host_->stats().calls_refused_token_limit, 1u);
+
+  // Token u at the same node: three writes go through to the end.
+  for (CallId c = 10; c < 13; ++c) {
+    world_.sent.clear();
+    host_->OnClientCall(c, Write("u", 5, 5), 1'000'000);
+    SyncAll();
+    ASSERT_EQ(world_.sent.size(), 1u);
+    Message ack = world_.sent[0];
+    std::swap(ack.from, ack.to);
+    ack.type = MessageType::kUpdateAck;
+    host_->OnPeerMessage(ack);
+    SyncAll();
+    ASSERT_TRUE(world_.answers.contains(c));
+    EXPECT_TRUE(world_.answers.at(c).status.ok()) << world_.answers.at(c).status.ToString();
+  }
+  EXPECT_EQ(host_->calls_of_token(T("u")), 0u);
+  // Calls of t end when their callers give up, and t's share is free again.
+  host_->OnCallCancelled(1);
+  EXPECT_EQ(host_->calls_of_token(T("t")), 2u);
+  host_->OnClientCall(5, Read("t"), 1'000'000);
+  EXPECT_FALSE(world_.answers.contains(5)) << "held again";
+}
+
+TEST_F(HostPerTokenLimitTest, CallsWaitingAtALiveCoordinatorCount) {
+  // Token u is alive; its reads wait for a quorum that does not come.
+  for (CallId c = 1; c <= 3; ++c) host_->OnClientCall(c, Read("u"), 1'000'000'000);
+  EXPECT_EQ(host_->held_calls(), 0u);
+  EXPECT_EQ(host_->calls_of_token(T("u")), 3u);
+  host_->OnClientCall(4, Read("u"), 1'000'000'000);
+  ASSERT_TRUE(world_.answers.contains(4));
+  EXPECT_EQ(world_.answers.at(4).status.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(world_.answers.at(4).status.message().find("waiting for a quorum"), std::string::npos);
+  // The give-up of one frees its place.
+  host_->OnTimer(1);
+  EXPECT_EQ(world_.answers.at(1).status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(host_->calls_of_token(T("u")), 2u);
+  host_->OnClientCall(5, Read("t"), 1'000'000'000);
+  EXPECT_FALSE(world_.answers.contains(5)) << "another token is not affected";
+}
+
+TEST_F(HostTest, AGiveUpWhileTheArgminRunsSaysSoNotNoQuorum) {
+  host_->OnClientCall(1,
+                      ClientRequest{0, OpKind::kWrite, "t", Domain{"big", 0, 4'000'000, 4'000'010}},
+                      100'000'000);
+  ASSERT_EQ(world_.jobs.size(), 1u);
+  const JobId job = world_.jobs.begin()->first;
+  ASSERT_EQ(world_.timers.size(), 1u);
+  world_.now_ns = world_.timers[0].first;
+  host_->OnTimer(1);
+  ASSERT_TRUE(world_.answers.contains(1));
+  const Status& s = world_.answers.at(1).status;
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("ran out of time computing the argmin over 4000000 values"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("the write did not take effect"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("no quorum"), std::string::npos) << s.message();
+  EXPECT_TRUE(world_.cancelled.contains(job)) << "the job stops with its caller";
+}
+
+TEST_F(HostTest, AWriteBeyondTheDomainLimitIsRefusedBeforeAnyWork) {
+  const std::uint64_t limit = NodeOptions::kDefaultMaxDomain;
+  host_->OnClientCall(
+      1, ClientRequest{0, OpKind::kWrite, "t", Domain{"n", 0, 10, 1'000'000'000'000'000}},
+      std::nullopt);
+  ASSERT_TRUE(world_.answers.contains(1));
+  const Status& s = world_.answers.at(1).status;
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find(fmt::format("is too large: it holds 1000000000000000 values and the "
+                                         "limit is {}",
+                                         limit)),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(world_.jobs.empty());
+  EXPECT_TRUE(world_.sent.empty());
+  EXPECT_TRUE(world_.writes.empty()) << "no version reserved";
+  // At the limit exactly: accepted.
+  host_->OnClientCall(2, ClientRequest{0, OpKind::kWrite, "t", Domain{"n", 0, 0, limit}},
+                      std::nullopt);
+  EXPECT_FALSE(world_.answers.contains(2));
 }
 
 TEST_F(HostTest, AMessageFromOutsideTheReplicaSetChangesNothingAndIsCounted) {

@@ -1,9 +1,12 @@
 // End-to-end tests with real tokenserver processes on loopback, driven through the
 // command-line tools (tokenclient, tokenload) as users drive them. Every process is
 // stopped by the test; every tool run is bounded in time.
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -315,7 +318,7 @@ TEST(Net, ReplicaCallsFromOutsideTheSchemeAreRefused) {
 }
 
 TEST(Net, TenThousandCallsHeldByACrashedTokenCostNoThreadAndExpire) {
-  LocalCluster c(kScheme, 3, {"--quiet"});
+  LocalCluster c(kScheme, 3, {"--quiet", "--max-calls-per-token", "10000"});
   auto scheme = LoadSchemeFile(c.config());
   ASSERT_TRUE(scheme.ok());
   ASSERT_EQ(
@@ -370,6 +373,191 @@ TEST(Net, TenThousandCallsHeldByACrashedTokenCostNoThreadAndExpire) {
     if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(left, 0u) << "held calls are released when their callers give up";
+}
+
+// Sends `n` reads of `token` to `node` at once, each with `deadline`; counts the outcomes.
+class ConcurrentReads {
+ public:
+  ConcurrentReads(const std::string& node, const std::string& token, int n,
+                  std::chrono::milliseconds deadline)
+      : stub_(tokenmgr::v1::TokenManager::NewStub(
+            grpc::CreateChannel(node, grpc::InsecureChannelCredentials()))) {
+    for (int i = 0; i < n; ++i) {
+      auto p = std::make_unique<Pending>();
+      p->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+      p->request.set_id(token);
+      stub_->async()->Read(&p->ctx, &p->request, &p->reply, [this](grpc::Status s) {
+        std::lock_guard lock(mu_);
+        ++codes_[s.error_code()];
+        if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+          last_refusal_ = s.error_message();
+        ++done_;
+      });
+      calls_.push_back(std::move(p));
+    }
+  }
+  ~ConcurrentReads() { WaitAll(); }
+  // Waits (bounded: 30 s) until every call has ended.
+  void WaitAll() {
+    for (int i = 0; i < 3000 && done() < calls_.size(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::size_t done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  int count(grpc::StatusCode code) {
+    std::lock_guard lock(mu_);
+    return codes_[code];
+  }
+  std::string last_refusal() {
+    std::lock_guard lock(mu_);
+    return last_refusal_;
+  }
+
+ private:
+  struct Pending {
+    grpc::ClientContext ctx;
+    tokenmgr::v1::ReadRequest request;
+    tokenmgr::v1::TokenReply reply;
+  };
+  std::unique_ptr<tokenmgr::v1::TokenManager::Stub> stub_;
+  std::vector<std::unique_ptr<Pending>> calls_;
+  std::mutex mu_;
+  std::map<grpc::StatusCode, int> codes_;
+  std::string last_refusal_;
+  std::size_t done_ = 0;
+};
+
+TEST(Net, ACrashedTokenHoldsItsShareOfCallsWhileAHealthyTokenKeepsServing) {
+  LocalCluster c(kScheme, 3, {"--quiet", "--max-calls-per-token", "500"});
+  ASSERT_EQ(
+      c.Run("tokenclient", {"crash", "--node", c.node(2), "--id", "1", "--config", c.config()})
+          .exit_code,
+      0);
+  auto client = net::TokenClient::ForServer(c.node(2));
+  ASSERT_TRUE(client.ok());
+  // 800 reads of the crashed token 1 at node 2, with a 20 s deadline: 500 are held, the
+  // rest refused at once naming the per-token bound.
+  ConcurrentReads reads(c.node(2), "1", 800, std::chrono::seconds(20));
+  std::uint64_t held = 0;
+  for (int i = 0; i < 1000 && (reads.done() < 300 || held < 500); ++i) {
+    auto s = client.value()->NodeStatus(c.node(2), std::chrono::seconds(1));
+    if (s.ok()) held = s.reply.held_calls();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(held, 500u);
+  ASSERT_EQ(reads.count(grpc::StatusCode::RESOURCE_EXHAUSTED), 300);
+  EXPECT_THAT(reads.last_refusal(), HasSubstr("calls about token '1' in flight already (held: "
+                                              "the token crashed here; at most 500 per token)"));
+  // Meanwhile token acct-7 at the same node serves every read and write (the deadline is
+  // generous: the point is that none is refused or starved, not its latency).
+  for (int i = 0; i < 20; ++i) {
+    auto r = client.value()->Read("acct-7", std::chrono::milliseconds(5000));
+    EXPECT_TRUE(r.ok()) << r.status.error_message();
+  }
+  auto writer = net::TokenClient::ForServer(c.node(1));
+  ASSERT_TRUE(writer.ok());
+  for (int i = 0; i < 5; ++i) {
+    auto w = writer.value()->Write("acct-7", Domain{"w", 0, 5, 10}, std::chrono::seconds(5));
+    EXPECT_TRUE(w.ok()) << w.status.error_message();
+  }
+  EXPECT_EQ(reads.done(), 300u) << "the held calls are still held";
+}
+
+TEST(Net, AHugeDomainWriteLeavesAnotherTokensOperationsServed) {
+  // One worker: without turns between tokens, the big argmin would hold every other
+  // token's computation until it ends (several seconds).
+  LocalCluster c(kScheme, 3, {"--quiet", "--workers", "1"});
+  auto writer0 = net::TokenClient::ForServer(c.node(0));
+  ASSERT_TRUE(writer0.ok());
+  // Beyond the limit: refused at once, naming the limit.
+  auto huge = writer0.value()->Write("1", Domain{"big", 0, 1, 1'000'000'000'000'000},
+                                     std::chrono::seconds(5));
+  EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(
+      huge.status.error_message(),
+      HasSubstr("is too large: it holds 1000000000000000 values and the limit is 50000000"));
+  // Within the limit, but far more work than the other token's: a write whose partial
+  // runs over 50,000,000 values (seconds of one core) at node 1, which also serves acct-7.
+  std::atomic<bool> big_done{false};
+  grpc::Status big_status;
+  std::thread big([&] {
+    auto client = net::TokenClient::ForServer(c.node(1));
+    if (!client.ok()) return;
+    auto w = client.value()->Write("acct-7", Domain{"big", 0, 49'999'999, 50'000'000},
+                                   std::chrono::seconds(60));
+    big_status = w.status;
+    big_done = true;
+  });
+  // Token 1's operations at node 1 complete while the big one runs: each read computes its
+  // own argmin on node 1's one worker. Bounded generously (2 s each against seconds of
+  // work ahead of them); the assertion is that they are not queued behind it.
+  auto writer = net::TokenClient::ForServer(c.node(0));
+  auto reader = net::TokenClient::ForServer(c.node(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the big argmin has started
+  int served_while_big_ran = 0;
+  for (int i = 0; i < 10 && writer.ok() && reader.ok(); ++i) {
+    auto w = writer.value()->Write("1", Domain{fmt::format("n{}", i), 0, 1000, 2000},
+                                   std::chrono::seconds(2));
+    auto r = reader.value()->Read("1", std::chrono::seconds(2));
+    if (!w.ok() || !r.ok()) {  // not ASSERT: the big write's thread must be joined
+      ADD_FAILURE() << "token 1 was not served while the big argmin ran: write "
+                    << w.status.error_message() << "; read " << r.status.error_message();
+      break;
+    }
+    if (!big_done) ++served_while_big_ran;
+  }
+  EXPECT_GT(served_while_big_ran, 0) << "the big write ended before the others ran: nothing shown";
+  big.join();
+  EXPECT_TRUE(big_status.ok()) << big_status.error_message();
+}
+
+TEST(Net, AnOperationThatRunsOutOfTimeComputingSaysSo) {
+  // The node's own op timeout (1 s) ends a call whose caller set no deadline: the reason
+  // reaches the caller, whatever the machine's load.
+  LocalCluster c(
+      kScheme, 3,
+      {"--quiet", "--workers", "1", "--op-timeout-ms", "1000", "--max-domain", "1000000000"});
+  auto stub = tokenmgr::v1::TokenManager::NewStub(
+      grpc::CreateChannel(c.node(0), grpc::InsecureChannelCredentials()));
+  // 10^9 values: nearly a minute of one core.
+  grpc::ClientContext ctx;
+  tokenmgr::v1::WriteRequest request;
+  request.set_id("1");
+  request.set_name("slow");
+  request.set_low(0);
+  request.set_mid(999'999'999);
+  request.set_high(1'000'000'000);
+  tokenmgr::v1::TokenReply reply;
+  const grpc::Status s = stub->Write(&ctx, request, &reply);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("ran out of time computing the argmin over 999999999 values"));
+  EXPECT_THAT(s.error_message(), HasSubstr("the write did not take effect"));
+  EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr("no quorum")));
+  // The job stopped with its caller: the one worker computes the next write at once.
+  auto writer = net::TokenClient::ForServer(c.node(0));
+  ASSERT_TRUE(writer.ok());
+  auto next = writer.value()->Write("1", Domain{"next", 0, 10, 20}, std::chrono::seconds(5));
+  EXPECT_TRUE(next.ok()) << next.status.error_message();
+  EXPECT_EQ(next.reply.version(), 2u) << "the abandoned write took version 1 and sent nothing";
+}
+
+TEST(Net, ClientAddressesOutOfRangeAreClearErrors) {
+  LocalCluster c("- token: 1\n  writer: NODE0\n  readers: [NODE0]\n", 1);
+  for (const auto& [server, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"127.0.0.1:113537", "port 113537 out of range 1..65535"},
+           {"127.0.0.1", "the port is required"},
+           {"127.0.0.1:0", "port 0 out of range 1..65535"}}) {
+    auto r = c.Run("tokenclient", {"read", "--id", "1", "--server", server}, 20);
+    EXPECT_EQ(r.exit_code, 2) << server;
+    EXPECT_THAT(r.err, HasSubstr(expected)) << server;
+  }
+  auto port = c.Run("tokenclient", {"read", "--id", "1", "-port", "99999"}, 20);
+  EXPECT_NE(port.exit_code, 0);
+  EXPECT_THAT(port.err, HasSubstr("port 99999 out of range 1..65535"));
 }
 
 }  // namespace

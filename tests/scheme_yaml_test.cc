@@ -1,8 +1,11 @@
 // The replication scheme loader: the FORMATS.md example, and every bad case with its line.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/scheme_yaml.h"
@@ -148,6 +151,50 @@ TEST(SchemeYaml, LoadsAFile) {
   std::remove(path.c_str());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->tokens().size(), 2u);
+}
+
+// Every file of tests/data/bad_schemes/ is refused with the error its first line expects
+// ("# expect: TEXT"), and the error names the file.
+TEST(SchemeYaml, BadSchemeCorpus) {
+  const std::filesystem::path dir = TOKEN_BAD_SCHEMES_DIR;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 20u) << "the corpus in " << dir << " is missing";
+  for (const auto& file : files) {
+    SCOPED_TRACE(file.filename().string());
+    std::ifstream in(file);
+    std::string first;
+    std::getline(in, first);
+    const std::string prefix = "# expect: ";
+    ASSERT_EQ(first.rfind(prefix, 0), 0u) << "the first line must be '# expect: TEXT'";
+    const std::string expected = first.substr(prefix.size());
+    ASSERT_FALSE(expected.empty());
+    auto s = LoadSchemeFile(file.string());
+    ASSERT_FALSE(s.ok()) << "accepted";
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find(expected), std::string::npos)
+        << "expected '" << expected << "' in: " << s.status().message();
+    EXPECT_EQ(s.status().message().rfind(file.string(), 0), 0u)
+        << "the error names the file: " << s.status().message();
+  }
+}
+
+// One IPv6 node cannot become several: spellings other than the canonical one are refused,
+// so [::1], [0::1] and [0:0:0:0:0:0:0:1] never make three nodes.
+TEST(SchemeYaml, OneIpv6NodeHasOneSpelling) {
+  auto ok = ParseSchemeYaml("- token: 1\n  writer: '[::1]:5'\n  readers: ['[::1]:5', '[::1]:6']\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->nodes().size(), 2u);
+  for (const char* other : {"[0::1]:5", "[0:0:0:0:0:0:0:1]:5", "[::0001]:5"}) {
+    auto bad = ParseSchemeYaml(
+        fmt::format("- token: 1\n  writer: '[::1]:5'\n  readers: ['[::1]:6', '{}']\n", other));
+    ASSERT_FALSE(bad.ok()) << other;
+    EXPECT_NE(bad.status().message().find("write it as [::1]"), std::string::npos)
+        << bad.status().message();
+  }
 }
 
 }  // namespace
