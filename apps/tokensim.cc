@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/node.h"
+#include "harness/explore_cli.h"
 #include "harness/fuzz.h"
 #include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
@@ -28,7 +29,9 @@ int Usage(std::FILE* out) {
                "       tokensim replay SCENARIO.yaml      (the same as run: reproduces a case)\n"
                "       tokensim fuzz [--cases N] [--seed S] [--time-limit SECONDS]\n"
                "                     [--mutant NAME] [--out DIR] [--quiet] [--list-mutants]\n"
-               "       tokensim mutants\n"
+               "       tokensim mutants\n");
+  tokensim::ExploreUsage(out);
+  std::fprintf(out,
                "  run      run a scenario, check its history, print a summary and a digest\n"
                "  fuzz     generate swarm scenarios; on a failure shrink it, write it as YAML\n"
                "           into DIR (default fuzz-out) and print the replay command; exit 1\n"
@@ -238,6 +241,7 @@ int main(int argc, char** argv) {
   if (command == "run") return Run(argc - 2, argv + 2);
   if (command == "replay") return Run(argc - 2, argv + 2);
   if (command == "fuzz") return Fuzz(argc - 2, argv + 2);
+  if (command == "explore") return tokensim::ExploreCommand(argc - 2, argv + 2);
   if (command == "mutants") {
     ListMutants();
     return 0;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <rapidcheck.h>
@@ -343,30 +341,12 @@ FuzzResult Fuzz(const FuzzOptions& o) {
         shrunk.ops.size() +
         (shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
                          : 0);
-    std::error_code ec;
-    std::filesystem::create_directories(o.out_dir, ec);
-    result.yaml_path = fmt::format("{}/fuzz-seed{}-case{}.yaml", o.out_dir, o.seed, i);
     sim::Scenario named = shrunk;
     named.name = fmt::format("fuzz-seed{}-case{}", o.seed, i);
     named.description = "shrunk by tokensim fuzz: " + why;
-    std::ofstream out(result.yaml_path);
-    out << sim::ScenarioToYaml(named);
-    if (!out) result.yaml_path.clear();  // the caller reports that nothing was written
-    out.close();
-    if (!result.yaml_path.empty()) {
-      // The report of the replayed file: what a person opens first.
-      auto replayed = sim::LoadScenarioFile(result.yaml_path);
-      if (replayed.ok()) {
-        std::vector<sim::MessageRecord> messages;
-        const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
-        const std::string html = fmt::format("{}/fuzz-seed{}-case{}.html", o.out_dir, o.seed, i);
-        if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
-                                                  SimReportExtras(*replayed, j, messages))
-                             .ok()) {
-          result.html_path = html;
-        }
-      }
-    }
+    const WrittenCase written = WriteCase(named, o.out_dir, named.name);
+    result.yaml_path = written.yaml_path;
+    result.html_path = written.html_path;
     break;
   }
   result.elapsed_s = elapsed();
