@@ -230,7 +230,6 @@ struct State {
   std::vector<Client> clients;
   std::vector<OpRec> ops;            // by global operation index
   std::vector<std::uint16_t> events;  // op index << 2 | 0 invoke, 1 completion
-  std::uint64_t next_call = 0;
   std::uint32_t crashes = 0;
   std::uint32_t restarts = 0;
   bool completed = false;  // the last step completed an operation ok or fail
@@ -477,7 +476,9 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
         if (st == OpRec::kOk || st == OpRec::kFail || st == OpRec::kInfo) rec.before |= 1ULL << i;
       }
       cl.busy = true;
-      cl.call = ++s.next_call;
+      // The call's id names the operation, not the order of invocations: states that differ
+      // only in which client invoked first meet.
+      cl.call = index + 1;
       s.events.push_back(static_cast<std::uint16_t>(index << 2));
       if (recorder) {
         recorder->ops.push_back(
@@ -648,7 +649,6 @@ Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
     h.Add(r.value);
   }
   h.Add((std::uint64_t{s.crashes} << 32) | s.restarts);
-  h.Add(s.next_call);
   return Fp{h.low(), h.high()};
 }
 

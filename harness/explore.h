@@ -92,7 +92,7 @@ struct ExploreConfig {
   // Bounds (0: none). max_depth: steps from the initial state; max_states: unique states.
   std::uint64_t max_depth = 0;
   std::uint64_t max_states = 0;
-  std::uint64_t max_frontier = 20'000'000;
+  std::uint64_t max_frontier = 1'000'000;
   double max_seconds = 0;
   std::function<void(const ExploreProgress&)> progress;  // about once a second
 };
