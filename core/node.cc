@@ -481,7 +481,8 @@ void Node::HashState(StateHasher& h, NodeRename rename) const {
   for (const auto& [op_id, op] : operations_) {
     h.Add(op_id);
     h.Add(op.request_id);
-    h.Add((static_cast<std::uint64_t>(op.kind) << 16) | (static_cast<std::uint64_t>(op.phase) << 8) |
+    h.Add((static_cast<std::uint64_t>(op.kind) << 16) |
+          (static_cast<std::uint64_t>(op.phase) << 8) |
           static_cast<std::uint64_t>(op.waiting_final));
     h.Add(op.token);
     h.Add(op.vv);

@@ -154,7 +154,8 @@ class ExNode final : public token::host::Clock,
       h.Add(w.batch);
       HashRecords(h, w.records);
     }
-    h.Add((static_cast<std::uint64_t>(syncing) << 1) | static_cast<std::uint64_t>(replacement_pending));
+    h.Add((static_cast<std::uint64_t>(syncing) << 1) |
+          static_cast<std::uint64_t>(replacement_pending));
     h.Add(sync_covers);
     h.Add(disk.size());
     for (const auto& [t, r] : disk) HashRecords(h, {r});
@@ -189,7 +190,8 @@ class ExNode final : public token::host::Clock,
       h.Add(r.token);
       h.Add(r.stored);
       h.Add(r.reserved_through);
-      h.Add((static_cast<std::uint64_t>(r.crashed) << 1) | static_cast<std::uint64_t>(r.catching_up));
+      h.Add((static_cast<std::uint64_t>(r.crashed) << 1) |
+            static_cast<std::uint64_t>(r.catching_up));
     }
   }
   token::host::World World() {
@@ -228,15 +230,14 @@ struct State {
   std::vector<std::shared_ptr<ExNode>> nodes;
   std::vector<Msg> net;
   std::vector<Client> clients;
-  std::vector<OpRec> ops;            // by global operation index
+  std::vector<OpRec> ops;             // by global operation index
   std::vector<std::uint16_t> events;  // op index << 2 | 0 invoke, 1 completion
   std::uint32_t crashes = 0;
   std::uint32_t restarts = 0;
   bool completed = false;  // the last step completed an operation ok or fail
 };
 
-bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t,
-                 NodeIndex t_node) {
+bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, NodeIndex t_node) {
   auto local = [](Kind k) {
     return k == Kind::kDeliver || k == Kind::kCompute || k == Kind::kSync || k == Kind::kCrash;
   };
@@ -260,7 +261,9 @@ class Explorer {
     // Liveness holds only while a quorum of every token stays up.
     std::size_t budget = ~std::size_t{0};
     for (const auto& t : scheme_.tokens()) budget = std::min(budget, (t.replicas.size() - 1) / 2);
-    liveness_ = c.check_liveness && c.crashes + c.restarts <= budget;
+    liveness_ =
+        c.liveness == ExploreConfig::Liveness::kAlways ||
+        (c.liveness == ExploreConfig::Liveness::kWithinBudget && c.crashes + c.restarts <= budget);
     sync_steps_ = c.restarts > 0;
     if (c.symmetry) BuildSymmetry();
   }
@@ -268,9 +271,7 @@ class Explorer {
   ExploreResult Run();
 
   // Effects of a step, called back by the nodes' worlds.
-  void OnSend(State& s, ExNode& from, const Message& m) {
-    s.net.push_back(Msg{m, from.sent});
-  }
+  void OnSend(State& s, ExNode& from, const Message& m) { s.net.push_back(Msg{m, from.sent}); }
   void OnReply(State& s, const ClientReply& r) {
     for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
       Client& cl = s.clients[p];
@@ -303,12 +304,12 @@ class Explorer {
   };
   struct Pending {
     State state;
-    std::vector<std::uint64_t> sleep;  // keys of steps not to take from it
+    std::vector<std::uint64_t> sleep;                // keys of steps not to take from it
     std::optional<std::vector<std::uint64_t>> only;  // re-expansion: take only these
     std::shared_ptr<const PathNode> path;
   };
   struct Visited {
-    std::uint64_t rep = 0;              // the renaming-free fingerprint of the state expanded
+    std::uint64_t rep = 0;             // the renaming-free fingerprint of the state expanded
     std::vector<std::uint64_t> sleep;  // steps left asleep there
   };
 
@@ -507,8 +508,8 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       if (recorder) {
         recorder->schedule.push_back({sim::ScheduleStep::Kind::kCompute, now, t.a, job.n});
       }
-      node.host->OnComputeDone(
-          job.id, token::Argmin(job.request.name, job.request.from, job.request.to));
+      node.host->OnComputeDone(job.id,
+                               token::Argmin(job.request.name, job.request.from, job.request.to));
       break;
     }
     case Kind::kSync: {
@@ -733,7 +734,7 @@ std::optional<std::string> Explorer::CheckSafety(const State& s) {
     e.time_ns = static_cast<std::int64_t>(i);
     e.node = rec.node;
     using T = sim::HistoryEvent::Type;
-    e.type = invoke                        ? T::kInvoke
+    e.type = invoke                       ? T::kInvoke
              : rec.status == OpRec::kOk   ? T::kOk
              : rec.status == OpRec::kFail ? T::kFail
                                           : T::kInfo;
@@ -759,8 +760,8 @@ std::optional<std::string> Explorer::CheckSafety(const State& s) {
   if (report.overall == checker::Verdict::kViolation) {
     for (const checker::TokenVerdict& t : report.tokens) {
       if (t.verdict != checker::Verdict::kViolation) continue;
-      it->second = fmt::format("token {}: {}: {}", t.token, checker::RuleName(t.rule),
-                               t.explanation);
+      it->second =
+          fmt::format("token {}: {}: {}", t.token, checker::RuleName(t.rule), t.explanation);
       break;
     }
   }
@@ -801,8 +802,7 @@ std::string Explorer::Describe(const State& before, const ExploreStep& t) const 
     case Kind::kCompute:
       return fmt::format("argmin job finishes at {}", scheme_.node(static_cast<NodeIndex>(t.a)));
     case Kind::kSync:
-      return fmt::format("storage sync completes at {}",
-                         scheme_.node(static_cast<NodeIndex>(t.a)));
+      return fmt::format("storage sync completes at {}", scheme_.node(static_cast<NodeIndex>(t.a)));
     case Kind::kCrash:
       return fmt::format("{} crashes for token {}", scheme_.node(static_cast<NodeIndex>(t.a)),
                          scheme_.token(static_cast<TokenIndex>(t.b)).id);
@@ -817,9 +817,8 @@ std::string Explorer::Describe(const State& before, const ExploreStep& t) const 
   return "?";
 }
 
-sim::Scenario Explorer::Counterexample(const std::vector<ExploreStep>& path,
-                                       const std::string& why, bool liveness,
-                                       std::vector<std::string>* trace) {
+sim::Scenario Explorer::Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
+                                       bool liveness, std::vector<std::string>* trace) {
   Recorder rec;
   recorder = &rec;
   State s = Initial();
@@ -830,8 +829,8 @@ sim::Scenario Explorer::Counterexample(const std::vector<ExploreStep>& path,
   recorder = nullptr;
   sim::Scenario out;
   out.name = c_.name + "-counterexample";
-  out.description = fmt::format("tokensim explore: a shortest path ({} steps) to: {}",
-                                path.size(), why);
+  out.description =
+      fmt::format("tokensim explore: a shortest path ({} steps) to: {}", path.size(), why);
   out.scheme = c_.scheme;
   out.node_options = c_.node_options;
   out.retry_reads = false;
@@ -860,6 +859,7 @@ ExploreResult Explorer::Run() {
     frontier.push_back(Pending{std::move(init), {}, std::nullopt, nullptr});
   }
   auto last_progress = elapsed();
+  bool cut = false;
   auto finish = [&](const std::shared_ptr<const PathNode>& path, std::string why, bool live) {
     for (const PathNode* p = path.get(); p; p = p->parent.get()) r.path.push_back(p->step);
     std::reverse(r.path.begin(), r.path.end());
@@ -883,7 +883,10 @@ ExploreResult Explorer::Run() {
           }
         }
       }
-      if (c_.max_depth && depth >= c_.max_depth) continue;
+      if (c_.max_depth && depth >= c_.max_depth) {
+        cut = cut || !enabled.empty();  // its successors lie beyond the depth bound
+        continue;
+      }
       std::vector<std::pair<std::uint64_t, NodeIndex>> done;  // explored here: key, node
       std::vector<std::pair<std::uint64_t, NodeIndex>> asleep;
       for (const std::uint64_t k : cur.sleep) {
@@ -948,7 +951,8 @@ ExploreResult Explorer::Run() {
         }
         if (woken.empty()) continue;
         it->second.sleep = still;
-        next.push_back(Pending{std::move(succ), std::move(still), std::move(woken), std::move(path)});
+        next.push_back(
+            Pending{std::move(succ), std::move(still), std::move(woken), std::move(path)});
       }
       if (r.verdict != ExploreResult::Verdict::kNone) break;
       r.unique = visited.size();
@@ -972,7 +976,7 @@ ExploreResult Explorer::Run() {
       }
     }
     if (r.verdict != ExploreResult::Verdict::kNone || !r.stopped_by.empty()) break;
-    if (c_.max_depth && depth >= c_.max_depth && !next.empty()) {
+    if (cut) {
       r.stopped_by = fmt::format("max depth ({})", c_.max_depth);
     }
     frontier = std::move(next);
@@ -1024,7 +1028,8 @@ ExploreConfig ShapeConfig(std::uint32_t replicas, std::uint32_t tokens, std::uin
                "shape within its bounds");
   std::vector<token::TokenEntry> entries;
   std::vector<std::string> nodes;
-  for (std::uint32_t i = 0; i < replicas; ++i) nodes.push_back(fmt::format("127.0.0.1:{}", 50051 + i));
+  for (std::uint32_t i = 0; i < replicas; ++i)
+    nodes.push_back(fmt::format("127.0.0.1:{}", 50051 + i));
   for (std::uint32_t t = 0; t < tokens; ++t) {
     token::TokenEntry e;
     e.token = fmt::format("{}", t + 1);
@@ -1042,8 +1047,8 @@ ExploreConfig ShapeConfig(std::uint32_t replicas, std::uint32_t tokens, std::uin
     std::vector<ExploreOp> writes;
     const auto p = static_cast<std::uint32_t>(c.processes.size());
     for (std::uint32_t k = 0; k < ops_per_client; ++k) {
-      writes.push_back(ExploreOp{OpKind::kWrite, t,
-                                 token::Domain{fmt::format("p{}w{}", p, k), 0, 1, 2}, std::nullopt});
+      writes.push_back(ExploreOp{
+          OpKind::kWrite, t, token::Domain{fmt::format("p{}w{}", p, k), 0, 1, 2}, std::nullopt});
     }
     c.processes.push_back(std::move(writes));
     for (std::uint32_t r = 0; r < readers; ++r) {
@@ -1058,9 +1063,8 @@ ExploreResult Explore(const ExploreConfig& config) {
   if (r.counterexample) {
     // Replay it in the simulator: pin its digest and see that it fails there too.
     const Judgement j = RunAndJudge(*r.counterexample);
-    r.counterexample->expect.digest =
-        sim::Expectation::PinnedDigest{j.run.digest, r.counterexample->seed,
-                                       r.counterexample->node_options.mutant};
+    r.counterexample->expect.digest = sim::Expectation::PinnedDigest{
+        j.run.digest, r.counterexample->seed, r.counterexample->node_options.mutant};
     r.replay_fails = !j.expectation_met;
     r.replay_mismatch = j.mismatch;
   }

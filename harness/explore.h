@@ -88,7 +88,13 @@ struct ExploreConfig {
   bool fifo = false;  // per-link FIFO delivery instead of any order
   bool sleep_sets = true;
   bool symmetry = true;
-  bool check_liveness = true;  // applies only within the fault budget (above)
+  // Liveness is checked within the fault budget (above) by default; kAlways checks it
+  // beyond (where it must fail: a way to see the check find a hung operation).
+  enum class Liveness : std::uint8_t {
+    kWithinBudget,
+    kAlways,
+    kOff
+  } liveness = Liveness::kWithinBudget;
   // Bounds (0: none). max_depth: steps from the initial state; max_states: unique states.
   std::uint64_t max_depth = 0;
   std::uint64_t max_states = 0;
@@ -139,9 +145,9 @@ struct ExploreResult {
   std::string stopped_by;  // the bound that stopped it ("" when exhausted or a violation)
   bool liveness_checked = false;
   enum class Verdict : std::uint8_t { kNone, kSafety, kLiveness } verdict = Verdict::kNone;
-  std::string violation;            // the checker's rule and sentence, or the hung operation
-  std::vector<ExploreStep> path;    // a shortest path from the initial state to it
-  std::vector<std::string> trace;   // the path, one line per step
+  std::string violation;           // the checker's rule and sentence, or the hung operation
+  std::vector<ExploreStep> path;   // a shortest path from the initial state to it
+  std::vector<std::string> trace;  // the path, one line per step
   // The path as a scheduled scenario (its digest pinned) that `tokensim replay` runs.
   std::optional<sim::Scenario> counterexample;
   bool replay_fails = false;    // the simulator's run of it fails its expectation, too

@@ -110,8 +110,17 @@ Options Parse(int argc, char** argv) {
       o.config.sleep_sets = false;
     } else if (a == "--no-symmetry") {
       o.config.symmetry = false;
-    } else if (a == "--no-liveness") {
-      o.config.check_liveness = false;
+    } else if (a == "--liveness") {
+      const std::string_view l = value();
+      if (l == "budget") {
+        o.config.liveness = ExploreConfig::Liveness::kWithinBudget;
+      } else if (l == "always") {
+        o.config.liveness = ExploreConfig::Liveness::kAlways;
+      } else if (l == "off") {
+        o.config.liveness = ExploreConfig::Liveness::kOff;
+      } else {
+        throw BadInput{fmt::format("--liveness: '{}' (expected budget, always, off)", l)};
+      }
     } else if (a == "--max-depth") {
       o.config.max_depth = Number(a, value(), 1, 1'000'000);
     } else if (a == "--max-states") {
@@ -133,8 +142,9 @@ Options Parse(int argc, char** argv) {
     }
   }
   if (!o.scenario.empty() && shape_given) {
-    throw BadInput{"give a scenario or the shape flags (--replicas, --tokens, --readers, --ops), "
-                   "not both"};
+    throw BadInput{
+        "give a scenario or the shape flags (--replicas, --tokens, --readers, --ops), "
+        "not both"};
   }
   return o;
 }
@@ -152,7 +162,7 @@ void ExploreUsage(std::FILE* out) {
       "       tokensim explore [SCENARIO.yaml] [--replicas N] [--tokens N] [--readers N]\n"
       "                        [--ops N] [--crashes N] [--restarts N] [--restart-kinds LIST]\n"
       "                        [--mutant NAME] [--give-ups held|always|never] [--fifo]\n"
-      "                        [--no-sleep-sets] [--no-symmetry] [--no-liveness]\n"
+      "                        [--no-sleep-sets] [--no-symmetry] [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
       "                        [--time-limit SECONDS] [--out DIR] [--quiet]\n"
       "  explore  visit every interleaving of a small configuration (the scenario's scripted\n"
@@ -207,11 +217,12 @@ int ExploreCommand(int argc, char** argv) {
   }
   std::size_t operations = 0;
   for (const auto& p : c.processes) operations += p.size();
-  std::printf("explore %s: %zu nodes, %zu tokens, %zu processes, %zu operations; up to %u "
-              "crashes, %u restarts; protocol %s\n",
-              c.name.c_str(), c.scheme->nodes().size(), c.scheme->tokens().size(),
-              c.processes.size(), operations, c.crashes, c.restarts,
-              std::string(token::MutantName(c.node_options.mutant)).c_str());
+  std::printf(
+      "explore %s: %zu nodes, %zu tokens, %zu processes, %zu operations; up to %u "
+      "crashes, %u restarts; protocol %s\n",
+      c.name.c_str(), c.scheme->nodes().size(), c.scheme->tokens().size(), c.processes.size(),
+      operations, c.crashes, c.restarts,
+      std::string(token::MutantName(c.node_options.mutant)).c_str());
   std::printf("reductions: sleep sets %s, symmetry %s; delivery %s; give-ups %s\n",
               c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
               c.fifo ? "FIFO per link" : "any order",
@@ -221,35 +232,37 @@ int ExploreCommand(int argc, char** argv) {
   std::fflush(stdout);
   const ExploreResult r = Explore(c);
   if (tty) std::fprintf(stderr, "\n");
-  std::printf("%s states, %s unique, %s terminal, depth %llu, %s histories checked, "
-              "frontier at most %s\n",
-              Count(r.states).c_str(), Count(r.unique).c_str(), Count(r.terminal).c_str(),
-              static_cast<unsigned long long>(r.depth), Count(r.histories_checked).c_str(),
-              Count(r.max_frontier).c_str());
-  std::printf("%.2f s, %s unique states/s, %s states/s\n", r.seconds,
-              Count(static_cast<std::uint64_t>(static_cast<double>(r.unique) /
-                                                std::max(r.seconds, 1e-9)))
-                  .c_str(),
-              Count(static_cast<std::uint64_t>(static_cast<double>(r.states) /
-                                               std::max(r.seconds, 1e-9)))
-                  .c_str());
-  const char* liveness = r.liveness_checked ? "safety and liveness" : "safety (liveness not "
-                                                                      "checked: beyond the "
-                                                                      "fault budget or off)";
+  std::printf(
+      "%s states, %s unique, %s terminal, depth %llu, %s histories checked, "
+      "frontier at most %s\n",
+      Count(r.states).c_str(), Count(r.unique).c_str(), Count(r.terminal).c_str(),
+      static_cast<unsigned long long>(r.depth), Count(r.histories_checked).c_str(),
+      Count(r.max_frontier).c_str());
+  std::printf(
+      "%.2f s, %s unique states/s, %s states/s\n", r.seconds,
+      Count(static_cast<std::uint64_t>(static_cast<double>(r.unique) / std::max(r.seconds, 1e-9)))
+          .c_str(),
+      Count(static_cast<std::uint64_t>(static_cast<double>(r.states) / std::max(r.seconds, 1e-9)))
+          .c_str());
+  const char* liveness = r.liveness_checked ? "safety and liveness"
+                                            : "safety (liveness not "
+                                              "checked: beyond the "
+                                              "fault budget or off)";
   if (r.verdict == ExploreResult::Verdict::kNone) {
     if (r.exhausted) {
       std::printf("exhausted: every reachable state visited, no violation (%s checked)\n",
                   liveness);
     } else {
-      std::printf("NOT exhausted: stopped by %s; no violation in the states visited (%s "
-                  "checked)\n",
-                  r.stopped_by.c_str(), liveness);
+      std::printf(
+          "NOT exhausted: stopped by %s; no violation in the states visited (%s "
+          "checked)\n",
+          r.stopped_by.c_str(), liveness);
     }
     return 0;
   }
   std::printf("VIOLATION (%s) after %zu steps: %s\n",
-              r.verdict == ExploreResult::Verdict::kSafety ? "safety" : "liveness",
-              r.path.size(), r.violation.c_str());
+              r.verdict == ExploreResult::Verdict::kSafety ? "safety" : "liveness", r.path.size(),
+              r.violation.c_str());
   for (std::size_t i = 0; i < r.trace.size(); ++i) {
     std::printf("  %3zu. %s\n", i + 1, r.trace[i].c_str());
   }

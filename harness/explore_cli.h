@@ -3,7 +3,8 @@
 //   tokensim explore [SCENARIO.yaml] [--replicas N] [--tokens N] [--readers N] [--ops N]
 //                    [--crashes N] [--restarts N] [--restart-kinds LIST] [--mutant NAME]
 //                    [--give-ups held|always|never] [--fifo] [--no-sleep-sets]
-//                    [--no-symmetry] [--no-liveness] [--max-depth N] [--max-states N]
+//                    [--no-symmetry] [--liveness budget|always|off] [--max-depth N] [--max-states
+//                    N]
 //                    [--time-limit SECONDS] [--max-frontier N] [--out DIR] [--quiet]
 //
 // Prints a summary; on a violation writes the shortest counterexample as DIR/NAME.yaml (a

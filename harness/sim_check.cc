@@ -261,9 +261,9 @@ WrittenCase WriteCase(const sim::Scenario& scenario, const std::string& dir,
   std::vector<sim::MessageRecord> messages;
   const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
   const std::string html = fmt::format("{}/{}.html", dir, stem);
-  if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
-                                            SimReportExtras(*replayed, j, messages))
-                       .ok()) {
+  if (j.history &&
+      checker::WriteHtmlReport(html, *j.history, j.report, SimReportExtras(*replayed, j, messages))
+          .ok()) {
     written.html_path = html;
   }
   return written;

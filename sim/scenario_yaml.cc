@@ -181,10 +181,10 @@ token::OpKind OpKindOf(const std::string& s, const YAML::Node& n) {
 
 Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (!root.IsMap()) Fail(root, "a scenario must be a mapping (name:, seed:, scheme:, ...)");
-  CheckKeys(root, "scenario",
-            {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute",
-             "storage", "clients", "workload", "operations", "faults", "schedule", "limits",
-             "expect"});
+  CheckKeys(
+      root, "scenario",
+      {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute", "storage",
+       "clients", "workload", "operations", "faults", "schedule", "limits", "expect"});
   Scenario s;
   if (root["name"]) s.name = Scalar(root["name"], "name");
   if (root["description"]) s.description = Scalar(root["description"], "description");
@@ -339,10 +339,9 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
       step.n = Unsigned(e["n"], "n");
       if (step.n == 0) Fail(e["n"], "n counts from 1");
       int kinds = 0;
-      for (const auto& [key, kind] :
-           {std::pair{"deliver", ScheduleStep::Kind::kDeliver},
-            std::pair{"compute", ScheduleStep::Kind::kCompute},
-            std::pair{"sync", ScheduleStep::Kind::kSync}}) {
+      for (const auto& [key, kind] : {std::pair{"deliver", ScheduleStep::Kind::kDeliver},
+                                      std::pair{"compute", ScheduleStep::Kind::kCompute},
+                                      std::pair{"sync", ScheduleStep::Kind::kSync}}) {
         if (!e[key]) continue;
         ++kinds;
         step.kind = kind;
@@ -355,8 +354,9 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
         if (step.who >= 10000) Fail(e["give_up"], "give_up: a process below 10000");
       }
       if (kinds != 1) {
-        Fail(e, "a schedule entry is one of 'deliver: <node>', 'compute: <node>', "
-                "'sync: <node>' or 'give_up: <process>'");
+        Fail(e,
+             "a schedule entry is one of 'deliver: <node>', 'compute: <node>', "
+             "'sync: <node>' or 'give_up: <process>'");
       }
       s.schedule->push_back(step);
     }

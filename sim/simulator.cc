@@ -542,17 +542,17 @@ class Simulation {
     ClientRequest req{p.request_id, kind, scheme_.token(t).id, p.domain};
     out_index_ = 0;
     ++p.invoked;
-    const std::int64_t arrives = s_.schedule ? now_ + kScheduledHopNs
-                                             : now_ + Delay(p.op_key, std::nullopt, node, 0);
+    const std::int64_t arrives =
+        s_.schedule ? now_ + kScheduledHopNs : now_ + Delay(p.op_key, std::nullopt, node, 0);
     if (log_) {
       if (request_origin_.size() <= p.request_id) request_origin_.resize(p.request_id + 1);
       request_origin_[p.request_id] = {pid, t};
       log_->push_back(MessageRecord{MessageRecord::Kind::kRequest, static_cast<std::uint8_t>(kind),
                                     t, pid, node, now_, arrives, 0, p.request_id});
     }
-    const std::int64_t deadline =
-        s_.schedule ? Scheduled(ScheduleStep::Kind::kGiveUp, pid, p.invoked)
-                    : now_ + s_.client_timeout_ns;
+    const std::int64_t deadline = s_.schedule
+                                      ? Scheduled(ScheduleStep::Kind::kGiveUp, pid, p.invoked)
+                                      : now_ + s_.client_timeout_ns;
     Schedule(arrives,
              DeliverRequest{node, std::move(req), deadline, Origin{p.op_key, p.request_id}});
     Schedule(deadline, ClientTimeout{pid, p.request_id});
@@ -697,11 +697,10 @@ class Simulation {
     void StartSync() {
       syncing_ = true;
       ++syncs_started_;
-      const std::int64_t at =
-          sim_->s_.schedule ? sim_->Scheduled(ScheduleStep::Kind::kSync, self, syncs_started_)
-                            : sim_->now_ + sim_->StorageDelay();
-      sim_->Schedule(at,
-                     StorageDone{self, incarnation, pending_.back().batch, sim_->origin_});
+      const std::int64_t at = sim_->s_.schedule
+                                  ? sim_->Scheduled(ScheduleStep::Kind::kSync, self, syncs_started_)
+                                  : sim_->now_ + sim_->StorageDelay();
+      sim_->Schedule(at, StorageDone{self, incarnation, pending_.back().batch, sim_->origin_});
     }
     // The sync covering batches up to `batch` completed; the next starts if writes wait.
     void SyncDone(token::host::BatchId batch) {
@@ -847,19 +846,18 @@ class Simulation {
     const SimNode::Job& job = node.worker.front();
     const std::int64_t cost =
         static_cast<std::int64_t>(job.request.to - job.request.from) * s_.compute_ns_per_hash;
-    const std::int64_t at = s_.schedule
-                                ? std::max(now_, Scheduled(ScheduleStep::Kind::kCompute,
-                                                           node.self, job.n))
-                                : now_ + cost;
+    const std::int64_t at =
+        s_.schedule ? std::max(now_, Scheduled(ScheduleStep::Kind::kCompute, node.self, job.n))
+                    : now_ + cost;
     Schedule(at, ComputeDone{node.self, node.incarnation, job.id});
   }
 
   // `n`: the n-th message its sender sent (a scheduled run delivers it when its entry says).
   void SendMessage(const Message& m, std::uint64_t n) {
     ++result_.stats.messages_sent;
-    const std::int64_t arrives =
-        s_.schedule ? Scheduled(ScheduleStep::Kind::kDeliver, m.from, n)
-                    : now_ + Delay(origin_.key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
+    const std::int64_t arrives = s_.schedule ? Scheduled(ScheduleStep::Kind::kDeliver, m.from, n)
+                                             : now_ + Delay(origin_.key, m.from, m.to,
+                                                            1 + static_cast<std::uint64_t>(m.type));
     if (log_) {
       log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
                                     m.token, m.from, m.to, now_, arrives, m.vv.version,
@@ -871,8 +869,8 @@ class Simulation {
 
   // The reply travels back to the client like any message.
   void SendReply(NodeIndex at, const ClientReply& r) {
-    const std::int64_t arrives = s_.schedule ? now_ + kScheduledHopNs
-                                             : now_ + Delay(origin_.key, at, at, 0, /*reply=*/true);
+    const std::int64_t arrives =
+        s_.schedule ? now_ + kScheduledHopNs : now_ + Delay(origin_.key, at, at, 0, /*reply=*/true);
     if (log_ && r.request_id < request_origin_.size()) {
       const auto [pid, t] = request_origin_[r.request_id];
       log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
