@@ -244,8 +244,44 @@ bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, N
   return local(u.kind) && local(t.kind) && u_node != t_node;
 }
 
-std::uint64_t StepKey(const ExploreStep& s) {
-  return (static_cast<std::uint64_t>(s.kind) << 56) ^ (std::uint64_t{s.a} << 40) ^ s.b;
+// A step's name in a sleep set: its kind (top byte) and what it does, never a counter of
+// the path that led here (a message is named by its content), so that one state reached
+// by two paths names its steps alike.
+// With symmetry, nodes are named as in the state's canonical renaming `rename`, so that the
+// sleep sets of two renamings of one state compare.
+std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename) {
+  StateHasher h;
+  h.Add(static_cast<std::uint64_t>(t.kind));
+  auto node = [&](std::uint64_t n) {
+    return StateHasher::Renamed(rename, static_cast<NodeIndex>(n));
+  };
+  switch (t.kind) {
+    case Kind::kDeliver:
+      for (const Msg& m : s.net) {
+        if (m.m.from != t.a || m.n != t.b) continue;
+        h.Add((static_cast<std::uint64_t>(m.m.type) << 48) ^ (std::uint64_t{node(m.m.from)} << 24) ^
+              node(m.m.to));
+        h.Add(m.m.token);
+        h.Add(m.m.op_id);
+        h.Add(m.m.vv);
+      }
+      break;
+    case Kind::kInvoke:
+      h.Add(t.a);
+      h.Add(node(t.b));
+      break;
+    case Kind::kGiveUp:
+      h.Add(t.a);
+      break;
+    case Kind::kCompute:
+    case Kind::kSync:
+    case Kind::kCrash:
+    case Kind::kRestart:
+      h.Add(node(t.a));
+      h.Add(t.b);
+      break;
+  }
+  return (static_cast<std::uint64_t>(t.kind) << 56) | (h.low() >> 8);
 }
 
 class Explorer {
@@ -307,10 +343,10 @@ class Explorer {
     std::vector<std::uint64_t> sleep;                // keys of steps not to take from it
     std::optional<std::vector<std::uint64_t>> only;  // re-expansion: take only these
     std::shared_ptr<const PathNode> path;
+    std::vector<NodeIndex> rename;  // its canonical renaming (sleep sets name steps by it)
   };
   struct Visited {
-    std::uint64_t rep = 0;             // the renaming-free fingerprint of the state expanded
-    std::vector<std::uint64_t> sleep;  // steps left asleep there
+    std::vector<std::uint64_t> sleep;  // steps left asleep there (canonical names)
   };
 
   State Initial() const {
@@ -354,7 +390,8 @@ class Explorer {
   std::vector<ExploreStep> Enabled(const State& s) const;
   void Apply(State& s, const ExploreStep& t);
   void SyncAll(State& s);
-  Fp Fingerprint(const State& s) const;
+  // The canonical fingerprint; `chosen` gets the renaming that gives it (empty: none).
+  Fp Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const;
   Fp FingerprintRenamed(const State& s, NodeRename rename) const;
   std::optional<std::string> CheckSafety(const State& s);
   std::optional<std::string> CheckLiveness(const State& s) const;
@@ -370,7 +407,10 @@ class Explorer {
   std::uint32_t total_ops_ = 0;
   bool liveness_ = false;
   bool sync_steps_ = false;
-  std::vector<std::vector<NodeIndex>> renames_;  // the symmetry group (identity excluded)
+  // Classes of interchangeable nodes (each sorted, at least two members), and the renaming
+  // that makes each class one node.
+  std::vector<std::vector<NodeIndex>> groups_;
+  std::vector<NodeIndex> anonymous_;
   std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
   std::uint64_t histories_checked_ = 0;
 };
@@ -653,9 +693,82 @@ Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
   return Fp{h.low(), h.high()};
 }
 
-Fp Explorer::Fingerprint(const State& s) const {
-  Fp best = FingerprintRenamed(s, {});
-  for (const auto& r : renames_) best = std::min(best, FingerprintRenamed(s, r));
+// With symmetry: the least fingerprint over the renamings that sort each class of
+// interchangeable nodes by what they hold (their state, their messages and operations, all
+// hashed with the class's members made one). Two states that differ by a renaming sort
+// alike; members that tie are tried in every order.
+Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
+  chosen->clear();
+  if (groups_.empty()) return FingerprintRenamed(s, {});
+  std::vector<std::uint64_t> key(s.nodes.size(), 0);
+  for (const auto& g : groups_) {
+    for (const NodeIndex n : g) {
+      StateHasher h;
+      s.nodes[n]->HashInto(h, anonymous_);
+      key[n] = h.low();
+    }
+  }
+  for (const Msg& m : s.net) {
+    StateHasher h;
+    h.Add((static_cast<std::uint64_t>(m.m.type) << 48) ^
+          (std::uint64_t{anonymous_[m.m.from]} << 24) ^ anonymous_[m.m.to]);
+    h.Add(m.m.token);
+    h.Add(m.m.op_id);
+    h.Add(m.m.vv);
+    key[m.m.from] += h.low();
+    key[m.m.to] += h.high();
+  }
+  for (std::size_t i = 0; i < s.ops.size(); ++i) {
+    if (s.ops[i].status == OpRec::kNotInvoked) continue;
+    StateHasher h;
+    h.Add(i);
+    h.Add(static_cast<std::uint64_t>(s.ops[i].status));
+    key[s.ops[i].node] += h.low();
+  }
+  // Each class sorted by key; runs of equal keys are the ties.
+  std::vector<NodeIndex> rename(s.nodes.size());
+  std::iota(rename.begin(), rename.end(), NodeIndex{0});
+  std::vector<std::vector<NodeIndex>> ties;
+  for (const auto& g : groups_) {
+    std::vector<NodeIndex> members = g;
+    std::stable_sort(members.begin(), members.end(),
+                     [&](NodeIndex a, NodeIndex b) { return key[a] < key[b]; });
+    for (std::size_t j = 0; j < members.size(); ++j) rename[members[j]] = g[j];
+    for (std::size_t j = 0; j < members.size();) {
+      std::size_t e = j + 1;
+      while (e < members.size() && key[members[e]] == key[members[j]]) ++e;
+      if (e - j > 1) ties.emplace_back(members.begin() + j, members.end() - (members.size() - e));
+      j = e;
+    }
+  }
+  Fp best = FingerprintRenamed(s, rename);
+  *chosen = rename;
+  // Tied members: every order of each run (their targets stay the run's slots).
+  std::vector<std::vector<NodeIndex>> orders;
+  for (const auto& t : ties) {
+    std::vector<NodeIndex> slots;
+    for (const NodeIndex n : t) slots.push_back(rename[n]);
+    std::sort(slots.begin(), slots.end());
+    orders.push_back(slots);
+  }
+  if (ties.empty()) return best;
+  // (A state with an automorphism keeps the first renaming that reaches its least print.)
+  std::vector<std::vector<NodeIndex>> perms = orders;
+  for (;;) {
+    // Advance the odometer of permutations, one run at a time.
+    std::size_t k = 0;
+    while (k < perms.size() && !std::next_permutation(perms[k].begin(), perms[k].end())) ++k;
+    if (k == perms.size()) break;
+    std::vector<NodeIndex> r = rename;
+    for (std::size_t t = 0; t < ties.size(); ++t) {
+      for (std::size_t j = 0; j < ties[t].size(); ++j) r[ties[t][j]] = perms[t][j];
+    }
+    const Fp f = FingerprintRenamed(s, r);
+    if (f < best) {
+      best = f;
+      *chosen = std::move(r);
+    }
+  }
   return best;
 }
 
@@ -679,28 +792,12 @@ void Explorer::BuildSymmetry() {
     }
     classes[roles].push_back(i);
   }
-  std::vector<std::vector<NodeIndex>> groups;
+  anonymous_.resize(n);
+  std::iota(anonymous_.begin(), anonymous_.end(), NodeIndex{0});
   for (auto& [roles, members] : classes) {
-    if (members.size() > 1) groups.push_back(members);
-  }
-  std::vector<NodeIndex> identity(n);
-  std::iota(identity.begin(), identity.end(), NodeIndex{0});
-  std::vector<std::vector<NodeIndex>> all{identity};
-  for (const auto& g : groups) {
-    std::vector<std::vector<NodeIndex>> next;
-    std::vector<NodeIndex> perm = g;
-    do {
-      for (const auto& base : all) {
-        std::vector<NodeIndex> r = base;
-        for (std::size_t i = 0; i < g.size(); ++i) r[g[i]] = perm[i];
-        next.push_back(std::move(r));
-      }
-    } while (std::next_permutation(perm.begin(), perm.end()));
-    all = std::move(next);
-    if (all.size() > 720) break;  // beyond 6! renamings a fingerprint costs too much
-  }
-  for (auto& r : all) {
-    if (r != identity) renames_.push_back(std::move(r));
+    if (members.size() < 2) continue;
+    groups_.push_back(members);
+    for (const NodeIndex m : members) anonymous_[m] = members.front();
   }
 }
 
@@ -854,9 +951,10 @@ ExploreResult Explorer::Run() {
   std::vector<Pending> frontier;
   {
     State init = Initial();
-    const Fp fp = Fingerprint(init);
-    visited.emplace(fp, Visited{FingerprintRenamed(init, {}).lo, {}});
-    frontier.push_back(Pending{std::move(init), {}, std::nullopt, nullptr});
+    std::vector<NodeIndex> rename;
+    const Fp fp = Fingerprint(init, &rename);
+    visited.emplace(fp, Visited{});
+    frontier.push_back(Pending{std::move(init), {}, std::nullopt, nullptr, std::move(rename)});
   }
   auto last_progress = elapsed();
   bool cut = false;
@@ -887,16 +985,20 @@ ExploreResult Explorer::Run() {
         cut = cut || !enabled.empty();  // its successors lie beyond the depth bound
         continue;
       }
-      std::vector<std::pair<std::uint64_t, NodeIndex>> done;  // explored here: key, node
-      std::vector<std::pair<std::uint64_t, NodeIndex>> asleep;
-      for (const std::uint64_t k : cur.sleep) {
-        // The sleeping steps' nodes (for independence), found among the enabled ones.
-        for (const ExploreStep& t : enabled) {
-          if (StepKey(t) == k) asleep.emplace_back(k, NodeOfStep(cur.state, t));
+      // Steps asleep here and steps explored here: they sleep in a successor when
+      // independent of the step that made it.
+      std::vector<std::pair<ExploreStep, NodeIndex>> done;
+      std::vector<std::pair<ExploreStep, NodeIndex>> asleep;
+      std::vector<std::uint64_t> keys;
+      for (const ExploreStep& t : enabled) {
+        keys.push_back(StepKey(cur.state, t, cur.rename));
+        if (std::find(cur.sleep.begin(), cur.sleep.end(), keys.back()) != cur.sleep.end()) {
+          asleep.emplace_back(t, NodeOfStep(cur.state, t));
         }
       }
-      for (const ExploreStep& t : enabled) {
-        const std::uint64_t key = StepKey(t);
+      for (std::size_t ti = 0; ti < enabled.size(); ++ti) {
+        const ExploreStep& t = enabled[ti];
+        const std::uint64_t key = keys[ti];
         if (std::find(cur.sleep.begin(), cur.sleep.end(), key) != cur.sleep.end()) continue;
         if (cur.only && std::find(cur.only->begin(), cur.only->end(), key) == cur.only->end()) {
           continue;
@@ -905,19 +1007,17 @@ ExploreResult Explorer::Run() {
         State succ = cur.state;
         Apply(succ, t);
         ++r.states;
+        std::vector<NodeIndex> rename;
+        std::optional<Fp> print;
         std::vector<std::uint64_t> sleep;
         if (c_.sleep_sets) {
-          for (const auto& [k, n] : asleep) {
-            if (Independent(ExploreStep{static_cast<Kind>(k >> 56), 0, 0}, n, t, t_node)) {
-              sleep.push_back(k);
+          print = Fingerprint(succ, &rename);
+          for (const auto* list : {&asleep, &done}) {
+            for (const auto& [u, n] : *list) {
+              if (Independent(u, n, t, t_node)) sleep.push_back(StepKey(succ, u, rename));
             }
           }
-          for (const auto& [k, n] : done) {
-            if (Independent(ExploreStep{static_cast<Kind>(k >> 56), 0, 0}, n, t, t_node)) {
-              sleep.push_back(k);
-            }
-          }
-          done.emplace_back(key, t_node);
+          done.emplace_back(t, t_node);
         }
         auto path = std::make_shared<const PathNode>(PathNode{cur.path, t});
         if (succ.completed) {
@@ -927,23 +1027,16 @@ ExploreResult Explorer::Run() {
             break;
           }
         }
-        const Fp fp = Fingerprint(succ);
+        const Fp fp = print ? *print : Fingerprint(succ, &rename);
         auto [it, inserted] = visited.try_emplace(fp);
         if (inserted) {
-          it->second.rep = c_.sleep_sets && !renames_.empty() ? FingerprintRenamed(succ, {}).lo : 0;
           it->second.sleep = sleep;
-          next.push_back(Pending{std::move(succ), std::move(sleep), std::nullopt, std::move(path)});
+          next.push_back(Pending{std::move(succ), std::move(sleep), std::nullopt, std::move(path),
+                                 std::move(rename)});
           continue;
         }
         if (!c_.sleep_sets || it->second.sleep.empty()) continue;
         // Reached again: the steps asleep before but awake now must be taken from it too.
-        const std::uint64_t rep = renames_.empty() ? 0 : FingerprintRenamed(succ, {}).lo;
-        if (rep != it->second.rep) {
-          // Another renaming of it: its sleeping steps have other names; expand it again.
-          it->second = Visited{rep, sleep};
-          next.push_back(Pending{std::move(succ), std::move(sleep), std::nullopt, std::move(path)});
-          continue;
-        }
         std::vector<std::uint64_t> woken;
         std::vector<std::uint64_t> still;
         for (const std::uint64_t k : it->second.sleep) {
@@ -951,8 +1044,8 @@ ExploreResult Explorer::Run() {
         }
         if (woken.empty()) continue;
         it->second.sleep = still;
-        next.push_back(
-            Pending{std::move(succ), std::move(still), std::move(woken), std::move(path)});
+        next.push_back(Pending{std::move(succ), std::move(still), std::move(woken), std::move(path),
+                               std::move(rename)});
       }
       if (r.verdict != ExploreResult::Verdict::kNone) break;
       r.unique = visited.size();

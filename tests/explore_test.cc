@@ -224,7 +224,7 @@ operations:
   - {at: 1ms, process: 0, op: write, token: 1, value: {name: b, low: 0, mid: 0, high: 2}}
   - {at: 2ms, process: 1, op: read, token: 1}
 )",
-                                  "two-writes.yaml");
+                                                          "two-writes.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto c = ExploreConfigFromScenario(*s);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
