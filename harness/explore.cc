@@ -14,6 +14,7 @@
 #include "core/token_hash.h"
 #include "harness/sim_check.h"
 #include "host/host.h"
+#include "sim/sim_disk.h"
 #include "sim/simulator.h"
 
 namespace tokensim {
@@ -71,27 +72,13 @@ class ExNode final : public token::host::Clock,
     token::ComputeRequest request;
     std::uint64_t n;  // the n-th job this node started
   };
-  struct PendingWrite {
-    BatchId batch;
-    std::vector<token::TokenRecord> records;
-  };
-
   ExNode(std::shared_ptr<const token::ReplicationScheme> scheme, NodeIndex self,
          const token::host::HostOptions& options)
       : self_(self) {
     host = std::make_unique<Host>(std::move(scheme), self, options, World());
   }
   ExNode(const ExNode& o)
-      : worker(o.worker),
-        pending(o.pending),
-        syncing(o.syncing),
-        sync_covers(o.sync_covers),
-        disk(o.disk),
-        replacement_pending(o.replacement_pending),
-        sent(o.sent),
-        jobs_started(o.jobs_started),
-        syncs_started(o.syncs_started),
-        self_(o.self_) {
+      : worker(o.worker), disk(o.disk), sent(o.sent), jobs_started(o.jobs_started), self_(o.self_) {
     host = std::make_unique<Host>(*o.host, World());
   }
   ExNode& operator=(const ExNode&) = delete;
@@ -113,30 +100,14 @@ class ExNode final : public token::host::Clock,
     if (it != worker.end()) worker.erase(it);
   }
   void Write(BatchId batch, std::vector<token::TokenRecord> records) override {
-    pending.push_back(PendingWrite{batch, std::move(records)});
-    if (!syncing) StartSync();
-  }
-  void StartSync() {
-    syncing = true;
-    sync_covers = pending.back().batch;
-    ++syncs_started;
+    if (disk.Write(batch, std::move(records))) disk.StartSync();
   }
   // The running sync completes (SimNode::SyncDone).
   void SyncDone() {
-    const BatchId batch = sync_covers;
-    if (!pending.empty() && pending.front().batch <= batch) replacement_pending = false;
-    while (!pending.empty() && pending.front().batch <= batch) {
-      for (const token::TokenRecord& r : pending.front().records) disk[r.token] = r;
-      pending.erase(pending.begin());
-    }
-    syncing = false;
+    const BatchId batch = disk.covers();
+    disk.SyncDone();
     host->OnStorageDone(batch);
-    if (!syncing && !pending.empty()) StartSync();
-  }
-  std::size_t UnsyncedRecords() const {
-    std::size_t n = 0;
-    for (const PendingWrite& w : pending) n += w.records.size();
-    return n;
+    if (disk.SyncWanted()) disk.StartSync();
   }
 
   // Everything that decides this node's future, with node indices renamed.
@@ -149,16 +120,7 @@ class ExNode final : public token::host::Clock,
       h.Add(j.request.from);
       h.Add(j.request.to);
     }
-    h.Add(pending.size());
-    for (const PendingWrite& w : pending) {
-      h.Add(w.batch);
-      HashRecords(h, w.records);
-    }
-    h.Add((static_cast<std::uint64_t>(syncing) << 1) |
-          static_cast<std::uint64_t>(replacement_pending));
-    h.Add(sync_covers);
-    h.Add(disk.size());
-    for (const auto& [t, r] : disk) HashRecords(h, {r});
+    disk.HashInto(h);
   }
   // The identity-renamed hash, computed once (a shared node never changes).
   Fp Hash() const {
@@ -173,27 +135,13 @@ class ExNode final : public token::host::Clock,
 
   std::unique_ptr<Host> host;
   std::vector<Job> worker;  // the front one runs
-  std::vector<PendingWrite> pending;
-  bool syncing = false;
-  BatchId sync_covers = 0;
-  std::map<TokenIndex, token::TokenRecord> disk;
-  bool replacement_pending = false;
+  sim::SimDisk disk;
   std::uint64_t sent = 0;
   std::uint64_t jobs_started = 0;
-  std::uint64_t syncs_started = 0;
   State* state = nullptr;  // the state a step is building (set only during the step)
   Explorer* explorer = nullptr;
 
  private:
-  static void HashRecords(StateHasher& h, const std::vector<token::TokenRecord>& records) {
-    for (const token::TokenRecord& r : records) {
-      h.Add(r.token);
-      h.Add(r.stored);
-      h.Add(r.reserved_through);
-      h.Add((static_cast<std::uint64_t>(r.crashed) << 1) |
-            static_cast<std::uint64_t>(r.catching_up));
-    }
-  }
   token::host::World World() {
     return {.clock = this, .transport = this, .compute = this, .storage = this};
   }
@@ -459,7 +407,7 @@ std::vector<ExploreStep> Explorer::Enabled(const State& s) const {
   for (NodeIndex n = 0; n < s.nodes.size(); ++n) {
     const ExNode& node = *s.nodes[n];
     if (!node.worker.empty()) out.push_back({Kind::kCompute, n, 0});
-    if (sync_steps_ && node.syncing) out.push_back({Kind::kSync, n, 0});
+    if (sync_steps_ && node.disk.syncing()) out.push_back({Kind::kSync, n, 0});
   }
   if (s.crashes < c_.crashes) {
     for (NodeIndex n = 0; n < s.nodes.size(); ++n) {
@@ -487,12 +435,12 @@ void Explorer::SyncAll(State& s) {
   for (bool again = true; again;) {
     again = false;
     for (NodeIndex n = 0; n < s.nodes.size(); ++n) {
-      if (!s.nodes[n]->syncing) continue;
+      if (!s.nodes[n]->disk.syncing()) continue;
       ExNode& node = Own(s, n);
       if (recorder) {
         recorder->now += 1'000'000;
         recorder->schedule.push_back(
-            {sim::ScheduleStep::Kind::kSync, recorder->now, n, node.syncs_started});
+            {sim::ScheduleStep::Kind::kSync, recorder->now, n, node.disk.syncs_started()});
       }
       node.SyncDone();
       again = true;
@@ -556,7 +504,7 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       ExNode& node = Own(s, static_cast<NodeIndex>(t.a));
       if (recorder) {
         recorder->schedule.push_back(
-            {sim::ScheduleStep::Kind::kSync, now, t.a, node.syncs_started});
+            {sim::ScheduleStep::Kind::kSync, now, t.a, node.disk.syncs_started()});
       }
       node.SyncDone();
       break;
@@ -596,21 +544,9 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       }
       ExNode& node = Own(s, n);
       // The process dies (SimNode::Die): unsynced writes survive unless the power went.
-      std::size_t keep = t.b == 1 ? 0 : node.UnsyncedRecords();
-      for (const ExNode::PendingWrite& w : node.pending) {
-        for (const token::TokenRecord& r : w.records) {
-          if (keep == 0) break;
-          --keep;
-          node.disk[r.token] = r;
-        }
-      }
-      node.pending.clear();
-      node.syncing = false;
+      node.disk.Die(t.b == 1 ? 0 : node.disk.UnsyncedRecords());
       node.worker.clear();
-      if (t.b == 2) {
-        node.disk.clear();
-        node.replacement_pending = true;
-      }
+      if (t.b == 2) node.disk.LoseDisk();
       // Its connections drop with what was on them; its clients see theirs drop (info).
       std::erase_if(s.net, [n](const Msg& m) { return m.m.from == n || m.m.to == n; });
       for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
@@ -622,16 +558,10 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
         s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
       }
       // It comes back from its disk (SimNode::Boot).
-      const token::StartMode mode =
-          node.replacement_pending ? token::StartMode::kReplacement : token::StartMode::kRestart;
       node.host.reset();
       node.host = std::make_unique<Host>(c_.scheme, n, host_options_,
                                          token::host::World{&node, &node, &node, &node});
-      std::vector<token::TokenRecord> records;
-      if (mode == token::StartMode::kRestart) {
-        for (const auto& [tok, r] : node.disk) records.push_back(r);
-      }
-      node.host->Start(mode, records);
+      node.host->Start(node.disk.BootMode(), node.disk.BootRecords());
       break;
     }
   }

@@ -14,6 +14,7 @@
 #include "core/node.h"
 #include "host/host.h"
 #include "sim/random.h"
+#include "sim/sim_disk.h"
 
 namespace sim {
 namespace {
@@ -650,11 +651,6 @@ class Simulation {
       Origin origin;
       std::uint64_t n;  // the n-th job this node started (scheduled runs)
     };
-    struct PendingWrite {
-      token::host::BatchId batch;
-      std::vector<token::TokenRecord> records;
-    };
-
     SimNode(Simulation* sim, NodeIndex node) : sim_(sim), self(node) {
       host = std::make_unique<Host>(sim->s_.scheme, self, sim->HostOptionsOf(), World());
     }
@@ -689,36 +685,21 @@ class Simulation {
       if (!worker.empty()) sim_->StartHeadJob(*this);
     }
     void Write(token::host::BatchId batch, std::vector<token::TokenRecord> records) override {
-      pending_.push_back(PendingWrite{batch, std::move(records)});
-      if (!syncing_) StartSync();
+      if (disk_.Write(batch, std::move(records))) StartSync();
     }
-    // Group commit, as the real store does: one sync covers every write made before it
-    // starts; writes made while it runs wait for the next one.
+    // Group commit, as the real store does (sim/sim_disk.h).
     void StartSync() {
-      syncing_ = true;
-      ++syncs_started_;
-      const std::int64_t at = sim_->s_.schedule
-                                  ? sim_->Scheduled(ScheduleStep::Kind::kSync, self, syncs_started_)
-                                  : sim_->now_ + sim_->StorageDelay();
-      sim_->Schedule(at, StorageDone{self, incarnation, pending_.back().batch, sim_->origin_});
+      const token::host::BatchId covers = disk_.StartSync();
+      const std::int64_t at = sim_->s_.schedule ? sim_->Scheduled(ScheduleStep::Kind::kSync, self,
+                                                                  disk_.syncs_started())
+                                                : sim_->now_ + sim_->StorageDelay();
+      sim_->Schedule(at, StorageDone{self, incarnation, covers, sim_->origin_});
     }
     // The sync covering batches up to `batch` completed; the next starts if writes wait.
     void SyncDone(token::host::BatchId batch) {
-      Synced(batch);
-      syncing_ = false;
+      disk_.SyncDone();
       host->OnStorageDone(batch);
-      if (!syncing_ && !pending_.empty()) StartSync();
-    }
-
-    // Batches up to `batch` are synced: they survive any crash from now on.
-    void Synced(token::host::BatchId batch) {
-      // A replacement's first batch marks its tokens as catching up: from then on a restart
-      // resumes the catch-up from the disk.
-      if (!pending_.empty() && pending_.front().batch <= batch) replacement_pending_ = false;
-      while (!pending_.empty() && pending_.front().batch <= batch) {
-        Apply(pending_.front().records);
-        pending_.pop_front();
-      }
+      if (disk_.SyncWanted()) StartSync();
     }
 
     // The process dies. Unsynced writes survive when the machine does (`keep` of them
@@ -727,57 +708,30 @@ class Simulation {
       ++incarnation;
       host.reset();
       worker.clear();
-      for (const PendingWrite& w : pending_) {
-        for (const token::TokenRecord& r : w.records) {
-          if (keep_records == 0) break;
-          --keep_records;
-          disk_[r.token] = r;
-        }
-      }
-      pending_.clear();
-      syncing_ = false;
+      disk_.Die(keep_records);
     }
-    std::size_t UnsyncedRecords() const {
-      std::size_t n = 0;
-      for (const PendingWrite& w : pending_) n += w.records.size();
-      return n;
-    }
-    void LoseDisk() {
-      disk_.clear();
-      replacement_pending_ = true;
-    }
+    std::size_t UnsyncedRecords() const { return disk_.UnsyncedRecords(); }
+    void LoseDisk() { disk_.LoseDisk(); }
 
     // A new process starts from the disk: a replacement until the disk holds its
     // catch-up marks (as tokenserver refuses to take a data directory without them for a
     // node that is not new), a restart from the records after that.
     void Boot() {
-      const token::StartMode mode =
-          replacement_pending_ ? token::StartMode::kReplacement : token::StartMode::kRestart;
+      const token::StartMode mode = disk_.BootMode();
       if (sim_->trace_) {
         sim_->Trace(fmt::format("node {} comes back ({})", sim_->scheme_.node(self),
                                 token::StartModeName(mode)));
       }
       host = std::make_unique<Host>(sim_->s_.scheme, self, sim_->HostOptionsOf(), World());
-      std::vector<token::TokenRecord> records;
-      if (mode == token::StartMode::kRestart) {
-        for (const auto& [t, r] : disk_) records.push_back(r);
-      }
-      host->Start(mode, records);
+      host->Start(mode, disk_.BootRecords());
     }
 
    private:
-    void Apply(const std::vector<token::TokenRecord>& records) {
-      for (const token::TokenRecord& r : records) disk_.insert_or_assign(r.token, r);
-    }
     token::host::World World() {
       return {.clock = this, .transport = this, .compute = this, .storage = this};
     }
     Simulation* sim_;
-    std::map<TokenIndex, token::TokenRecord> disk_;  // durable: the last record of each token
-    std::deque<PendingWrite> pending_;               // written, not yet synced
-    bool syncing_ = false;              // a sync is running (its StorageDone is scheduled)
-    bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet
-    std::uint64_t syncs_started_ = 0;   // across restarts (scheduled runs count them)
+    SimDisk disk_;
 
    public:
     const NodeIndex self;
