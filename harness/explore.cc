@@ -1,6 +1,7 @@
 #include "harness/explore.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -122,6 +123,24 @@ class ExNode final : public token::host::Clock,
     }
     disk.HashInto(h);
   }
+  // Forgets the hashes: the node is about to change (only its one owner changes it).
+  void Changing() {
+    hashed_ = false;
+    for (Renamed& r : renamed_) r.rename.clear();
+  }
+  // The hash under `rename`, remembered for the last few renamings.
+  Fp HashUnder(NodeRename rename) const {
+    if (rename.empty()) return Hash();
+    for (const Renamed& r : renamed_) {
+      if (std::equal(r.rename.begin(), r.rename.end(), rename.begin(), rename.end())) return r.fp;
+    }
+    StateHasher h;
+    HashInto(h, rename);
+    Renamed& slot = renamed_[renamed_next_++ % renamed_.size()];
+    slot.rename.assign(rename.begin(), rename.end());
+    slot.fp = Fp{h.low(), h.high()};
+    return slot.fp;
+  }
   // The identity-renamed hash, computed once (a shared node never changes).
   Fp Hash() const {
     if (!hashed_) {
@@ -148,6 +167,13 @@ class ExNode final : public token::host::Clock,
   NodeIndex self_;
   mutable bool hashed_ = false;
   mutable Fp hash_;
+  // Hashes under other renamings (symmetry), the last few asked for.
+  struct Renamed {
+    std::vector<NodeIndex> rename;
+    Fp fp;
+  };
+  mutable std::array<Renamed, 3> renamed_;
+  mutable std::size_t renamed_next_ = 0;
 };
 
 struct Msg {
@@ -314,6 +340,7 @@ class Explorer {
   ExNode& Own(State& s, NodeIndex n) {
     if (s.nodes[n].use_count() > 1) s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
     ExNode& node = *s.nodes[n];
+    node.Changing();
     node.state = &s;
     node.explorer = this;
     return node;
@@ -574,14 +601,7 @@ Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
   std::vector<NodeIndex> order(s.nodes.size());
   for (NodeIndex n = 0; n < s.nodes.size(); ++n) order[StateHasher::Renamed(rename, n)] = n;
   for (const NodeIndex n : order) {
-    Fp f;
-    if (rename.empty()) {
-      f = s.nodes[n]->Hash();
-    } else {
-      StateHasher nh;
-      s.nodes[n]->HashInto(nh, rename);
-      f = Fp{nh.low(), nh.high()};
-    }
+    const Fp f = s.nodes[n]->HashUnder(rename);
     h.Add(f.lo);
     h.Add(f.hi);
   }
@@ -632,11 +652,7 @@ Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
   if (groups_.empty()) return FingerprintRenamed(s, {});
   std::vector<std::uint64_t> key(s.nodes.size(), 0);
   for (const auto& g : groups_) {
-    for (const NodeIndex n : g) {
-      StateHasher h;
-      s.nodes[n]->HashInto(h, anonymous_);
-      key[n] = h.low();
-    }
+    for (const NodeIndex n : g) key[n] = s.nodes[n]->HashUnder(anonymous_).lo;
   }
   for (const Msg& m : s.net) {
     StateHasher h;
@@ -878,7 +894,8 @@ ExploreResult Explorer::Run() {
   ExploreResult r;
   r.liveness_checked = liveness_;
   std::unordered_map<Fp, Visited, FpHash> visited;
-  std::vector<Pending> frontier;
+  visited.reserve(1 << 16);
+  std::deque<Pending> frontier;
   {
     State init = Initial();
     std::vector<NodeIndex> rename;
@@ -898,7 +915,7 @@ ExploreResult Explorer::Run() {
   for (std::uint64_t depth = 0; !frontier.empty(); ++depth) {
     r.depth = depth;
     r.max_frontier = std::max<std::uint64_t>(r.max_frontier, frontier.size());
-    std::vector<Pending> next;
+    std::deque<Pending> next;
     for (std::size_t fi = 0; fi < frontier.size(); ++fi) {
       Pending& cur = frontier[fi];
       const std::vector<ExploreStep> enabled = Enabled(cur.state);
