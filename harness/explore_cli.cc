@@ -173,6 +173,14 @@ void ExploreUsage(std::FILE* out) {
 }
 
 int ExploreCommand(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs("usage: tokensim explore [SCENARIO.yaml] [options]\n", stdout);
+      ExploreUsage(stdout);
+      return 0;
+    }
+  }
   Options o;
   try {
     o = Parse(argc, argv);
