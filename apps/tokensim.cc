@@ -23,6 +23,7 @@
 #include "core/node.h"
 #include "harness/campaign.h"
 #include "harness/cli.h"
+#include "harness/explore_cli.h"
 #include "harness/fuzz.h"
 #include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
@@ -171,6 +172,11 @@ void Define(CLI::App& app, Flags& f) {
       ->required()
       ->check(CLI::ExistingFile);
   add("mutants", "list the planted bugs (protocol variants for the simulator only)");
+  // Listed for --help; main hands its arguments to tokensim::ExploreCommand, which parses
+  // them (harness/explore_cli.h).
+  add("explore",
+      "visit every interleaving of a small configuration; on a violation write the shortest "
+      "counterexample as a scenario (options: tokensim explore --help; docs/EXPLORE.md)");
 }
 
 int Run(const RunFlags& f, bool json, const CLI::App& run_app) {
@@ -337,6 +343,9 @@ int Merge(const std::vector<std::string>& files, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "explore") {
+    return tokensim::ExploreCommand(argc - 2, argv + 2);
+  }
   CLI::App app;
   Flags f;
   Define(app, f);
@@ -346,6 +355,7 @@ int main(int argc, char** argv) {
   }
   if (f.command == "fuzz") return Fuzz(f.fuzz, f.run.mutant, f.json, *app.get_subcommand("fuzz"));
   if (f.command == "merge") return Merge(f.merge, f.json);
+
   ListMutants(f.json);
   return 0;
 }

@@ -470,6 +470,45 @@ const Outputs& Node::OnCrash(TokenIndex token) {
   return out_;
 }
 
+// ---- fingerprints ---------------------------------------------------------------------
+
+void Node::HashState(StateHasher& h, NodeRename rename) const {
+  h.Add(StateHasher::Renamed(rename, self_));
+  h.Add((static_cast<std::uint64_t>(started_) << 32) | catching_up_);
+  h.Add(next_op_id_);
+  for (const TokenState& t : tokens_) {
+    h.Add((static_cast<std::uint64_t>(t.crashed) << 1) | static_cast<std::uint64_t>(t.catching_up));
+    h.Add(t.stored);
+    h.Add(t.last_version);
+    h.Add(t.reserved_through);
+    h.Add(t.final_version ? *t.final_version + 1 : 0);
+    h.Add(t.final_point);
+  }
+  h.Add(operations_.size());
+  for (const auto& [op_id, op] : operations_) {
+    h.Add(op_id);
+    h.Add(op.request_id);
+    h.Add((static_cast<std::uint64_t>(op.kind) << 16) |
+          (static_cast<std::uint64_t>(op.phase) << 8) |
+          static_cast<std::uint64_t>(op.waiting_final));
+    h.Add(op.token);
+    h.Add(op.vv);
+    // Who answered, as a set of (renamed) nodes: the order of the replica list is not state.
+    const auto& replicas = scheme_->token(op.token).replicas;
+    std::uint64_t answered = 0;
+    for (std::size_t i = 0; i < op.answered.size(); ++i) {
+      if (!op.answered[i]) continue;
+      std::uint64_t k = StateHasher::Renamed(rename, replicas[i]) + 0x9E3779B97F4A7C15ULL;
+      k = (k ^ (k >> 29)) * 0xBF58476D1CE4E5B9ULL;
+      answered += k ^ (k >> 32);
+    }
+    h.Add(answered);
+    h.Add((static_cast<std::uint64_t>(op.answers) << 32) | op.answers_at_highest);
+    h.Add(op.final_point);
+  }
+  // op_by_request_ is determined by operations_ (the request ids of its non-catch-up ops).
+}
+
 // ---- start and catch-up ----------------------------------------------------------------
 
 const Outputs& Node::OnStart(StartMode mode, const std::vector<TokenRecord>& records) {

@@ -44,6 +44,7 @@
 
 #include "core/messages.h"
 #include "core/scheme.h"
+#include "core/state_hash.h"
 
 namespace token {
 
@@ -190,6 +191,10 @@ class Node {
   TokenRecord Record(TokenIndex token) const;
   // Operations started here and not yet answered (dropped ones excluded).
   std::size_t pending_operations() const { return operations_.size(); }
+  // Feeds everything that decides this node's future outputs (not its stats) to `h`, with
+  // node indices mapped through `rename` (core/state_hash.h). Equal inputs from equal
+  // states hash alike; an explorer tells states apart by it.
+  void HashState(StateHasher& h, NodeRename rename = {}) const;
 
  private:
   enum class Phase : std::uint8_t { kComputePartial, kQuery, kImpose, kDone, kCatchUp };

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <rapidcheck.h>
@@ -320,30 +318,12 @@ FuzzFailure ShrinkAndWrite(const FuzzOptions& o, std::uint64_t index,
       shrunk.ops.size() +
       (shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
                        : 0);
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  const std::string name = fmt::format("fuzz-seed{}-case{}", o.seed, index);
-  f.yaml_path = fmt::format("{}/{}.yaml", o.out_dir, name);
   sim::Scenario named = shrunk;
-  named.name = name;
+  named.name = fmt::format("fuzz-seed{}-case{}", o.seed, index);
   named.description = "shrunk by tokensim fuzz: " + why;
-  std::ofstream out(f.yaml_path);
-  out << sim::ScenarioToYaml(named);
-  if (!out) f.yaml_path.clear();  // the caller reports that nothing was written
-  out.close();
-  if (f.yaml_path.empty()) return f;
-  // The report of the replayed file: what a person opens first.
-  auto replayed = sim::LoadScenarioFile(f.yaml_path);
-  if (replayed.ok()) {
-    std::vector<sim::MessageRecord> messages;
-    const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
-    const std::string html = fmt::format("{}/{}.html", o.out_dir, name);
-    if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
-                                              SimReportExtras(*replayed, j, messages))
-                         .ok()) {
-      f.html_path = html;
-    }
-  }
+  const WrittenCase written = WriteCase(named, o.out_dir, named.name);
+  f.yaml_path = written.yaml_path;
+  f.html_path = written.html_path;
   return f;
 }
 

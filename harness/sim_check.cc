@@ -1,11 +1,14 @@
 #include "harness/sim_check.h"
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <fmt/format.h>
 
 #include "checker/history.h"
 #include "checker/report.h"
+#include "sim/scenario_yaml.h"
 
 namespace tokensim {
 
@@ -238,6 +241,32 @@ std::string Summary(const sim::Scenario& s, const Judgement& j) {
   }
   out += j.expectation_met ? "expectation: met\n" : "expectation: NOT met: " + j.mismatch + "\n";
   return out;
+}
+
+WrittenCase WriteCase(const sim::Scenario& scenario, const std::string& dir,
+                      const std::string& stem) {
+  WrittenCase written;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  written.yaml_path = fmt::format("{}/{}.yaml", dir, stem);
+  std::ofstream out(written.yaml_path);
+  out << sim::ScenarioToYaml(scenario);
+  out.close();
+  if (!out) {
+    written.yaml_path.clear();
+    return written;
+  }
+  auto replayed = sim::LoadScenarioFile(written.yaml_path);
+  if (!replayed.ok()) return written;
+  std::vector<sim::MessageRecord> messages;
+  const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
+  const std::string html = fmt::format("{}/{}.html", dir, stem);
+  if (j.history &&
+      checker::WriteHtmlReport(html, *j.history, j.report, SimReportExtras(*replayed, j, messages))
+          .ok()) {
+    written.html_path = html;
+  }
+  return written;
 }
 
 }  // namespace tokensim

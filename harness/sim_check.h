@@ -36,6 +36,16 @@ Judgement RunAndJudge(const sim::Scenario& scenario, const sim::TraceSink& trace
 checker::HtmlExtras SimReportExtras(const sim::Scenario& scenario, const Judgement& j,
                                     const std::vector<sim::MessageRecord>& messages);
 
+// A failing case written out: DIR/STEM.yaml (the scenario, created with DIR if needed) and
+// DIR/STEM.html (the report of a run of the file as written, what a person opens first).
+// An empty path: that file could not be written.
+struct WrittenCase {
+  std::string yaml_path;
+  std::string html_path;
+};
+WrittenCase WriteCase(const sim::Scenario& scenario, const std::string& dir,
+                      const std::string& stem);
+
 // The readable summary `tokensim run` prints (without the digest line).
 std::string Summary(const sim::Scenario& scenario, const Judgement& j);
 

@@ -40,6 +40,63 @@ Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, Host
                "a Host needs a clock, a transport, a compute runner and storage");
 }
 
+Host::Host(const Host& other, World world)
+    : scheme_(other.scheme_),
+      self_(other.self_),
+      self_name_(other.self_name_),
+      options_(other.options_),
+      world_(world),
+      node_(other.node_),
+      calls_(other.calls_),
+      jobs_(other.jobs_),
+      waiting_(other.waiting_),
+      batches_issued_(other.batches_issued_),
+      batches_durable_(other.batches_durable_),
+      answers_before_durable_(other.answers_before_durable_),
+      held_(other.held_),
+      rejection_logged_(other.rejection_logged_),
+      stats_(other.stats_) {
+  TOKEN_ASSERT(!other.acting_ && other.to_self_.empty(), "a host is copied between its calls");
+  TOKEN_ASSERT(world_.clock && world_.transport && world_.compute && world_.storage,
+               "a Host needs a clock, a transport, a compute runner and storage");
+}
+
+void Host::HashState(StateHasher& h, NodeRename rename) const {
+  node_.HashState(h, rename);
+  h.Add(calls_.size());
+  for (const auto& [call, entry] : calls_) {
+    h.Add(call);
+    h.Add((static_cast<std::uint64_t>(entry.client) << 1) | static_cast<std::uint64_t>(entry.held));
+    h.Add(entry.token ? *entry.token + 1 : 0);
+    h.Add(static_cast<std::uint64_t>(entry.request.kind));
+    h.Add(entry.request.token);
+  }
+  h.Add(jobs_.size());
+  for (const auto& [job, request] : jobs_) {
+    h.Add(job);
+    h.Add(request);
+  }
+  h.Add(waiting_.size());
+  for (const Waiting& w : waiting_) {
+    h.Add((static_cast<std::uint64_t>(w.kind) << 8) | static_cast<std::uint64_t>(w.message.type));
+    h.Add(w.after);
+    h.Add((std::uint64_t{StateHasher::Renamed(rename, w.message.from)} << 32) |
+          StateHasher::Renamed(rename, w.message.to));
+    h.Add(w.message.token);
+    h.Add(w.message.op_id);
+    h.Add(w.message.vv);
+    h.Add(w.call);
+    h.Add(w.reply.request_id);
+    h.Add(static_cast<std::uint64_t>(w.reply.status.code()));
+    h.Add(w.reply.version);
+    h.Add(w.reply.value);
+    h.Add(w.reply.final_point);
+  }
+  h.Add(batches_issued_);
+  h.Add(batches_durable_);
+  h.Add(held_);
+}
+
 void Host::Start(StartMode mode, const std::vector<TokenRecord>& records) {
   Act(node_.OnStart(mode, records));
   if (node_.catching_up()) {

@@ -97,6 +97,11 @@ class Host {
   // REQUIRES: self < scheme->nodes().size(); every pointer in `world` set.
   Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, HostOptions options,
        World world);
+  // A copy of `other` (its node, calls in flight, jobs, outputs waiting for storage) that
+  // acts on `world` from now on; `other` and its world are untouched. For drivers that
+  // branch a node's state (the explorer, harness/explore.h). REQUIRES: `other` is not inside
+  // one of its own calls.
+  Host(const Host& other, World world);
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
@@ -139,6 +144,10 @@ class Host {
   // Messages and replies waiting for storage.
   std::size_t outputs_waiting() const { return waiting_.size(); }
   const HostStats& stats() const { return stats_; }
+  // Feeds everything that decides this host's future calls into the world to `h` (its
+  // node, calls in flight, jobs, waiting outputs, storage progress; not stats, logs or
+  // times), node indices mapped through `rename` (core/state_hash.h).
+  void HashState(StateHasher& h, NodeRename rename = {}) const;
 
  private:
   struct CallEntry {

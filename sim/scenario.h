@@ -26,6 +26,8 @@ using token::NodeIndex;
 using token::TokenIndex;
 
 inline constexpr std::int64_t kForever = std::numeric_limits<std::int64_t>::max();
+// A client's request and a node's reply take this long in a scheduled run (Scenario::schedule).
+inline constexpr std::int64_t kScheduledHopNs = 1'000;
 
 enum class DelayKind : std::uint8_t {
   kConstant,     // always `min_ns`
@@ -94,6 +96,21 @@ struct Workload {
   std::uint64_t domain_span = 64;  // high - low of generated writes is at most this
 };
 
+// One entry of an explicit schedule (Scenario::schedule): what happens at `at_ns`.
+// `who` is a node (deliver, compute, sync) or a client process (give_up); `n` counts from 1.
+struct ScheduleStep {
+  enum class Kind : std::uint8_t {
+    kDeliver,  // the n-th message node `who` sent (to a peer) arrives
+    kCompute,  // the n-th argmin job node `who` started finishes
+    kSync,     // the n-th storage sync node `who` started completes
+    kGiveUp,   // client process `who` gives up its n-th operation (the call's deadline)
+  };
+  Kind kind = Kind::kDeliver;
+  std::int64_t at_ns = 0;
+  std::uint32_t who = 0;
+  std::uint64_t n = 1;
+};
+
 enum class ExpectVerdict : std::uint8_t { kLinearizable, kViolation, kAny };
 
 struct Expectation {
@@ -139,6 +156,14 @@ struct Scenario {
   std::optional<Workload> workload;
   std::vector<ScriptedOp> ops;
   std::vector<Fault> faults;
+  // An explicit schedule instead of drawn delays (a counterexample of `tokensim explore`):
+  // every peer message, argmin job and storage sync happens exactly when an entry says (one
+  // without an entry never happens), client requests and replies take kScheduledHopNs, a
+  // client gives up only where an entry says, nodes never give up on their own (no margin
+  // before the deadline, no catch-up retries), reads are not retried, a power cut keeps
+  // no unsynced write, and restarted nodes come back after `down`. Absent: the drawn
+  // delays of the network and storage models above.
+  std::optional<std::vector<ScheduleStep>> schedule;
   std::int64_t max_time_ns = 3'600'000'000'000;  // one virtual hour
   std::uint64_t max_events = 50'000'000;
   Expectation expect;

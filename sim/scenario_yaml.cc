@@ -181,9 +181,10 @@ token::OpKind OpKindOf(const std::string& s, const YAML::Node& n) {
 
 Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (!root.IsMap()) Fail(root, "a scenario must be a mapping (name:, seed:, scheme:, ...)");
-  CheckKeys(root, "scenario",
-            {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute",
-             "storage", "clients", "workload", "operations", "faults", "limits", "expect"});
+  CheckKeys(
+      root, "scenario",
+      {"name", "description", "seed", "scheme", "protocol", "host", "network", "compute", "storage",
+       "clients", "workload", "operations", "faults", "schedule", "limits", "expect"});
   Scenario s;
   if (root["name"]) s.name = Scalar(root["name"], "name");
   if (root["description"]) s.description = Scalar(root["description"], "description");
@@ -329,6 +330,39 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
       s.faults.push_back(ParseFault(f, sch));
     }
   }
+  if (const auto sched = root["schedule"]) {
+    if (!sched.IsSequence()) Fail(sched, "schedule must be a list (it may be empty: [])");
+    s.schedule.emplace();
+    for (const auto& e : sched) {
+      CheckKeys(e, "schedule entry", {"at", "deliver", "compute", "sync", "give_up", "n"});
+      ScheduleStep step;
+      if (!e["at"] || !e["n"]) Fail(e, "a schedule entry needs 'at' and 'n'");
+      step.at_ns = Duration(e["at"], "at");
+      step.n = Unsigned(e["n"], "n");
+      if (step.n == 0) Fail(e["n"], "n counts from 1");
+      int kinds = 0;
+      for (const auto& [key, kind] : {std::pair{"deliver", ScheduleStep::Kind::kDeliver},
+                                      std::pair{"compute", ScheduleStep::Kind::kCompute},
+                                      std::pair{"sync", ScheduleStep::Kind::kSync}}) {
+        if (!e[key]) continue;
+        ++kinds;
+        step.kind = kind;
+        step.who = NodeOf(sch, e[key], key);
+      }
+      if (e["give_up"]) {
+        ++kinds;
+        step.kind = ScheduleStep::Kind::kGiveUp;
+        step.who = static_cast<std::uint32_t>(Unsigned(e["give_up"], "give_up"));
+        if (step.who >= 10000) Fail(e["give_up"], "give_up: a process below 10000");
+      }
+      if (kinds != 1) {
+        Fail(e,
+             "a schedule entry is one of 'deliver: <node>', 'compute: <node>', "
+             "'sync: <node>' or 'give_up: <process>'");
+      }
+      s.schedule->push_back(step);
+    }
+  }
   if (const auto l = root["limits"]) {
     CheckKeys(l, "limits", {"max_time", "max_events"});
     if (l["max_time"]) s.max_time_ns = Duration(l["max_time"], "limits.max_time");
@@ -366,6 +400,9 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   }
   if (!s.workload && s.ops.empty()) {
     Fail(root, "the scenario has no clients: give 'workload' or 'operations'");
+  }
+  if (s.schedule && s.workload) {
+    Fail(root["schedule"], "a scheduled scenario runs scripted 'operations' only, no 'workload'");
   }
   if (s.expect.digest) {
     // Pinned for the file's own seed and protocol.
@@ -566,6 +603,23 @@ std::string ScenarioToYaml(const Scenario& s) {
       if (f.kind == FaultKind::kCrashToken) {
         out << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << sch.token(f.token).id;
       }
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+  }
+  if (s.schedule) {
+    static constexpr const char* kStep[] = {"deliver", "compute", "sync", "give_up"};
+    out << YAML::Key << "schedule" << YAML::Value << YAML::BeginSeq;
+    for (const ScheduleStep& e : *s.schedule) {
+      out << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "at" << YAML::Value << FormatDuration(e.at_ns);
+      out << YAML::Key << kStep[static_cast<int>(e.kind)] << YAML::Value;
+      if (e.kind == ScheduleStep::Kind::kGiveUp) {
+        out << e.who;
+      } else {
+        out << sch.node(e.who);
+      }
+      out << YAML::Key << "n" << YAML::Value << e.n;
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <variant>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "core/node.h"
 #include "host/host.h"
 #include "sim/random.h"
+#include "sim/sim_disk.h"
 
 namespace sim {
 namespace {
@@ -130,6 +132,7 @@ struct Process {
   NodeIndex node = 0;
   token::Domain domain;
   std::uint32_t retries = 0;  // of the current read
+  std::uint64_t invoked = 0;  // operations invoked (retries included)
   std::vector<NodeIndex> tried;
   std::uint32_t generated_left = 0;
   std::uint32_t generated_done = 0;
@@ -160,6 +163,11 @@ class Simulation {
     }
     for (std::uint32_t i = 0; i < generated; ++i) {
       processes_[scripted + i].generated_left = s.workload->ops_per_client;
+    }
+    if (s.schedule) {
+      for (const ScheduleStep& e : *s.schedule) {
+        scheduled_.emplace(ScheduleKey{e.kind, e.who, e.n}, e.at_ns);
+      }
     }
     if (s.workload) {
       workload_tokens_ = s.workload->tokens;
@@ -426,7 +434,7 @@ class Simulation {
     // A read that timed out may be retried at a reader not tried yet: the next one after
     // the last tried, in the scheme's order. No randomness: a scripted replay of these
     // clients (fuzz reduction) retries exactly as the original did.
-    if (p.kind == OpKind::kRead && s_.retry_reads) {
+    if (p.kind == OpKind::kRead && s_.retry_reads && !s_.schedule) {
       const auto& readers = scheme_.token(p.token).readers;
       const auto last = std::find(readers.begin(), readers.end(), p.node);
       const std::size_t start = last == readers.end() ? 0 : (last - readers.begin()) + 1;
@@ -534,14 +542,18 @@ class Simulation {
     }
     ClientRequest req{p.request_id, kind, scheme_.token(t).id, p.domain};
     out_index_ = 0;
-    const std::int64_t arrives = now_ + Delay(p.op_key, std::nullopt, node, 0);
+    ++p.invoked;
+    const std::int64_t arrives =
+        s_.schedule ? now_ + kScheduledHopNs : now_ + Delay(p.op_key, std::nullopt, node, 0);
     if (log_) {
       if (request_origin_.size() <= p.request_id) request_origin_.resize(p.request_id + 1);
       request_origin_[p.request_id] = {pid, t};
       log_->push_back(MessageRecord{MessageRecord::Kind::kRequest, static_cast<std::uint8_t>(kind),
                                     t, pid, node, now_, arrives, 0, p.request_id});
     }
-    const std::int64_t deadline = now_ + s_.client_timeout_ns;
+    const std::int64_t deadline = s_.schedule
+                                      ? Scheduled(ScheduleStep::Kind::kGiveUp, pid, p.invoked)
+                                      : now_ + s_.client_timeout_ns;
     Schedule(arrives,
              DeliverRequest{node, std::move(req), deadline, Origin{p.op_key, p.request_id}});
     Schedule(deadline, ClientTimeout{pid, p.request_id});
@@ -637,12 +649,8 @@ class Simulation {
       JobId id;
       token::ComputeRequest request;
       Origin origin;
+      std::uint64_t n;  // the n-th job this node started (scheduled runs)
     };
-    struct PendingWrite {
-      token::host::BatchId batch;
-      std::vector<token::TokenRecord> records;
-    };
-
     SimNode(Simulation* sim, NodeIndex node) : sim_(sim), self(node) {
       host = std::make_unique<Host>(sim->s_.scheme, self, sim->HostOptionsOf(), World());
     }
@@ -652,13 +660,16 @@ class Simulation {
       sim_->Schedule(std::max(at_ns, sim_->now_),
                      HostTimer{self, incarnation, call, sim_->origin_});
     }
-    void Send(const Message& m) override { sim_->SendMessage(m); }
+    void Send(const Message& m) override {
+      ++sent;
+      sim_->SendMessage(m, sent);
+    }
     void AnswerClient(CallId, const ClientReply& reply) override { sim_->SendReply(self, reply); }
     void AnswerPeer(CallId, const token::Result<Message>&) override {
       TOKEN_ASSERT(false, "simulated nodes exchange messages, never unary peer calls");
     }
     void Start(JobId job, const token::ComputeRequest& request) override {
-      worker.push_back(Job{job, request, sim_->origin_});
+      worker.push_back(Job{job, request, sim_->origin_, ++jobs_started});
       if (worker.size() == 1) sim_->StartHeadJob(*this);
     }
     void Cancel(JobId job) override {
@@ -674,33 +685,21 @@ class Simulation {
       if (!worker.empty()) sim_->StartHeadJob(*this);
     }
     void Write(token::host::BatchId batch, std::vector<token::TokenRecord> records) override {
-      pending_.push_back(PendingWrite{batch, std::move(records)});
-      if (!syncing_) StartSync();
+      if (disk_.Write(batch, std::move(records))) StartSync();
     }
-    // Group commit, as the real store does: one sync covers every write made before it
-    // starts; writes made while it runs wait for the next one.
+    // Group commit, as the real store does (sim/sim_disk.h).
     void StartSync() {
-      syncing_ = true;
-      sim_->Schedule(sim_->now_ + sim_->StorageDelay(),
-                     StorageDone{self, incarnation, pending_.back().batch, sim_->origin_});
+      const token::host::BatchId covers = disk_.StartSync();
+      const std::int64_t at = sim_->s_.schedule ? sim_->Scheduled(ScheduleStep::Kind::kSync, self,
+                                                                  disk_.syncs_started())
+                                                : sim_->now_ + sim_->StorageDelay();
+      sim_->Schedule(at, StorageDone{self, incarnation, covers, sim_->origin_});
     }
     // The sync covering batches up to `batch` completed; the next starts if writes wait.
     void SyncDone(token::host::BatchId batch) {
-      Synced(batch);
-      syncing_ = false;
+      disk_.SyncDone();
       host->OnStorageDone(batch);
-      if (!syncing_ && !pending_.empty()) StartSync();
-    }
-
-    // Batches up to `batch` are synced: they survive any crash from now on.
-    void Synced(token::host::BatchId batch) {
-      // A replacement's first batch marks its tokens as catching up: from then on a restart
-      // resumes the catch-up from the disk.
-      if (!pending_.empty() && pending_.front().batch <= batch) replacement_pending_ = false;
-      while (!pending_.empty() && pending_.front().batch <= batch) {
-        Apply(pending_.front().records);
-        pending_.pop_front();
-      }
+      if (disk_.SyncWanted()) StartSync();
     }
 
     // The process dies. Unsynced writes survive when the machine does (`keep` of them
@@ -709,62 +708,39 @@ class Simulation {
       ++incarnation;
       host.reset();
       worker.clear();
-      for (const PendingWrite& w : pending_) {
-        for (const token::TokenRecord& r : w.records) {
-          if (keep_records == 0) break;
-          --keep_records;
-          disk_[r.token] = r;
-        }
-      }
-      pending_.clear();
-      syncing_ = false;
+      disk_.Die(keep_records);
     }
-    std::size_t UnsyncedRecords() const {
-      std::size_t n = 0;
-      for (const PendingWrite& w : pending_) n += w.records.size();
-      return n;
-    }
-    void LoseDisk() {
-      disk_.clear();
-      replacement_pending_ = true;
-    }
+    std::size_t UnsyncedRecords() const { return disk_.UnsyncedRecords(); }
+    void LoseDisk() { disk_.LoseDisk(); }
 
     // A new process starts from the disk: a replacement until the disk holds its
     // catch-up marks (as tokenserver refuses to take a data directory without them for a
     // node that is not new), a restart from the records after that.
     void Boot() {
-      const token::StartMode mode =
-          replacement_pending_ ? token::StartMode::kReplacement : token::StartMode::kRestart;
+      const token::StartMode mode = disk_.BootMode();
       if (sim_->trace_) {
         sim_->Trace(fmt::format("node {} comes back ({})", sim_->scheme_.node(self),
                                 token::StartModeName(mode)));
       }
       host = std::make_unique<Host>(sim_->s_.scheme, self, sim_->HostOptionsOf(), World());
-      std::vector<token::TokenRecord> records;
-      if (mode == token::StartMode::kRestart) {
-        for (const auto& [t, r] : disk_) records.push_back(r);
-      }
-      host->Start(mode, records);
+      host->Start(mode, disk_.BootRecords());
     }
 
    private:
-    void Apply(const std::vector<token::TokenRecord>& records) {
-      for (const token::TokenRecord& r : records) disk_.insert_or_assign(r.token, r);
-    }
     token::host::World World() {
       return {.clock = this, .transport = this, .compute = this, .storage = this};
     }
     Simulation* sim_;
-    std::map<TokenIndex, token::TokenRecord> disk_;  // durable: the last record of each token
-    std::deque<PendingWrite> pending_;               // written, not yet synced
-    bool syncing_ = false;              // a sync is running (its StorageDone is scheduled)
-    bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet
+    SimDisk disk_;
 
    public:
     const NodeIndex self;
     std::uint32_t incarnation = 0;  // bumped when the process dies
     std::unique_ptr<Host> host;     // null while down
     std::deque<Job> worker;         // the front one runs; job ids are unique per process
+    // Messages sent and jobs started, across restarts (scheduled runs name them by these).
+    std::uint64_t sent = 0;
+    std::uint64_t jobs_started = 0;
   };
 
   // A restart fault: the process dies now (its calls end, its connections drop, writes
@@ -779,7 +755,7 @@ class Simulation {
     std::size_t keep = unsynced;
     if (fault.lose_unsynced) {
       Random rng(Mix(FaultKey(index), kStorageStream));
-      keep = rng.Below(unsynced + 1);
+      keep = s_.schedule ? 0 : rng.Below(unsynced + 1);
     }
     result_.stats.records_lost += unsynced - keep;
     if (trace_) {
@@ -806,6 +782,12 @@ class Simulation {
     h.node = s_.node_options;
     h.max_held_calls = s_.max_held_calls;
     h.max_calls_per_token = s_.max_calls_per_token;
+    if (s_.schedule) {
+      // Only the schedule ends a call: the node never gives up before its caller does, and
+      // a replacement asks its peers once.
+      h.give_up_margin_ns = 0;
+      h.catch_up_retry_ns = kForever / 4;
+    }
     return h;
   }
 
@@ -819,13 +801,18 @@ class Simulation {
     const SimNode::Job& job = node.worker.front();
     const std::int64_t cost =
         static_cast<std::int64_t>(job.request.to - job.request.from) * s_.compute_ns_per_hash;
-    Schedule(now_ + cost, ComputeDone{node.self, node.incarnation, job.id});
+    const std::int64_t at =
+        s_.schedule ? std::max(now_, Scheduled(ScheduleStep::Kind::kCompute, node.self, job.n))
+                    : now_ + cost;
+    Schedule(at, ComputeDone{node.self, node.incarnation, job.id});
   }
 
-  void SendMessage(const Message& m) {
+  // `n`: the n-th message its sender sent (a scheduled run delivers it when its entry says).
+  void SendMessage(const Message& m, std::uint64_t n) {
     ++result_.stats.messages_sent;
-    const std::int64_t arrives =
-        now_ + Delay(origin_.key, m.from, m.to, 1 + static_cast<std::uint64_t>(m.type));
+    const std::int64_t arrives = s_.schedule ? Scheduled(ScheduleStep::Kind::kDeliver, m.from, n)
+                                             : now_ + Delay(origin_.key, m.from, m.to,
+                                                            1 + static_cast<std::uint64_t>(m.type));
     if (log_) {
       log_->push_back(MessageRecord{MessageRecord::Kind::kNode, static_cast<std::uint8_t>(m.type),
                                     m.token, m.from, m.to, now_, arrives, m.vv.version,
@@ -837,7 +824,8 @@ class Simulation {
 
   // The reply travels back to the client like any message.
   void SendReply(NodeIndex at, const ClientReply& r) {
-    const std::int64_t arrives = now_ + Delay(origin_.key, at, at, 0, /*reply=*/true);
+    const std::int64_t arrives =
+        s_.schedule ? now_ + kScheduledHopNs : now_ + Delay(origin_.key, at, at, 0, /*reply=*/true);
     if (log_ && r.request_id < request_origin_.size()) {
       const auto [pid, t] = request_origin_[r.request_id];
       log_->push_back(MessageRecord{MessageRecord::Kind::kReply,
@@ -845,6 +833,12 @@ class Simulation {
                                     now_, arrives, r.version, r.request_id});
     }
     Schedule(arrives, DeliverReply{r});
+  }
+
+  // When a scheduled run's entry (kind, who, n) happens; never (kForever) without one.
+  std::int64_t Scheduled(ScheduleStep::Kind kind, std::uint32_t who, std::uint64_t n) const {
+    auto it = scheduled_.find(ScheduleKey{kind, who, n});
+    return it == scheduled_.end() ? kForever : it->second;
   }
 
   // Time to sync one storage write, from the write's identity like a message's delay.
@@ -882,6 +876,9 @@ class Simulation {
   std::vector<Payload> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::map<std::uint64_t, std::uint32_t> request_process_;
+  // A scheduled run's entries: (kind, who, n) -> when.
+  using ScheduleKey = std::tuple<ScheduleStep::Kind, std::uint32_t, std::uint64_t>;
+  std::map<ScheduleKey, std::int64_t> scheduled_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t next_request_id_ = 0;
   std::int64_t now_ = 0;

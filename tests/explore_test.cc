@@ -1,0 +1,275 @@
+// The exhaustive explorer (harness/explore.h): small configurations exhausted with known
+// verdicts, every planted bug found with a counterexample that replays as a violation in the
+// simulator (from its YAML), reductions that agree with the plain search, liveness, bounds,
+// and the schedule's file format.
+#include "harness/explore.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "harness/sim_check.h"
+#include "sim/scenario_yaml.h"
+
+namespace tokensim {
+namespace {
+
+ExploreConfig Shape(std::uint32_t replicas, std::uint32_t readers, std::uint32_t ops,
+                    token::Mutant mutant = token::Mutant::kNone) {
+  ExploreConfig c = ShapeConfig(replicas, 1, readers, ops);
+  c.node_options.mutant = mutant;
+  c.max_seconds = 120;  // a safety net: every case here ends far sooner
+  return c;
+}
+
+// The counterexample, written as YAML and loaded back, fails in the simulator the way the
+// explorer says, with the digest it pinned.
+void ExpectReplaysAsViolation(const ExploreResult& r) {
+  ASSERT_TRUE(r.counterexample.has_value());
+  EXPECT_TRUE(r.replay_fails) << r.replay_mismatch;
+  const std::string yaml = sim::ScenarioToYaml(*r.counterexample);
+  auto loaded = sim::ParseScenarioYaml(yaml, "counterexample.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString() << "\n" << yaml;
+  ASSERT_TRUE(loaded->schedule.has_value());
+  const Judgement j = RunAndJudge(*loaded);
+  EXPECT_FALSE(j.expectation_met) << yaml;
+  ASSERT_TRUE(r.counterexample->expect.digest.has_value());
+  EXPECT_EQ(j.run.digest, r.counterexample->expect.digest->digest) << "replays bit for bit";
+  if (r.verdict == ExploreResult::Verdict::kSafety) {
+    EXPECT_EQ(j.report.overall, checker::Verdict::kViolation) << j.mismatch << "\n" << yaml;
+  } else {
+    EXPECT_NE(j.mismatch.find("liveness"), std::string::npos) << j.mismatch;
+  }
+}
+
+TEST(Explore, CorrectProtocolSmallConfigExhaustedWithoutViolation) {
+  const ExploreResult r = Explore(Shape(3, 1, 1));
+  EXPECT_TRUE(r.exhausted) << r.stopped_by;
+  EXPECT_EQ(r.verdict, ExploreResult::Verdict::kNone) << r.violation;
+  EXPECT_TRUE(r.liveness_checked);
+  EXPECT_GT(r.terminal, 0u);
+  EXPECT_GT(r.unique, 1000u);
+  EXPECT_GE(r.states, r.unique - 1);
+}
+
+TEST(Explore, CorrectProtocolWithACrashWithinTheBudget) {
+  ExploreConfig c = Shape(3, 0, 2);
+  c.crashes = 1;
+  const ExploreResult r = Explore(c);
+  EXPECT_TRUE(r.exhausted) << r.stopped_by;
+  EXPECT_EQ(r.verdict, ExploreResult::Verdict::kNone) << r.violation;
+  EXPECT_TRUE(r.liveness_checked);
+}
+
+TEST(Explore, CorrectWriterExhaustedWithOneRestart) {
+  ExploreConfig c = Shape(3, 0, 2);
+  c.restarts = 1;
+  const ExploreResult r = Explore(c);
+  EXPECT_TRUE(r.exhausted) << r.stopped_by;
+  EXPECT_EQ(r.verdict, ExploreResult::Verdict::kNone) << r.violation;
+}
+
+struct PlantedCase {
+  token::Mutant mutant;
+  std::uint32_t readers;
+  std::uint32_t ops;
+  std::uint32_t restarts;
+  int restart_kind;  // -1: none; 0 plain, 1 power cut, 2 disk lost
+};
+
+ExploreConfig ConfigOf(const PlantedCase& p) {
+  ExploreConfig c = Shape(3, p.readers, p.ops, p.mutant);
+  c.restarts = p.restarts;
+  c.restart_plain = p.restart_kind == 0;
+  c.restart_power_cut = p.restart_kind == 1;
+  c.restart_disk_lost = p.restart_kind == 2;
+  return c;
+}
+
+// Each planted bug on the smallest configuration that shows it.
+const PlantedCase kPlanted[] = {
+    {token::Mutant::kReadSkipsImpose, 2, 1, 0, -1},
+    {token::Mutant::kWriteAnswersFirstAck, 1, 1, 0, -1},
+    {token::Mutant::kReadLocalOnly, 2, 1, 0, -1},
+    {token::Mutant::kMinorityQuorum, 1, 1, 0, -1},
+    {token::Mutant::kCountStaleAcks, 2, 1, 0, -1},
+    {token::Mutant::kAdoptAnyVersion, 1, 2, 0, -1},
+    {token::Mutant::kFirstReplyWins, 1, 1, 0, -1},
+    {token::Mutant::kFastReadWithoutQuorum, 2, 1, 0, -1},
+    {token::Mutant::kAckBeforeDurable, 1, 1, 1, 1},
+    {token::Mutant::kWriterCounterInMemory, 0, 2, 1, 0},
+    {token::Mutant::kRejoinEmpty, 1, 1, 1, 2},
+};
+
+TEST(Explore, EveryPlantedBugIsFoundAndItsCounterexampleReplays) {
+  std::vector<token::Mutant> covered;
+  for (const PlantedCase& p : kPlanted) {
+    SCOPED_TRACE(std::string(token::MutantName(p.mutant)));
+    const ExploreResult r = Explore(ConfigOf(p));
+    EXPECT_EQ(r.verdict, ExploreResult::Verdict::kSafety) << r.stopped_by;
+    EXPECT_FALSE(r.path.empty());
+    EXPECT_EQ(r.trace.size(), r.path.size());
+    ExpectReplaysAsViolation(r);
+    // The correct protocol on the same configuration has no violation as shallow.
+    ExploreConfig fixed = ConfigOf(p);
+    fixed.node_options.mutant = token::Mutant::kNone;
+    fixed.max_depth = r.path.size();
+    const ExploreResult ok = Explore(fixed);
+    EXPECT_EQ(ok.verdict, ExploreResult::Verdict::kNone) << ok.violation;
+    covered.push_back(p.mutant);
+  }
+  for (const token::Mutant m : token::kAllMutants) {
+    EXPECT_NE(std::find(covered.begin(), covered.end(), m), covered.end())
+        << "no explore case for " << token::MutantName(m);
+  }
+}
+
+// Sleep sets and symmetry reach the same verdicts as the plain search: the same shortest
+// counterexample length for a planted bug, and (sleep sets prune steps, not states) the
+// same unique states when nothing is found.
+TEST(Explore, ReductionsAgreeWithThePlainSearch) {
+  const std::vector<ExploreConfig> configs = {
+      Shape(3, 1, 1),
+      [] {
+        ExploreConfig c = Shape(3, 0, 2);
+        c.crashes = 1;
+        return c;
+      }(),
+      Shape(3, 2, 1, token::Mutant::kReadSkipsImpose),
+      Shape(3, 1, 1, token::Mutant::kFirstReplyWins),
+      Shape(3, 1, 1, token::Mutant::kWriteAnswersFirstAck),
+  };
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExploreConfig plain = configs[i];
+    plain.sleep_sets = false;
+    plain.symmetry = false;
+    const ExploreResult base = Explore(plain);
+    for (const bool sleep : {false, true}) {
+      for (const bool symmetry : {false, true}) {
+        ExploreConfig c = configs[i];
+        c.sleep_sets = sleep;
+        c.symmetry = symmetry;
+        const ExploreResult r = Explore(c);
+        SCOPED_TRACE(testing::Message() << "sleep sets " << sleep << ", symmetry " << symmetry);
+        EXPECT_EQ(r.verdict, base.verdict);
+        EXPECT_EQ(r.exhausted, base.exhausted);
+        EXPECT_EQ(r.path.size(), base.path.size());
+        if (base.verdict == ExploreResult::Verdict::kNone && !symmetry) {
+          EXPECT_EQ(r.unique, base.unique);
+          EXPECT_EQ(r.terminal, base.terminal);
+        }
+        if (base.verdict == ExploreResult::Verdict::kNone) {
+          EXPECT_LE(r.unique, base.unique);
+          if (sleep) {
+            EXPECT_LT(r.states, base.states) << "sleep sets prune some steps";
+          }
+          if (symmetry) {
+            EXPECT_LT(r.unique, base.unique) << "symmetry merges some states";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Explore, LivenessBeyondTheBudgetFindsAHungOperation) {
+  ExploreConfig c = Shape(3, 1, 1);
+  c.crashes = 2;
+  c.liveness = ExploreConfig::Liveness::kAlways;
+  const ExploreResult r = Explore(c);
+  ASSERT_EQ(r.verdict, ExploreResult::Verdict::kLiveness);
+  EXPECT_NE(r.violation.find("can never complete"), std::string::npos) << r.violation;
+  ExpectReplaysAsViolation(r);
+  // Within the budget the check is skipped beyond it, and says so.
+  c.liveness = ExploreConfig::Liveness::kWithinBudget;
+  c.max_states = 2000;
+  EXPECT_FALSE(Explore(c).liveness_checked);
+}
+
+TEST(Explore, BoundsStopTheSearchAndSaySo) {
+  ExploreConfig c = Shape(3, 2, 1);
+  c.max_states = 500;
+  ExploreResult r = Explore(c);
+  EXPECT_FALSE(r.exhausted);
+  EXPECT_NE(r.stopped_by.find("max states"), std::string::npos) << r.stopped_by;
+  EXPECT_GE(r.unique, 500u);
+  c.max_states = 0;
+  c.max_depth = 3;
+  r = Explore(c);
+  EXPECT_FALSE(r.exhausted);
+  EXPECT_NE(r.stopped_by.find("max depth"), std::string::npos) << r.stopped_by;
+  EXPECT_EQ(r.depth, 3u);
+}
+
+TEST(Explore, FifoLinksExploreFewerStates) {
+  ExploreConfig c = Shape(3, 1, 1);
+  const ExploreResult any = Explore(c);
+  c.fifo = true;
+  const ExploreResult fifo = Explore(c);
+  EXPECT_TRUE(fifo.exhausted);
+  EXPECT_EQ(fifo.verdict, ExploreResult::Verdict::kNone);
+  EXPECT_LE(fifo.unique, any.unique);
+}
+
+TEST(Explore, ConfigFromAScenarioTakesItsScriptedOperations) {
+  token::Result<sim::Scenario> s = sim::ParseScenarioYaml(R"(
+name: two-writes
+scheme:
+  - {token: 1, writer: 127.0.0.1:1, readers: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]}
+protocol: {mutant: adopt-any-version}
+operations:
+  - {at: 0, process: 0, op: write, token: 1, value: {name: a, low: 0, mid: 1, high: 2}}
+  - {at: 1ms, process: 0, op: write, token: 1, value: {name: b, low: 0, mid: 0, high: 2}}
+  - {at: 2ms, process: 1, op: read, token: 1}
+)",
+                                                          "two-writes.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto c = ExploreConfigFromScenario(*s);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->processes.size(), 2u);
+  EXPECT_EQ(c->processes[0].size(), 2u);
+  EXPECT_EQ(c->node_options.mutant, token::Mutant::kAdoptAnyVersion);
+  const ExploreResult r = Explore(*c);
+  EXPECT_EQ(r.verdict, ExploreResult::Verdict::kSafety);
+  ExpectReplaysAsViolation(r);
+
+  sim::Scenario with_workload = *s;
+  with_workload.workload = sim::Workload{};
+  EXPECT_FALSE(ExploreConfigFromScenario(with_workload).ok());
+}
+
+TEST(Explore, ScheduleEntriesAreValidated) {
+  const std::string head = R"(
+scheme:
+  - {token: 1, writer: 127.0.0.1:1, readers: [127.0.0.1:1, 127.0.0.1:2]}
+operations:
+  - {at: 0, process: 0, op: read, token: 1}
+)";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"schedule: {at: 1ms}", "schedule must be a list"},
+      {"schedule:\n  - {at: 1ms, deliver: 127.0.0.1:1, n: 0}", "n counts from 1"},
+      {"schedule:\n  - {at: 1ms, n: 1}", "a schedule entry is one of"},
+      {"schedule:\n  - {at: 1ms, deliver: 127.0.0.1:1, sync: 127.0.0.1:1, n: 1}",
+       "a schedule entry is one of"},
+      {"schedule:\n  - {at: 1ms, deliver: 127.0.0.1:9, n: 1}", "unknown node"},
+      {"schedule:\n  - {deliver: 127.0.0.1:1, n: 1}", "needs 'at' and 'n'"},
+      {"schedule:\n  - {at: 1ms, give_up: 0, n: 1, when: 3}", "unknown key 'when'"},
+      {"schedule: []\nworkload: {clients: 1, ops_per_client: 1}", "no 'workload'"},
+  };
+  for (const auto& [tail, message] : bad) {
+    auto s = sim::ParseScenarioYaml(head + tail, "bad.yaml");
+    ASSERT_FALSE(s.ok()) << tail;
+    EXPECT_NE(s.status().message().find(message), std::string::npos) << s.status().message();
+  }
+  auto empty = sim::ParseScenarioYaml(head + "schedule: []", "ok.yaml");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->schedule.has_value());
+  auto again = sim::ParseScenarioYaml(sim::ScenarioToYaml(*empty), "again.yaml");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->schedule.has_value()) << "an empty schedule survives a round trip";
+}
+
+}  // namespace
+}  // namespace tokensim
