@@ -200,7 +200,7 @@ TEST(Checker, VersionOrderIsStricterThanLinearizability) {
                   .Invoke(1, "read")
                   .Ok(1, "read", "a", 1)
                   .text();
-  EXPECT_EQ(Check(text, CheckOptions{false}).overall, Verdict::kLinearizable);
+  EXPECT_EQ(Check(text, CheckOptions{false, {}}).overall, Verdict::kLinearizable);
   Report r = Check(text);
   ASSERT_EQ(r.overall, Verdict::kViolation);
   EXPECT_EQ(r.tokens[0].rule, Rule::kStaleRead) << FormatReportText(r);
@@ -260,14 +260,31 @@ TEST(Checker, NonUniqueValuesUseTheExactSearch) {
   Report r = Check(bad);
   ASSERT_EQ(r.overall, Verdict::kViolation);
   EXPECT_EQ(r.tokens[0].rule, Rule::kNoLinearization);
-  // Too many to search: a clear "cannot decide".
+  EXPECT_EQ(r.tokens[0].method, Method::kSearch);
+  // Beyond the old limit of 64 operations: decided, not "cannot decide".
   Builder big;
   for (int i = 0; i < 40; ++i)
     big.Invoke(0, "write", i % 2 ? "a" : "b").Ok(0, "write", i % 2 ? "a" : "b");
   for (int i = 0; i < 30; ++i) big.Invoke(1, "read").Ok(1, "read", "a");
   r = Check(big.text());
-  EXPECT_EQ(r.overall, Verdict::kCannotDecide);
-  EXPECT_NE(r.tokens[0].explanation.find("values not unique"), std::string::npos);
+  EXPECT_EQ(r.overall, Verdict::kLinearizable) << FormatReportText(r);
+  EXPECT_EQ(r.tokens[0].method, Method::kSearch);
+  EXPECT_TRUE(r.tokens[0].search.ran);
+  // A budget of (almost) no time: a clear "cannot decide", naming the budget.
+  CheckOptions tight;
+  tight.budget.seconds = 0;
+  Builder wide;
+  for (int i = 0; i < 12; ++i) wide.Invoke(i, "write", i % 2 ? "a" : "b");
+  for (int i = 0; i < 12; ++i) wide.Ok(i, "write", i % 2 ? "a" : "b");
+  for (int round = 0; round < 400; ++round) {
+    for (int i = 0; i < 12; ++i) wide.Invoke(12 + i, "write", i % 2 ? "a" : "b");
+    for (int i = 0; i < 12; ++i) wide.Ok(12 + i, "write", i % 2 ? "a" : "b");
+  }
+  wide.Invoke(40, "read").Ok(40, "read", "c");
+  r = Check(wide.text(), tight);
+  EXPECT_EQ(r.overall, Verdict::kCannotDecide) << FormatReportText(r);
+  EXPECT_NE(r.tokens[0].explanation.find("time budget"), std::string::npos)
+      << r.tokens[0].explanation;
   EXPECT_EQ(ExitCodeOf(r), 2);
 }
 
@@ -431,7 +448,7 @@ RC_GTEST_PROP(CheckerProperty, ZonesAgreeWithBruteForce, ()) {
   const TokenHistory& token = r.history->tokens.at(0);
   const bool expected = testing::BruteForceLinearizable(token);
   const TokenVerdict zones = CheckZones(*r.history, token);
-  const TokenVerdict exact = CheckExact(*r.history, token);
+  const TokenVerdict exact = CheckSearch(*r.history, token);
   RC_CLASSIFY(expected, "linearizable");
   RC_CLASSIFY(!expected, "not linearizable");
   if ((zones.verdict == Verdict::kLinearizable) != expected ||
