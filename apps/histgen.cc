@@ -2,14 +2,17 @@
 // benchmarks and tests of the checker.
 //
 //   histgen --ops N [--processes P] [--tokens T] [--read-ratio R] [--seed S]
-//           [--info-permille K] [--stale-reads K] > history.jsonl
+//           [--info-permille K] [--stale-reads K] [--values K] [--no-versions]
+//           > history.jsonl
 //
 // The history is linearizable by construction: at every step a random process either
 // invokes an operation or completes its outstanding one, which takes effect at its
 // completion (a write sets the register and the next version, a read returns the current
 // value). --info-permille leaves that share of operations with an unknown outcome (a write
 // that then takes effect or not, at random); --stale-reads K replaces K reads' values with
-// an older value, which the checker must flag.
+// an older value, which the checker must flag. --values K draws every written value from K
+// names (values repeat, as create and drop make them); --no-versions leaves versions out
+// (as a tool that does not see them would), so repeated values go to the checker's search.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -28,9 +31,12 @@ struct Proc {
 };
 
 int Usage() {
-  std::fprintf(stderr,
-               "usage: histgen --ops N [--processes P] [--tokens T] [--read-ratio R] [--seed S]\n"
-               "               [--info-permille K] [--stale-reads K]\n");
+  std::fprintf(
+      stderr,
+      "usage: histgen --ops N [--processes P] [--tokens T] [--read-ratio R] [--seed S]\n"
+      "               [--info-permille K] [--stale-reads K] [--values K] [--no-versions]\n"
+      "  --values K      written values repeat: drawn from K names (default: all distinct)\n"
+      "  --no-versions   leave the versions out\n");
   return 2;
 }
 
@@ -38,9 +44,15 @@ int Usage() {
 
 int main(int argc, char** argv) {
   std::uint64_t ops = 0, processes = 64, tokens = 1, seed = 1, info_permille = 0, stale = 0;
+  std::uint64_t distinct_values = 0;  // 0: every write its own value
+  bool versions = true;
   double read_ratio = 0.5;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--no-versions") {
+      versions = false;
+      continue;
+    }
     if (i + 1 >= argc) return Usage();
     const char* v = argv[++i];
     char* end = nullptr;
@@ -63,6 +75,9 @@ int main(int argc, char** argv) {
       info_permille = n;
     } else if (a == "--stale-reads") {
       stale = n;
+    } else if (a == "--values") {
+      if (n == 0 || n > 1'000'000'000) return Usage();
+      distinct_values = n;
     } else {
       return Usage();
     }
@@ -77,9 +92,13 @@ int main(int argc, char** argv) {
   std::string line, token, name;
   const auto read_permille = static_cast<std::uint64_t>(read_ratio * 1000 + 0.5);
   // Value v > 0 is {"name":"v<v>","low":0,"mid":1,"high":2}; 0 is the initial value (null).
-  auto value = [&name](std::uint64_t v) {
+  // The number in a value's name (0 for the initial value).
+  auto label = [distinct_values](std::uint64_t v) {
+    return v == 0 || distinct_values == 0 ? v : 1 + (v - 1) % distinct_values;
+  };
+  auto value = [&name, &label](std::uint64_t v) {
     if (v == 0) return checker::LineValue{};
-    name = "v" + std::to_string(v);
+    name = "v" + std::to_string(label(v));
     return checker::LineValue{checker::LineValue::Kind::kData, name, 0, 1, 2};
   };
   auto emit = [&line](const checker::HistoryLine& l) {
@@ -127,16 +146,16 @@ int main(int argc, char** argv) {
         ++version[t];
       }
       l.value = value(pr.value);
-      if (!info) l.version = version[t];
+      if (!info && versions) l.version = version[t];
     } else if (!info) {
       std::uint64_t v = current[t];
-      if (stale_left > 0 && current[t] != previous[t] && rng.Below(100) == 0) {
+      if (stale_left > 0 && label(current[t]) != label(previous[t]) && rng.Below(100) == 0) {
         v = previous[t];  // a stale read
         --stale_left;
         l.value = value(v);
       } else {
         l.value = value(v);
-        l.version = version[t];
+        if (versions) l.version = version[t];
       }
     }
     l.time_ns = time;

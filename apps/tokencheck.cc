@@ -1,11 +1,13 @@
 // tokencheck: checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability
 // and for the protocol's version order, token by token.
 //
-//   tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats] [--html REPORT.html]
+//   tokencheck HISTORY [--json] [--no-versions] [--stats] [--html REPORT.html]
+//              [--format auto|tokens|jepsen|porcupine] [--search-seconds S] [--search-memory MB]
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -21,13 +23,20 @@ namespace {
 
 int Usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats]\n"
-               "                  [--html REPORT.html]\n"
+               "usage: tokencheck HISTORY [--json] [--no-versions] [--stats]\n"
+               "                  [--html REPORT.html] [--format auto|tokens|jepsen|porcupine]\n"
+               "                  [--search-seconds S] [--search-memory MB]\n"
                "  --json         print one JSON object instead of text\n"
                "  --html FILE    also write a timeline of the history with any violation\n"
                "                 marked, as one self-contained HTML page\n"
                "  --no-versions  check linearizability only, ignore reported versions\n"
                "  --stats        print parse and check times to stderr\n"
+               "  --format F     the history's format: tokens (JSON Lines), jepsen (EDN),\n"
+               "                 porcupine (Jepsen log lines); auto (default) detects it\n"
+               "  --search-seconds S  time budget of the search per token (default 60,\n"
+               "                 0.001..86400); beyond it: cannot decide\n"
+               "  --search-memory MB  memory budget of the search per token (default 2048,\n"
+               "                 1..1048576)\n"
                "exit: 0 linearizable, 1 violation, 2 bad input or cannot decide\n");
   return 2;
 }
@@ -54,6 +63,22 @@ int main(int argc, char** argv) {
         return Usage(stderr);
       }
       html_path = argv[++i];
+    } else if (a == "--search-seconds" || a == "--search-memory") {
+      const bool seconds = a == "--search-seconds";
+      char* end = nullptr;
+      const double v = i + 1 < argc ? std::strtod(argv[i + 1], &end) : 0;
+      if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' ||
+          !(seconds ? v >= 0.001 && v <= 86400 : v >= 1 && v <= 1048576)) {
+        std::fprintf(stderr, "tokencheck: %s needs a number in %s\n", a.c_str(),
+                     seconds ? "0.001..86400 (seconds)" : "1..1048576 (MiB)");
+        return Usage(stderr);
+      }
+      ++i;
+      if (seconds) {
+        options.budget.seconds = v;
+      } else {
+        options.budget.memory_bytes = static_cast<std::uint64_t>(v * 1024 * 1024);
+      }
     } else if (a == "--help" || a == "-h") {
       Usage(stdout);
       return 0;

@@ -355,6 +355,17 @@ TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
     case SearchOutcome::kNoLinearization:
       break;
   }
+  if (!r.stuck) {
+    TokenVerdict bad = Violation(
+        token, Rule::kNoLinearization,
+        fmt::format("no order of the {} operations that matter respects both real time and the "
+                    "register (exhaustive search; values not unique)",
+                    r.stats.operations),
+        {});
+    bad.method = Method::kSearch;
+    bad.search = r.stats;
+    return bad;
+  }
   std::vector<const Operation*> involved{r.stuck};
   std::string open;
   for (const Operation* op : r.open) {

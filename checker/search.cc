@@ -35,51 +35,58 @@ std::uint64_t Mix(std::uint64_t h, std::uint64_t x) {
   return h ^ (h >> 29);
 }
 
-// The set of visited states: (piece, register value, linearized operations of the piece as
-// a bitset). Entries live in one arena ([hash, piece<<32 | value, words...]); an open
-// addressing table holds their offsets.
+// The set of visited states, each a (register value, set of linearized operations) kept as
+// a 128-bit fingerprint: two Zobrist hashes of the set (the xor of a random key per
+// operation, updated in O(1) as operations are linearized and undone), each mixed with the
+// value. Open addressing; the table doubles only while the memory budget allows.
 class StateCache {
  public:
-  // Whether the state is new (then it is remembered).
-  bool Insert(std::uint32_t piece, ValueId value, const std::uint64_t* words, std::size_t n) {
-    const std::uint64_t key = (std::uint64_t{piece} << 32) | static_cast<std::uint32_t>(value);
-    std::uint64_t h = Mix(0, key);
-    for (std::size_t i = 0; i < n; ++i) h = Mix(h, words[i]);
-    if ((count_ + 1) * 2 > slots_.size()) Grow();
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-      const std::uint64_t slot = slots_[i];
-      if (slot == 0) {
-        slots_[i] = arena_.size() + 1;
-        arena_.push_back(h);
-        arena_.push_back(key);
-        arena_.insert(arena_.end(), words, words + n);
-        ++count_;
-        return true;
+  enum class Result : std::uint8_t { kNew, kSeen, kFull };
+  explicit StateCache(std::uint64_t max_bytes) : max_bytes_(max_bytes) {}
+
+  Result Insert(std::uint64_t set1, std::uint64_t set2, ValueId value) {
+    const auto v = static_cast<std::uint64_t>(static_cast<std::uint32_t>(value));
+    std::uint64_t a = set1 ^ Mix(0x243F6A8885A308D3ULL, v);
+    const std::uint64_t b = set2 ^ Mix(0x13198A2E03707344ULL, v);
+    if (a == 0 && b == 0) a = 1;  // (0, 0) marks an empty slot
+    if ((count_ + 1) * 2 > slots_.size()) {
+      if (std::max<std::size_t>(64, slots_.size() * 2) * sizeof(Slot) > max_bytes_) {
+        return Result::kFull;
       }
-      const std::uint64_t* e = &arena_[slot - 1];
-      if (e[0] == h && e[1] == key && std::equal(words, words + n, e + 2)) return false;
+      Grow();
+    }
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = a & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.a == 0 && slot.b == 0) {
+        slot = {a, b};
+        ++count_;
+        return Result::kNew;
+      }
+      if (slot.a == a && slot.b == b) return Result::kSeen;
     }
   }
   std::uint64_t count() const { return count_; }
-  std::uint64_t bytes() const {
-    return (arena_.capacity() + slots_.size()) * sizeof(std::uint64_t);
-  }
+  std::uint64_t bytes() const { return slots_.size() * sizeof(Slot); }
 
  private:
+  struct Slot {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+  };
   void Grow() {
-    std::vector<std::uint64_t> old = std::move(slots_);
-    slots_.assign(std::max<std::size_t>(64, old.size() * 2), 0);
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
     const std::size_t mask = slots_.size() - 1;
-    for (std::uint64_t slot : old) {
-      if (slot == 0) continue;
-      std::size_t i = arena_[slot - 1] & mask;
-      while (slots_[i] != 0) i = (i + 1) & mask;
+    for (const Slot& slot : old) {
+      if (slot.a == 0 && slot.b == 0) continue;
+      std::size_t i = slot.a & mask;
+      while (slots_[i].a != 0 || slots_[i].b != 0) i = (i + 1) & mask;
       slots_[i] = slot;
     }
   }
-  std::vector<std::uint64_t> arena_;
-  std::vector<std::uint64_t> slots_;
+  std::uint64_t max_bytes_;
+  std::vector<Slot> slots_;
   std::uint64_t count_ = 0;
 };
 
@@ -143,39 +150,21 @@ SearchResult SearchLinearization(const TokenHistory& token, const SearchBudget& 
     return a % 2 < b % 2;
   });
 
-  // Pieces between quiescent points; each piece's bits start on a word of their own.
-  std::vector<std::uint32_t> piece_of(n);
-  std::vector<std::uint32_t> bit_of(n);
-  std::vector<std::size_t> piece_word;   // first word of each piece
-  std::vector<std::size_t> piece_words;  // words of each piece
+  // Pieces between quiescent points (no operation open): the search never has operations
+  // of two pieces open at once, so a piece ends in one state per register value.
   {
     std::size_t open = 0;
-    std::size_t in_piece = 0;
-    std::size_t word = 0;
     bool cut = true;
     for (std::uint32_t e : order) {
       if (e % 2 == 0) {
-        if (cut) {
-          if (!piece_word.empty()) {
-            piece_words.push_back((in_piece + 63) / 64);
-            word += piece_words.back();
-          }
-          piece_word.push_back(word);
-          in_piece = 0;
-          cut = false;
-        }
-        piece_of[e / 2] = static_cast<std::uint32_t>(piece_word.size() - 1);
-        bit_of[e / 2] = static_cast<std::uint32_t>(word * 64 + in_piece++);
+        result.stats.pieces += cut ? 1 : 0;
+        cut = false;
         ++open;
-      } else {
-        if (--open == 0) cut = true;
+      } else if (--open == 0) {
+        cut = true;
       }
     }
-    if (!piece_word.empty()) piece_words.push_back((in_piece + 63) / 64);
-    result.stats.pieces = piece_word.size();
   }
-  std::size_t total_words = 0;
-  for (std::size_t w : piece_words) total_words += w;
 
   // The doubly linked list of entries, with a head (2n) and a tail (2n + 1).
   const auto head = static_cast<std::uint32_t>(2 * n);
@@ -202,84 +191,131 @@ SearchResult SearchLinearization(const TokenHistory& token, const SearchBudget& 
     prev[next[e]] = e;
   };
 
-  std::vector<std::uint64_t> bits(total_words, 0);
-  StateCache cache;
+  // Zobrist keys of the operations, fixed (the search is deterministic).
+  std::vector<std::uint64_t> key1(n);
+  std::vector<std::uint64_t> key2(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    key1[i] = Mix(0xA4093822299F31D0ULL, i);
+    key2[i] = Mix(0x082EFA98EC4E6C89ULL, i);
+  }
+  std::uint64_t set1 = 0;
+  std::uint64_t set2 = 0;
   struct Frame {
     std::uint32_t entry;
     ValueId state;
+    bool forced;         // a read (or failed cas) placed as soon as it could: no alternative
+    bool urgent;         // `entry` was this level's urgent operation, tried first
+    std::uint32_t skip;  // this level's urgent operation (its invocation entry)
   };
   std::vector<Frame> calls;
   calls.reserve(n);
+  const std::uint64_t fixed_bytes =
+      (next.size() + prev.size()) * 4 + (key1.size() + key2.size()) * 8 + n * sizeof(Frame);
+  StateCache cache(budget.memory_bytes > fixed_bytes ? budget.memory_bytes - fixed_bytes : 0);
   ValueId state = kInitialValue;
-  std::uint32_t e = next[head];
   std::size_t best = 0;
   bool any_stuck = false;
   auto finish = [&](SearchOutcome outcome) {
     result.outcome = outcome;
     result.stats.states = cache.count();
-    result.stats.memory_bytes =
-        std::max(result.stats.memory_bytes,
-                 cache.bytes() + (calls.capacity() * sizeof(Frame)) + bits.size() * 8 +
-                     (next.size() + prev.size() + piece_of.size() + bit_of.size()) * 4);
+    result.stats.memory_bytes = fixed_bytes + cache.bytes();
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   };
-  const std::uint64_t fixed_bytes =
-      (next.size() + prev.size() + piece_of.size() + bit_of.size()) * 4 + bits.size() * 8 +
-      calls.capacity() * sizeof(Frame);
   if (fixed_bytes > budget.memory_bytes) return finish(SearchOutcome::kOutOfMemory);
 
-  while (next[head] != tail) {
-    if ((++result.stats.steps & 4095) == 0) {
-      if (std::chrono::duration<double>(Clock::now() - start).count() > budget.seconds) {
-        return finish(SearchOutcome::kOutOfTime);
-      }
-      if (fixed_bytes + cache.bytes() > budget.memory_bytes) {
-        return finish(SearchOutcome::kOutOfMemory);
+  // At each level (a set of placed operations) the candidates are the invoked operations
+  // before the first completion in the list. The operation of that completion ("urgent":
+  // it must be placed before anything that starts after it ends) is tried first, then the
+  // others in invocation order; this finds at once the order of a system whose operations
+  // take effect at their completions, and changes nothing of what is explored.
+  constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+  std::uint32_t e = kNone;     // the next candidate in the walk; kNone: a fresh level
+  std::uint32_t skip = kNone;  // the level's urgent operation, already tried
+  // Undoes placed operations back to the last one that had alternatives; false when none.
+  auto backtrack = [&]() {
+    while (!calls.empty()) {
+      const Frame f = calls.back();
+      calls.pop_back();
+      set1 ^= key1[f.entry / 2];
+      set2 ^= key2[f.entry / 2];
+      state = f.state;
+      relink(f.entry + 1);
+      relink(f.entry);
+      if (!f.forced) {
+        skip = f.skip;
+        e = f.urgent ? next[head] : next[f.entry];
+        return true;
       }
     }
-    const std::uint32_t i = e / 2;
-    if (e % 2 == 0) {
-      ValueId after = state;
-      if (Step(*ops[i], state, &after)) {
-        const std::uint32_t bit = bit_of[i];
-        bits[bit / 64] |= 1ULL << (bit % 64);
-        const std::uint32_t piece = piece_of[i];
-        if (cache.Insert(piece, after, &bits[piece_word[piece]], piece_words[piece])) {
-          calls.push_back({e, state});
-          state = after;
-          unlink(e);
-          unlink(e + 1);
-          e = next[head];
-          continue;
-        }
-        bits[bit / 64] &= ~(1ULL << (bit % 64));
-      }
+    return false;
+  };
+  // Places invocation entry `c` when the register allows it and the state is new.
+  // Returns 1 when placed, 0 when not, -1 when out of memory, -2 when a forced placement
+  // leads to a state already explored (so does everything from here).
+  auto place = [&](std::uint32_t c, bool urgent) {
+    const std::uint32_t i = c / 2;
+    ValueId after = state;
+    if (!Step(*ops[i], state, &after)) return 0;
+    // A read that can take effect now may as well (moving it earlier in any order that
+    // places it later keeps that order valid): no other choice is tried here.
+    const bool forced = after == state && ops[i]->type != OpType::kWrite &&
+                        !(ops[i]->type == OpType::kCas && !ops[i]->cas_failed);
+    switch (cache.Insert(set1 ^ key1[i], set2 ^ key2[i], after)) {
+      case StateCache::Result::kFull:
+        return -1;
+      case StateCache::Result::kSeen:
+        return forced ? -2 : 0;
+      case StateCache::Result::kNew:
+        break;
+    }
+    calls.push_back({c, state, forced, urgent, skip});
+    set1 ^= key1[i];
+    set2 ^= key2[i];
+    state = after;
+    unlink(c);
+    unlink(c + 1);
+    e = kNone;
+    return 1;
+  };
+
+  while (next[head] != tail) {
+    if ((++result.stats.steps & 4095) == 0 &&
+        std::chrono::duration<double>(Clock::now() - start).count() > budget.seconds) {
+      return finish(SearchOutcome::kOutOfTime);
+    }
+    int placed = 0;
+    if (e == kNone) {
+      // A fresh level: find the first completion.
+      std::uint32_t r = next[head];
+      while (r % 2 == 0) r = next[r];
+      if (ops[r / 2]->complete_time == kNever) break;  // only open operations remain: done
+      skip = r - 1;
+      placed = place(skip, true);
+      if (placed == 0) e = next[head];
+    } else if (e == skip) {
       e = next[e];
       continue;
-    }
-    // The completion of an operation not linearized yet.
-    if (ops[i]->complete_time == kNever) break;  // only open operations remain: done
-    if (!any_stuck || calls.size() > best) {
-      any_stuck = true;
-      best = calls.size();
-      result.placed = best;
-      result.stuck = ops[i];
-      result.value_at_stuck = state;
-      result.open.clear();
-      for (std::uint32_t x = next[head]; x != e && result.open.size() < 6; x = next[x]) {
-        if (x % 2 == 0) result.open.push_back(ops[x / 2]);
+    } else if (e % 2 == 0) {
+      placed = place(e, false);
+      if (placed == 0) e = next[e];
+    } else {
+      // The completion of an operation not placed yet: this level is exhausted.
+      if (!any_stuck || calls.size() > best) {
+        any_stuck = true;
+        best = calls.size();
+        result.placed = best;
+        result.stuck = ops[e / 2];
+        result.value_at_stuck = state;
+        result.open.clear();
+        for (std::uint32_t x = next[head]; x != e && result.open.size() < 6; x = next[x]) {
+          if (x % 2 == 0 && x != e - 1) result.open.push_back(ops[x / 2]);
+        }
       }
+      placed = -2;
     }
-    if (calls.empty()) return finish(SearchOutcome::kNoLinearization);
-    const Frame f = calls.back();
-    calls.pop_back();
-    const std::uint32_t bit = bit_of[f.entry / 2];
-    bits[bit / 64] &= ~(1ULL << (bit % 64));
-    state = f.state;
-    relink(f.entry + 1);
-    relink(f.entry);
-    e = next[f.entry];
+    if (placed == -1) return finish(SearchOutcome::kOutOfMemory);
+    if (placed == -2 && !backtrack()) return finish(SearchOutcome::kNoLinearization);
   }
   return finish(SearchOutcome::kLinearizable);
 }
