@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "checker/history.h"
+#include "checker/history_formats.h"
 #include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   bool json = false;
   bool stats = false;
   checker::CheckOptions options;
+  checker::HistoryFormat format = checker::HistoryFormat::kAuto;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") {
@@ -63,6 +65,14 @@ int main(int argc, char** argv) {
         return Usage(stderr);
       }
       html_path = argv[++i];
+    } else if (a == "--format") {
+      const auto f = i + 1 < argc ? checker::HistoryFormatFromName(argv[i + 1]) : std::nullopt;
+      if (!f) {
+        std::fprintf(stderr, "tokencheck: --format needs auto, tokens, jepsen or porcupine\n");
+        return Usage(stderr);
+      }
+      format = *f;
+      ++i;
     } else if (a == "--search-seconds" || a == "--search-memory") {
       const bool seconds = a == "--search-seconds";
       char* end = nullptr;
@@ -98,7 +108,7 @@ int main(int argc, char** argv) {
   // The report shows each operation's raw lines: keep the text when one is asked for.
   std::string history_text;
   checker::ParseResult parsed =
-      checker::ReadHistoryFile(path, html_path.empty() ? nullptr : &history_text);
+      checker::ReadHistoryFileAs(path, format, html_path.empty() ? nullptr : &history_text);
   const auto t1 = std::chrono::steady_clock::now();
   if (parsed.error) {
     if (parsed.error->line == 0) {

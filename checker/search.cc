@@ -91,14 +91,15 @@ class StateCache {
 };
 
 // The operations that can matter, in invocation order. An unfinished write or cas matters
-// only when something completing after its invocation could have observed it: a read of
-// its value, a cas expecting its value, or a cas that found the register not holding what
-// it expected (any other value serves that one).
+// only when an operation that matters and completes after its invocation could have
+// observed it: a read of its value, a cas expecting its value, or a cas that found the
+// register not holding what it expected (any other value serves that one). Unfinished cas
+// observe too, so what matters grows to a fixed point.
 std::vector<const Operation*> Relevant(const TokenHistory& token) {
   std::unordered_map<ValueId, std::int64_t> last_observer;  // value -> latest completion
   std::int64_t last_failed_cas = std::numeric_limits<std::int64_t>::min();
-  for (const Operation& op : token.ops) {
-    if (op.outcome != Outcome::kOk) continue;
+  std::vector<bool> keep(token.ops.size(), false);
+  auto observe = [&](const Operation& op) {
     if (op.type == OpType::kRead || (op.type == OpType::kCas && !op.cas_failed)) {
       const ValueId v = op.type == OpType::kRead ? op.value : op.expected;
       auto [it, inserted] = last_observer.emplace(v, op.complete_time);
@@ -106,18 +107,29 @@ std::vector<const Operation*> Relevant(const TokenHistory& token) {
     } else if (op.type == OpType::kCas) {
       last_failed_cas = std::max(last_failed_cas, op.complete_time);
     }
+  };
+  for (std::size_t i = 0; i < token.ops.size(); ++i) {
+    if (token.ops[i].outcome != Outcome::kOk) continue;
+    keep[i] = true;
+    observe(token.ops[i]);
   }
-  std::vector<const Operation*> ops;
-  for (const Operation& op : token.ops) {
-    if (op.outcome == Outcome::kOk) {
-      ops.push_back(&op);
-    } else if (op.outcome == Outcome::kInfo && op.type != OpType::kRead) {
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (std::size_t i = 0; i < token.ops.size(); ++i) {
+      const Operation& op = token.ops[i];
+      if (keep[i] || op.outcome != Outcome::kInfo || op.type == OpType::kRead) continue;
       auto it = last_observer.find(op.value);
       if ((it != last_observer.end() && it->second >= op.invoke_time) ||
           last_failed_cas >= op.invoke_time) {
-        ops.push_back(&op);
+        keep[i] = true;
+        grew = true;
+        observe(op);  // completes never (kNever): observes whatever came before
       }
     }
+  }
+  std::vector<const Operation*> ops;
+  for (std::size_t i = 0; i < token.ops.size(); ++i) {
+    if (keep[i]) ops.push_back(&token.ops[i]);
   }
   return ops;
 }
