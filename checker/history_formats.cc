@@ -132,16 +132,15 @@ HistoryFormat DetectHistoryFormat(std::string_view text) {
     }
   }
   if (i >= text.size()) return HistoryFormat::kTokens;
-  const std::size_t eol = std::min(text.find('\n', i), text.size());
-  if (text.substr(i, eol - i).find("jepsen.util -") != std::string_view::npos) {
-    return HistoryFormat::kPorcupine;
-  }
   const char c = text[i];
   if (c == '[' || c == '(') return HistoryFormat::kJepsen;
   if (c == '{') {
     std::size_t j = i + 1;
     while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n')) ++j;
-    if (j < text.size() && text[j] != '"') return HistoryFormat::kJepsen;
+    return j < text.size() && text[j] != '"' ? HistoryFormat::kJepsen : HistoryFormat::kTokens;
+  }
+  if (text.substr(i, 4096).find("jepsen.util -") != std::string_view::npos) {
+    return HistoryFormat::kPorcupine;
   }
   return HistoryFormat::kTokens;
 }

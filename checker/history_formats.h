@@ -29,9 +29,10 @@ enum class HistoryFormat : std::uint8_t { kAuto, kTokens, kJepsen, kPorcupine };
 std::optional<HistoryFormat> HistoryFormatFromName(std::string_view name);
 const char* HistoryFormatName(HistoryFormat f);
 
-// The format of `text` by its first meaningful bytes: a JSON object ({"...) is tokens, an
-// EDN map, vector or list is jepsen, a line with "jepsen.util -" is porcupine; anything
-// else goes to the JSON Lines reader (whose error then names the line).
+// The format of `text` by its first meaningful bytes (after whitespace and `;` comments): a
+// JSON object ({"...) is tokens, an EDN map, vector or list is jepsen, text with
+// "jepsen.util -" in its first 4 KiB is porcupine; anything else goes to the JSON Lines
+// reader (whose error then names the line).
 HistoryFormat DetectHistoryFormat(std::string_view text);
 
 ParseResult ParseJepsenHistory(std::string_view text);

@@ -359,7 +359,7 @@ TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
     TokenVerdict bad = Violation(
         token, Rule::kNoLinearization,
         fmt::format("no order of the {} operations that matter respects both real time and the "
-                    "register (exhaustive search; values not unique)",
+                    "register (exhaustive search)",
                     r.stats.operations),
         {});
     bad.method = Method::kSearch;
@@ -377,8 +377,7 @@ TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
       token, Rule::kNoLinearization,
       fmt::format("no order of the {} operations that matter respects both real time and the "
                   "register: the longest order found places {} of them, the register then holds "
-                  "{}, and {} ({}) cannot take effect before it finished{}{} (exhaustive search; "
-                  "values not unique)",
+                  "{}, and {} ({}) cannot take effect before it finished{}{} (exhaustive search)",
                   r.stats.operations, r.placed, history.DescribeValue(r.value_at_stuck),
                   Describe(r.stuck), OpText(history, *r.stuck),
                   open.empty() ? "" : "; open then: ", open),
