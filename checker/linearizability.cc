@@ -331,8 +331,105 @@ std::string OpText(const History& history, const Operation& op) {
 
 }  // namespace
 
+namespace {
+
+// Violations the search would report only after exploring every state, found directly
+// (registers without cas): a read of a value no write wrote, or whose every write started
+// after the read ended; and a stale read: a read of X that started after a write w of
+// another value had finished, when every write of X had finished before w started (so w,
+// or something later, overwrote X before the read).
+std::optional<TokenVerdict> QuickViolation(const History& history, const TokenHistory& token) {
+  struct Writes {
+    std::int64_t last_end = kBeforeEverything;  // latest completion (kNever: unfinished)
+    const Operation* last = nullptr;
+    const Operation* first = nullptr;  // earliest invocation
+  };
+  std::unordered_map<ValueId, Writes> writes;
+  for (const Operation& op : token.ops) {
+    if (op.type == OpType::kCas) return std::nullopt;
+    if (op.type != OpType::kWrite || op.outcome == Outcome::kFail) continue;
+    Writes& w = writes[op.value];
+    if (!w.last || op.complete_time > w.last_end) {
+      w.last_end = op.complete_time;
+      w.last = &op;
+    }
+    if (!w.first) w.first = &op;  // ops are in invocation order
+  }
+  // Ok writes in completion order, with the two latest-invoked of distinct values so far.
+  struct Best {
+    std::int64_t end;
+    const Operation* top;
+    const Operation* other;  // latest-invoked with a value other than top's
+  };
+  std::vector<Best> prefix;
+  const Operation* top = nullptr;
+  const Operation* other = nullptr;
+  for (std::uint32_t i : token.completed) {
+    const Operation& op = token.ops[i];
+    if (op.type != OpType::kWrite || op.outcome != Outcome::kOk) continue;
+    if (!top || op.invoke_time > top->invoke_time) {
+      if (top && top->value != op.value) other = top;
+      top = &op;
+    } else if (op.value != top->value && (!other || op.invoke_time > other->invoke_time)) {
+      other = &op;
+    }
+    prefix.push_back({op.complete_time, top, other});
+  }
+  for (const Operation& r : token.ops) {
+    if (r.type != OpType::kRead || r.outcome != Outcome::kOk) continue;
+    auto it = writes.find(r.value);
+    std::int64_t last_end = kBeforeEverything;  // the initial value: before everything
+    const Operation* last = nullptr;
+    if (it != writes.end()) {
+      last_end = it->second.last_end;
+      last = it->second.last;
+    }
+    if (r.value != kInitialValue) {
+      if (it == writes.end()) {
+        return Violation(token, Rule::kValueNeverWritten,
+                         fmt::format("the read at line {} returned {}, which no write (that did "
+                                     "not fail) wrote",
+                                     r.line(), history.DescribeValue(r.value)),
+                         {&r});
+      }
+      if (it->second.first->invoke_time > r.complete_time) {
+        return Violation(token, Rule::kReadFromFuture,
+                         fmt::format("the read at line {} returned {}, but every write of that "
+                                     "value started after the read had finished (the first at "
+                                     "line {})",
+                                     r.line(), history.DescribeValue(r.value),
+                                     it->second.first->line()),
+                         {&r, it->second.first});
+      }
+    }
+    auto end = std::lower_bound(prefix.begin(), prefix.end(), r.invoke_time,
+                                [](const Best& b, std::int64_t t) { return b.end < t; });
+    if (end == prefix.begin()) continue;
+    const Best& b = *(end - 1);
+    const Operation* w = b.top->value != r.value ? b.top : b.other;
+    if (!w || w->invoke_time <= last_end) continue;
+    return Violation(
+        token, Rule::kStaleRead,
+        fmt::format("the read at line {} returned {} although the write at line {} ({}) had "
+                    "finished before it started, and {} before that write started",
+                    r.line(), history.DescribeValue(r.value), w->line(),
+                    history.DescribeValue(w->value),
+                    last ? fmt::format("every write of {} had finished (the last at line {})",
+                                       history.DescribeValue(r.value), last->line())
+                         : std::string("the initial value came")),
+        {&r, w, last});
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
                          const SearchBudget& budget) {
+  if (auto quick = QuickViolation(history, token)) {
+    quick->method = Method::kSearch;
+    return *std::move(quick);
+  }
   const SearchResult r = SearchLinearization(token, budget);
   TokenVerdict v = Ok(token);
   v.method = Method::kSearch;
