@@ -393,13 +393,13 @@ std::optional<TokenVerdict> QuickViolation(const History& history, const TokenHi
                          {&r});
       }
       if (it->second.first->invoke_time > r.complete_time) {
-        return Violation(token, Rule::kReadFromFuture,
-                         fmt::format("the read at line {} returned {}, but every write of that "
-                                     "value started after the read had finished (the first at "
-                                     "line {})",
-                                     r.line(), history.DescribeValue(r.value),
-                                     it->second.first->line()),
-                         {&r, it->second.first});
+        return Violation(
+            token, Rule::kReadFromFuture,
+            fmt::format("the read at line {} returned {}, but every write of that "
+                        "value started after the read had finished (the first at "
+                        "line {})",
+                        r.line(), history.DescribeValue(r.value), it->second.first->line()),
+            {&r, it->second.first});
       }
     }
     auto end = std::lower_bound(prefix.begin(), prefix.end(), r.invoke_time,

@@ -179,24 +179,6 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
                                     static_cast<token::NodeIndex>(Pick(0, nodes)), 0});
     }
     within_budget = DrawRestarts(s, nodes) && within_budget;
-    // Create and drop, now and then: scripted on processes of their own (the workload's
-    // clients come after them); every create writes the same empty value and every drop
-    // the same marker, so written values repeat (drawn last: the draws above stay as they
-    // were for every case).
-    if (Pick(0, 3) == 0) {
-      const int count = Pick(1, 13);
-      for (int i = 0; i < count; ++i) {
-        sim::ScriptedOp op;
-        op.at_ns = Pick<std::int64_t>(0, 60) * 1'000'000;
-        op.process = static_cast<std::uint32_t>(i % 3);
-        op.kind = Pick(0, 3) == 0 ? token::OpKind::kDrop : token::OpKind::kCreate;
-        op.token = static_cast<token::TokenIndex>(Pick<std::size_t>(0, sch.tokens().size()));
-        s.ops.push_back(op);
-      }
-      std::stable_sort(
-          s.ops.begin(), s.ops.end(),
-          [](const sim::ScriptedOp& a, const sim::ScriptedOp& b) { return a.at_ns < b.at_ns; });
-    }
     const std::int64_t worst_message =
         s.delay.kind == sim::DelayKind::kLongTail
             ? s.delay.max_ns * static_cast<std::int64_t>(s.delay.tail_factor)
