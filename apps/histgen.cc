@@ -2,14 +2,17 @@
 // benchmarks and tests of the checker.
 //
 //   histgen --ops N [--processes P] [--tokens T] [--read-ratio R] [--seed S]
-//           [--info-permille K] [--stale-reads K] > history.jsonl
+//           [--info-permille K] [--stale-reads K] [--values K] [--no-versions]
+//           > history.jsonl
 //
 // The history is linearizable by construction: at every step a random process either
 // invokes an operation or completes its outstanding one, which takes effect at its
 // completion (a write sets the register and the next version, a read returns the current
 // value). --info-permille leaves that share of operations with an unknown outcome (a write
 // that then takes effect or not, at random); --stale-reads K replaces K reads' values with
-// an older value, which the checker must flag.
+// an older value, which the checker must flag. --values K draws every written value from K
+// names (values repeat, as create and drop make them); --no-versions leaves versions out
+// (as a tool that does not see them would), so repeated values go to the checker's search.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -31,6 +34,8 @@ struct Proc {
 
 int main(int argc, char** argv) {
   std::uint64_t ops = 0, processes = 64, tokens = 1, seed = 1, info_permille = 0, stale = 0;
+  std::uint64_t distinct_values = 0;  // 0: every write its own value
+  bool versions = true;
   double read_ratio = 0.5;
   CLI::App app;
   tokenapp::cli::Configure(app, "histgen", "0 written, 2 bad usage");
@@ -49,6 +54,11 @@ int main(int argc, char** argv) {
   tokenapp::cli::AddNumber(app, "--stale-reads", &stale, 0, 1'000'000'000,
                            "replace up to K reads' values with an older value (the checker "
                            "must flag them)");
+  tokenapp::cli::AddNumber(app, "--values", &distinct_values, 1, 1'000'000'000,
+                           "written values repeat, drawn from K names (as create and drop make "
+                           "them; default: every write its own value)");
+  app.add_flag("!--no-versions", versions,
+               "leave the versions out (repeated values then go to the checker's search)");
   if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
   sim::Random rng(seed);
   std::vector<Proc> procs(processes);
@@ -59,9 +69,13 @@ int main(int argc, char** argv) {
   std::string line, token, name;
   const auto read_permille = static_cast<std::uint64_t>(read_ratio * 1000 + 0.5);
   // Value v > 0 is {"name":"v<v>","low":0,"mid":1,"high":2}; 0 is the initial value (null).
-  auto value = [&name](std::uint64_t v) {
+  // The number in a value's name (0 for the initial value).
+  auto label = [distinct_values](std::uint64_t v) {
+    return v == 0 || distinct_values == 0 ? v : 1 + (v - 1) % distinct_values;
+  };
+  auto value = [&name, &label](std::uint64_t v) {
     if (v == 0) return checker::LineValue{};
-    name = "v" + std::to_string(v);
+    name = "v" + std::to_string(label(v));
     return checker::LineValue{checker::LineValue::Kind::kData, name, 0, 1, 2};
   };
   auto emit = [&line](const checker::HistoryLine& l) {
@@ -109,16 +123,16 @@ int main(int argc, char** argv) {
         ++version[t];
       }
       l.value = value(pr.value);
-      if (!info) l.version = version[t];
+      if (!info && versions) l.version = version[t];
     } else if (!info) {
       std::uint64_t v = current[t];
-      if (stale_left > 0 && current[t] != previous[t] && rng.Below(100) == 0) {
+      if (stale_left > 0 && label(current[t]) != label(previous[t]) && rng.Below(100) == 0) {
         v = previous[t];  // a stale read
         --stale_left;
         l.value = value(v);
       } else {
         l.value = value(v);
-        l.version = version[t];
+        if (versions) l.version = version[t];
       }
     }
     l.time_ns = time;

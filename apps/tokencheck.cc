@@ -1,12 +1,14 @@
 // tokencheck: checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability
 // and for the protocol's version order, token by token.
 //
-//   tokencheck HISTORY.jsonl [--json] [--no-versions] [--stats] [--html REPORT.html]
+//   tokencheck HISTORY [--json] [--no-versions] [--stats] [--html REPORT.html]
+//              [--format auto|tokens|jepsen|porcupine] [--search-seconds S] [--search-memory MB]
 //   tokencheck --help
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -14,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "checker/history.h"
+#include "checker/history_formats.h"
 #include "checker/html_report.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
@@ -31,7 +34,10 @@ int main(int argc, char** argv) {
   app.description(
       "Checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability and for "
       "the protocol's version order, token by token.");
-  app.add_option("HISTORY", path, "the history file (JSON Lines)")->required();
+  app.add_option("HISTORY", path,
+                 "the history file: JSON Lines (docs/FORMATS.md), Jepsen EDN or Jepsen log "
+                 "lines")
+      ->required();
   tokenapp::cli::AddJson(app, &json);
   app.add_option("--html", html_path,
                  "also write a timeline of the history with any violation marked, as one "
@@ -43,15 +49,28 @@ int main(int argc, char** argv) {
   app.add_flag("--no-versions", no_versions,
                "check linearizability only, ignore reported versions");
   app.add_flag("--stats", stats, "print parse and check times to stderr");
-  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
+  std::string format_name = "auto";
+  app.add_option("--format", format_name,
+                 "the history's format: tokens (JSON Lines), jepsen (EDN), porcupine (Jepsen "
+                 "log lines); auto detects it")
+      ->check(CLI::IsMember({"auto", "tokens", "jepsen", "porcupine"}))
+      ->capture_default_str();
   checker::CheckOptions options;
+  tokenapp::cli::AddReal(app, "--search-seconds", &options.budget.seconds, 0.001, 86400,
+                         "time budget of the search per token; beyond it: cannot decide");
+  double search_memory_mib = static_cast<double>(options.budget.memory_bytes >> 20);
+  tokenapp::cli::AddReal(app, "--search-memory", &search_memory_mib, 1, 1048576,
+                         "memory budget of the search per token, in MiB");
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
   options.check_versions = !no_versions;
+  options.budget.memory_bytes = static_cast<std::uint64_t>(search_memory_mib * 1024 * 1024);
+  const checker::HistoryFormat format = *checker::HistoryFormatFromName(format_name);
 
   const auto t0 = std::chrono::steady_clock::now();
   // The report shows each operation's raw lines: keep the text when one is asked for.
   std::string history_text;
   checker::ParseResult parsed =
-      checker::ReadHistoryFile(path, html_path.empty() ? nullptr : &history_text);
+      checker::ReadHistoryFileAs(path, format, html_path.empty() ? nullptr : &history_text);
   const auto t1 = std::chrono::steady_clock::now();
   if (parsed.error) {
     if (parsed.error->line == 0) {

@@ -27,7 +27,11 @@ inline constexpr ValueId kNoValue = -2;       // a read that returned nothing (n
 
 inline constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
-enum class OpType : std::uint8_t { kWrite, kRead };
+// kCas: compare-and-set (Jepsen and Porcupine histories): when the register holds
+// `expected` it becomes `value`; an ok cas did that. With `cas_failed` the cas completed
+// and reported that the register did not hold `expected` (Porcupine's logs): it wrote
+// nothing but observed the register.
+enum class OpType : std::uint8_t { kWrite, kRead, kCas };
 enum class Outcome : std::uint8_t {
   kOk,    // took effect
   kFail,  // certainly did not take effect
@@ -43,7 +47,9 @@ struct Operation {
   std::int64_t info_time = kNever;      // when an `info` completion was recorded
   std::uint64_t invoke_line = 0;        // 1-based line numbers in the input
   std::uint64_t complete_line = 0;      // 0 when it never completed
-  ValueId value = kNoValue;             // write: written; read: read (when ok)
+  ValueId value = kNoValue;             // write: written; read: read (when ok); cas: new
+  ValueId expected = kNoValue;          // cas: the value compared against
+  bool cas_failed = false;              // cas: completed, the register did not hold `expected`
   bool has_version = false;
   std::uint64_t version = 0;
 

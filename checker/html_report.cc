@@ -252,7 +252,9 @@ const char* OutcomeName(const Operation& op) {
 void WriteOp(JsonWriter& w, const PageInput& in, const Operation& op, bool bad) {
   w.BeginObject()
       .Field("proc", op.process)
-      .Field("f", op.type == OpType::kWrite ? "write" : "read")
+      .Field("f", op.type == OpType::kWrite ? "write"
+                  : op.type == OpType::kCas ? "cas"
+                                            : "read")
       .Field("out", OutcomeName(op))
       .Field("inv", in.clock.Rel(op.invoke_time));
   if (op.outcome == Outcome::kInfo) {
@@ -342,7 +344,8 @@ void WriteToken(JsonWriter& w, const PageInput& in, std::size_t ti, const TokenV
       .Field("verdict", verdict ? VerdictName(verdict->verdict) : "unchecked")
       .Field("rule", verdict ? RuleName(verdict->rule) : "")
       .Field("explanation", verdict ? std::string_view(verdict->explanation) : "")
-      .Field("versionChecked", verdict && verdict->version_checked);
+      .Field("versionChecked", verdict && verdict->version_checked)
+      .Field("method", verdict ? MethodName(verdict->method) : "");
   WriteLanes(w, in, ti);
   WriteOps(w, in, ti, verdict);
   WriteMessages(w, in, ti);

@@ -13,7 +13,17 @@ namespace {
 
 constexpr std::int64_t kBeforeEverything = std::numeric_limits<std::int64_t>::min();
 
-const char* OpName(const Operation& op) { return op.type == OpType::kWrite ? "write" : "read"; }
+const char* OpName(const Operation& op) {
+  switch (op.type) {
+    case OpType::kWrite:
+      return "write";
+    case OpType::kRead:
+      return "read";
+    case OpType::kCas:
+      return "cas";
+  }
+  return "operation";
+}
 
 // "the read at line 12" / "the initial value" (virtual write: nullptr).
 std::string Describe(const Operation* op) {
@@ -119,6 +129,18 @@ const char* VerdictName(Verdict v) {
   return "unknown";
 }
 
+const char* MethodName(Method m) {
+  switch (m) {
+    case Method::kZones:
+      return "zones";
+    case Method::kVersions:
+      return "versions";
+    case Method::kSearch:
+      return "search";
+  }
+  return "unknown";
+}
+
 const char* RuleName(Rule r) {
   switch (r) {
     case Rule::kNone:
@@ -135,6 +157,8 @@ const char* RuleName(Rule r) {
       return "write order against real time";
     case Rule::kNoLinearization:
       return "no linearization exists";
+    case Rule::kVersionOrder:
+      return "version order (values alone are linearizable)";
   }
   return "unknown";
 }
@@ -285,64 +309,330 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   return Ok(token);
 }
 
-TokenVerdict CheckExact(const History& /*history*/, const TokenHistory& token) {
-  // The operations that matter: ok ones (must be placed) and info writes (may be placed).
-  std::vector<const Operation*> ops;
-  for (const Operation& op : token.ops) {
-    if (op.outcome == Outcome::kOk) ops.push_back(&op);
-    if (op.outcome == Outcome::kInfo && op.type == OpType::kWrite) ops.push_back(&op);
-  }
-  TOKEN_CHECKER_ASSERT(ops.size() <= kMaxExactOps, "CheckExact needs a small history");
-  const std::size_t n = ops.size();
-  std::uint64_t required = 0;
-  std::vector<std::uint64_t> before(n, 0);  // required ops that must precede op i
-  for (std::size_t i = 0; i < n; ++i) {
-    if (ops[i]->outcome == Outcome::kOk) required |= (1ULL << i);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = 0; j < n; ++j) {
-      if (i != j && ops[j]->outcome == Outcome::kOk && ops[j]->Precedes(*ops[i])) {
-        before[i] |= (1ULL << j);
+namespace {
+
+// "read 3", "wrote 3", "cas 1 -> 2", "cas 1 (failed: the register held another value)".
+std::string OpText(const History& history, const Operation& op) {
+  switch (op.type) {
+    case OpType::kRead:
+      return op.outcome == Outcome::kOk ? "returned " + history.DescribeValue(op.value)
+                                        : std::string("never returned");
+    case OpType::kWrite:
+      return "wrote " + history.DescribeValue(op.value);
+    case OpType::kCas:
+      if (op.cas_failed) {
+        return fmt::format("found the register not holding {}", history.DescribeValue(op.expected));
       }
-    }
+      return fmt::format("set {} to {}", history.DescribeValue(op.expected),
+                         history.DescribeValue(op.value));
   }
-  struct StateHash {
-    std::size_t operator()(const std::pair<std::uint64_t, ValueId>& s) const {
-      return std::hash<std::uint64_t>()(s.first * 0x9E3779B97F4A7C15ULL ^
-                                        static_cast<std::uint64_t>(s.second + 2));
-    }
+  return "";
+}
+
+}  // namespace
+
+namespace {
+
+// Violations the search would report only after exploring every state, found directly
+// (registers without cas): a read of a value no write wrote, or whose every write started
+// after the read ended; and a stale read: a read of X that started after a write w of
+// another value had finished, when every write of X had finished before w started (so w,
+// or something later, overwrote X before the read).
+std::optional<TokenVerdict> QuickViolation(const History& history, const TokenHistory& token) {
+  struct Writes {
+    std::int64_t last_end = kBeforeEverything;  // latest completion (kNever: unfinished)
+    const Operation* last = nullptr;
+    const Operation* first = nullptr;  // earliest invocation
   };
-  std::unordered_set<std::pair<std::uint64_t, ValueId>, StateHash> dead;
-  // Depth-first search with an explicit stack: (done mask, current value).
-  std::vector<std::pair<std::uint64_t, ValueId>> stack{{0, kInitialValue}};
-  const std::size_t kMaxStates = 2'000'000;
-  while (!stack.empty()) {
-    auto [done, value] = stack.back();
-    stack.pop_back();
-    if ((done & required) == required) return Ok(token);
-    if (!dead.insert({done, value}).second) continue;
-    if (dead.size() > kMaxStates) {
-      TokenVerdict v = Ok(token);
-      v.verdict = Verdict::kCannotDecide;
-      v.explanation = "values are not unique and the exact search exceeded its state budget";
-      return v;
+  std::unordered_map<ValueId, Writes> writes;
+  for (const Operation& op : token.ops) {
+    if (op.type == OpType::kCas) return std::nullopt;
+    if (op.type != OpType::kWrite || op.outcome == Outcome::kFail) continue;
+    Writes& w = writes[op.value];
+    if (!w.last || op.complete_time > w.last_end) {
+      w.last_end = op.complete_time;
+      w.last = &op;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint64_t bit = 1ULL << i;
-      if ((done & bit) || (before[i] & ~done)) continue;
-      if (ops[i]->type == OpType::kRead) {
-        if (ops[i]->value == value) stack.emplace_back(done | bit, value);
-      } else {
-        stack.emplace_back(done | bit, ops[i]->value);
+    if (!w.first) w.first = &op;  // ops are in invocation order
+  }
+  // Ok writes in completion order, with the two latest-invoked of distinct values so far.
+  struct Best {
+    std::int64_t end;
+    const Operation* top;
+    const Operation* other;  // latest-invoked with a value other than top's
+  };
+  std::vector<Best> prefix;
+  const Operation* top = nullptr;
+  const Operation* other = nullptr;
+  for (std::uint32_t i : token.completed) {
+    const Operation& op = token.ops[i];
+    if (op.type != OpType::kWrite || op.outcome != Outcome::kOk) continue;
+    if (!top || op.invoke_time > top->invoke_time) {
+      if (top && top->value != op.value) other = top;
+      top = &op;
+    } else if (op.value != top->value && (!other || op.invoke_time > other->invoke_time)) {
+      other = &op;
+    }
+    prefix.push_back({op.complete_time, top, other});
+  }
+  for (const Operation& r : token.ops) {
+    if (r.type != OpType::kRead || r.outcome != Outcome::kOk) continue;
+    auto it = writes.find(r.value);
+    std::int64_t last_end = kBeforeEverything;  // the initial value: before everything
+    const Operation* last = nullptr;
+    if (it != writes.end()) {
+      last_end = it->second.last_end;
+      last = it->second.last;
+    }
+    if (r.value != kInitialValue) {
+      if (it == writes.end()) {
+        return Violation(token, Rule::kValueNeverWritten,
+                         fmt::format("the read at line {} returned {}, which no write (that did "
+                                     "not fail) wrote",
+                                     r.line(), history.DescribeValue(r.value)),
+                         {&r});
+      }
+      if (it->second.first->invoke_time > r.complete_time) {
+        return Violation(
+            token, Rule::kReadFromFuture,
+            fmt::format("the read at line {} returned {}, but every write of that "
+                        "value started after the read had finished (the first at "
+                        "line {})",
+                        r.line(), history.DescribeValue(r.value), it->second.first->line()),
+            {&r, it->second.first});
+      }
+    }
+    auto end = std::lower_bound(prefix.begin(), prefix.end(), r.invoke_time,
+                                [](const Best& b, std::int64_t t) { return b.end < t; });
+    if (end == prefix.begin()) continue;
+    const Best& b = *(end - 1);
+    const Operation* w = b.top->value != r.value ? b.top : b.other;
+    if (!w || w->invoke_time <= last_end) continue;
+    return Violation(
+        token, Rule::kStaleRead,
+        fmt::format("the read at line {} returned {} although the write at line {} ({}) had "
+                    "finished before it started, and {} before that write started",
+                    r.line(), history.DescribeValue(r.value), w->line(),
+                    history.DescribeValue(w->value),
+                    last ? fmt::format("every write of {} had finished (the last at line {})",
+                                       history.DescribeValue(r.value), last->line())
+                         : std::string("the initial value came")),
+        {&r, w, last});
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
+                         const SearchBudget& budget) {
+  if (auto quick = QuickViolation(history, token)) {
+    quick->method = Method::kSearch;
+    return *std::move(quick);
+  }
+  const SearchResult r = SearchLinearization(token, budget);
+  TokenVerdict v = Ok(token);
+  v.method = Method::kSearch;
+  v.search = r.stats;
+  switch (r.outcome) {
+    case SearchOutcome::kLinearizable:
+      return v;
+    case SearchOutcome::kOutOfTime:
+    case SearchOutcome::kOutOfMemory:
+      v.verdict = Verdict::kCannotDecide;
+      v.explanation = fmt::format(
+          "cannot decide: the search ran out of its {} budget ({}) after {} states over {} "
+          "operations in {} pieces (values not unique; raise --search-seconds or "
+          "--search-memory)",
+          r.outcome == SearchOutcome::kOutOfTime ? "time" : "memory",
+          r.outcome == SearchOutcome::kOutOfTime ? fmt::format("{} s", budget.seconds)
+                                                 : fmt::format("{} MiB", budget.memory_bytes >> 20),
+          r.stats.states, r.stats.operations, r.stats.pieces);
+      return v;
+    case SearchOutcome::kNoLinearization:
+      break;
+  }
+  if (!r.stuck) {
+    TokenVerdict bad = Violation(
+        token, Rule::kNoLinearization,
+        fmt::format("no order of the {} operations that matter respects both real time and the "
+                    "register (exhaustive search)",
+                    r.stats.operations),
+        {});
+    bad.method = Method::kSearch;
+    bad.search = r.stats;
+    return bad;
+  }
+  std::vector<const Operation*> involved{r.stuck};
+  std::string open;
+  for (const Operation* op : r.open) {
+    involved.push_back(op);
+    open += fmt::format("{}{} at line {} ({})", open.empty() ? "" : ", ", OpName(*op), op->line(),
+                        OpText(history, *op));
+  }
+  TokenVerdict bad = Violation(
+      token, Rule::kNoLinearization,
+      fmt::format("no order of the {} operations that matter respects both real time and the "
+                  "register: the longest order found places {} of them, the register then holds "
+                  "{}, and {} ({}) cannot take effect before it finished{}{} (exhaustive search)",
+                  r.stats.operations, r.placed, history.DescribeValue(r.value_at_stuck),
+                  Describe(r.stuck), OpText(history, *r.stuck),
+                  open.empty() ? "" : "; open then: ", open),
+      involved);
+  bad.method = Method::kSearch;
+  bad.search = r.stats;
+  return bad;
+}
+
+bool VersionsApply(const TokenHistory& token) {
+  std::unordered_set<std::uint64_t> write_versions;
+  for (const Operation& op : token.ops) {
+    if (op.type == OpType::kCas) return false;
+    if (op.outcome != Outcome::kOk) continue;
+    if (!op.has_version) return false;
+    if (op.type == OpType::kWrite && !write_versions.insert(op.version).second) return false;
+  }
+  return true;
+}
+
+namespace {
+
+struct PairHash {
+  std::size_t operator()(const std::pair<ValueId, std::uint64_t>& k) const {
+    return std::hash<std::uint64_t>()(k.second * 0x9E3779B97F4A7C15ULL ^
+                                      static_cast<std::uint64_t>(k.first + 2));
+  }
+};
+
+// The token's history with every written value renamed (value, version): ok writes by their
+// version, reads by the version they returned, unfinished writes (which carry no version)
+// matched to the (value, version) pairs that reads returned and no ok write wrote, failed
+// writes to names of their own. The values table holds only the new names.
+struct Relabelled {
+  History history;
+  TokenHistory token;
+};
+
+Relabelled RelabelByVersions(const History& history, const TokenHistory& token) {
+  Relabelled out;
+  out.token.token = token.token;
+  out.token.ops = token.ops;
+  out.token.completed = token.completed;
+  std::vector<Operation>& ops = out.token.ops;
+  std::unordered_map<std::pair<ValueId, std::uint64_t>, ValueId, PairHash> ids;
+  auto fresh = [&out](std::string name) {
+    out.history.values.push_back(std::move(name));
+    return static_cast<ValueId>(out.history.values.size() - 1);
+  };
+  auto intern = [&](ValueId v, std::uint64_t version) {
+    auto [it, inserted] = ids.emplace(std::make_pair(v, version), 0);
+    if (inserted) {
+      it->second = fresh(fmt::format("{} (version {})", history.DescribeValue(v), version));
+    }
+    return it->second;
+  };
+  std::unordered_set<ValueId> written;  // new ids an ok write wrote
+  for (Operation& op : ops) {
+    if (op.type != OpType::kWrite) continue;
+    if (op.outcome == Outcome::kOk) {
+      op.value = intern(op.value, op.version);
+      written.insert(op.value);
+    }
+  }
+  // Read classes no ok write explains: (old value, version) -> earliest completion.
+  struct Class {
+    ValueId original;
+    std::uint64_t version;
+    ValueId id;
+    std::int64_t first_end;
+  };
+  std::vector<Class> classes;
+  std::unordered_map<ValueId, std::size_t> class_of;
+  for (Operation& op : ops) {
+    if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
+    const ValueId original = op.value;
+    if (original == kInitialValue && op.version == 0) continue;
+    op.value = intern(original, op.version);
+    if (written.count(op.value)) continue;
+    auto [it, inserted] = class_of.emplace(op.value, classes.size());
+    if (inserted) classes.push_back({original, op.version, op.value, op.complete_time});
+    Class& c = classes[it->second];
+    c.first_end = std::min(c.first_end, op.complete_time);
+  }
+  // Unfinished writes per original value, in invocation order, with the highest version of
+  // an ok operation finished before each was invoked (its version must be higher).
+  std::unordered_map<ValueId, std::vector<std::size_t>> info_writes;
+  std::vector<std::uint64_t> floor(ops.size(), 0);
+  {
+    std::size_t done = 0;
+    std::uint64_t high = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      while (done < token.completed.size() &&
+             ops[token.completed[done]].complete_time < ops[i].invoke_time) {
+        const Operation& c = ops[token.completed[done++]];
+        if (c.outcome == Outcome::kOk && c.has_version) high = std::max(high, c.version);
+      }
+      floor[i] = high;
+      if (ops[i].type == OpType::kWrite && ops[i].outcome == Outcome::kInfo) {
+        info_writes[ops[i].value].push_back(i);
       }
     }
   }
-  std::vector<const Operation*> involved(ops.begin(), ops.end());
-  return Violation(token, Rule::kNoLinearization,
-                   fmt::format("no order of the {} operations of token '{}' respects both real "
-                               "time and register semantics (values are not unique: exact search)",
-                               n, token.token),
-                   involved);
+  // Each class takes the earliest free unfinished write of its value that it may have read
+  // (invoked before the class's first read finished, with a lower floor). The candidates of
+  // a class are a prefix of the list (both bounds grow along it), so serving the classes
+  // with the shortest prefix first matches whenever a matching exists.
+  std::unordered_map<std::size_t, ValueId> assigned;  // op index -> class id
+  {
+    std::vector<std::pair<std::size_t, std::size_t>> by_reach;  // (prefix length, class)
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      auto it = info_writes.find(classes[c].original);
+      if (it == info_writes.end()) continue;
+      std::size_t reach = 0;
+      while (reach < it->second.size() &&
+             ops[it->second[reach]].invoke_time <= classes[c].first_end &&
+             floor[it->second[reach]] < classes[c].version) {
+        ++reach;
+      }
+      by_reach.emplace_back(reach, c);
+    }
+    std::sort(by_reach.begin(), by_reach.end());
+    for (auto [reach, c] : by_reach) {
+      const std::vector<std::size_t>& list = info_writes[classes[c].original];
+      for (std::size_t k = 0; k < reach; ++k) {
+        if (assigned.emplace(list[k], classes[c].id).second) break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    Operation& op = ops[i];
+    if (op.type != OpType::kWrite || op.outcome == Outcome::kOk) continue;
+    auto it = assigned.find(i);
+    if (it != assigned.end()) {
+      op.value = it->second;
+    } else {
+      op.value =
+          fresh(fmt::format("{} ({} write at line {})", history.DescribeValue(op.value),
+                            op.outcome == Outcome::kFail ? "failed" : "unfinished", op.line()));
+    }
+  }
+  return out;
+}
+
+// Why the version order matters beyond linearizable values (for disagreements).
+constexpr const char* kVersionPromise =
+    "The protocol promises more than values that can be ordered: a read returns the version "
+    "of the write it read and versions follow real time; a replica that overwrites a newer "
+    "version with an older one breaks that promise even while the values still look "
+    "linearizable";
+
+}  // namespace
+
+TokenVerdict CheckByVersions(const History& history, const TokenHistory& token) {
+  const Relabelled r = RelabelByVersions(history, token);
+  TokenVerdict v = CheckZones(r.history, r.token);
+  v.method = Method::kVersions;
+  return v;
 }
 
 TokenVerdict CheckVersions(const History& history, const TokenHistory& token) {
@@ -441,8 +731,8 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
   {
     ValueSlots seen(history.values.size());
     for (const Operation& op : token.ops) {
-      if (op.type != OpType::kWrite) continue;
-      if (op.value == kInitialValue || seen.Get(op.value) != -1) {
+      if (op.type == OpType::kRead) continue;
+      if (op.type == OpType::kCas || op.value == kInitialValue || seen.Get(op.value) != -1) {
         unique = false;
         break;
       }
@@ -452,26 +742,47 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
   TokenVerdict v;
   if (unique) {
     v = CheckZones(history, token);
-  } else {
-    std::size_t relevant = 0;
-    for (const Operation& op : token.ops) {
-      relevant +=
-          op.outcome == Outcome::kOk || (op.outcome == Outcome::kInfo && op.type == OpType::kWrite);
-    }
-    if (relevant > kMaxExactOps) {
-      v = Ok(token);
-      v.verdict = Verdict::kCannotDecide;
-      v.explanation = fmt::format(
-          "cannot decide: values not unique ({} relevant operations; the exact search handles "
-          "at most {})",
-          relevant, kMaxExactOps);
+  } else if (options.check_versions && VersionsApply(token)) {
+    v = CheckByVersions(history, token);
+    if (v.verdict == Verdict::kViolation) {
+      // The reads-from the versions name is impossible; do the values alone allow an order?
+      const TokenVerdict by_values = CheckSearch(history, token, options.budget);
+      v.search = by_values.search;
+      if (by_values.verdict == Verdict::kLinearizable) {
+        v.rule = Rule::kVersionOrder;
+        v.explanation = fmt::format(
+            "linearizable by values alone (search), but not with every read reading the write "
+            "of the version it returned: {}. {}",
+            v.explanation, kVersionPromise);
+      } else {
+        v.explanation += by_values.verdict == Verdict::kViolation
+                             ? " (the search by values alone finds no order either)"
+                             : " (the search by values alone ran out of its budget)";
+      }
       return v;
     }
-    v = CheckExact(history, token);
+  } else {
+    v = CheckSearch(history, token, options.budget);
   }
-  if (v.verdict != Verdict::kLinearizable || !options.check_versions) return v;
+  if (v.verdict == Verdict::kViolation || !options.check_versions) return v;
+  // The version order, whichever method decided linearizability (or could not).
   TokenVerdict versions = CheckVersions(history, token);
-  return versions;
+  if (versions.verdict == Verdict::kViolation) {
+    versions.method = v.method;
+    versions.search = v.search;
+    if (v.verdict == Verdict::kLinearizable && v.method != Method::kZones) {
+      versions.explanation =
+          fmt::format("linearizable by values ({}), but the version order is broken: {}. {}",
+                      MethodName(v.method), versions.explanation, kVersionPromise);
+    } else if (v.verdict == Verdict::kLinearizable) {
+      versions.explanation =
+          fmt::format("linearizable by values, but the version order is broken: {}. {}",
+                      versions.explanation, kVersionPromise);
+    }
+    return versions;
+  }
+  v.version_checked = versions.version_checked;
+  return v;
 }
 
 Report CheckHistory(const History& history, const CheckOptions& options) {

@@ -12,8 +12,12 @@
 // Pending operations: an `info` (or never completed) write may take effect at any time
 // after its invocation or never: it counts only when some read returned its value, with
 // an open-ended interval. `info` reads carry no information and `fail` operations never
-// took effect. Values that are not unique: an exact search (Wing-Gong with memoisation)
-// for histories of at most kMaxExactOps operations, otherwise "cannot decide".
+// took effect.
+//
+// Values that are not unique: where every ok operation carries a version, (value, version)
+// names a write, so the zone method runs on the history relabelled that way ("versions");
+// otherwise, and for cas, a memoised search (checker/search.h) decides, within a budget of
+// time and memory ("search"). The method that decided is part of each token's verdict.
 //
 // Version order (ok operations that carry a version): versions follow real time (an
 // operation that starts after another finished never has a smaller version, and a write
@@ -26,10 +30,9 @@
 #include <vector>
 
 #include "checker/history.h"
+#include "checker/search.h"
 
 namespace checker {
-
-inline constexpr std::size_t kMaxExactOps = 64;
 
 enum class Verdict : std::uint8_t { kLinearizable, kViolation, kCannotDecide };
 const char* VerdictName(Verdict v);
@@ -42,9 +45,18 @@ enum class Rule : std::uint8_t {
   kReadFromFuture,     // a read returned a value whose write started after it ended
   kNewOldInversion,    // a read returned an older value than a read finished before it
   kWriteOrder,         // writes took effect against their real-time order
-  kNoLinearization,    // exact search found no order (non-unique values)
+  kNoLinearization,    // the search found no order (non-unique values, cas)
+  kVersionOrder,       // linearizable by values, but not by the versions reported
 };
 const char* RuleName(Rule r);
+
+// How a token's linearizability was decided.
+enum class Method : std::uint8_t {
+  kZones,     // unique written values: the zone method
+  kVersions,  // values made unique by their versions, then the zone method
+  kSearch,    // the memoised search (repeated values without versions, cas)
+};
+const char* MethodName(Method m);
 
 struct TokenVerdict {
   std::string token;
@@ -54,10 +66,13 @@ struct TokenVerdict {
   std::vector<std::uint64_t> lines;  // the input lines of the operations involved
   bool version_checked = false;      // some operation carried a version
   std::size_t operations = 0;
+  Method method = Method::kZones;
+  SearchStats search;  // when the search ran (method kSearch, or to confirm a violation)
 };
 
 struct CheckOptions {
   bool check_versions = true;
+  SearchBudget budget;
 };
 
 // Checks one token's operations (the zone method, or the exact search).
@@ -67,8 +82,14 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
 // Linearizability alone, by the zone method. REQUIRES: written values are unique.
 // For tests and benchmarks; CheckToken is the entry point.
 TokenVerdict CheckZones(const History& history, const TokenHistory& token);
-// Linearizability alone, by exhaustive search. REQUIRES: token.ops.size() <= kMaxExactOps.
-TokenVerdict CheckExact(const History& history, const TokenHistory& token);
+// Linearizability alone, by the memoised search (any history, cas included).
+TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
+                         const SearchBudget& budget = {});
+// Linearizability alone, with writes named by (value, version). REQUIRES: VersionsApply.
+TokenVerdict CheckByVersions(const History& history, const TokenHistory& token);
+// Whether every ok operation carries a version, the ok writes' versions are distinct and
+// no operation is a cas: then (value, version) names the write a read read.
+bool VersionsApply(const TokenHistory& token);
 // The version order alone.
 TokenVerdict CheckVersions(const History& history, const TokenHistory& token);
 

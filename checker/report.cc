@@ -8,8 +8,15 @@ namespace checker {
 std::string FormatReportText(const Report& report) {
   std::string out;
   for (const TokenVerdict& t : report.tokens) {
-    out += fmt::format("token {}: {} ({} operations{})\n", t.token, VerdictName(t.verdict),
-                       t.operations, t.version_checked ? ", version order checked" : "");
+    out += fmt::format("token {}: {} ({} operations, by {}{})\n", t.token, VerdictName(t.verdict),
+                       t.operations, MethodName(t.method),
+                       t.version_checked ? ", version order checked" : "");
+    if (t.search.ran) {
+      out += fmt::format(
+          "  search: {} operations ({} left out), {} pieces, {} states, {:.3f} s, {:.1f} MiB\n",
+          t.search.operations, t.search.pruned, t.search.pieces, t.search.states, t.search.seconds,
+          static_cast<double>(t.search.memory_bytes) / (1 << 20));
+    }
     if (t.verdict == Verdict::kViolation) {
       out += fmt::format("  rule: {}\n  {}\n  lines:", RuleName(t.rule), t.explanation);
       for (auto l : t.lines) out += fmt::format(" {}", l);
@@ -30,9 +37,17 @@ std::string FormatReportJson(const Report& report) {
     const TokenVerdict& t = report.tokens[i];
     if (i) out += ',';
     out += fmt::format(
-        "{{\"token\":\"{}\",\"verdict\":\"{}\",\"operations\":{},\"version_checked\":{}",
-        JsonEscape(t.token), VerdictName(t.verdict), t.operations,
+        "{{\"token\":\"{}\",\"verdict\":\"{}\",\"operations\":{},\"method\":\"{}\","
+        "\"version_checked\":{}",
+        JsonEscape(t.token), VerdictName(t.verdict), t.operations, MethodName(t.method),
         t.version_checked ? "true" : "false");
+    if (t.search.ran) {
+      out += fmt::format(
+          ",\"search\":{{\"operations\":{},\"left_out\":{},\"pieces\":{},\"states\":{},"
+          "\"seconds\":{:.6f},\"memory_bytes\":{}}}",
+          t.search.operations, t.search.pruned, t.search.pieces, t.search.states, t.search.seconds,
+          t.search.memory_bytes);
+    }
     if (t.verdict != Verdict::kLinearizable) {
       out += fmt::format(",\"rule\":\"{}\",\"explanation\":\"{}\",\"lines\":[", RuleName(t.rule),
                          JsonEscape(t.explanation));

@@ -230,9 +230,10 @@ std::string Summary(const sim::Scenario& s, const Judgement& j) {
     out += "checker: history did not parse: " + *j.parse_error + "\n";
   } else {
     for (const auto& t : j.report.tokens) {
-      out += fmt::format("  token {}: {} ({} operations{})\n", t.token,
-                         checker::VerdictName(t.verdict), t.operations,
-                         t.version_checked ? ", version order checked" : "");
+      out +=
+          fmt::format("  token {}: {} ({} operations, by {}{})\n", t.token,
+                      checker::VerdictName(t.verdict), t.operations, checker::MethodName(t.method),
+                      t.version_checked ? ", version order checked" : "");
       if (t.verdict != checker::Verdict::kLinearizable) {
         out += fmt::format("    rule: {}\n    {}\n", checker::RuleName(t.rule), t.explanation);
       }

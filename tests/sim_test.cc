@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "support/mutant_param_name.h"
 
+#include "checker/report.h"
 #include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
 #include "sim/simulator.h"
@@ -302,6 +304,54 @@ TEST_P(PlantedBug, IsCaughtByTheChecker) {
 
 INSTANTIATE_TEST_SUITE_P(All, PlantedBug, ::testing::ValuesIn(token::kAllMutants),
                          token::testing::MutantParamName);
+
+// Create and drop write the same two values again and again (create_drop.yaml: 48 of them
+// among 240 reads and writes), beyond what the old exact search took (64 operations), so
+// the checker used to answer "cannot decide" and missed planted bugs. Writes are named by
+// their versions now: the correct protocol is decided linearizable on every seed, and the
+// planted bugs are violations, which the search on values alone (no versions) confirms.
+bool RepeatedValues(const checker::TokenHistory& token) {
+  std::set<checker::ValueId> seen;
+  for (const checker::Operation& op : token.ops) {
+    if (op.type == checker::OpType::kWrite && !seen.insert(op.value).second) return true;
+  }
+  return false;
+}
+
+TEST(RepeatedValues, CreateAndDropAreDecidedAndPlantedBugsCaught) {
+  Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/create_drop.yaml");
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    s.seed = seed;
+    const tokensim::Judgement j = tokensim::RunAndJudge(s);
+    ASSERT_TRUE(j.expectation_met) << "seed " << seed << "\n" << tokensim::Summary(s, j);
+    ASSERT_TRUE(j.history && RepeatedValues(j.history->tokens.at(0)));
+    EXPECT_EQ(j.report.tokens.at(0).method, checker::Method::kVersions);
+  }
+  for (token::Mutant m : {token::Mutant::kReadLocalOnly, token::Mutant::kFirstReplyWins,
+                          token::Mutant::kAdoptAnyVersion, token::Mutant::kMinorityQuorum,
+                          token::Mutant::kReadSkipsImpose}) {
+    bool caught = false;
+    s.node_options.mutant = m;
+    for (std::uint64_t seed = 1; seed <= 20 && !caught; ++seed) {
+      s.seed = seed;
+      const tokensim::Judgement j = tokensim::RunAndJudge(s);
+      ASSERT_NE(j.report.overall, checker::Verdict::kCannotDecide) << tokensim::Summary(s, j);
+      if (j.report.overall != checker::Verdict::kViolation) continue;
+      caught = true;
+      const checker::TokenHistory& token = j.history->tokens.at(0);
+      EXPECT_TRUE(RepeatedValues(token));
+      EXPECT_GT(token.ops.size(), 64u);
+      EXPECT_EQ(j.report.tokens.at(0).method, checker::Method::kVersions);
+      // A tool that records no versions sees the same bug through the search.
+      const checker::Report by_values = checker::CheckHistory(*j.history, {false, {}});
+      EXPECT_EQ(by_values.overall, checker::Verdict::kViolation)
+          << token::MutantName(m) << " seed " << seed << "\n"
+          << checker::FormatReportText(by_values);
+      EXPECT_EQ(by_values.tokens.at(0).method, checker::Method::kSearch);
+    }
+    EXPECT_TRUE(caught) << token::MutantName(m) << " survived 20 seeds of create_drop";
+  }
+}
 
 }  // namespace
 }  // namespace sim

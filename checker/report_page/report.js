@@ -9,9 +9,10 @@
 //      clock at time 0, a string; null when 0), simulated, messageCount, droppedMessages,
 //      faultCount, notes [string], values [canonical JSON text of each written value],
 //      nodes [name], labels [message type], tokens [token]
-//   token: name, verdict, rule, explanation, versionChecked, processes [process lane],
+//   token: name, verdict, rule, explanation, versionChecked, method ("zones" | "versions" |
+//      "search": how linearizability was decided), processes [process lane],
 //      nodes [node index lane], ops [op], msgs [msg], faults [fault]
-//   op: proc (client process), f ("write" | "read"),
+//   op: proc (client process), f ("write" | "read" | "cas": val is the value it sets),
 //      out ("ok" | "fail" | "info" | "pending": never completed), inv (invoked),
 //      end (opt: completed, or when its unknown outcome was recorded), invLine,
 //      endLine (opt), val (opt: index into D.values; null: the initial value),
@@ -112,7 +113,7 @@ function describeOp(t, k) {
   const o = t.ops[k];
   let s = "line " + (o.endLine || o.invLine) + ": " + o.f + " by process " + o.proc;
   if (o.out === "ok") {
-    s += o.f === "write" ? " of " + valueName(o.val) : " returned " + valueName(o.val);
+    s += o.f !== "read" ? " of " + valueName(o.val) : " returned " + valueName(o.val);
     if (o.ver !== undefined) s += ", version " + o.ver;
   } else {
     s += " (" + o.out + ")";
@@ -131,7 +132,7 @@ D.tokens.forEach((t, ti) => {
   const h2 = html("h2", "", "token " + t.name + " ", sec);
   html("span", "badge " + t.verdict.replace(" ", "-"), t.verdict, h2);
   html("span", "muted", "  " + t.ops.length + " operations" +
-       (t.versionChecked ? ", version order checked" : "") +
+       (t.method ? ", by " + t.method : "") + (t.versionChecked ? ", version order checked" : "") +
        (t.msgs.length ? ", " + t.msgs.length + " messages" : ""), h2);
   const lanes = new Map();
   t.processes.forEach((p, i) => lanes.set("c" + p, AXIS + i * LANE));
@@ -280,12 +281,12 @@ function drawOps(sec, g) {
     el("rect", { class: cls, x: xa, y: y + 3, width: wbar, height: LANE - 6, rx: 2, "data-k": k,
                  "data-token": t.name, "data-process": o.proc, "data-line": o.endLine || o.invLine,
                  "data-invoke-line": o.invLine }, og);
-    if (o.out === "info" && o.f === "write") {
+    if (o.out === "info" && o.f !== "read") {
       // A write of unknown outcome may take effect at any later time.
       el("line", { class: "info-tail", x1: xa + wbar, y1: y + LANE / 2, x2: x1, y2: y + LANE / 2 }, og);
     }
     if (wbar > 34) {
-      let label = (o.f === "write" ? "W " : "R ") + (o.out === "ok" || o.f === "write" ? valueName(o.val) : o.out);
+      let label = (o.f === "write" ? "W " : o.f === "cas" ? "C " : "R ") + (o.out === "ok" || o.f !== "read" ? valueName(o.val) : o.out);
       if (o.ver !== undefined) label += " v" + o.ver;
       const maxChars = Math.floor((wbar - 6) / 6);
       if (label.length > maxChars) label = label.slice(0, Math.max(maxChars - 1, 1)) + "\u2026";

@@ -3,8 +3,10 @@
 // Deliberately naive and independent of checker/linearizability.cc: it tries every order
 // of the operations (depth-first over permutations, no memoisation), placing an operation
 // only when every ok operation that finished before it started is placed, letting each
-// unfinished (info) write take effect or not, and replaying register semantics from the
-// initial value. Exponential: for histories of a dozen operations.
+// unfinished (info) write or cas take effect or not, and replaying register semantics
+// (a cas sets its value when the register holds its expected one; a failed cas that
+// completed requires another value) from the initial value. Exponential: for histories of
+// a dozen operations.
 #pragma once
 
 #include <vector>
@@ -18,7 +20,7 @@ inline bool BruteForceLinearizable(const TokenHistory& token) {
   std::vector<const Operation*> optional;  // info writes
   for (const Operation& op : token.ops) {
     if (op.outcome == Outcome::kOk) must.push_back(&op);
-    if (op.outcome == Outcome::kInfo && op.type == OpType::kWrite) optional.push_back(&op);
+    if (op.outcome == Outcome::kInfo && op.type != OpType::kRead) optional.push_back(&op);
   }
   std::vector<const Operation*> all = must;
   all.insert(all.end(), optional.begin(), optional.end());
@@ -42,7 +44,12 @@ inline bool BruteForceLinearizable(const TokenHistory& token) {
         ValueId next = value;
         if (all[i]->type == OpType::kRead) {
           if (all[i]->value != value) continue;
+        } else if (all[i]->type == OpType::kWrite) {
+          next = all[i]->value;
+        } else if (all[i]->cas_failed) {
+          if (all[i]->expected == value) continue;
         } else {
+          if (all[i]->expected != value) continue;
           next = all[i]->value;
         }
         placed[i] = true;
