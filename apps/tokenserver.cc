@@ -19,6 +19,7 @@
 #include "core/scheme_yaml.h"
 #include "harness/flags.h"
 #include "net_grpc/node_server.h"
+#include "net_grpc/peer_auth.h"
 
 namespace {
 
@@ -31,11 +32,19 @@ constexpr const char* kUsage = R"(usage: tokenserver --config FILE --listen IP:P
   --tokens N           without --config: one node owning tokens "1".."N" (default 100)
   --workers N          argmin worker threads (default 1)
   --op-timeout-ms MS   how long an operation waits for a quorum when the caller set no
-                       deadline (default 5000)
+                       deadline (default 5000); a caller's own deadline, longer or
+                       shorter, is never changed by it
   --max-held-calls N   bound on calls held silently for crashed tokens (default 100000)
   --no-fast-read       always run the impose phase of reads
   --quiet              do not log each request
   --tls-cert F --tls-key F --tls-ca F   mutual TLS for clients and peers (all three)
+  --cluster-secret-file F
+                       authenticate peers without TLS: every node of the cluster reads
+                       the same secret (32..4096 bytes, e.g. `openssl rand -hex 32`; the
+                       file must not be readable by others); see docs/SECURITY.md
+  --insecure-peers     run without peer authentication (neither TLS nor a secret): any
+                       local process can then speak for a node. A node with peers needs
+                       one of TLS, --cluster-secret-file or this flag
   --data-dir DIR       keep the node's state in DIR (docs/STORAGE.md): every acknowledged
                        write survives a crash or restart. Without it: memory only
   --initial-state new|existing
@@ -79,6 +88,8 @@ int main(int argc, char** argv) {
                                         {"tls-cert"},
                                         {"tls-key"},
                                         {"tls-ca"},
+                                        {"cluster-secret-file"},
+                                        {"insecure-peers", false},
                                         {"data-dir"},
                                         {"initial-state"},
                                         {"help", false},
@@ -137,6 +148,12 @@ int main(int argc, char** argv) {
   options.log_requests = !flags.Has("quiet");
   options.tls = token::net::TlsFiles{flags.GetOr("tls-cert", ""), flags.GetOr("tls-key", ""),
                                      flags.GetOr("tls-ca", "")};
+  if (auto secret_file = flags.Get("cluster-secret-file")) {
+    auto secret = token::net::LoadClusterSecret(*secret_file);
+    if (!secret.ok()) return Fail(2, secret.status().message());
+    options.cluster_secret = std::move(secret).value();
+  }
+  options.insecure_peers = flags.Has("insecure-peers");
 
   options.data_dir = flags.GetOr("data-dir", "");
   if (auto state = flags.Get("initial-state")) {
