@@ -63,7 +63,7 @@ std::string RandomHex(std::size_t bytes) {
 }
 
 Result<std::string> LoadClusterSecret(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return Status::InvalidArgument(
         fmt::format("cluster secret file {}: {}", path, std::strerror(errno)));
@@ -111,14 +111,12 @@ std::string MakePeerProofAt(std::string_view secret, std::string_view method,
                      Mac(secret, method, sender, receiver, fingerprint, unix_ms, nonce));
 }
 
-std::string MakePeerProof(std::string_view secret, std::string_view method,
-                          std::string_view sender, std::string_view receiver,
-                          std::string_view fingerprint) {
+std::string MakePeerProof(std::string_view secret, std::string_view method, std::string_view sender,
+                          std::string_view receiver, std::string_view fingerprint) {
   return MakePeerProofAt(secret, method, sender, receiver, fingerprint, UnixMs(), RandomHex(16));
 }
 
-PeerAuthenticator::PeerAuthenticator(std::string secret, std::string self,
-                                     std::string fingerprint)
+PeerAuthenticator::PeerAuthenticator(std::string secret, std::string self, std::string fingerprint)
     : secret_(std::move(secret)), self_(std::move(self)), fingerprint_(std::move(fingerprint)) {}
 
 Status PeerAuthenticator::Verify(std::string_view method, std::string_view sender,
@@ -158,9 +156,10 @@ Status PeerAuthenticator::Verify(std::string_view method, std::string_view sende
   const std::int64_t now = UnixMs();
   const std::int64_t window = kAuthWindow.count();
   if (unix_ms < now - window || unix_ms > now + window) {
-    return bad(fmt::format("the proof's time is {} ms from this node's clock (at most {} ms "
-                           "allowed: are the clocks synchronised?)",
-                           unix_ms - now, window));
+    return bad(
+        fmt::format("the proof's time is {} ms from this node's clock (at most {} ms "
+                    "allowed: are the clocks synchronised?)",
+                    unix_ms - now, window));
   }
   std::lock_guard lock(mu_);
   if (now - last_purge_ms_ > 1000 || seen_.size() >= kMaxRememberedNonces) {

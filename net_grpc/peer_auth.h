@@ -49,9 +49,8 @@ Status WriteNewClusterSecret(const std::string& path);
 std::string RandomHex(std::size_t bytes);
 
 // The x-token-auth value for a call of `method` from `sender` to `receiver`.
-std::string MakePeerProof(std::string_view secret, std::string_view method,
-                          std::string_view sender, std::string_view receiver,
-                          std::string_view fingerprint);
+std::string MakePeerProof(std::string_view secret, std::string_view method, std::string_view sender,
+                          std::string_view receiver, std::string_view fingerprint);
 // The same with the timestamp and nonce given (tests).
 std::string MakePeerProofAt(std::string_view secret, std::string_view method,
                             std::string_view sender, std::string_view receiver,

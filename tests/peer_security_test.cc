@@ -7,18 +7,18 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <filesystem>
-#include <mutex>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/scheme_yaml.h"
@@ -146,8 +146,8 @@ TEST(PeerSecurity, AForgedUpdateWithTheLargestVersionIsRefusedAndChangesNothing)
   EXPECT_EQ(r["name"], "later");
   // The human-readable status shows the refusals too.
   auto text = c.Run("tokenclient", {"status", "--server", c.node(2)});
-  EXPECT_THAT(text.out, HasSubstr(fmt::format("peer calls refused (authentication) {}",
-                                              proofs.size() + 1)));
+  EXPECT_THAT(text.out,
+              HasSubstr(fmt::format("peer calls refused (authentication) {}", proofs.size() + 1)));
 }
 
 TEST(PeerSecurity, AValidProofOpensOneCallAndIsRefusedWhenReplayed) {
@@ -166,6 +166,19 @@ TEST(PeerSecurity, AValidProofOpensOneCallAndIsRefusedWhenReplayed) {
   EXPECT_THAT(ForgeUpdate(c.node(2), c.node(0), fp, old, 7).error_message(),
               HasSubstr("from this node's clock"));
   EXPECT_EQ(StatusOf(c, 2)["tokens"][0]["version"], 5);
+}
+
+// Token 1 falls silent at nodes 1 and 2: its writer, node 0, has no quorum left.
+bool CrashTokenOneAtNodesOneAndTwo(const LocalCluster& c) {
+  for (int n : {1, 2}) {
+    auto r =
+        c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--server", c.node(n)});
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << r.err;
+      return false;
+    }
+  }
+  return true;
 }
 
 // Floods node 0 with UPDATE_ACKs for op ids 1..300 from streams that claim to be nodes 1
@@ -208,12 +221,7 @@ testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c) {
 TEST(PeerSecurity, ForgedAcknowledgementsNeverCompleteAWrite) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   // Both other replicas are silent for token 1: only forged acks could complete a write.
-  for (int n : {1, 2}) {
-    ASSERT_EQ(c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--server",
-                                    c.node(n)})
-                  .exit_code,
-              0);
-  }
+  ASSERT_TRUE(CrashTokenOneAtNodesOneAndTwo(c));
   auto w = WriteUnderForgedAcks(c);
   EXPECT_EQ(w.exit_code, 1) << "a write acknowledged only by forged acks: " << w.out;
   EXPECT_THAT(w.err, HasSubstr("UNAVAILABLE"));
@@ -224,12 +232,7 @@ TEST(PeerSecurity, WithoutAuthenticationTheSameForgedAcknowledgementsDoCompleteA
   // The control of the test above: with --insecure-peers the attack works, so the test
   // above would see it.
   LocalCluster c(kScheme, 3, {"--quiet", "--insecure-peers"});
-  for (int n : {1, 2}) {
-    ASSERT_EQ(c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--server",
-                                    c.node(n)})
-                  .exit_code,
-              0);
-  }
+  ASSERT_TRUE(CrashTokenOneAtNodesOneAndTwo(c));
   auto w = WriteUnderForgedAcks(c);
   EXPECT_EQ(w.exit_code, 0) << w.err;
   EXPECT_THAT(testing::ReadText(c.LogOf(c.node(0))), HasSubstr("WARNING: --insecure-peers"));
@@ -249,13 +252,14 @@ TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) 
   };
   std::vector<std::unique_ptr<Pending>> calls;
   std::atomic<int> done{0}, refused{0};
+  const auto flood_start = std::chrono::steady_clock::now();
   for (int i = 0; i < kCalls; ++i) {
     auto p = std::make_unique<Pending>();
     p->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     p->ctx.AddMetadata("x-token-node", c.node(0));
     p->ctx.AddMetadata("x-token-scheme", fp);
-    p->ctx.AddMetadata("x-token-auth", fmt::format("v1 {} {} {}", i, std::string(32, 'a'),
-                                                   std::string(64, 'b')));
+    p->ctx.AddMetadata("x-token-auth",
+                       fmt::format("v1 {} {} {}", i, std::string(32, 'a'), std::string(64, 'b')));
     p->request.set_token("1");
     p->request.set_op_id(static_cast<std::uint64_t>(i));
     stub->async()->Query(&p->ctx, &p->request, &p->reply, [&](grpc::Status s) {
@@ -272,6 +276,11 @@ TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) 
   }
   ASSERT_EQ(done, kCalls);
   EXPECT_EQ(refused, kCalls);
+  // For the record (not a bound: the machine is shared): how long the flood took, a normal
+  // write included.
+  std::printf(
+      "%d forged queries refused in %.2f s\n", kCalls,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - flood_start).count());
   const auto st = StatusOf(c, 1);
   EXPECT_EQ(st["peer_auth_refused"], kCalls);
   EXPECT_EQ(st["peer_messages_dropped"], 0);
@@ -291,9 +300,8 @@ TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) 
 TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   // Node 0's identity bound elsewhere: each start below fails before it binds.
-  auto plain = c.Run("tokenserver", {"--config", c.config(), "--node", c.node(0), "--listen",
-                                     "127.0.0.1:0"},
-                     20);
+  auto plain = c.Run("tokenserver",
+                     {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0"}, 20);
   EXPECT_EQ(plain.exit_code, 2) << plain.err;
   EXPECT_THAT(plain.err, HasSubstr("--cluster-secret-file"));
   EXPECT_THAT(plain.err, HasSubstr("--insecure-peers"));
@@ -301,16 +309,18 @@ TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   const std::string open_file = c.dir() + "/open-secret";
   std::ofstream(open_file) << std::string(64, 'k') << "\n";
   ::chmod(open_file.c_str(), 0644);
-  auto open = c.Run("tokenserver", {"--config", c.config(), "--node", c.node(0), "--listen",
-                                    "127.0.0.1:0", "--cluster-secret-file", open_file},
+  auto open = c.Run("tokenserver",
+                    {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                     "--cluster-secret-file", open_file},
                     20);
   EXPECT_EQ(open.exit_code, 2);
   EXPECT_THAT(open.err, HasSubstr("others may read"));
   const std::string short_file = c.dir() + "/short-secret";
   std::ofstream(short_file) << "abc\n";
   ::chmod(short_file.c_str(), 0600);
-  auto too_short = c.Run("tokenserver", {"--config", c.config(), "--node", c.node(0), "--listen",
-                                         "127.0.0.1:0", "--cluster-secret-file", short_file},
+  auto too_short = c.Run("tokenserver",
+                         {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                          "--cluster-secret-file", short_file},
                          20);
   EXPECT_EQ(too_short.exit_code, 2);
   EXPECT_THAT(too_short.err, HasSubstr("3 bytes; a secret has 32 to 4096 bytes"));
@@ -467,13 +477,12 @@ TEST(BadRequests, EveryRequestOfTheCorpusGetsItsClearBoundedError) {
     std::condition_variable cv;
     bool done = false;
     grpc::Status status;
-    stub.UnaryCall(&ctx, r.method, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     std::lock_guard lock(mu);
-                     status = std::move(s);
-                     done = true;
-                     cv.notify_one();
-                   });
+    stub.UnaryCall(&ctx, r.method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      std::lock_guard lock(mu);
+      status = std::move(s);
+      done = true;
+      cv.notify_one();
+    });
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));
     EXPECT_EQ(CodeName(status.error_code()), r.code) << status.error_message();
@@ -500,8 +509,9 @@ TEST(BadRequests, AnErrorRepeatingAHugeTokenIdIsCutShort) {
 TEST(Tokencluster, RefusesAClusterWhoseAddressesOtherProcessesHold) {
   LocalCluster c(kScheme, 3, {"--quiet"});  // these nodes hold the scheme's ports
   const std::string logs = c.dir() + "/tokencluster-logs";
-  auto r = c.Run("tokencluster", {"--config", c.config(), "--log-dir", logs, "--quiet",
-                                  "--ready-timeout-ms", "5000", "--", "true"},
+  auto r = c.Run("tokencluster",
+                 {"--config", c.config(), "--log-dir", logs, "--quiet", "--ready-timeout-ms",
+                  "5000", "--", "true"},
                  60);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("nodes serving")));
@@ -515,10 +525,10 @@ TEST(Tokencluster, StartsItsOwnAuthenticatedClusterWhenThePortsAreFree) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   for (int i = 0; i < 3; ++i) c.process(i).Stop();  // frees the ports
   const std::string logs = c.dir() + "/tokencluster-logs";
-  auto r = c.Run("tokencluster",
-                 {"--config", c.config(), "--log-dir", logs, "--quiet", "--", "tokenclient",
-                  "write", "--id", "1", "--name", "x", "--low", "0", "--mid", "0", "--high", "1",
-                  "--config", c.config()},
+  auto r = c.Run("tokencluster", {"--config", c.config(),    "--log-dir", logs,       "--quiet",
+                                  "--",       "tokenclient", "write",     "--id",     "1",
+                                  "--name",   "x",           "--low",     "0",        "--mid",
+                                  "0",        "--high",      "1",         "--config", c.config()},
                  60);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("3 nodes serving"));
@@ -532,12 +542,7 @@ TEST(Tokencluster, StartsItsOwnAuthenticatedClusterWhenThePortsAreFree) {
 TEST(Deadlines, ACallerHearsWhyBeforeItsDeadlineAndTheOpTimeoutNeverCutsIt) {
   // --op-timeout-ms 200 applies only to callers without a deadline.
   LocalCluster c(kScheme, 3, {"--quiet", "--op-timeout-ms", "200"});
-  for (int n : {1, 2}) {
-    ASSERT_EQ(c.Run("tokenclient", {"crash", "--node", c.node(n), "--id", "1", "--server",
-                                    c.node(n)})
-                  .exit_code,
-              0);
-  }
+  ASSERT_TRUE(CrashTokenOneAtNodesOneAndTwo(c));
   auto client = net::TokenClient::ForServer(c.node(0));
   ASSERT_TRUE(client.ok());
   // Short deadlines: every caller gets UNAVAILABLE with the reason, not DEADLINE_EXCEEDED.
@@ -582,8 +587,9 @@ TEST(Keepalive, IdlePeerStreamsSurviveManyKeepaliveIntervals) {
 TEST(Keepalive, AKeepaliveSettingOutOfRangeIsRefused) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   ::setenv("TOKEN_KEEPALIVE_MS", "5", 1);
-  auto r = c.Run("tokenserver", {"--config", c.config(), "--node", c.node(0), "--listen",
-                                 "127.0.0.1:0", "--cluster-secret-file", c.secret_file()},
+  auto r = c.Run("tokenserver",
+                 {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                  "--cluster-secret-file", c.secret_file()},
                  20);
   ::unsetenv("TOKEN_KEEPALIVE_MS");
   EXPECT_EQ(r.exit_code, 2);
