@@ -126,17 +126,18 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
           KindName(t.stored().kind()));
     }
     return fmt::format(
-        R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"uptime_ms":{}}})",
+        R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"peer_auth_refused":{},"uptime_ms":{},"pid":{},"instance":{}}})",
         JsonQuote(r.node()), tokens, r.pending_operations(), r.held_calls(), r.client_calls(),
         r.peer_messages_in(), r.peer_messages_out(), r.peer_messages_rejected(),
-        r.peer_messages_dropped(), r.uptime_ms());
+        r.peer_messages_dropped(), r.peer_auth_refused(), r.uptime_ms(), r.pid(),
+        JsonQuote(r.instance()));
   }
   std::string s = fmt::format(
       "node {}: up {} ms, {} client calls, {} pending operations, {} held calls, peer messages "
-      "in {} out {} rejected {} dropped {}\n",
+      "in {} out {} rejected {} dropped {}, peer calls refused (authentication) {}\n",
       r.node(), r.uptime_ms(), r.client_calls(), r.pending_operations(), r.held_calls(),
       r.peer_messages_in(), r.peer_messages_out(), r.peer_messages_rejected(),
-      r.peer_messages_dropped());
+      r.peer_messages_dropped(), r.peer_auth_refused());
   for (const auto& t : r.tokens()) {
     std::string roles;
     if (t.writer()) roles += "writer ";

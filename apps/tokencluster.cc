@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,7 @@
 #include "harness/nemesis.h"
 #include "harness/process.h"
 #include "net_grpc/health.h"
+#include "net_grpc/peer_auth.h"
 
 namespace {
 
@@ -49,7 +51,12 @@ void Define(CLI::App& app, Flags& f) {
       "With COMMAND (after --; found beside tokencluster or on PATH) run it once the cluster "
       "is up and stop the cluster after it; without, serve until SIGINT or SIGTERM. A node "
       "whose data directory is empty starts as a new node when every node's is (a new "
-      "cluster), as a replacement otherwise (tokenserver --initial-state existing).");
+      "cluster), as a replacement otherwise (tokenserver --initial-state existing). Peers "
+      "authenticate each other by a throwaway secret written to LOG-DIR/cluster-secret (mode "
+      "0600, new for each run), unless --server-arg gives --cluster-secret-file, --tls-* or "
+      "--insecure-peers. Each node that answers must be the tokenserver this command started "
+      "(checked by its process id): otherwise tokencluster stops, naming the node and its "
+      "log.");
   app.add_option("--config", f.config, "the replication scheme; one tokenserver per node")
       ->type_name("FILE")
       ->required();
@@ -113,8 +120,8 @@ struct NodeProcess {
 // The cluster's processes and how to start one of them.
 class Cluster {
  public:
-  Cluster(const Flags& flags, std::string server_bin)
-      : flags_(flags), server_bin_(std::move(server_bin)) {}
+  Cluster(const Flags& flags, std::string server_bin, std::vector<std::string> server_args)
+      : flags_(flags), server_bin_(std::move(server_bin)), server_args_(std::move(server_args)) {}
 
   std::vector<NodeProcess>& nodes() { return nodes_; }
 
@@ -141,7 +148,7 @@ class Cluster {
       if (!initial_state.empty()) args.insert(args.end(), {"--initial-state", initial_state});
     }
     if (flags_.quiet) args.push_back("--quiet");
-    for (const std::string& a : flags_.server_args) args.push_back(a);
+    for (const std::string& a : server_args_) args.push_back(a);
     auto p = tokenapp::ChildProcess::Start(args, n.log);
     if (!p.ok()) return p.status();
     n.process = std::move(p).value();
@@ -161,8 +168,39 @@ class Cluster {
            !std::filesystem::is_empty(n.data, ec);
   }
 
+  // Waits until node i serves, and checks that what answers at its address is the process
+  // this command started (not another server holding the port while ours failed to bind).
   token::Status WaitServing(std::size_t i, std::chrono::milliseconds limit) {
-    return token::net::WaitUntilServing(nodes_[i].address, limit);
+    NodeProcess& n = nodes_[i];
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      if (!n.process.running()) {
+        return token::Status::Unavailable(
+            fmt::format("node {}: its tokenserver exited before serving; last lines of {}:\n{}",
+                        n.address, n.log, Tail(n.log, 5)));
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      const token::Status s = token::net::WaitUntilServing(
+          n.address,
+          std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(200)));
+      if (s.ok()) break;
+      if (std::chrono::steady_clock::now() >= end) {
+        return token::Status::Unavailable(fmt::format(
+            "node {}: {}; last lines of {}:\n{}", n.address, s.message(), n.log, Tail(n.log, 5)));
+      }
+    }
+    auto pid = token::net::ServingPid(n.address, std::chrono::milliseconds(2000));
+    const auto ours = static_cast<std::uint64_t>(n.process.pid());
+    if (!pid.ok() || pid.value() != ours) {
+      return token::Status::FailedPrecondition(fmt::format(
+          "node {}: the server answering there is not the tokenserver this command started "
+          "(pid {}): {}; another process holds the address? last lines of {}:\n{}",
+          n.address, ours,
+          pid.ok() ? fmt::format("it reports pid {}", pid.value()) : pid.status().message(), n.log,
+          Tail(n.log, 5)));
+    }
+    return token::Status::Ok();
   }
 
   // Runs one nemesis action now.
@@ -211,6 +249,7 @@ class Cluster {
  private:
   const Flags& flags_;
   std::string server_bin_;
+  std::vector<std::string> server_args_;
   std::vector<NodeProcess> nodes_;
 };
 
@@ -313,8 +352,27 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Peers authenticate by a throwaway secret, fresh for each run, unless the server
+  // arguments choose for themselves (TLS, a secret of their own, or --insecure-peers).
+  std::vector<std::string> server_args = f.server_args;
+  bool chosen = false;
+  for (const std::string& a : server_args) {
+    for (const char* name : {"cluster-secret-file", "insecure-peers", "tls-cert"}) {
+      chosen = chosen || a.find(name) != std::string::npos;
+    }
+  }
+  if (!chosen) {
+    const std::string secret_file = log_dir + "/cluster-secret";
+    std::error_code ignored;
+    std::filesystem::remove(secret_file, ignored);
+    if (auto s = token::net::WriteNewClusterSecret(secret_file); !s.ok()) {
+      return Fail(2, s.message());
+    }
+    server_args.insert(server_args.end(), {"--cluster-secret-file", secret_file});
+  }
   Cluster cluster(f,
-                  f.server_bin.empty() ? tokenapp::SelfDirectory() + "/tokenserver" : f.server_bin);
+                  f.server_bin.empty() ? tokenapp::SelfDirectory() + "/tokenserver" : f.server_bin,
+                  std::move(server_args));
   for (const std::string& address : scheme.value().nodes()) {
     if (auto s = cluster.Add(address, log_dir, data_dir); !s.ok()) return Fail(2, s.message());
   }
@@ -324,9 +382,8 @@ int main(int argc, char** argv) {
   }
   for (std::size_t i = 0; i < cluster.nodes().size(); ++i) {
     if (auto s = cluster.WaitServing(i, ready); !s.ok()) {
-      const std::string dead = cluster.UnexpectedDeaths();
       cluster.StopAll();
-      return Fail(1, fmt::format("{}\n{}", s.message(), dead));
+      return Fail(1, s.message());
     }
   }
   std::printf("tokencluster: %zu nodes serving (%s); logs in %s%s\n", cluster.nodes().size(),

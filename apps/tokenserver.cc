@@ -21,6 +21,7 @@
 #include "harness/cli.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/node_server.h"
+#include "net_grpc/peer_auth.h"
 
 namespace {
 
@@ -31,12 +32,12 @@ int Fail(int code, const std::string& message) {
 }
 
 struct Flags {
-  std::string config, listen, node, data_dir, initial_state;
+  std::string config, listen, node, data_dir, initial_state, cluster_secret_file;
   std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
   std::uint64_t workers = token::net::DefaultComputeWorkers();
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
   std::uint64_t max_calls_per_token = 1'000;
-  bool no_fast_read = false, quiet = false;
+  bool no_fast_read = false, quiet = false, insecure_peers = false;
   token::net::TlsFiles tls;
 };
 
@@ -77,7 +78,8 @@ void Define(CLI::App& app, Flags& f) {
                            "the default)");
   tokenapp::cli::AddNumber(app, "--op-timeout-ms", &f.op_timeout_ms, 1, 3'600'000,
                            "how long an operation waits for a quorum when the caller set no "
-                           "deadline");
+                           "deadline; a caller's own deadline, longer or shorter, is never "
+                           "changed by it");
   tokenapp::cli::AddNumber(app, "--max-held-calls", &f.max_held_calls, 1, 100'000'000,
                            "bound on calls held silently for crashed tokens");
   tokenapp::cli::AddNumber(app, "--max-calls-per-token", &f.max_calls_per_token, 1, 100'000'000,
@@ -87,6 +89,17 @@ void Define(CLI::App& app, Flags& f) {
   app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
   app.add_flag("--quiet", f.quiet, "do not log each request");
   tokenapp::cli::AddTlsOptions(app, &f.tls.cert, &f.tls.key, &f.tls.ca);
+  auto* secret =
+      app.add_option("--cluster-secret-file", f.cluster_secret_file,
+                     "authenticate peers without TLS: every node of the cluster reads the same "
+                     "secret (32..4096 bytes, e.g. `openssl rand -hex 32`; the file must not be "
+                     "readable by others); see docs/SECURITY.md")
+          ->type_name("FILE");
+  app.add_flag("--insecure-peers", f.insecure_peers,
+               "run without peer authentication (neither TLS nor a secret): any local process "
+               "can then speak for a node. A node with peers needs one of TLS, "
+               "--cluster-secret-file or this flag")
+      ->excludes(secret);
   auto* data = app.add_option("--data-dir", f.data_dir,
                               "keep the node's state in DIR (docs/STORAGE.md): every "
                               "acknowledged write survives a crash or restart. Without it: "
@@ -143,6 +156,12 @@ int main(int argc, char** argv) {
   options.fast_read = !f.no_fast_read;
   options.log_requests = !f.quiet;
   options.tls = f.tls;
+  if (!f.cluster_secret_file.empty()) {
+    auto secret = token::net::LoadClusterSecret(f.cluster_secret_file);
+    if (!secret.ok()) return Fail(2, secret.status().message());
+    options.cluster_secret = std::move(secret).value();
+  }
+  options.insecure_peers = f.insecure_peers;
   options.data_dir = f.data_dir;
   if (f.initial_state == "new") options.initial_state = token::StartMode::kNew;
   if (f.initial_state == "existing") options.initial_state = token::StartMode::kReplacement;

@@ -1,5 +1,7 @@
 #include "core/node.h"
 
+#include "base/text.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -81,7 +83,7 @@ const Outputs& Node::OnClientRequest(const ClientRequest& request) {
     ReplyError(request,
                Status::NotFound(fmt::format("unknown token '{}': it is not in the replication "
                                             "scheme",
-                                            request.token)));
+                                            Abbreviate(request.token))));
     return out_;
   }
   if (tokens_[*t].crashed) return out_;  // fail-silent: a crashed token answers nothing

@@ -5,6 +5,11 @@
 namespace token {
 
 Status ValidateDomain(const Domain& d) {
+  if (d.name.size() > kMaxNameBytes) {
+    return Status::InvalidArgument(
+        fmt::format("name too long: {} bytes; a token's name has at most {} bytes (3 MiB)",
+                    d.name.size(), kMaxNameBytes));
+  }
   if (d.low > d.mid) {
     return Status::InvalidArgument(
         fmt::format("bad domain: low ({}) must be <= mid ({})", d.low, d.mid));

@@ -33,7 +33,11 @@ struct Domain {
   friend bool operator==(const Domain&, const Domain&) = default;
 };
 
-// OK, or INVALID_ARGUMENT naming the broken inequality.
+// The longest name a write may store: every message carrying it must cross the network
+// in one piece (net_grpc/credentials.h: kMaxMessageBytes).
+inline constexpr std::size_t kMaxNameBytes = 3 << 20;  // 3 MiB
+
+// OK, or INVALID_ARGUMENT naming the broken inequality or the name's limit.
 Status ValidateDomain(const Domain& domain);
 
 // A written token: the domain plus the writer's partial argmin.

@@ -1,5 +1,7 @@
 #include "host/host.h"
 
+#include "base/text.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -18,7 +20,7 @@ std::string Describe(const VersionedValue& vv) {
       return fmt::format("v{} dropped", vv.version);
     case ValueKind::kData: {
       const Domain& d = vv.value.data().domain;
-      return fmt::format("v{} {} [{},{},{})", vv.version, d.name, d.low, d.mid, d.high);
+      return fmt::format("v{} {} [{},{},{})", vv.version, Abbreviate(d.name), d.low, d.mid, d.high);
     }
   }
   return "?";
@@ -110,6 +112,18 @@ void Host::ArmCatchUpTimer() {
   world_.clock->StartTimer(world_.clock->NowNs() + options_.catch_up_retry_ns, kHostTimer);
 }
 
+std::int64_t GiveUpAt(const HostOptions& options, std::int64_t now_ns,
+                      std::optional<std::int64_t> deadline_ns) {
+  // The op timeout applies only when the caller set no deadline; with one, the call gives
+  // up a little before the caller does, so the caller hears why.
+  if (!deadline_ns) return now_ns + options.op_timeout_ns;
+  const std::int64_t allowed = std::max<std::int64_t>(*deadline_ns - now_ns, 0);
+  std::int64_t margin = allowed / std::max<std::int64_t>(options.give_up_share, 1);
+  margin = std::clamp(margin, options.give_up_min_margin_ns,
+                      std::max(options.give_up_min_margin_ns, options.give_up_margin_ns));
+  return *deadline_ns - std::min(margin, allowed / 2);
+}
+
 // ---- inputs ---------------------------------------------------------------------------
 
 void Host::OnClientCall(CallId call, ClientRequest request,
@@ -136,14 +150,7 @@ void Host::OnClientCall(CallId call, ClientRequest request,
     Hold(it->second);  // fail-silent: ends when the caller gives up
     return;
   }
-  // Give up a little before the caller does, so it hears why; the op timeout applies only
-  // when the caller set no deadline.
-  std::int64_t give_up = now + options_.op_timeout_ns;
-  if (deadline_ns) {
-    const std::int64_t margin = std::min(options_.give_up_margin_ns, (*deadline_ns - now) / 10);
-    give_up = *deadline_ns - std::max<std::int64_t>(margin, 0);
-  }
-  world_.clock->StartTimer(give_up, call);
+  world_.clock->StartTimer(GiveUpAt(options_, now, deadline_ns), call);
 }
 
 std::optional<Status> Host::Bound(const std::optional<TokenIndex>& token) {
@@ -252,11 +259,12 @@ void Host::OnPeerMessage(const Message& m) {
 void Host::OnUndecodablePeerMessage(NodeIndex from, std::string_view token) {
   ++stats_.peer_messages_in;
   ++stats_.peer_messages_rejected;
-  if (rejection_logged_.insert({from, std::string(token)}).second) {
+  if (rejection_logged_.size() < kMaxRejectionsLogged &&
+      rejection_logged_.insert({from, Abbreviate(token)}).second) {
     Log(
         fmt::format("[{}] rejected a message from {} about token '{}' (unknown token, type or "
                     "malformed value); further ones are counted",
-                    self_name_, scheme_->node(from), token));
+                    self_name_, scheme_->node(from), Abbreviate(token)));
   }
 }
 
@@ -501,10 +509,10 @@ void Host::Log(std::string_view line) const {
 void Host::LogReply(const CallEntry& entry, const ClientReply& reply) const {
   if (!options_.log) return;
   const ClientRequest& q = entry.request;
-  std::string request = fmt::format("{} '{}'", OpKindName(q.kind), q.token);
+  std::string request = fmt::format("{} '{}'", OpKindName(q.kind), Abbreviate(q.token));
   if (q.kind == OpKind::kWrite) {
-    request +=
-        fmt::format(" {} [{},{},{})", q.domain.name, q.domain.low, q.domain.mid, q.domain.high);
+    request += fmt::format(" {} [{},{},{})", Abbreviate(q.domain.name), q.domain.low, q.domain.mid,
+                           q.domain.high);
   }
   const std::int64_t us = (world_.clock->NowNs() - entry.started_ns) / 1000;
   if (!reply.status.ok()) {

@@ -6,8 +6,9 @@
 // messages to itself are fed back at once, compute requests go to the compute runner,
 // replies end their calls). Around the core it keeps what the core leaves to its driver:
 //   - deadlines: a client call the core accepted ends with its reply, or with UNAVAILABLE
-//     a little before the caller's deadline (or after op_timeout_ns when the caller set
-//     none), saying why: its argmin was still computing, or no quorum answered;
+//     a little before the caller's deadline (GiveUpAt), or after op_timeout_ns when the
+//     caller set none, saying why: its argmin was still computing, or no quorum answered;
+//     op_timeout_ns never shortens a caller's own deadline;
 //   - abandon: a caller that goes away (deadline passed, cancelled) makes the operation
 //     forgotten in the core (Node::OnAbandon) and its compute job cancelled;
 //   - held calls: a call about a token crashed here is never answered (fail-silent) and
@@ -55,9 +56,15 @@ struct HostOptions {
   NodeOptions node;
   // How long an operation may wait for a quorum when its caller set no deadline.
   std::int64_t op_timeout_ns = 5'000'000'000;
-  // A call the core accepted gives up this long before its caller's deadline (at most a
-  // tenth of the time the caller allowed), so the caller hears why.
+  // A call the core accepted gives up before its caller's deadline, so that its answer
+  // (UNAVAILABLE with the reason) reaches the caller in time: by 1/give_up_share of the
+  // time the caller allowed, but at least give_up_min_margin_ns and at most
+  // give_up_margin_ns, and never by more than half the time allowed. The defaults (a tenth,
+  // at most 10 ms) suit the simulator, whose replies arrive in virtual time; real nodes
+  // (net_grpc/) give up earlier.
   std::int64_t give_up_margin_ns = 10'000'000;
+  std::int64_t give_up_min_margin_ns = 0;
+  std::int64_t give_up_share = 10;
   // Calls held silently for tokens crashed here, at most this many at the node: beyond it,
   // a call that would be held is refused RESOURCE_EXHAUSTED (calls about healthy tokens
   // are not refused for it).
@@ -91,6 +98,11 @@ struct HostStats {
   std::uint64_t storage_batches = 0;       // Storage::Write calls
   std::uint64_t outputs_held_durable = 0;  // messages and replies that waited for storage
 };
+
+// When a call accepted at `now_ns` whose caller gives up at `deadline_ns` (nullopt: no
+// deadline) gives up itself, by the options' margins (HostOptions).
+std::int64_t GiveUpAt(const HostOptions& options, std::int64_t now_ns,
+                      std::optional<std::int64_t> deadline_ns);
 
 class Host {
  public:
@@ -207,7 +219,9 @@ class Host {
   std::size_t held_ = 0;
   std::size_t client_calls_ = 0;                // client calls in flight
   std::vector<std::uint32_t> calls_per_token_;  // client calls in flight, by TokenIndex
-  std::set<std::pair<NodeIndex, std::string>> rejection_logged_;  // logged once each
+  // Logged once each (at most kMaxRejectionsLogged pairs, then only counted).
+  static constexpr std::size_t kMaxRejectionsLogged = 1024;
+  std::set<std::pair<NodeIndex, std::string>> rejection_logged_;
   HostStats stats_;
 };
 

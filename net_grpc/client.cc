@@ -123,6 +123,10 @@ CallResult<pb::TokenReply> TokenClient::Write(const std::string& id, const Domai
   auto node = WriterOf(id);
   if (!node.ok())
     return Error<pb::TokenReply>(grpc::StatusCode::NOT_FOUND, node.status().message());
+  if (Status s = ValidateDomain(domain); !s.ok()) {
+    // Refused here, before it reaches the network (the coordinator refuses it too).
+    return Error<pb::TokenReply>(grpc::StatusCode::INVALID_ARGUMENT, s.message());
+  }
   pb::WriteRequest request;
   request.set_id(id);
   request.set_name(domain.name);

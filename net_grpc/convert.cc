@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "base/text.h"
+
 namespace token::net {
 
 namespace pb = tokenmgr::v1;
@@ -115,30 +117,32 @@ void ToProto(const ClientReply& r, pb::TokenReply* out) {
   if (r.final_point) ToProto(*r.final_point, out->mutable_final());
 }
 
-grpc::Status ToGrpc(const Status& s) {
-  switch (s.code()) {
+grpc::Status ToGrpc(const Status& status) {
+  // Bounded, so that an error repeating a caller's input never exceeds gRPC's metadata limit.
+  const std::string msg = Abbreviate(status.message(), kMaxErrorMessageBytes);
+  switch (status.code()) {
     case StatusCode::kOk:
       return grpc::Status::OK;
     case StatusCode::kInvalidArgument:
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.message());
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
     case StatusCode::kNotFound:
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, s.message());
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, msg);
     case StatusCode::kFailedPrecondition:
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message());
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
     case StatusCode::kUnavailable:
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, s.message());
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, msg);
     case StatusCode::kDeadlineExceeded:
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, s.message());
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, msg);
     case StatusCode::kInternal:
-      return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
+      return grpc::Status(grpc::StatusCode::INTERNAL, msg);
     case StatusCode::kResourceExhausted:
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, s.message());
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, msg);
     case StatusCode::kCancelled:
-      return grpc::Status(grpc::StatusCode::CANCELLED, s.message());
+      return grpc::Status(grpc::StatusCode::CANCELLED, msg);
     case StatusCode::kPermissionDenied:
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, s.message());
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, msg);
   }
-  return grpc::Status(grpc::StatusCode::INTERNAL, s.message());
+  return grpc::Status(grpc::StatusCode::INTERNAL, msg);
 }
 
 StatusCode FromGrpc(grpc::StatusCode code) {

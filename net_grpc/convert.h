@@ -28,6 +28,8 @@ std::optional<MessageType> FromProto(tokenmgr::v1::PeerMessageType t);
 // The reply of a successful client operation.
 void ToProto(const ClientReply& r, tokenmgr::v1::TokenReply* out);
 
+// Error messages are cut to this many bytes (base/text.h: Abbreviate).
+inline constexpr std::size_t kMaxErrorMessageBytes = 1024;
 grpc::Status ToGrpc(const Status& s);
 // The core's code for a gRPC code; codes the core has no name for map to kInternal (their
 // outcome is unknown).

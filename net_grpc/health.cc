@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/health.grpc.pb.h"
+#include "proto/token.grpc.pb.h"
 
 namespace token::net {
 
@@ -37,6 +38,25 @@ Status WaitUntilServing(const std::string& address, std::chrono::milliseconds li
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+Result<std::uint64_t> ServingPid(const std::string& address, std::chrono::milliseconds limit,
+                                 const TlsFiles& tls) {
+  auto credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  grpc::ChannelArguments args = DefaultChannelArguments();
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub =
+      tokenmgr::v1::Admin::NewStub(grpc::CreateCustomChannel(address, credentials.value(), args));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + limit);
+  tokenmgr::v1::StatusReply reply;
+  const grpc::Status s = stub->Status(&ctx, tokenmgr::v1::StatusRequest{}, &reply);
+  if (!s.ok()) {
+    return Status::Unavailable(
+        fmt::format("{} does not answer the node status call ({})", address, s.error_message()));
+  }
+  return reply.pid();
 }
 
 }  // namespace token::net

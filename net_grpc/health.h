@@ -14,4 +14,10 @@ namespace token::net {
 Status WaitUntilServing(const std::string& address, std::chrono::milliseconds limit,
                         const TlsFiles& tls = {});
 
+// The process id the node answering at `address` reports (Admin.Status), to tell a node
+// one started from another process holding its address. UNAVAILABLE when it does not
+// answer within `limit`.
+Result<std::uint64_t> ServingPid(const std::string& address, std::chrono::milliseconds limit,
+                                 const TlsFiles& tls = {});
+
 }  // namespace token::net

@@ -1,6 +1,7 @@
 #include "net_grpc/node_server.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -14,12 +15,14 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "core/address.h"
+#include "base/text.h"
 #include "host/host.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
 #include "net_grpc/executor.h"
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
+#include "net_grpc/raw_codec.h"
 #include "proto/token.grpc.pb.h"
 #include "storage/store.h"
 
@@ -29,6 +32,8 @@ namespace pb = tokenmgr::v1;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr std::size_t kStatusNameBytes = 64;
 
 std::int64_t ToNs(SteadyClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -51,7 +56,12 @@ class NodeServer::Impl : public host::Clock,
         scheme_(options_.scheme),
         self_(self),
         self_name_(scheme_->node(self)),
-        peer_check_{scheme_.get(), self, SchemeFingerprint(*scheme_), options_.tls.enabled()},
+        fingerprint_(SchemeFingerprint(*scheme_)),
+        secret_auth_(options_.cluster_secret.empty()
+                         ? nullptr
+                         : std::make_unique<PeerAuthenticator>(options_.cluster_secret, self_name_,
+                                                               fingerprint_)),
+        peer_check_{scheme_.get(), self, fingerprint_, options_.tls.enabled(), secret_auth_.get()},
         host_(scheme_, self, HostOptionsOf(options_),
               host::World{.clock = this, .transport = this, .compute = this, .storage = this}),
         client_service_(this),
@@ -89,48 +99,68 @@ class NodeServer::Impl : public host::Clock,
     h.max_held_calls = o.max_held_calls;
     h.max_calls_per_token = o.max_calls_per_token;
     h.max_calls = o.max_calls;
+    // The answer to a call that gives up must cross the network and a busy machine before
+    // the caller's deadline: a fifth of the time it allowed, 20..200 ms.
+    h.give_up_share = 5;
+    h.give_up_min_margin_ns = 20'000'000;
+    h.give_up_margin_ns = 200'000'000;
     h.log_requests = o.log_requests;
     h.log = [this](std::string_view line) { Log(line); };
     return h;
   }
 
-  // A unary call answered later on the executor. Lives until gRPC's OnDone.
+  // A unary call answered later on the executor. Lives until gRPC's OnDone. Owns its
+  // reply, encoded into the call's output when it completes.
   class Call : public grpc::ServerUnaryReactor {
    public:
-    Call(Impl* impl, host::CallId id, google::protobuf::Message* response)
-        : impl_(impl), id_(id), response_(response) {}
+    Call(Impl* impl, host::CallId id, std::unique_ptr<google::protobuf::Message> response,
+         grpc::ByteBuffer* out)
+        : impl_(impl), id_(id), response_(std::move(response)), out_(out) {}
     void OnCancel() override {
       impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
+    void Complete(const grpc::Status& status) { Finish(EncodeReply(status, *response_, out_)); }
 
     Impl* const impl_;
     const host::CallId id_;
-    google::protobuf::Message* const response_;
+    const std::unique_ptr<google::protobuf::Message> response_;
+    grpc::ByteBuffer* const out_;
   };
 
-  class ClientService final : public pb::TokenManager::CallbackService {
+  using RawClientService = pb::TokenManager::WithRawCallbackMethod_Create<
+      pb::TokenManager::WithRawCallbackMethod_Drop<pb::TokenManager::WithRawCallbackMethod_Write<
+          pb::TokenManager::WithRawCallbackMethod_Read<pb::TokenManager::CallbackService>>>>;
+  class ClientService final : public RawClientService {
    public:
     explicit ClientService(Impl* impl) : impl_(impl) {}
-    grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const pb::CreateRequest* req,
-                                     pb::TokenReply* reply) override {
-      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kCreate, req->id(), {}}, reply);
+    grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out) override {
+      pb::CreateRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
+      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kCreate, req.id(), {}}, out);
     }
-    grpc::ServerUnaryReactor* Drop(grpc::CallbackServerContext* ctx, const pb::DropRequest* req,
-                                   pb::TokenReply* reply) override {
-      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kDrop, req->id(), {}}, reply);
+    grpc::ServerUnaryReactor* Drop(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override {
+      pb::DropRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
+      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kDrop, req.id(), {}}, out);
     }
-    grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, const pb::WriteRequest* req,
-                                    pb::TokenReply* reply) override {
+    grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                    grpc::ByteBuffer* out) override {
+      pb::WriteRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
       return impl_->StartClientCall(
           ctx,
-          ClientRequest{0, OpKind::kWrite, req->id(),
-                        Domain{req->name(), req->low(), req->mid(), req->high()}},
-          reply);
+          ClientRequest{0, OpKind::kWrite, req.id(),
+                        Domain{std::move(*req.mutable_name()), req.low(), req.mid(), req.high()}},
+          out);
     }
-    grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, const pb::ReadRequest* req,
-                                   pb::TokenReply* reply) override {
-      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kRead, req->id(), {}}, reply);
+    grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override {
+      pb::ReadRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
+      return impl_->StartClientCall(ctx, ClientRequest{0, OpKind::kRead, req.id(), {}}, out);
     }
 
    private:
@@ -168,19 +198,20 @@ class NodeServer::Impl : public host::Clock,
     std::uint64_t accepted_ = 0;
   };
 
-  class ReplicaService final : public pb::Replica::CallbackService {
+  using RawReplicaService = pb::Replica::WithRawCallbackMethod_Query<
+      pb::Replica::WithRawCallbackMethod_Update<pb::Replica::CallbackService>>;
+  class ReplicaService final : public RawReplicaService {
    public:
     explicit ReplicaService(Impl* impl) : impl_(impl) {}
     grpc::ServerReadReactor<pb::PeerBatch>* Deliver(grpc::CallbackServerContext* ctx,
                                                     pb::DeliverSummary* summary) override {
-      auto from = IdentifyPeer(impl_->peer_check_, *ctx);
+      auto from = impl_->Identify(*ctx, "Deliver");
       if (!from.ok()) {
-        struct Refuse : grpc::ServerReadReactor<pb::PeerBatch> {
-          explicit Refuse(grpc::Status s) { Finish(std::move(s)); }
+        struct RefuseStream : grpc::ServerReadReactor<pb::PeerBatch> {
+          explicit RefuseStream(grpc::Status s) { Finish(std::move(s)); }
           void OnDone() override { delete this; }
         };
-        return new Refuse(
-            grpc::Status(grpc::StatusCode::PERMISSION_DENIED, from.status().message()));
+        return new RefuseStream(ToGrpc(from.status()));
       }
       // A new stream from a peer: it is up (perhaps restarted), so our link to it may
       // reconnect at once instead of waiting out its backoff.
@@ -189,37 +220,52 @@ class NodeServer::Impl : public host::Clock,
       });
       return new DeliverReactor(impl_, from.value(), summary);
     }
-    grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const pb::QueryRequest* req,
-                                    pb::PeerMessage* reply) override {
-      return impl_->StartPeerCall(ctx, req->token(), req->op_id(), nullptr, reply);
+    grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                    grpc::ByteBuffer* out) override {
+      pb::QueryRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
+      return impl_->StartPeerCall(ctx, "Query", req.token(), req.op_id(), nullptr,
+                                  std::make_unique<pb::PeerMessage>(), out);
     }
-    grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const pb::UpdateRequest* req,
-                                     pb::UpdateAck* reply) override {
-      return impl_->StartPeerCall(ctx, req->token(), req->op_id(), &req->value(), reply);
+    grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out) override {
+      pb::UpdateRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
+      return impl_->StartPeerCall(ctx, "Update", req.token(), req.op_id(), &req.value(),
+                                  std::make_unique<pb::UpdateAck>(), out);
     }
 
    private:
     Impl* impl_;
   };
 
-  class AdminService final : public pb::Admin::CallbackService {
+  using RawAdminService = pb::Admin::WithRawCallbackMethod_CrashToken<
+      pb::Admin::WithRawCallbackMethod_Status<pb::Admin::CallbackService>>;
+  class AdminService final : public RawAdminService {
    public:
     explicit AdminService(Impl* impl) : impl_(impl) {}
     grpc::ServerUnaryReactor* CrashToken(grpc::CallbackServerContext* ctx,
-                                         const pb::CrashTokenRequest* req,
-                                         pb::CrashTokenReply* reply) override {
+                                         const grpc::ByteBuffer* in,
+                                         grpc::ByteBuffer* out) override {
+      pb::CrashTokenRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
       auto* reactor = ctx->DefaultReactor();
-      impl_->executor_->Post([impl = impl_, id = req->id(), reactor, reply] {
-        reactor->Finish(impl->CrashToken(id, reply));
+      impl_->executor_->Post([impl = impl_, id = req.id(), reactor, out] {
+        pb::CrashTokenReply reply;
+        const grpc::Status s = impl->CrashToken(id, &reply);
+        reactor->Finish(EncodeReply(s, reply, out));
       });
       return reactor;
     }
-    grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const pb::StatusRequest*,
-                                     pb::StatusReply* reply) override {
+    grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out) override {
+      pb::StatusRequest req;
+      if (auto s = DecodeRequest(*in, &req); !s.ok()) return Refuse(ctx, s);
       auto* reactor = ctx->DefaultReactor();
-      impl_->executor_->Post([impl = impl_, reactor, reply] {
-        impl->FillStatus(reply);
-        reactor->Finish(grpc::Status::OK);
+      impl_->executor_->Post([impl = impl_, reactor, out] {
+        pb::StatusReply reply;
+        impl->FillStatus(&reply);
+        reactor->Finish(EncodeReply(grpc::Status::OK, reply, out));
       });
       return reactor;
     }
@@ -230,11 +276,14 @@ class NodeServer::Impl : public host::Clock,
 
   // ---- gRPC threads ---------------------------------------------------------------------
   grpc::ServerUnaryReactor* StartClientCall(grpc::CallbackServerContext* ctx, ClientRequest request,
-                                            pb::TokenReply* reply);
-  grpc::ServerUnaryReactor* StartPeerCall(grpc::CallbackServerContext* ctx,
+                                            grpc::ByteBuffer* out);
+  // The calling peer, or why it is refused (counted, and logged now and then).
+  Result<NodeIndex> Identify(const grpc::CallbackServerContext& ctx, std::string_view method);
+  grpc::ServerUnaryReactor* StartPeerCall(grpc::CallbackServerContext* ctx, std::string_view method,
                                           const std::string& token, std::uint64_t op_id,
                                           const pb::VersionedValue* value,
-                                          google::protobuf::Message* reply);
+                                          std::unique_ptr<google::protobuf::Message> reply,
+                                          grpc::ByteBuffer* out);
   void Log(std::string_view line);
 
   // ---- executor thread ------------------------------------------------------------------
@@ -248,7 +297,11 @@ class NodeServer::Impl : public host::Clock,
   std::shared_ptr<const ReplicationScheme> scheme_;
   const NodeIndex self_;
   const std::string self_name_;
+  const std::string fingerprint_;
+  const std::unique_ptr<PeerAuthenticator> secret_auth_;
   const PeerCheck peer_check_;
+  std::atomic<std::uint64_t> peer_auth_refused_{0};
+  const std::string instance_ = RandomHex(8);  // StatusReply.instance
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
 
   // Executor thread only.
@@ -280,6 +333,31 @@ class NodeServer::Impl : public host::Clock,
 // ---- start and stop ---------------------------------------------------------------------
 
 Status NodeServer::Impl::Serve() {
+  if (auto keepalive = KeepaliveTime(); !keepalive.ok()) return keepalive.status();
+  bool has_peers = false;
+  for (TokenIndex t : scheme_->TokensOf(self_)) {
+    has_peers = has_peers || scheme_->token(t).replicas.size() > 1;
+  }
+  const bool authenticated = options_.tls.enabled() || !options_.cluster_secret.empty();
+  if (options_.insecure_peers && authenticated) {
+    return Status::InvalidArgument(
+        "--insecure-peers contradicts --cluster-secret-file and --tls-*: give one or the other");
+  }
+  if (has_peers && !authenticated && !options_.insecure_peers) {
+    return Status::InvalidArgument(fmt::format(
+        "node {} shares tokens with other nodes but has no way to authenticate them: give "
+        "every node the same --cluster-secret-file (or mutual TLS: --tls-cert, --tls-key, "
+        "--tls-ca); --insecure-peers runs without, letting any local process speak for a "
+        "node (docs/SECURITY.md)",
+        self_name_));
+  }
+  if (has_peers && options_.insecure_peers) {
+    Log(
+        fmt::format("node {}: WARNING: --insecure-peers: peers are not authenticated; any "
+                    "process that can reach this node from its peers' hosts can change its "
+                    "tokens",
+                    self_name_));
+  }
   auto server_credentials = MakeServerCredentials(options_.tls);
   if (!server_credentials.ok()) return server_credentials.status();
   auto channel_credentials = MakeChannelCredentials(options_.tls);
@@ -304,7 +382,7 @@ Status NodeServer::Impl::Serve() {
       auto channel = grpc::CreateCustomChannel(scheme_->node(n), channel_credentials_,
                                                DefaultChannelArguments());
       links_[n] = std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n),
-                                             peer_check_.fingerprint,
+                                             fingerprint_, options_.cluster_secret,
                                              [this](const std::string& line) { Log(line); });
     }
   }
@@ -320,6 +398,7 @@ Status NodeServer::Impl::Serve() {
   // Without this gRPC sets SO_REUSEPORT, and a second server on a busy port would start
   // and silently share the connections with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ConfigureServer(builder);
   builder.AddListeningPort(listen, server_credentials.value(), &port_);
   builder.RegisterService(&client_service_);
   builder.RegisterService(&replica_service_);
@@ -330,8 +409,12 @@ Status NodeServer::Impl::Serve() {
     return Status::Unavailable(
         fmt::format("cannot listen on {} (address in use or not local?)", listen));
   }
-  Log(fmt::format("node {} serving on {} ({} tokens here, scheme {})", self_name_, listen,
-                  scheme_->TokensOf(self_).size(), peer_check_.fingerprint.substr(0, 12)));
+  Log(fmt::format(
+      "node {} serving on {} ({} tokens here, scheme {}, peers authenticated by {})", self_name_,
+      listen, scheme_->TokensOf(self_).size(), fingerprint_.substr(0, 12),
+      options_.tls.enabled()
+          ? (options_.cluster_secret.empty() ? "TLS" : "TLS and the cluster secret")
+          : (options_.cluster_secret.empty() ? "nothing (insecure)" : "the cluster secret")));
   return Status::Ok();
 }
 
@@ -440,10 +523,11 @@ void NodeServer::Impl::TrimAfterCalls() {
 
 grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServerContext* ctx,
                                                             ClientRequest request,
-                                                            pb::TokenReply* reply) {
+                                                            grpc::ByteBuffer* out) {
   const host::CallId id = next_call_id_++;
-  auto* call = new Call(this, id, reply);
+  auto reply = std::make_unique<pb::TokenReply>();
   reply->set_id(request.token);  // sent only with an ok reply
+  auto* call = new Call(this, id, std::move(reply), out);
   // The caller's deadline, converted to our clock (none: nullopt).
   std::optional<std::int64_t> deadline_ns;
   const auto caller_deadline = ctx->deadline();
@@ -460,23 +544,31 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
   return call;
 }
 
-grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(grpc::CallbackServerContext* ctx,
-                                                          const std::string& token,
-                                                          std::uint64_t op_id,
-                                                          const pb::VersionedValue* value,
-                                                          google::protobuf::Message* reply) {
-  const host::CallId id = next_call_id_++;
-  auto* call = new Call(this, id, reply);
-  auto from = IdentifyPeer(peer_check_, *ctx);
+Result<NodeIndex> NodeServer::Impl::Identify(const grpc::CallbackServerContext& ctx,
+                                             std::string_view method) {
+  auto from = IdentifyPeer(peer_check_, ctx, method);
   if (!from.ok()) {
-    call->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, from.status().message()));
-    return call;
+    // Cheap for a flood: no executor task, and a log line only at the 1st, 2nd, 4th, ...
+    // refusal.
+    const std::uint64_t n = ++peer_auth_refused_;
+    if ((n & (n - 1)) == 0) {
+      Log(fmt::format("node {}: refused a peer {} from {} ({} refused so far): {}", self_name_,
+                      method, ctx.peer(), n, from.status().message()));
+    }
   }
+  return from;
+}
+
+grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(
+    grpc::CallbackServerContext* ctx, std::string_view method, const std::string& token,
+    std::uint64_t op_id, const pb::VersionedValue* value,
+    std::unique_ptr<google::protobuf::Message> reply, grpc::ByteBuffer* out) {
+  auto from = Identify(*ctx, method);
+  if (!from.ok()) return Refuse(ctx, ToGrpc(from.status()));
   const auto t = scheme_->FindToken(token);
   if (!t) {
-    call->Finish(
-        grpc::Status(grpc::StatusCode::NOT_FOUND, fmt::format("unknown token '{}'", token)));
-    return call;
+    return Refuse(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                    fmt::format("unknown token '{}'", Abbreviate(token))));
   }
   Message m;
   m.from = from.value();
@@ -486,13 +578,12 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(grpc::CallbackServerCo
   m.type = MessageType::kQuery;
   if (value != nullptr) {
     auto vv = FromProto(*value);
-    if (!vv.ok()) {
-      call->Finish(ToGrpc(vv.status()));
-      return call;
-    }
+    if (!vv.ok()) return Refuse(ctx, ToGrpc(vv.status()));
     m.type = MessageType::kUpdate;
     m.vv = std::move(vv).value();
   }
+  const host::CallId id = next_call_id_++;
+  auto* call = new Call(this, id, std::move(reply), out);
   executor_->Post([this, id, call, m = std::move(m)] {
     calls_.emplace(id, call);
     host_.OnPeerCall(id, m);
@@ -510,13 +601,14 @@ void NodeServer::Impl::StartTimer(std::int64_t at_ns, host::CallId call) {
 void NodeServer::Impl::Send(const Message& m) {
   PeerLink* link = links_[m.to].get();
   TOKEN_ASSERT(link != nullptr, "a node sends only to nodes it shares a token with");
-  pb::PeerMessage* pm = link->Add();
-  pm->set_type(ToProto(m.type));
-  pm->set_token(scheme_->token(m.token).id);
-  pm->set_op_id(m.op_id);
+  pb::PeerMessage pm;
+  pm.set_type(ToProto(m.type));
+  pm.set_token(scheme_->token(m.token).id);
+  pm.set_op_id(m.op_id);
   if (m.type == MessageType::kQueryReply || m.type == MessageType::kUpdate) {
-    ToProto(m.vv, pm->mutable_value());
+    ToProto(m.vv, pm.mutable_value());
   }
+  link->Add(std::move(pm));
 }
 
 NodeServer::Impl::Call* NodeServer::Impl::TakeCall(host::CallId id) {
@@ -530,35 +622,35 @@ NodeServer::Impl::Call* NodeServer::Impl::TakeCall(host::CallId id) {
 void NodeServer::Impl::AnswerClient(host::CallId id, const ClientReply& reply) {
   Call* call = TakeCall(id);
   if (!reply.status.ok()) {
-    call->Finish(ToGrpc(reply.status));
+    call->Complete(ToGrpc(reply.status));
     return;
   }
-  auto* r = static_cast<pb::TokenReply*>(call->response_);
+  auto* r = static_cast<pb::TokenReply*>(call->response_.get());
   ToProto(reply, r);
   r->set_node(self_name_);
-  call->Finish(grpc::Status::OK);
+  call->Complete(grpc::Status::OK);
 }
 
 void NodeServer::Impl::AnswerPeer(host::CallId id, const Result<Message>& reply) {
   Call* call = TakeCall(id);
   if (!reply.ok()) {
-    call->Finish(ToGrpc(reply.status()));
+    call->Complete(ToGrpc(reply.status()));
     return;
   }
   const Message& m = reply.value();
   const std::string& token = scheme_->token(m.token).id;
   if (m.type == MessageType::kQueryReply) {
-    auto* r = static_cast<pb::PeerMessage*>(call->response_);
+    auto* r = static_cast<pb::PeerMessage*>(call->response_.get());
     r->set_type(pb::QUERY_REPLY);
     r->set_token(token);
     r->set_op_id(m.op_id);
     ToProto(m.vv, r->mutable_value());
   } else {
-    auto* r = static_cast<pb::UpdateAck*>(call->response_);
+    auto* r = static_cast<pb::UpdateAck*>(call->response_.get());
     r->set_token(token);
     r->set_op_id(m.op_id);
   }
-  call->Finish(grpc::Status::OK);
+  call->Complete(grpc::Status::OK);
 }
 
 void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> records) {
@@ -661,6 +753,11 @@ void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
     s->set_crashed(node.IsCrashed(t));
     if (auto stored = node.Stored(t); stored && !node.IsCrashed(t)) {
       ToProto(*stored, s->mutable_stored());
+      // A status lists every token: names are cut short so that it stays small.
+      if (s->stored().has_domain()) {
+        auto* name = s->mutable_stored()->mutable_domain()->mutable_name();
+        if (name->size() > kStatusNameBytes) *name = Abbreviate(*name, kStatusNameBytes);
+      }
     }
   }
   const host::HostStats& stats = host_.stats();
@@ -677,6 +774,9 @@ void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
   reply->set_peer_messages_out(out);
   reply->set_peer_messages_rejected(stats.peer_messages_rejected);
   reply->set_peer_messages_dropped(dropped);
+  reply->set_peer_auth_refused(peer_auth_refused_.load());
+  reply->set_pid(static_cast<std::uint64_t>(getpid()));
+  reply->set_instance(instance_);
   reply->set_uptime_ms(static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started_)
           .count()));

@@ -16,9 +16,13 @@
 // UNAVAILABLE when no quorum answered before the caller's deadline (or --op-timeout when the
 // caller set none). The number of held calls is bounded (max_held_calls).
 //
-// Replica traffic is accepted only from nodes of the token's replica set: the caller's node
-// identity comes from its TLS certificate, or without TLS from its x-token-node metadata
-// checked against its source address; its scheme fingerprint must equal ours.
+// Replica traffic is accepted only from nodes of the token's replica set, and only from a
+// caller that authenticates (docs/SECURITY.md): by its TLS certificate, or by a proof of the
+// cluster secret on every stream and call (peer_auth.h). A node that shares tokens with
+// others refuses to start with neither, unless insecure_peers is set (then, as before, the
+// x-token-node metadata checked against the source address: any local process can speak
+// for any local node). Refused calls change nothing and are counted (Status:
+// peer_auth_refused).
 #pragma once
 
 #include <chrono>
@@ -55,6 +59,10 @@ struct NodeServerOptions {
   bool log_requests = true;  // one line per client request, with the token's state
   std::FILE* log = stderr;
   TlsFiles tls;
+  // The cluster secret (peer_auth.h; LoadClusterSecret): empty for none.
+  std::string cluster_secret;
+  // Run without peer authentication (neither TLS nor a secret); logs a warning.
+  bool insecure_peers = false;
   // Where the node keeps its durable state (storage/store.h); empty: in memory only, lost
   // when the process ends (never restart such a node into a cluster that holds data).
   std::string data_dir;
@@ -74,8 +82,10 @@ std::string SchemeFingerprint(const ReplicationScheme& scheme);
 
 class NodeServer {
  public:
-  // Binds and starts serving. INVALID_ARGUMENT when `self` is not a node of the scheme or
-  // the TLS files are unusable; UNAVAILABLE when the address cannot be bound.
+  // Binds and starts serving. INVALID_ARGUMENT when `self` is not a node of the scheme,
+  // the TLS files are unusable, or the node has peers but no way to authenticate them
+  // (neither TLS, a cluster secret nor insecure_peers); UNAVAILABLE when the address
+  // cannot be bound.
   static Result<std::unique_ptr<NodeServer>> Start(NodeServerOptions options);
   ~NodeServer();
   NodeServer(const NodeServer&) = delete;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
+#include "base/text.h"
 #include "net_grpc/node_server.h"
 
 namespace token::net {
@@ -46,26 +47,36 @@ std::string SchemeFingerprint(const ReplicationScheme& scheme) {
   return hex;
 }
 
-Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx) {
+Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx,
+                               std::string_view method) {
   const auto& metadata = ctx.client_metadata();
   auto claimed = metadata.find("x-token-node");
   auto scheme = metadata.find("x-token-scheme");
   if (claimed == metadata.end() || scheme == metadata.end()) {
-    return Status::InvalidArgument(
+    return Status::PermissionDenied(
         "replica calls must name the calling node (x-token-node) and its scheme "
         "(x-token-scheme)");
   }
-  const std::string name(claimed->second.data(), claimed->second.size());
-  const std::string their_scheme(scheme->second.data(), scheme->second.size());
+  const std::string_view name(claimed->second.data(), claimed->second.size());
+  const std::string_view their_scheme(scheme->second.data(), scheme->second.size());
   auto node = check.scheme->FindNode(name);
   if (!node || *node == check.self) {
-    return Status::FailedPrecondition(
-        fmt::format("{} is not a node of this replication scheme", name));
+    return Status::PermissionDenied(
+        fmt::format("{} is not a node of this replication scheme", Abbreviate(name)));
   }
   if (their_scheme != check.fingerprint) {
-    return Status::FailedPrecondition(
+    return Status::PermissionDenied(
         fmt::format("node {} runs a different replication scheme ({} here, {} there)", name,
-                    check.fingerprint.substr(0, 12), their_scheme.substr(0, 12)));
+                    check.fingerprint.substr(0, 12), Abbreviate(their_scheme.substr(0, 12))));
+  }
+  if (check.secret != nullptr) {
+    auto proof = metadata.find("x-token-auth");
+    const std::string_view p = proof == metadata.end()
+                                   ? std::string_view()
+                                   : std::string_view(proof->second.data(), proof->second.size());
+    if (Status s = check.secret->Verify(method, name, p); !s.ok()) {
+      return Status::PermissionDenied(fmt::format("{} (call claims node {})", s.message(), name));
+    }
   }
   const std::string host(HostOf(name));
   if (check.tls) {
@@ -78,13 +89,13 @@ Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServe
       }
     }
     if (!match) {
-      return Status::FailedPrecondition(
+      return Status::PermissionDenied(
           fmt::format("the caller's certificate does not name node {}", name));
     }
-  } else {
+  } else if (check.secret == nullptr) {
     const std::string source = PeerHost(ctx.peer());
     if (source != host && !(IsLoopback(source) && IsLoopback(host))) {
-      return Status::FailedPrecondition(fmt::format(
+      return Status::PermissionDenied(fmt::format(
           "a call from {} cannot speak for node {} (use TLS across hosts)", source, name));
     }
   }

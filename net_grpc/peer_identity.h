@@ -2,10 +2,14 @@
 // and against the caller's TLS certificate or, without TLS, its source address.
 //
 // A caller names its node (x-token-node metadata) and its scheme's fingerprint
-// (x-token-scheme). The node must be another node of this scheme and the fingerprint ours;
-// with mutual TLS the certificate must name that node (CN or SAN equal to its address or
-// host); without TLS the source address must be that node's host (loopback may speak for
-// loopback).
+// (x-token-scheme). The node must be another node of this scheme and the fingerprint ours.
+// Then, by the node's mode (docs/SECURITY.md):
+//   - with a cluster secret the call must carry a fresh proof of it (x-token-auth,
+//     peer_auth.h) for this method, sender and receiver;
+//   - with mutual TLS the certificate must name that node (CN or SAN equal to its address
+//     or host);
+//   - with neither (--insecure-peers only) the source address must be that node's host
+//     (loopback may speak for loopback): any local process can then speak for any node.
 //
 // Thread-safety: pure functions of their arguments.
 #pragma once
@@ -16,6 +20,7 @@
 
 #include "base/status.h"
 #include "core/scheme.h"
+#include "net_grpc/peer_auth.h"
 
 namespace token::net {
 
@@ -24,9 +29,13 @@ struct PeerCheck {
   NodeIndex self = 0;
   std::string fingerprint;  // SchemeFingerprint(*scheme)
   bool tls = false;
+  PeerAuthenticator* secret = nullptr;  // null: no cluster secret
 };
 
-// The calling node, or FAILED_PRECONDITION / INVALID_ARGUMENT saying why it is refused.
-Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx);
+// The calling node, or PERMISSION_DENIED saying why a `method` call ("Deliver", "Query",
+// "Update") is refused; the message is bounded (at most a short prefix of what the caller
+// sent).
+Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx,
+                               std::string_view method);
 
 }  // namespace token::net

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "net_grpc/peer_auth.h"
+
 namespace token::net {
 
 namespace pb = tokenmgr::v1;
@@ -22,6 +24,10 @@ class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
     ctx_.set_wait_for_ready(wait_for_ready);
     ctx_.AddMetadata("x-token-node", link->self_);
     ctx_.AddMetadata("x-token-scheme", link->fingerprint_);
+    if (!link->secret_.empty()) {
+      ctx_.AddMetadata("x-token-auth", MakePeerProof(link->secret_, "Deliver", link->self_,
+                                                     link->peer_, link->fingerprint_));
+    }
     stub->async()->Deliver(&ctx_, &summary_, this);
     // The hold keeps the call open between writes started from the executor thread.
     AddHold();
@@ -58,19 +64,54 @@ class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
 };
 
 PeerLink::PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
-                   std::string scheme_fingerprint, Logger log)
+                   std::string scheme_fingerprint, std::string cluster_secret, Logger log)
     : channel_(std::move(channel)),
       stub_(pb::Replica::NewStub(channel_)),
       self_(std::move(self)),
       peer_(std::move(peer)),
       fingerprint_(std::move(scheme_fingerprint)),
+      secret_(std::move(cluster_secret)),
       log_(std::move(log)) {}
 
 PeerLink::~PeerLink() { Close(); }
 
+void PeerLink::Batches::Add(pb::PeerMessage message, std::size_t bytes) {
+  // A message's bytes in its batch: the message plus its tag and length prefix.
+  const std::size_t cost = bytes + 8;
+  if (batches.empty() || (last_bytes > 0 && last_bytes + cost > kPeerBatchBytes)) {
+    batches.emplace_back();
+    last_bytes = 0;
+  }
+  *batches.back().add_messages() = std::move(message);
+  last_bytes += cost;
+  ++messages;
+}
+
+void PeerLink::Batches::Append(Batches&& other) {
+  for (auto& b : other.batches) batches.push_back(std::move(b));
+  last_bytes = other.batches.empty() ? last_bytes : other.last_bytes;
+  messages += other.messages;
+  other.Clear();
+}
+
+void PeerLink::Add(pb::PeerMessage message) {
+  const std::size_t bytes = message.ByteSizeLong();
+  if (bytes > kMaxPeerMessageBytes) {
+    // Cannot happen with values the coordinators accept (core/token.h kMaxNameBytes); a
+    // message that could never cross the transport is dropped rather than break the stream.
+    const std::uint64_t n = ++oversized_;
+    ++dropped_;
+    if (log_ && (n & (n - 1)) == 0) {
+      log_(fmt::format("peer {}: dropped a message of {} bytes (at most {}; {} so far)", peer_,
+                       bytes, kMaxPeerMessageBytes, n));
+    }
+    return;
+  }
+  pending_.Add(std::move(message), bytes);
+}
+
 void PeerLink::Flush() {
-  if (pending_.messages_size() == 0) return;
-  const auto count = static_cast<std::uint64_t>(pending_.messages_size());
+  if (pending_.messages == 0) return;
   Stream* to_write = nullptr;
   Stream* stuck = nullptr;
   {
@@ -80,14 +121,14 @@ void PeerLink::Flush() {
       stuck = stream_;  // cancelled below; its OnDone clears stream_
     }
     if (closed_) {
-      dropped_ += count;
+      dropped_ += pending_.messages;
       pending_.Clear();
       return;
     }
     if (stream_ == nullptr) {
       const auto now = std::chrono::steady_clock::now();
       if (now < next_attempt_) {
-        dropped_ += count;
+        dropped_ += pending_.messages;
         pending_.Clear();
         return;
       }
@@ -99,18 +140,24 @@ void PeerLink::Flush() {
       write_in_flight_ = false;
       queued_.Clear();
     }
-    if (write_in_flight_) {
-      queued_.MergeFrom(pending_);
-    } else {
-      stream_->current_.Swap(&pending_);
-      write_in_flight_ = true;
+    queued_.Append(std::move(pending_));
+    if (!write_in_flight_) {
       to_write = stream_;
-      to_write->PinForWrite();
+      TakeNextBatch(to_write);
     }
-    pending_.Clear();
   }
   if (stuck != nullptr) stuck->Cancel();
   if (to_write != nullptr) to_write->Write();
+}
+
+void PeerLink::TakeNextBatch(Stream* stream) {
+  stream->current_.Clear();
+  stream->current_.Swap(&queued_.batches.front());
+  queued_.batches.pop_front();
+  queued_.messages -= static_cast<std::uint64_t>(stream->current_.messages_size());
+  if (queued_.batches.empty()) queued_.last_bytes = 0;
+  write_in_flight_ = true;
+  stream->PinForWrite();
 }
 
 void PeerLink::WriteDone(Stream* stream, bool ok) {
@@ -121,8 +168,7 @@ void PeerLink::WriteDone(Stream* stream, bool ok) {
     if (stream != stream_) return;  // an old stream, already replaced
     if (!ok) {
       // The stream broke: what was in flight and queued is lost; reopen on a later Flush.
-      dropped_ +=
-          static_cast<std::uint64_t>(stream->current_.messages_size() + queued_.messages_size());
+      dropped_ += static_cast<std::uint64_t>(stream->current_.messages_size()) + queued_.messages;
       queued_.Clear();
       stream_ = nullptr;
       write_in_flight_ = false;
@@ -136,11 +182,9 @@ void PeerLink::WriteDone(Stream* stream, bool ok) {
         logged_down_ = false;
         if (log_) log_(fmt::format("peer {}: stream up", peer_));
       }
-      if (queued_.messages_size() > 0 && !closed_) {
-        stream->current_.Clear();
-        stream->current_.Swap(&queued_);
+      if (!queued_.batches.empty() && !closed_) {
         to_write = stream;
-        to_write->PinForWrite();
+        TakeNextBatch(to_write);
       } else {
         write_in_flight_ = false;
       }

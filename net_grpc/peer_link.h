@@ -2,8 +2,11 @@
 //
 // Protocol messages for the peer are added on the executor thread and leave in batches on
 // one long-lived client stream (Replica.Deliver): while a write is in flight, new messages
-// gather into the next batch, so the number of writes adapts to the load. The stream names
-// this node and the scheme's fingerprint in its metadata; the peer checks both.
+// gather into the next batch, so the number of writes adapts to the load. A batch holds at
+// most kPeerBatchBytes (or a single larger message), well below the transport's message
+// limit (kMaxMessageBytes, credentials.h), so large values never break the stream. The stream names
+// this node and the scheme's fingerprint in its metadata, and with a cluster secret a
+// fresh proof of it (peer_auth.h); the peer checks them all.
 //
 // A broken stream (peer down, restarted, or refusing us) is reopened on a later Flush, no
 // sooner than a backoff (50 ms doubling to 1 s). When the peer shows it is up again (it
@@ -22,6 +25,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,6 +33,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "net_grpc/credentials.h"
 #include "proto/token.grpc.pb.h"
 
 namespace token::net {
@@ -38,13 +43,14 @@ class PeerLink {
   using Logger = std::function<void(const std::string&)>;
 
   PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
-           std::string scheme_fingerprint, Logger log);
+           std::string scheme_fingerprint, std::string cluster_secret, Logger log);
   ~PeerLink();
   PeerLink(const PeerLink&) = delete;
   PeerLink& operator=(const PeerLink&) = delete;
 
-  // Executor thread only.
-  tokenmgr::v1::PeerMessage* Add() { return pending_.add_messages(); }
+  // Executor thread only. A message larger than kMaxPeerMessageBytes is dropped (counted
+  // and logged): it could never cross the transport, and sending it would end the stream.
+  void Add(tokenmgr::v1::PeerMessage message);
   void Flush();
 
   void Close();
@@ -59,6 +65,9 @@ class PeerLink {
  private:
   class Stream;
   void WriteDone(Stream* stream, bool ok);
+  // Moves the first queued batch into `stream` for writing. REQUIRES: mu_ held, a batch
+  // queued.
+  void TakeNextBatch(Stream* stream);
   void StreamDone(Stream* stream, const grpc::Status& status);
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -66,9 +75,19 @@ class PeerLink {
   const std::string self_;
   const std::string peer_;
   const std::string fingerprint_;
+  const std::string secret_;  // empty: streams carry no proof (TLS or --insecure-peers)
   Logger log_;
 
-  tokenmgr::v1::PeerBatch pending_;  // executor thread only
+  // Batches of at most kPeerBatchBytes (or one message), in order.
+  struct Batches {
+    std::deque<tokenmgr::v1::PeerBatch> batches;
+    std::size_t last_bytes = 0;  // of batches.back()
+    std::uint64_t messages = 0;
+    void Add(tokenmgr::v1::PeerMessage message, std::size_t bytes);
+    void Append(Batches&& other);
+    void Clear() { *this = Batches{}; }
+  };
+  Batches pending_;  // executor thread only
 
   std::mutex mu_;
   std::condition_variable done_cv_;
@@ -76,7 +95,7 @@ class PeerLink {
   int live_streams_ = 0;      // streams whose OnDone has not run yet
   bool write_in_flight_ = false;
   bool closed_ = false;
-  tokenmgr::v1::PeerBatch queued_;  // waiting for the write in flight
+  Batches queued_;  // waiting for the write in flight
   std::chrono::steady_clock::time_point next_attempt_{};
   bool peer_is_up_ = false;  // PeerIsUp: the next stream waits for the connection
   std::chrono::milliseconds backoff_{50};
@@ -84,6 +103,7 @@ class PeerLink {
 
   std::atomic<std::uint64_t> sent_{0};
   std::atomic<std::uint64_t> dropped_{0};
+  std::uint64_t oversized_ = 0;  // executor thread only
 };
 
 }  // namespace token::net

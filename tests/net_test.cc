@@ -16,6 +16,7 @@
 #include "core/scheme_yaml.h"
 #include "net_grpc/client.h"
 #include "net_grpc/node_server.h"
+#include "net_grpc/peer_auth.h"
 #include "support/local_cluster.h"
 
 namespace token {
@@ -285,11 +286,16 @@ TEST(Net, ReplicaCallsFromOutsideTheSchemeAreRefused) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   auto stub = tokenmgr::v1::Replica::NewStub(
       grpc::CreateChannel(c.node(0), grpc::InsecureChannelCredentials()));
+  auto secret = net::LoadClusterSecret(c.secret_file());
+  ASSERT_TRUE(secret.ok()) << secret.status().message();
   auto update = [&](const std::string& who, const std::string& scheme, const std::string& token) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     if (!who.empty()) ctx.AddMetadata("x-token-node", who);
     if (!scheme.empty()) ctx.AddMetadata("x-token-scheme", scheme);
+    // A proof of the cluster secret for this call (peer_auth.h), as a genuine node sends.
+    ctx.AddMetadata("x-token-auth",
+                    net::MakePeerProof(secret.value(), "Update", who, c.node(0), scheme));
     tokenmgr::v1::UpdateRequest request;
     request.set_token(token);
     request.set_op_id(1);

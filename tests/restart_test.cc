@@ -138,9 +138,10 @@ TEST(Restart, ANodeWithoutItsDataCatchesUpAndNeverServesAStaleRead) {
   c.process(2).Kill();
   std::error_code ignored;
   std::filesystem::remove_all(c.DataDirOf(2), ignored);
-  auto refused =
-      c.Run("tokenserver",
-            {"--config", c.config(), "--listen", c.node(2), "--data-dir", c.DataDirOf(2)}, 20);
+  auto refused = c.Run("tokenserver",
+                       {"--config", c.config(), "--listen", c.node(2), "--data-dir", c.DataDirOf(2),
+                        "--cluster-secret-file", c.secret_file()},
+                       20);
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.err, HasSubstr("--initial-state"));
   // As a replacement it catches up first: its first read is the acknowledged value.

@@ -1,7 +1,8 @@
 // LocalCluster: real tokenserver processes on loopback for end-to-end tests.
 //
 // Writes the scheme (with this test's ports) into a fresh temp directory, starts one
-// tokenserver per node with its log in that directory, and waits on the gRPC health check
+// tokenserver per node with its log in that directory (peers authenticated by a throwaway
+// cluster secret unless the flags say otherwise), and waits on the gRPC health check
 // (bounded). The destructor stops every node it started (SIGTERM, SIGKILL after 5 s).
 // Durable clusters give each node a data directory; Restart and Replace kill a node with
 // SIGKILL and start it again from its data or without it.
@@ -25,6 +26,7 @@
 
 #include "harness/process.h"
 #include "net_grpc/health.h"
+#include "net_grpc/peer_auth.h"
 
 namespace token::testing {
 
@@ -54,6 +56,18 @@ class LocalCluster {
     dir_ = mkdtemp(dir_template);
     if (prepare) prepare(dir_);
     for (std::string& f : server_flags) f = WithDir(f);
+    // Peers authenticate by a throwaway secret unless the flags choose otherwise.
+    bool chosen = false;
+    for (const std::string& f : server_flags) {
+      chosen =
+          chosen || f == "--insecure-peers" || f == "--cluster-secret-file" || f == "--tls-cert";
+    }
+    if (!chosen) {
+      secret_file_ = dir_ + "/cluster-secret";
+      const Status s = net::WriteNewClusterSecret(secret_file_);
+      EXPECT_TRUE(s.ok()) << s.message();
+      server_flags.insert(server_flags.end(), {"--cluster-secret-file", secret_file_});
+    }
     server_flags_ = std::move(server_flags);
     probe_tls_ = net::TlsFiles{WithDir(tls.cert), WithDir(tls.key), WithDir(tls.ca)};
     // Ports from the pid, below the ephemeral range, so concurrent test processes and
@@ -111,6 +125,8 @@ class LocalCluster {
     return std::string(TOKEN_APPS_DIR) + "/" + name;
   }
   const std::string& config() const { return config_; }
+  // The throwaway cluster secret's file ("" when the flags chose TLS or no authentication).
+  const std::string& secret_file() const { return secret_file_; }
   const std::string& dir() const { return dir_; }
   const std::string& node(int i) const { return addresses_[static_cast<std::size_t>(i)]; }
   // Starts node i (`initial_state` for an empty data directory: "new", "existing", "").
@@ -162,6 +178,7 @@ class LocalCluster {
   net::TlsFiles probe_tls_;
   std::string dir_;
   std::string config_;
+  std::string secret_file_;
   std::vector<std::string> addresses_;
   std::map<std::string, tokenapp::ChildProcess> processes_;
 };
