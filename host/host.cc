@@ -56,6 +56,8 @@ Host::Host(const Host& other, World world)
       batches_durable_(other.batches_durable_),
       answers_before_durable_(other.answers_before_durable_),
       held_(other.held_),
+      client_calls_(other.client_calls_),
+      calls_per_token_(other.calls_per_token_),
       rejection_logged_(other.rejection_logged_),
       stats_(other.stats_) {
   TOKEN_ASSERT(!other.acting_ && other.to_self_.empty(), "a host is copied between its calls");
@@ -76,7 +78,11 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
   h.Add(jobs_.size());
   for (const auto& [job, request] : jobs_) {
     h.Add(job);
-    h.Add(request);
+    h.Add(request.compute_id);
+    h.Add(request.token);
+    h.Add(request.from);
+    h.Add(request.to);
+    h.Add(request.request_id);
   }
   h.Add(waiting_.size());
   for (const Waiting& w : waiting_) {
@@ -97,6 +103,7 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
   h.Add(batches_issued_);
   h.Add(batches_durable_);
   h.Add(held_);
+  // client_calls_ and calls_per_token_ follow from calls_ (hashed above).
 }
 
 void Host::Start(StartMode mode, const std::vector<TokenRecord>& records) {
