@@ -26,11 +26,11 @@ int main(int argc, char** argv) {
   bool stats = false;
   bool no_versions = false;
   CLI::App app;
-  tokenapp::cli::Configure(app, "tokencheck",
-                           "0 linearizable, 1 violation, 2 bad input or cannot decide");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokencheck",
       "Checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability and for "
-      "the protocol's version order, token by token.");
+      "the protocol's version order, token by token.",
+      "0 linearizable, 1 violation, 2 bad input or cannot decide");
   app.add_option("HISTORY", path, "the history file (JSON Lines)")->required();
   tokenapp::cli::AddJson(app, &json);
   app.add_option("--html", html_path,

@@ -41,15 +41,15 @@ struct Flags {
 };
 
 void Define(CLI::App& app, Flags& f) {
-  tokenapp::cli::Configure(app, "tokencluster",
-                           "0 stopped by SIGINT/SIGTERM (with COMMAND: the command's exit code "
-                           "instead), 1 a node failed to start or died unexpectedly, 2 bad usage");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokencluster",
       "A local cluster in one command: one tokenserver per node of the scheme, health-checked. "
       "With COMMAND (after --; found beside tokencluster or on PATH) run it once the cluster "
       "is up and stop the cluster after it; without, serve until SIGINT or SIGTERM. A node "
       "whose data directory is empty starts as a new node when every node's is (a new "
-      "cluster), as a replacement otherwise (tokenserver --initial-state existing).");
+      "cluster), as a replacement otherwise (tokenserver --initial-state existing).",
+      "0 stopped by SIGINT/SIGTERM (with COMMAND: the command's exit code "
+      "instead), 1 a node failed to start or died unexpectedly, 2 bad usage");
   app.add_option("--config", f.config, "the replication scheme; one tokenserver per node")
       ->type_name("FILE")
       ->required();

@@ -441,13 +441,13 @@ struct Flags {
 };
 
 void Define(CLI::App& app, Flags& f) {
-  tokenapp::cli::Configure(app, "tokenload",
-                           "0 linearizable, 1 violation, 2 bad input or the checker could not "
-                           "decide");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokenload",
       "Closed-loop load against a live cluster (--config) or etcd (--etcd, for comparison), "
       "with token crashes on schedule; records the history and prints throughput, p50/p99 "
-      "latency per operation type and the checker's verdict.");
+      "latency per operation type and the checker's verdict.",
+      "0 linearizable, 1 violation, 2 bad input or the checker could not "
+      "decide");
   auto* config =
       app.add_option("--config", f.config, "the token cluster's scheme")->type_name("FILE");
   app.add_option("--etcd", f.etcd, "load an etcd cluster instead")
