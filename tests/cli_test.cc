@@ -4,6 +4,7 @@
 // the fuzzer's time limit and shards, tokencluster finding programs on PATH, the shell's
 // exit code and control characters escaped in text output.
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -205,6 +206,16 @@ TEST(Cli, ClusterFindsCommandsOnPath) {
   const ToolRun ok = RunTool("tokencluster", {"--config", config, "--log-dir",
                                               probe.dir() + "/logs", "--quiet", "--", "true"});
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  // --json: its own events as one JSON object per line.
+  const ToolRun json = RunTool("tokencluster", {"--config", config, "--log-dir",
+                                                probe.dir() + "/logs", "--json", "--", "true"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  std::vector<std::string> events;
+  std::istringstream lines(json.out);
+  for (std::string line; std::getline(lines, line);) {
+    events.push_back(nlohmann::json::parse(line).at("event").get<std::string>());
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"serving", "stopped"}));
   const ToolRun missing = RunTool("tokencluster", {"--config", config, "--log-dir",
                                                    probe.dir() + "/logs", "--", "no-such-tool-x"});
   EXPECT_EQ(missing.exit_code, 2);
@@ -237,6 +248,17 @@ TEST_F(CliCluster, OriginalSingleDashFlags) {
   const ToolRun r = RunTool("tokenclient", {"-host", host, "-port", port, "-read", "-id", "1"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("name=abc low=5 mid=25 high=100"));
+}
+
+TEST_F(CliCluster, LoadSummaryAsJson) {
+  const ToolRun r = RunTool("tokenload", {"--config", c.config(), "--clients", "2", "--ops", "40",
+                                          "--seed", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto j = nlohmann::json::parse(r.out);  // one object, nothing else on stdout
+  EXPECT_EQ(j.at("target"), "token cluster");
+  EXPECT_EQ(j.at("clients"), 2);
+  EXPECT_GT(j.at("ok_operations").get<int>(), 0);
+  EXPECT_EQ(j.at("check").at("verdict"), "linearizable");
 }
 
 TEST_F(CliCluster, ControlCharactersInNamesAreEscapedInText) {
