@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
       ->type_name("FILE")
       ->check(CLI::Validator(
           [](std::string& name) -> std::string { return name.empty() ? "needs a file name" : ""; },
-          "FILE"));
+          ""));
   app.add_flag("--no-versions", no_versions,
                "check linearizability only, ignore reported versions");
   app.add_flag("--stats", stats, "print parse and check times to stderr");

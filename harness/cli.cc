@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -151,7 +152,11 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     const std::string program = Program(app);
-    std::fprintf(stderr, "%s: %s\n%s(%s --help for usage)\n", program.c_str(), e.what(),
+    // CLI11 says "--flag: 1 required TYPE missing" for a flag given without its value.
+    std::string message = e.what();
+    static const std::regex kMissing("^(\\S+): 1 required (\\S+) missing$");
+    message = std::regex_replace(message, kMissing, "$1 needs a value ($2)");
+    std::fprintf(stderr, "%s: %s\n%s(%s --help for usage)\n", program.c_str(), message.c_str(),
                  Suggestions(app, args).c_str(), program.c_str());
     return kUsage;
   }
