@@ -38,11 +38,12 @@ int main(int argc, char** argv) {
   bool versions = true;
   double read_ratio = 0.5;
   CLI::App app;
-  tokenapp::cli::Configure(app, "histgen", "0 written, 2 bad usage");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "histgen",
       "Writes a random register history (JSON Lines, docs/FORMATS.md) on stdout, "
       "linearizable by construction unless --stale-reads plants stale reads, for benchmarks "
-      "and tests of the checker.");
+      "and tests of the checker.",
+      "0 written, 2 bad usage");
   tokenapp::cli::AddNumber(app, "--ops", &ops, 1, 1'000'000'000, "operations")->required();
   tokenapp::cli::AddNumber(app, "--processes", &processes, 1, 1'000'000, "client processes");
   tokenapp::cli::AddNumber(app, "--tokens", &tokens, 1, 1'000'000, "registers");

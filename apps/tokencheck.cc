@@ -29,11 +29,11 @@ int main(int argc, char** argv) {
   bool stats = false;
   bool no_versions = false;
   CLI::App app;
-  tokenapp::cli::Configure(app, "tokencheck",
-                           "0 linearizable, 1 violation, 2 bad input or cannot decide");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokencheck",
       "Checks a recorded history (JSON Lines, docs/FORMATS.md) for linearizability and for "
-      "the protocol's version order, token by token.");
+      "the protocol's version order, token by token.",
+      "0 linearizable, 1 violation, 2 bad input or cannot decide");
   app.add_option("HISTORY", path,
                  "the history file: JSON Lines (docs/FORMATS.md), Jepsen EDN or Jepsen log "
                  "lines")
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       ->type_name("FILE")
       ->check(CLI::Validator(
           [](std::string& name) -> std::string { return name.empty() ? "needs a file name" : ""; },
-          "FILE"));
+          ""));
   app.add_flag("--no-versions", no_versions,
                "check linearizability only, ignore reported versions");
   app.add_flag("--stats", stats, "print parse and check times to stderr");

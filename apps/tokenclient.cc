@@ -115,6 +115,19 @@ std::string FormatReply(const std::string& op, const pb::TokenReply& r, const st
   return s + fmt::format(" (node {})", node);
 }
 
+// The node's Prometheus text as one JSON object: {"name{labels}": value, ...}.
+std::string MetricsJson(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto space = line.rfind(' ');
+    if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
+    if (!out.empty()) out += ",";
+    out += fmt::format("{}:{}", JsonQuote(line.substr(0, space)), line.substr(space + 1));
+  }
+  return "{" + out + "}";
+}
+
 std::string FormatStatus(const pb::StatusReply& r, bool json) {
   if (json) {
     std::string tokens;
@@ -126,11 +139,11 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
           KindName(t.stored().kind()));
     }
     return fmt::format(
-        R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"peer_auth_refused":{},"uptime_ms":{},"pid":{},"instance":{}}})",
+        R"({{"node":{},"tokens":[{}],"pending_operations":{},"held_calls":{},"client_calls":{},"peer_messages_in":{},"peer_messages_out":{},"peer_messages_rejected":{},"peer_messages_dropped":{},"peer_auth_refused":{},"uptime_ms":{},"pid":{},"instance":{},"metrics":{}}})",
         JsonQuote(r.node()), tokens, r.pending_operations(), r.held_calls(), r.client_calls(),
         r.peer_messages_in(), r.peer_messages_out(), r.peer_messages_rejected(),
         r.peer_messages_dropped(), r.peer_auth_refused(), r.uptime_ms(), r.pid(),
-        JsonQuote(r.instance()));
+        JsonQuote(r.instance()), MetricsJson(r.metrics()));
   }
   std::string s = fmt::format(
       "node {}: up {} ms, {} client calls, {} pending operations, {} held calls, peer messages "
@@ -297,13 +310,13 @@ struct Options {
 
 // The command line: global options (before or after the command) and one subcommand each.
 void Define(CLI::App& app, Options& o) {
-  tokenapp::cli::Configure(app, "tokenclient",
-                           "0 ok, 1 the command failed (message on stderr), 2 bad usage");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokenclient",
       "The client of the token manager. Say where the cluster is with --config (route by the "
       "scheme: writes to the writer, reads to a random reader, failing over) or --server (one "
       "node). The original single-dash flags work too: tokenclient -write -id 1 -name abc -low "
-      "5 -mid 25 -high 100 -host 127.0.0.1 -port 50051");
+      "5 -mid 25 -high 100 -host 127.0.0.1 -port 50051",
+      "0 ok, 1 the command failed (message on stderr), 2 bad usage");
   auto* config =
       app.add_option("--config", o.config, "the replication scheme (YAML)")->type_name("FILE");
   auto* server = app.add_option("--server", o.server, "send everything to this node")

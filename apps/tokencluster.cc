@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "checker/json_escape.h"
 #include "core/scheme_yaml.h"
 #include "harness/cli.h"
 #include "harness/nemesis.h"
@@ -37,16 +38,14 @@ namespace {
 
 struct Flags {
   std::string config, log_dir = "tokencluster-logs", data_dir, server_bin;
-  bool fresh = false, quiet = false;
+  bool fresh = false, quiet = false, json = false;
   std::vector<std::string> nemesis, server_args, command;
   std::uint64_t ready_timeout_ms = 10'000;
 };
 
 void Define(CLI::App& app, Flags& f) {
-  tokenapp::cli::Configure(app, "tokencluster",
-                           "0 stopped by SIGINT/SIGTERM (with COMMAND: the command's exit code "
-                           "instead), 1 a node failed to start or died unexpectedly, 2 bad usage");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokencluster",
       "A local cluster in one command: one tokenserver per node of the scheme, health-checked. "
       "With COMMAND (after --; found beside tokencluster or on PATH) run it once the cluster "
       "is up and stop the cluster after it; without, serve until SIGINT or SIGTERM. A node "
@@ -56,7 +55,9 @@ void Define(CLI::App& app, Flags& f) {
       "0600, new for each run), unless --server-arg gives --cluster-secret-file, --tls-* or "
       "--insecure-peers. Each node that answers must be the tokenserver this command started "
       "(checked by its process id): otherwise tokencluster stops, naming the node and its "
-      "log.");
+      "log.",
+      "0 stopped by SIGINT/SIGTERM (with COMMAND: the command's exit code "
+      "instead), 1 a node failed to start or died unexpectedly, 2 bad usage");
   app.add_option("--config", f.config, "the replication scheme; one tokenserver per node")
       ->type_name("FILE")
       ->required();
@@ -84,6 +85,10 @@ void Define(CLI::App& app, Flags& f) {
   tokenapp::cli::AddNumber(app, "--ready-timeout-ms", &f.ready_timeout_ms, 1, 600'000,
                            "how long nodes may take to become healthy");
   app.add_flag("--quiet", f.quiet, "nodes do not log each request");
+  tokenapp::cli::AddJson(app, &f.json)
+      ->description(
+          "print its own events (serving, nemesis actions, stopped) as one JSON "
+          "object per line");
   app.add_option("--server-arg", f.server_args,
                  "pass ARG to every tokenserver (repeatable; one that starts with a dash as "
                  "--server-arg=--no-fast-read)")
@@ -206,8 +211,13 @@ class Cluster {
   // Runs one nemesis action now.
   token::Status Act(const tokenapp::NemesisAction& a, std::chrono::milliseconds ready) {
     NodeProcess& n = nodes_[a.node];
-    std::printf("tokencluster: nemesis: %s %s\n",
-                std::string(tokenapp::NemesisActionName(a.kind)).c_str(), n.address.c_str());
+    const std::string action(tokenapp::NemesisActionName(a.kind));
+    if (flags_.json) {
+      std::printf("{\"event\":\"nemesis\",\"action\":%s,\"node\":%s}\n",
+                  checker::JsonQuote(action).c_str(), checker::JsonQuote(n.address).c_str());
+    } else {
+      std::printf("tokencluster: nemesis: %s %s\n", action.c_str(), n.address.c_str());
+    }
     std::fflush(stdout);
     switch (a.kind) {
       case tokenapp::NemesisAction::Kind::kKill:
@@ -386,15 +396,28 @@ int main(int argc, char** argv) {
       return Fail(1, s.message());
     }
   }
-  std::printf("tokencluster: %zu nodes serving (%s); logs in %s%s\n", cluster.nodes().size(),
-              fmt::format("{}", fmt::join(scheme.value().nodes(), ", ")).c_str(), log_dir.c_str(),
-              data_dir.empty() ? "" : fmt::format("; data in {}", data_dir).c_str());
+  if (f.json) {
+    std::vector<std::string> quoted;
+    for (const std::string& n : scheme.value().nodes()) quoted.push_back(checker::JsonQuote(n));
+    std::printf("{\"event\":\"serving\",\"nodes\":[%s],\"log_dir\":%s,\"data_dir\":%s}\n",
+                fmt::format("{}", fmt::join(quoted, ",")).c_str(),
+                checker::JsonQuote(log_dir).c_str(), checker::JsonQuote(data_dir).c_str());
+  } else {
+    std::printf("tokencluster: %zu nodes serving (%s); logs in %s%s\n", cluster.nodes().size(),
+                fmt::format("{}", fmt::join(scheme.value().nodes(), ", ")).c_str(), log_dir.c_str(),
+                data_dir.empty() ? "" : fmt::format("; data in {}", data_dir).c_str());
+  }
   std::fflush(stdout);
 
   const int exit_code = f.command.empty()
                             ? Serve(cluster, signals)
                             : RunCommand(cluster, f.command, nemesis.value(), signals, ready);
   cluster.StopAll();
-  std::printf("tokencluster: stopped %zu nodes\n", cluster.nodes().size());
+  if (f.json) {
+    std::printf("{\"event\":\"stopped\",\"nodes\":%zu,\"exit\":%d}\n", cluster.nodes().size(),
+                exit_code);
+  } else {
+    std::printf("tokencluster: stopped %zu nodes\n", cluster.nodes().size());
+  }
   return exit_code;
 }

@@ -32,6 +32,7 @@
 #include "checker/history.h"
 #include "checker/history_writer.h"
 #include "checker/html_report.h"
+#include "checker/json_escape.h"
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/address.h"
@@ -438,17 +439,17 @@ struct Flags {
   std::uint64_t clients = 16, ops = 10000, timeout_ms = 2000, domain = 16, channels = 2,
                 seed = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
   double read_ratio = 0.5;
-  bool final_reads = false, quiet = false;
+  bool final_reads = false, quiet = false, json = false;
 };
 
 void Define(CLI::App& app, Flags& f) {
-  tokenapp::cli::Configure(app, "tokenload",
-                           "0 linearizable, 1 violation, 2 bad input or the checker could not "
-                           "decide");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokenload",
       "Closed-loop load against a live cluster (--config) or etcd (--etcd, for comparison), "
       "with token crashes on schedule; records the history and prints throughput, p50/p99 "
-      "latency per operation type and the checker's verdict.");
+      "latency per operation type and the checker's verdict.",
+      "0 linearizable, 1 violation, 2 bad input or the checker could not "
+      "decide");
   auto* config =
       app.add_option("--config", f.config, "the token cluster's scheme")->type_name("FILE");
   app.add_option("--etcd", f.etcd, "load an etcd cluster instead")
@@ -481,6 +482,10 @@ void Define(CLI::App& app, Flags& f) {
                            "seed of the clients' choices (default: from the clock)")
       ->default_str("clock");
   app.add_flag("--quiet", f.quiet, "only the summary");
+  tokenapp::cli::AddJson(app, &f.json)
+      ->description(
+          "print the summary as one JSON object (throughput, latencies, crashes, "
+          "the checker's report) instead of text");
 }
 
 // --crash NODE:TOKEN@MS, repeatable, in time order. NODE is IP:PORT (the token is what
@@ -565,7 +570,7 @@ Result<Load::Options> ParseOptions(const Flags& flags) {
   o.channels = static_cast<int>(flags.channels);
   o.seed = flags.seed;
   o.final_reads = flags.final_reads;
-  o.quiet = flags.quiet;
+  o.quiet = flags.quiet || flags.json;
   auto crashes = ParseCrashes(flags, o.scheme.get());
   if (!crashes.ok()) return crashes.status();
   o.crashes = std::move(crashes).value();
@@ -631,6 +636,40 @@ checker::HtmlExtras ReportExtras(const Flags& flags, const std::string& target,
   return extras;
 }
 
+// The run's summary as one JSON object (--json).
+std::string StatsJson(const Load& load, const std::string& target, int clients,
+                      const checker::Report& report, const std::string& html) {
+  std::uint64_t total_ok = 0;
+  std::string ops;
+  for (const auto& [f, s] : load.stats()) {
+    total_ok += s.ok;
+    std::vector<std::int64_t> latency_ns = s.latency_ns;
+    std::sort(latency_ns.begin(), latency_ns.end());
+    auto ms = [&latency_ns](double p) -> std::string {
+      if (latency_ns.empty()) return "null";
+      const std::size_t i =
+          std::min(latency_ns.size() - 1,
+                   static_cast<std::size_t>(p * static_cast<double>(latency_ns.size())));
+      return fmt::format("{:.3f}", static_cast<double>(latency_ns[i]) / 1e6);
+    };
+    if (!ops.empty()) ops += ",";
+    ops += fmt::format(R"({}:{{"ok":{},"fail":{},"info":{},"p50_ms":{},"p99_ms":{}}})",
+                       checker::JsonQuote(f), s.ok, s.fail, s.info, ms(0.50), ms(0.99));
+  }
+  std::string crashes;
+  for (const Crash& c : load.crashes()) {
+    if (!crashes.empty()) crashes += ",";
+    crashes += fmt::format(R"({{"node":{},"token":{},"planned_ms":{},"outcome":{}}})",
+                           checker::JsonQuote(c.node), checker::JsonQuote(c.token), c.at_ms,
+                           checker::JsonQuote(c.outcome));
+  }
+  return fmt::format(
+      R"({{"target":"{}","clients":{},"ok_operations":{},"seconds":{:.3f},"ops_per_s":{:.1f},"operations":{{{}}},"crashes":[{}],"check":{}{}}})",
+      target, clients, total_ok, load.seconds(), static_cast<double>(total_ok) / load.seconds(),
+      ops, crashes, checker::FormatReportJson(report),
+      html.empty() ? "" : fmt::format(R"(,"report":{})", checker::JsonQuote(html)));
+}
+
 // Checks the recorded history, prints the verdict, writes the report (--html); the exit code.
 int CheckAndReport(const Flags& flags, const std::string& target, const std::string& history,
                    const Load& load, const token::ReplicationScheme* scheme, bool quiet) {
@@ -645,7 +684,9 @@ int CheckAndReport(const Flags& flags, const std::string& target, const std::str
   }
   const checker::Report report = checker::CheckHistory(*parsed_history.history);
   const std::string text = checker::FormatReportText(report);
-  if (quiet) {
+  if (flags.json) {
+    // printed below, once the report is written
+  } else if (quiet) {
     std::printf("checker: %s (%zu operations)\n", checker::VerdictName(report.overall),
                 report.operations);
   } else {
@@ -661,7 +702,12 @@ int CheckAndReport(const Flags& flags, const std::string& target, const std::str
       std::fprintf(stderr, "tokenload: %s\n", written.message().c_str());
       return 2;
     }
-    std::printf("report %s\n", flags.html.c_str());
+    if (!flags.json) std::printf("report %s\n", flags.html.c_str());
+  }
+  if (flags.json) {
+    std::printf(
+        "%s\n",
+        StatsJson(load, target, static_cast<int>(flags.clients), report, flags.html).c_str());
   }
   return checker::ExitCodeOf(report);
 }
@@ -689,6 +735,6 @@ int main(int argc, char** argv) {
     out << history;
     if (!out) return Fail(fmt::format("{}: cannot write the history", flags.history));
   }
-  PrintStats(load, target, n_clients);
+  if (!flags.json) PrintStats(load, target, n_clients);
   return CheckAndReport(flags, target, history, load, scheme.get(), quiet);
 }

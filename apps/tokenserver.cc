@@ -32,7 +32,8 @@ int Fail(int code, const std::string& message) {
 }
 
 struct Flags {
-  std::string config, listen, node, data_dir, initial_state, cluster_secret_file;
+  std::string config, listen, node, data_dir, initial_state, cluster_secret_file,
+      metrics_listen;
   std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
   std::uint64_t workers = token::net::DefaultComputeWorkers();
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
@@ -42,15 +43,15 @@ struct Flags {
 };
 
 void Define(CLI::App& app, Flags& f) {
-  tokenapp::cli::Configure(app, "tokenserver",
-                           "0 after a clean stop (SIGINT, SIGTERM), 1 when it cannot serve or "
-                           "its storage failed (restart it: it recovers from --data-dir), 2 on "
-                           "bad flags or config");
-  app.description(
+  tokenapp::cli::Configure(
+      app, "tokenserver",
       "One node of the replicated token manager, over gRPC: tokenserver --config FILE "
       "--listen IP:PORT. The original style, tokenserver -port 50051, serves on "
       "127.0.0.1:PORT (with --config, or alone as one node owning tokens 1..--tokens). Logs "
-      "each client request; stops cleanly on SIGINT or SIGTERM.");
+      "each client request; stops cleanly on SIGINT or SIGTERM.",
+      "0 after a clean stop (SIGINT, SIGTERM), 1 when it cannot serve or "
+      "its storage failed (restart it: it recovers from --data-dir), 2 on "
+      "bad flags or config");
   auto* config = app.add_option("--config", f.config,
                                 "the replication scheme (YAML, see "
                                 "docs/FORMATS.md)")
@@ -87,6 +88,11 @@ void Define(CLI::App& app, Flags& f) {
                            "for a quorum: one token in trouble never takes the node's other "
                            "tokens down with it");
   app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (operations "
+                 "by type and outcome, latency histograms, held calls, crashed tokens, peer "
+                 "links, dropped messages, storage commit latency)")
+      ->type_name("HOST:PORT");
   app.add_flag("--quiet", f.quiet, "do not log each request");
   tokenapp::cli::AddTlsOptions(app, &f.tls.cert, &f.tls.key, &f.tls.ca);
   auto* secret =
@@ -163,6 +169,7 @@ int main(int argc, char** argv) {
   }
   options.insecure_peers = f.insecure_peers;
   options.data_dir = f.data_dir;
+  options.metrics_listen = f.metrics_listen;
   if (f.initial_state == "new") options.initial_state = token::StartMode::kNew;
   if (f.initial_state == "existing") options.initial_state = token::StartMode::kReplacement;
 

@@ -93,11 +93,10 @@ CLI::Option* AddMutant(CLI::App& app, std::optional<token::Mutant>* mutant) {
 
 void Define(CLI::App& app, Flags& f) {
   tokenapp::cli::Configure(app, "tokensim",
+                           "The protocol core in the deterministic simulator: run scenarios, fuzz "
+                           "generated ones, merge sharded fuzz campaigns.",
                            "0 outcome as expected (fuzz, merge: no violation), 1 violation or "
                            "mismatch, 2 bad input");
-  app.description(
-      "The protocol core in the deterministic simulator: run scenarios, fuzz "
-      "generated ones, merge sharded fuzz campaigns.");
   tokenapp::cli::AddJson(app, &f.json);
   app.require_subcommand(1);
   auto add = [&](const char* name, const std::string& what) {

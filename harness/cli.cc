@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -76,18 +77,16 @@ std::string Suggestions(const CLI::App& app, const std::vector<std::string>& arg
   return out;
 }
 
-std::string RangeText(std::uint64_t min, std::uint64_t max) {
-  return fmt::format("{}..{}", min, max);
-}
-
 }  // namespace
 
 std::string Version(std::string_view program) {
   return fmt::format("{} {} (git {})", program, kProjectVersion, kGitCommit);
 }
 
-void Configure(CLI::App& app, std::string_view program, std::string_view exit_codes) {
+void Configure(CLI::App& app, std::string_view program, std::string_view description,
+               std::string_view exit_codes) {
   app.name(std::string(program));
+  app.description(std::string(description));
   app.set_version_flag("--version", Version(program), "print the version and the git commit");
   app.fallthrough();
   app.footer(fmt::format("exit: {}", exit_codes));
@@ -153,7 +152,11 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     const std::string program = Program(app);
-    std::fprintf(stderr, "%s: %s\n%s(%s --help for usage)\n", program.c_str(), e.what(),
+    // CLI11 says "--flag: 1 required TYPE missing" for a flag given without its value.
+    std::string message = e.what();
+    static const std::regex kMissing("^(\\S+): 1 required (\\S+) missing$");
+    message = std::regex_replace(message, kMissing, "$1 needs a value ($2)");
+    std::fprintf(stderr, "%s: %s\n%s(%s --help for usage)\n", program.c_str(), message.c_str(),
                  Suggestions(app, args).c_str(), program.c_str());
     return kUsage;
   }
@@ -176,49 +179,37 @@ std::optional<std::string> Suggest(const std::string& word,
   return best;
 }
 
-CLI::Option* AddNumber(CLI::App& app, const std::string& name, std::uint64_t* value,
-                       std::uint64_t min, std::uint64_t max, const std::string& description) {
-  CLI::Validator range(
-      [min, max](std::string& text) -> std::string {
-        const auto n = ParseUnsigned(text);
-        if (!n) return fmt::format("'{}' is not a non-negative integer below 2^64", text);
-        if (*n < min || *n > max) {
-          return fmt::format("{} is not in {}", text, RangeText(min, max));
-        }
-        return "";
-      },
-      RangeText(min, max));
-  return app
-      .add_option_function<std::string>(
-          name, [value](const std::string& text) { *value = *ParseUnsigned(text); }, description)
-      ->check(range)
-      ->type_name("UINT")
-      ->default_str(std::to_string(*value));
-}
+namespace {
 
-CLI::Option* AddSigned(CLI::App& app, const std::string& name, std::int64_t* value,
-                       std::int64_t min, std::int64_t max, const std::string& description) {
-  auto parse = [](const std::string& text) -> std::optional<std::int64_t> {
-    const bool negative = text.starts_with("-");
-    const auto magnitude = ParseUnsigned(negative ? std::string_view(text).substr(1) : text);
-    if (!magnitude || *magnitude > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-    const auto n = static_cast<std::int64_t>(*magnitude);
-    return negative ? -n : n;
-  };
+// An option whose text `parse` turns into a T in [min, max]; otherwise a usage error
+// naming the flag: "'TEXT' is not <what>" or "TEXT is not in MIN..MAX".
+template <typename T, typename Parse>
+CLI::Option* AddChecked(CLI::App& app, const std::string& name, T* value, T min, T max, Parse parse,
+                        const char* what, const char* type, const std::string& description) {
+  const std::string range_text = fmt::format("{}..{}", min, max);
   CLI::Validator range(
-      [min, max, parse](std::string& text) -> std::string {
-        const auto n = parse(text);
-        if (!n) return fmt::format("'{}' is not an integer", text);
-        if (*n < min || *n > max) return fmt::format("{} is not in {}..{}", text, min, max);
+      [min, max, parse, what, range_text](std::string& text) -> std::string {
+        const std::optional<T> n = parse(text);
+        if (!n) return fmt::format("'{}' is not {}", text, what);
+        if (*n < min || *n > max) return fmt::format("{} is not in {}", text, range_text);
         return "";
       },
-      fmt::format("{}..{}", min, max));
+      range_text);
   return app
       .add_option_function<std::string>(
           name, [value, parse](const std::string& text) { *value = *parse(text); }, description)
       ->check(range)
-      ->type_name("INT")
-      ->default_str(std::to_string(*value));
+      ->type_name(type)
+      ->default_str(fmt::format("{}", *value));
+}
+
+}  // namespace
+
+CLI::Option* AddNumber(CLI::App& app, const std::string& name, std::uint64_t* value,
+                       std::uint64_t min, std::uint64_t max, const std::string& description) {
+  return AddChecked(
+      app, name, value, min, max, [](const std::string& text) { return ParseUnsigned(text); },
+      "a non-negative integer below 2^64", "UINT", description);
 }
 
 CLI::Option* AddReal(CLI::App& app, const std::string& name, double* value, double min, double max,
@@ -231,20 +222,7 @@ CLI::Option* AddReal(CLI::App& app, const std::string& name, double* value, doub
     if (*end != '\0' || errno == ERANGE || !std::isfinite(d)) return std::nullopt;
     return d;
   };
-  CLI::Validator range(
-      [min, max, parse](std::string& text) -> std::string {
-        const auto d = parse(text);
-        if (!d) return fmt::format("'{}' is not a number", text);
-        if (*d < min || *d > max) return fmt::format("{} is not in {}..{}", text, min, max);
-        return "";
-      },
-      fmt::format("{}..{}", min, max));
-  return app
-      .add_option_function<std::string>(
-          name, [value, parse](const std::string& text) { *value = *parse(text); }, description)
-      ->check(range)
-      ->type_name("REAL")
-      ->default_str(fmt::format("{}", *value));
+  return AddChecked(app, name, value, min, max, parse, "a number", "REAL", description);
 }
 
 void AddTlsOptions(CLI::App& app, std::string* cert, std::string* key, std::string* ca) {

@@ -32,9 +32,10 @@ inline constexpr int kUsage = 2;
 // "<program> <version> (git <commit>)".
 std::string Version(std::string_view program);
 
-// A CLI::App with the shared settings: --version, global options accepted after a
-// subcommand too (fallthrough), the exit codes (`exit_codes`, one line each) in the footer.
-void Configure(CLI::App& app, std::string_view program, std::string_view exit_codes);
+// A CLI::App with the shared settings: its name and description, --version, global options
+// accepted after a subcommand too (fallthrough), the exit codes in the footer ("exit: ...").
+void Configure(CLI::App& app, std::string_view program, std::string_view description,
+               std::string_view exit_codes);
 
 // The arguments as CLI11 should see them (argv[0] dropped): single-dash long names
 // rewritten, "-COMMAND" moved to the front as the subcommand, "help" turned into --help.
@@ -55,9 +56,6 @@ std::optional<std::string> Suggest(const std::string& word,
 // An option taking an unsigned decimal number in [min, max].
 CLI::Option* AddNumber(CLI::App& app, const std::string& name, std::uint64_t* value,
                        std::uint64_t min, std::uint64_t max, const std::string& description);
-// The same for a signed number.
-CLI::Option* AddSigned(CLI::App& app, const std::string& name, std::int64_t* value,
-                       std::int64_t min, std::int64_t max, const std::string& description);
 // A real number in [min, max].
 CLI::Option* AddReal(CLI::App& app, const std::string& name, double* value, double min, double max,
                      const std::string& description);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
 #include "net_grpc/executor.h"
+#include "net_grpc/metrics.h"
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
 #include "net_grpc/raw_codec.h"
@@ -37,6 +39,20 @@ constexpr std::size_t kStatusNameBytes = 64;
 
 std::int64_t ToNs(SteadyClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+Metrics::Op MetricOp(OpKind kind) {
+  switch (kind) {
+    case OpKind::kCreate:
+      return Metrics::Op::kCreate;
+    case OpKind::kDrop:
+      return Metrics::Op::kDrop;
+    case OpKind::kWrite:
+      return Metrics::Op::kWrite;
+    case OpKind::kRead:
+      return Metrics::Op::kRead;
+  }
+  return Metrics::Op::kRead;
 }
 
 }  // namespace
@@ -126,6 +142,9 @@ class NodeServer::Impl : public host::Clock,
     const host::CallId id_;
     const std::unique_ptr<google::protobuf::Message> response_;
     grpc::ByteBuffer* const out_;
+    // Client calls: the operation and when it arrived (metrics).
+    Metrics::Op op_ = Metrics::Op::kRead;
+    SteadyClock::time_point started_{};
   };
 
   using RawClientService = pb::TokenManager::WithRawCallbackMethod_Create<
@@ -292,6 +311,8 @@ class NodeServer::Impl : public host::Clock,
   void FlushPeers();
   grpc::Status CrashToken(const std::string& id, pb::CrashTokenReply* reply);
   void FillStatus(pb::StatusReply* reply);
+  NodeGauges Gauges();  // executor thread
+  Status ServeMetrics();
 
   NodeServerOptions options_;
   std::shared_ptr<const ReplicationScheme> scheme_;
@@ -327,6 +348,9 @@ class NodeServer::Impl : public host::Clock,
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   SteadyClock::time_point started_;
+  Metrics metrics_;
+  std::deque<std::pair<host::BatchId, SteadyClock::time_point>> appended_;  // executor thread
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::once_flag shutdown_once_;
 };
 
@@ -386,6 +410,10 @@ Status NodeServer::Impl::Serve() {
                                              [this](const std::string& line) { Log(line); });
     }
   }
+  if (Status s = ServeMetrics(); !s.ok()) {
+    executor_->Stop();
+    return s;
+  }
   // The host starts (and may send its catch-up queries) once the links exist, and before
   // any call reaches it: the executor runs tasks in order.
   executor_->Post(
@@ -418,6 +446,25 @@ Status NodeServer::Impl::Serve() {
   return Status::Ok();
 }
 
+// The metrics endpoint (--metrics-listen): a scrape reads the node's gauges on the executor
+// thread, waiting at most 2 s for it.
+Status NodeServer::Impl::ServeMetrics() {
+  if (options_.metrics_listen.empty()) return Status::Ok();
+  auto server = MetricsServer::Start(options_.metrics_listen, [this] {
+    auto text = std::make_shared<std::promise<std::string>>();
+    std::future<std::string> ready = text->get_future();
+    executor_->Post([this, text] { text->set_value(metrics_.Render(Gauges())); });
+    if (ready.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+      return std::string("# the node did not answer within 2 s\n");
+    }
+    return ready.get();
+  });
+  if (!server.ok()) return server.status();
+  metrics_server_ = std::move(server).value();
+  Log(fmt::format("node {}: metrics on http://{}/metrics", self_name_, options_.metrics_listen));
+  return Status::Ok();
+}
+
 Result<std::pair<StartMode, std::vector<TokenRecord>>> NodeServer::Impl::OpenStore() {
   if (options_.data_dir.empty()) {
     Log(
@@ -432,7 +479,12 @@ Result<std::pair<StartMode, std::vector<TokenRecord>>> NodeServer::Impl::OpenSto
   o.scheme_fingerprint = peer_check_.fingerprint;
   o.scheme = scheme_;
   o.on_durable = [this](storage::BatchId up_to) {
-    executor_->Post([this, up_to] { host_.OnStorageDone(up_to); });
+    executor_->Post([this, up_to] {
+      for (; !appended_.empty() && appended_.front().first <= up_to; appended_.pop_front()) {
+        metrics_.SyncDone(SteadyClock::now() - appended_.front().second);
+      }
+      host_.OnStorageDone(up_to);
+    });
   };
   o.on_failed = [this](const Status& status) { StoreFailed(status); };
   auto open = storage::Store::Open(o);
@@ -470,6 +522,7 @@ void NodeServer::Impl::StoreFailed(const Status& status) {
 
 void NodeServer::Impl::Shutdown() {
   std::call_once(shutdown_once_, [this] {
+    metrics_server_.reset();
     if (!server_) return;
     // Calls in flight end now (fail-silent calls included: the process is going away).
     // The executor signals through shared state, so a drain that outlasts the wait below
@@ -528,6 +581,8 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
   auto reply = std::make_unique<pb::TokenReply>();
   reply->set_id(request.token);  // sent only with an ok reply
   auto* call = new Call(this, id, std::move(reply), out);
+  call->started_ = SteadyClock::now();
+  call->op_ = MetricOp(request.kind);
   // The caller's deadline, converted to our clock (none: nullopt).
   std::optional<std::int64_t> deadline_ns;
   const auto caller_deadline = ctx->deadline();
@@ -621,8 +676,10 @@ NodeServer::Impl::Call* NodeServer::Impl::TakeCall(host::CallId id) {
 
 void NodeServer::Impl::AnswerClient(host::CallId id, const ClientReply& reply) {
   Call* call = TakeCall(id);
+  const grpc::Status status = reply.status.ok() ? grpc::Status::OK : ToGrpc(reply.status);
+  metrics_.OpDone(call->op_, status.error_code(), SteadyClock::now() - call->started_);
   if (!reply.status.ok()) {
-    call->Complete(ToGrpc(reply.status));
+    call->Complete(status);
     return;
   }
   auto* r = static_cast<pb::TokenReply*>(call->response_.get());
@@ -662,6 +719,7 @@ void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> recor
   }
   // Group commit: the store's thread syncs everything queued at once and reports it
   // through on_durable. A failed store has reported itself; the batch never completes.
+  appended_.emplace_back(batch, SteadyClock::now());
   if (Status s = store_->Append(batch, std::move(records)); !s.ok() && !store_failed_) {
     StoreFailed(s);
   }
@@ -780,6 +838,28 @@ void NodeServer::Impl::FillStatus(pb::StatusReply* reply) {
   reply->set_uptime_ms(static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started_)
           .count()));
+  reply->set_metrics(metrics_.Render(Gauges()));
+}
+
+NodeGauges NodeServer::Impl::Gauges() {
+  NodeGauges g;
+  g.node = self_name_;
+  const std::vector<TokenIndex> tokens = scheme_->TokensOf(self_);
+  g.tokens = tokens.size();
+  for (TokenIndex t : tokens) g.crashed_tokens += host_.node().IsCrashed(t) ? 1 : 0;
+  g.held_calls = host_.held_calls();
+  g.pending_operations = host_.node().pending_operations();
+  g.client_calls = host_.stats().client_calls;
+  g.peer_messages_in = host_.stats().peer_messages_in;
+  g.peer_messages_rejected = host_.stats().peer_messages_rejected;
+  g.uptime_s = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  for (auto& link : links_) {
+    if (link) {
+      g.peers.push_back(PeerGauge{link->peer(), link->connected(), link->messages_sent(),
+                                  link->messages_dropped()});
+    }
+  }
+  return g;
 }
 
 // ---- NodeServer -----------------------------------------------------------------------------

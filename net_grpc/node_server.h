@@ -71,6 +71,8 @@ struct NodeServerOptions {
   // its peers before it serves). Unset: such a directory is refused. Ignored when the
   // directory holds state (the node restarts from it).
   std::optional<StartMode> initial_state;
+  // Where to serve Prometheus metrics over HTTP (HOST:PORT, GET /metrics); empty: nowhere.
+  std::string metrics_listen;
   // Called once, from any thread, when the node can no longer make state durable (a failed
   // write or sync): it has stopped acknowledging; the process should stop and restart.
   std::function<void(const Status&)> on_fatal;

@@ -61,6 +61,8 @@ class PeerLink {
   const std::string& peer() const { return peer_; }
   std::uint64_t messages_sent() const { return sent_.load(); }
   std::uint64_t messages_dropped() const { return dropped_.load(); }
+  // Whether the channel to the peer is connected now (metrics). Any thread.
+  bool connected() const { return channel_->GetState(false) == GRPC_CHANNEL_READY; }
 
  private:
   class Stream;

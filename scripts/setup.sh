@@ -11,6 +11,7 @@ PACKAGES=(
   chromium fonts-dejavu-core
   libsqlite3-dev  # bench/storage_bench measures the store against SQLite
   libcli11-dev    # every program's command line (harness/cli)
+  libcpp-httplib-dev  # tokenserver --metrics-listen (net_grpc/metrics)
 )
 
 missing=()

@@ -177,7 +177,7 @@ TEST(HtmlReport, TokencheckWritesNothingForBadInputOrAnUnwritablePath) {
       << out;
   EXPECT_NE(out.find("cannot write the HTML report"), std::string::npos) << out;
   EXPECT_EQ(Shell(fmt::format("{} {} --html 2>&1", TOKENCHECK_BIN, good), &out), 2) << out;
-  EXPECT_NE(out.find("--html needs a file name"), std::string::npos) << out;
+  EXPECT_NE(out.find("--html needs a value (FILE)"), std::string::npos) << out;
 }
 
 // The history is read once: from a pipe too, the page keeps each operation's raw lines.
