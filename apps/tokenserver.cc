@@ -5,6 +5,7 @@
 //   tokenserver -port 50051                        the original style: 127.0.0.1:50051,
 //                                                   with --config FILE or, without one, as a
 //                                                   single node owning tokens 1..--tokens
+//   tokenserver --help                             every flag (harness/cli, CLI11)
 //
 // Logs each client request with the token's state; stops cleanly on SIGINT or SIGTERM.
 #include <unistd.h>
@@ -17,49 +18,86 @@
 #include <pthread.h>
 
 #include "core/scheme_yaml.h"
-#include "harness/flags.h"
+#include "harness/cli.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/node_server.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: tokenserver --config FILE --listen IP:PORT [options]
-       tokenserver -port PORT [--config FILE | --tokens N] [options]
-  --config FILE        the replication scheme (YAML, see docs/FORMATS.md)
-  --listen IP:PORT     this node's access point as named in FILE (also where it binds)
-  --node IP:PORT       this node's identity when it binds elsewhere (--listen 0.0.0.0:P)
-  -port PORT           listen on 127.0.0.1:PORT (the original tokenserver's flag)
-  --tokens N           without --config: one node owning tokens "1".."N" (default 100)
-  --workers N          argmin worker threads, 1..256 (default: one per core, at most 8);
-                       tokens take turns on them, a few ms of hashing at a time
-  --max-domain N       the most values a write's domain [low, high) may hold; a larger
-                       one is refused INVALID_ARGUMENT (default 50000000, about 2.5 s of
-                       one core per argmin; at most 10^12)
-  --op-timeout-ms MS   how long an operation waits for a quorum when the caller set no
-                       deadline (default 5000)
-  --max-held-calls N   bound on calls held silently for crashed tokens (default 100000)
-  --max-calls-per-token N
-                       bound on client calls in flight about one token, held or waiting
-                       for a quorum (default 1000): one token in trouble never takes the
-                       node's other tokens down with it
-  --no-fast-read       always run the impose phase of reads
-  --quiet              do not log each request
-  --tls-cert F --tls-key F --tls-ca F   mutual TLS for clients and peers (all three)
-  --data-dir DIR       keep the node's state in DIR (docs/STORAGE.md): every acknowledged
-                       write survives a crash or restart. Without it: memory only
-  --initial-state new|existing
-                       when DIR holds no state yet: new for the first start of a new
-                       cluster; existing for a node that replaces one whose data is lost
-                       (it catches up from its peers before it serves). Without it such a
-                       DIR is refused; ignored when DIR holds state
-exit: 0 after a clean stop, 2 on bad flags or config, 1 when it cannot serve (or its
-storage failed: restart it, it recovers from DIR)
-)";
-
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "tokenserver: %s\n", message.c_str());
-  if (code == 2) std::fprintf(stderr, "(tokenserver --help for usage)\n");
+  if (code == tokenapp::cli::kUsage) std::fprintf(stderr, "(tokenserver --help for usage)\n");
   return code;
+}
+
+struct Flags {
+  std::string config, listen, node, data_dir, initial_state;
+  std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
+  std::uint64_t workers = static_cast<std::uint64_t>(token::net::DefaultComputeWorkers());
+  std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain, max_calls_per_token = 1'000;
+  bool no_fast_read = false, quiet = false;
+  token::net::TlsFiles tls;
+};
+
+void Define(CLI::App& app, Flags& f) {
+  tokenapp::cli::Configure(app, "tokenserver",
+                           "0 after a clean stop (SIGINT, SIGTERM), 1 when it cannot serve or "
+                           "its storage failed (restart it: it recovers from --data-dir), 2 on "
+                           "bad flags or config");
+  app.description(
+      "One node of the replicated token manager, over gRPC: tokenserver --config FILE "
+      "--listen IP:PORT. The original style, tokenserver -port 50051, serves on "
+      "127.0.0.1:PORT (with --config, or alone as one node owning tokens 1..--tokens). Logs "
+      "each client request; stops cleanly on SIGINT or SIGTERM.");
+  auto* config = app.add_option("--config", f.config,
+                                "the replication scheme (YAML, see "
+                                "docs/FORMATS.md)")
+                     ->type_name("FILE");
+  auto* listen = app.add_option("--listen", f.listen,
+                                "this node's access point as named in FILE (also "
+                                "where it binds)")
+                     ->type_name("IP:PORT");
+  app.add_option("--node", f.node,
+                 "this node's identity when it binds elsewhere (--listen "
+                 "0.0.0.0:P)")
+      ->type_name("IP:PORT");
+  tokenapp::cli::AddNumber(app, "--port", &f.port, 1, 65535,
+                           "listen on 127.0.0.1:PORT (the original tokenserver's flag)")
+      ->excludes(listen);
+  tokenapp::cli::AddNumber(app, "--tokens", &f.tokens, 1, 1'000'000,
+                           "without --config: one node owning tokens \"1\"..\"N\"")
+      ->excludes(config);
+  tokenapp::cli::AddNumber(app, "--workers", &f.workers, 1, 256,
+                           "argmin worker threads (default: one per core, at most 8); tokens "
+                           "take turns on them, a few ms of hashing at a time");
+  tokenapp::cli::AddNumber(app, "--max-domain", &f.max_domain, 1, 1'000'000'000'000,
+                           "the most values a write's domain [low, high) may hold; a larger one "
+                           "is refused INVALID_ARGUMENT (the default is about 2.5 s of one core "
+                           "per argmin)");
+  tokenapp::cli::AddNumber(app, "--op-timeout-ms", &f.op_timeout_ms, 1, 3'600'000,
+                           "how long an operation waits for a quorum when the caller set no "
+                           "deadline");
+  tokenapp::cli::AddNumber(app, "--max-held-calls", &f.max_held_calls, 1, 100'000'000,
+                           "bound on calls held silently for crashed tokens");
+  tokenapp::cli::AddNumber(app, "--max-calls-per-token", &f.max_calls_per_token, 1, 100'000'000,
+                           "bound on client calls in flight about one token, held or waiting "
+                           "for a quorum: one token in trouble never takes the node's other "
+                           "tokens down with it");
+  app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
+  app.add_flag("--quiet", f.quiet, "do not log each request");
+  tokenapp::cli::AddTlsOptions(app, &f.tls.cert, &f.tls.key, &f.tls.ca);
+  auto* data = app.add_option("--data-dir", f.data_dir,
+                              "keep the node's state in DIR (docs/STORAGE.md): every "
+                              "acknowledged write survives a crash or restart. Without it: "
+                              "memory only")
+                   ->type_name("DIR");
+  app.add_option("--initial-state", f.initial_state,
+                 "when DIR holds no state yet: new for the first start of a new cluster; "
+                 "existing for a node that replaces one whose data is lost (it catches up "
+                 "from its peers before it serves). Without it such a DIR is refused; ignored "
+                 "when DIR holds state")
+      ->check(CLI::IsMember({"new", "existing"}))
+      ->needs(data);
 }
 
 token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self,
@@ -74,104 +112,39 @@ token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
-                                       {{"config"},
-                                        {"listen"},
-                                        {"node"},
-                                        {"port"},
-                                        {"tokens"},
-                                        {"workers"},
-                                        {"max-domain"},
-                                        {"op-timeout-ms"},
-                                        {"max-held-calls"},
-                                        {"max-calls-per-token"},
-                                        {"no-fast-read", false},
-                                        {"quiet", false},
-                                        {"tls-cert"},
-                                        {"tls-key"},
-                                        {"tls-ca"},
-                                        {"data-dir"},
-                                        {"initial-state"},
-                                        {"help", false},
-                                        {"h", false}});
-  if (!parsed.ok()) return Fail(2, parsed.status().message());
-  const tokenapp::Flags& flags = parsed.value();
-  if (flags.Has("help") || flags.Has("h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (!flags.positional().empty()) {
-    return Fail(2, fmt::format("unexpected argument '{}'", flags.positional()[0]));
-  }
+  CLI::App app;
+  Flags f;
+  Define(app, f);
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
 
-  std::string listen = flags.GetOr("listen", "");
-  if (flags.Has("port")) {
-    auto port = flags.Number("port", 0);
-    if (!port.ok()) return Fail(2, port.status().message());
-    if (port.value() == 0 || port.value() > 65535) {
-      return Fail(2, fmt::format("-port must be in 1..65535, got {}", port.value()));
-    }
-    if (!listen.empty()) return Fail(2, "give --listen or -port, not both");
-    listen = fmt::format("127.0.0.1:{}", port.value());
-  }
+  std::string listen = f.listen;
+  if (f.port != 0) listen = fmt::format("127.0.0.1:{}", f.port);
   if (listen.empty()) return Fail(2, "--listen IP:PORT (or -port PORT) is required");
-  const std::string self = flags.GetOr("node", listen);
+  const std::string self = f.node.empty() ? listen : f.node;
 
   token::net::NodeServerOptions options;
-  if (auto config = flags.Get("config")) {
-    if (flags.Has("tokens")) return Fail(2, "--tokens applies only without --config");
-    auto scheme = token::LoadSchemeFile(*config);
+  if (!f.config.empty()) {
+    auto scheme = token::LoadSchemeFile(f.config);
     if (!scheme.ok()) return Fail(2, scheme.status().message());
     options.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
   } else {
-    auto n = flags.Number("tokens", 100);
-    if (!n.ok()) return Fail(2, n.status().message());
-    if (n.value() == 0 || n.value() > 1'000'000) return Fail(2, "--tokens must be in 1..1000000");
-    auto scheme = StandaloneScheme(self, n.value());
+    auto scheme = StandaloneScheme(self, f.tokens);
     if (!scheme.ok()) return Fail(2, scheme.status().message());
     options.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
   }
   options.self = self;
   options.listen = listen;
-  auto workers = flags.Number("workers", token::net::DefaultComputeWorkers());
-  auto timeout = flags.Number("op-timeout-ms", 5000);
-  auto held = flags.Number("max-held-calls", 100'000);
-  auto max_domain = flags.Number("max-domain", token::NodeOptions::kDefaultMaxDomain);
-  auto per_token = flags.Number("max-calls-per-token", 1'000);
-  for (const auto* r : {&workers, &timeout, &held, &max_domain, &per_token}) {
-    if (!r->ok()) return Fail(2, r->status().message());
-  }
-  if (workers.value() < 1 || workers.value() > 256) return Fail(2, "--workers must be in 1..256");
-  if (timeout.value() < 1) return Fail(2, "--op-timeout-ms must be at least 1");
-  if (max_domain.value() < 1 || max_domain.value() > 1'000'000'000'000) {
-    return Fail(
-        2, fmt::format("--max-domain must be in 1..1000000000000, got {}", max_domain.value()));
-  }
-  options.max_domain = max_domain.value();
-  if (per_token.value() < 1 || per_token.value() > 100'000'000) {
-    return Fail(
-        2, fmt::format("--max-calls-per-token must be in 1..100000000, got {}", per_token.value()));
-  }
-  options.max_calls_per_token = per_token.value();
-  options.compute_workers = static_cast<int>(workers.value());
-  options.op_timeout = std::chrono::milliseconds(timeout.value());
-  options.max_held_calls = held.value();
-  options.fast_read = !flags.Has("no-fast-read");
-  options.log_requests = !flags.Has("quiet");
-  options.tls = token::net::TlsFiles{flags.GetOr("tls-cert", ""), flags.GetOr("tls-key", ""),
-                                     flags.GetOr("tls-ca", "")};
-
-  options.data_dir = flags.GetOr("data-dir", "");
-  if (auto state = flags.Get("initial-state")) {
-    if (options.data_dir.empty()) return Fail(2, "--initial-state applies only with --data-dir");
-    if (*state == "new") {
-      options.initial_state = token::StartMode::kNew;
-    } else if (*state == "existing") {
-      options.initial_state = token::StartMode::kReplacement;
-    } else {
-      return Fail(2, fmt::format("--initial-state: '{}' (expected new or existing)", *state));
-    }
-  }
+  options.compute_workers = static_cast<int>(f.workers);
+  options.op_timeout = std::chrono::milliseconds(f.op_timeout_ms);
+  options.max_held_calls = f.max_held_calls;
+  options.max_calls_per_token = f.max_calls_per_token;
+  options.max_domain = f.max_domain;
+  options.fast_read = !f.no_fast_read;
+  options.log_requests = !f.quiet;
+  options.tls = f.tls;
+  options.data_dir = f.data_dir;
+  if (f.initial_state == "new") options.initial_state = token::StartMode::kNew;
+  if (f.initial_state == "existing") options.initial_state = token::StartMode::kReplacement;
 
   // Signals are taken by sigwait below, never by a gRPC or executor thread. SIGUSR1 is the
   // server's own: its storage failed.
