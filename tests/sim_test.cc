@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -371,6 +372,18 @@ operations:
   EXPECT_TRUE(info_says_why) << HistoryToJsonl(s, r.history);
 }
 
+// The run's last failed operation was refused RESOURCE_EXHAUSTED with `detail` in its error.
+bool LastFailureIsRefusal(const SimResult& r, std::string_view detail) {
+  bool refused = false;
+  for (const HistoryEvent& e : r.history) {
+    if (e.type == HistoryEvent::Type::kFail) {
+      refused = e.error.starts_with("RESOURCE_EXHAUSTED") &&
+                e.error.find(detail) != std::string::npos;
+    }
+  }
+  return refused;
+}
+
 TEST(SimHost, ACrashedTokenHoldsItsShareOfCallsWhileAHealthyTokenKeepsServing) {
   // Token t crashed at 127.0.0.1:1 holds at most 2 calls there; token u at the same node
   // serves every operation meanwhile.
@@ -394,14 +407,7 @@ operations:
   EXPECT_EQ(r.stats.ops_ok, 3u) << "every operation of u";
   EXPECT_EQ(r.stats.ops_fail, 1u) << "the third call about t, refused";
   EXPECT_EQ(r.stats.ops_info, 2u) << "two held until their clients gave up";
-  bool refused = false;
-  for (const HistoryEvent& e : r.history) {
-    if (e.type == HistoryEvent::Type::kFail) {
-      refused = e.error.find("RESOURCE_EXHAUSTED") == 0 &&
-                e.error.find("at most 2 per token") != std::string::npos;
-    }
-  }
-  EXPECT_TRUE(refused) << HistoryToJsonl(s, r.history);
+  EXPECT_TRUE(LastFailureIsRefusal(r, "at most 2 per token")) << HistoryToJsonl(s, r.history);
   EXPECT_EQ(r.stats.calls_in_flight_end, 0u);
 }
 
@@ -419,11 +425,7 @@ operations:
   EXPECT_EQ(r.stats.calls_refused_held, 1u);
   EXPECT_EQ(r.stats.ops_fail, 1u);
   EXPECT_EQ(r.stats.ops_info, 2u) << "the first is held; the third comes after it was freed";
-  bool refused = false;
-  for (const HistoryEvent& e : r.history) {
-    if (e.type == HistoryEvent::Type::kFail) refused = e.error.find("RESOURCE_EXHAUSTED") == 0;
-  }
-  EXPECT_TRUE(refused) << HistoryToJsonl(s, r.history);
+  EXPECT_TRUE(LastFailureIsRefusal(r, "")) << HistoryToJsonl(s, r.history);
 }
 
 TEST(ScenarioFiles, MissingFileAndDirectoryAreClearErrors) {
