@@ -377,8 +377,8 @@ bool LastFailureIsRefusal(const SimResult& r, std::string_view detail) {
   bool refused = false;
   for (const HistoryEvent& e : r.history) {
     if (e.type == HistoryEvent::Type::kFail) {
-      refused = e.error.starts_with("RESOURCE_EXHAUSTED") &&
-                e.error.find(detail) != std::string::npos;
+      refused =
+          e.error.starts_with("RESOURCE_EXHAUSTED") && e.error.find(detail) != std::string::npos;
     }
   }
   return refused;
