@@ -30,7 +30,14 @@ YAML
   --max-calls-per-token $((N + 1)) --max-held-calls $((N + 1)) 2>"$WORK/node.log" &
 pid=$!
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
-held() { "$BIN/tokenclient" status --server "$NODE" --json | sed 's/.*"held_calls":\([0-9]*\).*/\1/'; }
+held() {
+  local out
+  out=$("$BIN/tokenclient" status --server "$NODE" --json --timeout-ms 5000 2>/dev/null) || {
+    echo 0
+    return
+  }
+  echo "$out" | sed 's/.*"held_calls":\([0-9]*\).*/\1/'
+}
 for _ in $(seq 1 300); do
   "$BIN/tokenclient" status --server "$NODE" >/dev/null 2>&1 && break
   sleep 0.1
@@ -47,6 +54,11 @@ for _ in $(seq 1 600); do
   sleep 0.05
 done
 during=$(rss)
+if [ "$h" -lt "$N" ]; then
+  echo "held_calls: only $h of $N calls were held; tokenload said:" >&2
+  tail -5 "$WORK/load.out" >&2
+  exit 1
+fi
 wait "$load" || true
 sleep 2.5
 after=$(rss)

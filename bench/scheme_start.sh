@@ -27,7 +27,11 @@ run() {
   end=$(date +%s%N)
   pkill -TERM -P "$tpid" || true
   wait "$tpid" || true
-  read -r user sys rss <"$WORK/time"
+  if ! grep -q "serving on" "$WORK/log"; then
+    cat "$WORK/log" "$WORK/time" >&2
+    exit 1
+  fi
+  read -r user sys rss < <(tail -1 "$WORK/time")
   printf '%7d tokens (%s bytes of YAML): serving after %4d ms; CPU %s s user + %s s sys; peak RSS %d MB\n' \
     "$tokens" "$(stat -c %s "$WORK/s.yaml")" $(((end - start) / 1000000)) "$user" "$sys" $((rss / 1024))
 }

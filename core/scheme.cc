@@ -39,13 +39,14 @@ Result<ReplicationScheme> ReplicationScheme::Create(std::vector<TokenEntry> entr
     if (e.token.empty()) return Status::InvalidArgument(At(e.line) + "token id is empty");
     auto [it, inserted] = scheme.token_index_.emplace(e.token, static_cast<TokenIndex>(t));
     if (!inserted) {
-      return Status::InvalidArgument(fmt::format("{}duplicate token '{}' (first defined at line {})",
-                                                 At(e.line), e.token, entries[it->second].line));
+      return Status::InvalidArgument(
+          fmt::format("{}duplicate token '{}' (first defined at line {})", At(e.line), e.token,
+                      entries[it->second].line));
     }
     if (Status s = check_address(e.writer); !s.ok()) {
-      return Status::InvalidArgument(fmt::format(
-          "{}token '{}': writer: {}", At(e.writer_line ? e.writer_line : e.line), e.token,
-          s.message()));
+      return Status::InvalidArgument(fmt::format("{}token '{}': writer: {}",
+                                                 At(e.writer_line ? e.writer_line : e.line),
+                                                 e.token, s.message()));
     }
     if (e.readers.empty()) {
       return Status::InvalidArgument(

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include <fmt/format.h>
@@ -24,7 +25,16 @@ struct Value {
   Kind kind = Kind::kNull;
   int line = 1;
   std::string scalar;
-  std::vector<Value> items;  // sequence items; a mapping's keys and values, alternately
+  // Sequence items; a mapping's keys and values, alternately. Only the first `count` are
+  // in use: the event reader reuses one Value for every entry, so reading an entry
+  // allocates nothing once the first has been read.
+  std::vector<Value> items;
+  std::size_t count = 0;
+  std::span<const Value> used() const { return {items.data(), count}; }
+  Value& Add() {
+    if (count == items.size()) items.emplace_back();
+    return items[count++];
+  }
 };
 
 Status Error(std::string_view source, int line, std::string_view msg) {
@@ -67,9 +77,10 @@ Result<TokenEntry> EntryOf(const Value& item, std::string_view source) {
   // YAML parsers keep every pair of a mapping, duplicates included: the first spelling of
   // a key must not be silently replaced by a later one.
   std::vector<std::pair<std::string_view, int>> seen;
-  for (std::size_t i = 0; i + 1 < item.items.size(); i += 2) {
-    const Value& k = item.items[i];
-    const Value& v = item.items[i + 1];
+  const auto pairs = item.used();
+  for (std::size_t i = 0; i + 1 < pairs.size(); i += 2) {
+    const Value& k = pairs[i];
+    const Value& v = pairs[i + 1];
     const std::string_view key =
         k.kind == Value::Kind::kScalar ? std::string_view(k.scalar) : std::string_view("?");
     const auto first =
@@ -103,9 +114,9 @@ Result<TokenEntry> EntryOf(const Value& item, std::string_view source) {
         return Error(source, v.line,
                      fmt::format("readers must be a list of addresses, got {}", Describe(v)));
       } else {
-        e.readers.reserve(v.items.size());
-        e.reader_lines.reserve(v.items.size());
-        for (const Value& r : v.items) {
+        e.readers.reserve(v.count);
+        e.reader_lines.reserve(v.count);
+        for (const Value& r : v.used()) {
           if (r.kind != Value::Kind::kScalar) {
             return Error(
                 source, r.line,
@@ -153,13 +164,13 @@ Value FromNode(const YAML::Node& node) {
       break;
     case YAML::NodeType::Sequence:
       v.kind = Value::Kind::kSequence;
-      for (const auto& item : node) v.items.push_back(FromNode(item));
+      for (const auto& item : node) v.Add() = FromNode(item);
       break;
     case YAML::NodeType::Map:
       v.kind = Value::Kind::kMap;
       for (const auto& kv : node) {
-        v.items.push_back(FromNode(kv.first));
-        v.items.push_back(FromNode(kv.second));
+        v.Add() = FromNode(kv.first);
+        v.Add() = FromNode(kv.second);
       }
       break;
     case YAML::NodeType::Null:
@@ -223,12 +234,11 @@ class EventReader {
         const bool map = event_.type == YAML_MAPPING_START_EVENT;
         out->kind = map ? Value::Kind::kMap : Value::Kind::kSequence;
         const yaml_event_type_t end = map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
-        out->items.reserve(map ? 6 : 4);  // a token entry's three pairs; a few readers
+        out->count = 0;
         for (;;) {
           if (Status s = Next(); !s.ok()) return s;
           if (event_.type == end) return Status::Ok();
-          out->items.emplace_back();
-          if (Status s = ReadValue(&out->items.back(), depth + 1); !s.ok()) return s;
+          if (Status s = ReadValue(&out->Add(), depth + 1); !s.ok()) return s;
         }
       }
       case YAML_ALIAS_EVENT:
@@ -260,13 +270,13 @@ Result<ReplicationScheme> ParseSchemeYaml(std::string_view yaml_text, std::strin
   }
   const int root_line = reader.line();
   std::vector<TokenEntry> entries;
+  Value item;  // reused: see Value::count
   // An entry takes at least ~40 bytes of text: room for all of them at once (untouched
   // capacity costs no memory), instead of moving them at every doubling.
   entries.reserve(std::min<std::size_t>(yaml_text.size() / 40 + 1, 1 << 22));
   for (;;) {
     if (Status s = reader.Next(); !s.ok()) return s;
     if (reader.type() == YAML_SEQUENCE_END_EVENT) break;
-    Value item;
     if (Status s = reader.ReadValue(&item); !s.ok()) return s;
     auto entry = EntryOf(item, source);
     if (!entry.ok()) return entry.status();

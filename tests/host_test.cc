@@ -191,14 +191,16 @@ TEST_F(HostTest, ACrashedTokenSilencesItsCallsStopsTheirJobsAndLeavesOtherTokens
   EXPECT_EQ(host_->calls_in_flight(), 0u);
 }
 
+// HostOptions with one bound set to `n`.
+HostOptions WithBound(std::size_t HostOptions::*bound, std::size_t n) {
+  HostOptions o;
+  o.*bound = n;
+  return o;
+}
+
 class HostHeldLimitTest : public HostTest {
  protected:
-  static HostOptions Limited() {
-    HostOptions o;
-    o.max_held_calls = 2;
-    return o;
-  }
-  HostHeldLimitTest() : HostTest(Limited()) {}
+  HostHeldLimitTest() : HostTest(WithBound(&HostOptions::max_held_calls, 2)) {}
 };
 
 TEST_F(HostHeldLimitTest, HeldCallsAreBoundedAndFreedWhenTheirCallersGiveUp) {
@@ -233,12 +235,7 @@ TEST_F(HostHeldLimitTest, TheNodesHeldLimitNeverRefusesAHealthyToken) {
 
 class HostPerTokenLimitTest : public HostTest {
  protected:
-  static HostOptions Limited() {
-    HostOptions o;
-    o.max_calls_per_token = 3;
-    return o;
-  }
-  HostPerTokenLimitTest() : HostTest(Limited()) {}
+  HostPerTokenLimitTest() : HostTest(WithBound(&HostOptions::max_calls_per_token, 3)) {}
 };
 
 TEST_F(HostPerTokenLimitTest, ACrashedTokenHoldsItsShareWhileAHealthyTokenKeepsServing) {
