@@ -19,6 +19,7 @@
 #include "checker/report.h"
 #include "harness/uniform_pick.h"
 #include "support/brute_force_checker.h"
+#include "support/random_intervals.h"
 
 namespace checker {
 namespace {
@@ -212,28 +213,13 @@ TEST(Knossos, PublishedRegisterHistoriesGetTheirKnownVerdicts) {
 // (a cas that finds another value fails: :fail), from linearization points; perturbed half
 // the time (read values, cas outcomes, intervals), with :info and unfinished operations.
 std::string RandomCasHistory() {
-  constexpr long kStuck = -1000;
-  struct Ev {
-    long time;
-    std::string line;
-  };
-  const int processes = Pick(1, 5);
-  const int ops = Pick(3, 11);
-  const bool perturb = Pick(0, 2) == 1;
-  std::vector<Ev> events;
-  std::vector<long> free_at(static_cast<std::size_t>(processes), 0);
+  testing::RandomIntervals plan;
   int current = -1;  // -1: nil
   auto name = [](int v) { return v < 0 ? std::string("nil") : std::to_string(v); };
-  long point = 0;
-  for (int i = 0; i < ops; ++i) {
-    point += Pick(1, 6);
-    const auto p = static_cast<std::size_t>(Pick(0, processes));
-    if (free_at[p] == kStuck) continue;
+  for (int i = 0; i < plan.ops(); ++i) {
     const int kind = Pick(0, 3);  // 0 read, 1 write, 2 cas
-    const long start = std::max(free_at[p] + 1, point - Pick(0, 12));
-    long end = std::max(start, point) + Pick(0, 12);
-    long invoke_at = start;
-    const int pending_kind = Pick(0, 10);  // 0: info, 1: never completes
+    testing::RandomIntervals::Slot slot;
+    if (!plan.Next(true, &slot)) continue;
     std::string f;
     std::string invoke_value = "nil";
     std::string done_value;
@@ -241,7 +227,7 @@ std::string RandomCasHistory() {
     if (kind == 0) {
       f = "read";
       int v = current;
-      if (perturb && Pick(0, 4) == 0) v = Pick(-1, 3);
+      if (plan.perturb() && Pick(0, 4) == 0) v = Pick(-1, 3);
       done_value = name(v);
     } else if (kind == 1) {
       f = "write";
@@ -253,30 +239,17 @@ std::string RandomCasHistory() {
       const int next = Pick(0, 3);
       ok = expected == current;
       if (ok) current = next;
-      if (perturb && Pick(0, 5) == 0) ok = !ok;
+      if (plan.perturb() && Pick(0, 5) == 0) ok = !ok;
       invoke_value = done_value = fmt::format("[{} {}]", expected, next);
     }
-    if (perturb && Pick(0, 3) == 0) {
-      const long shift = Pick(-15, 15);
-      invoke_at = std::max(free_at[p] + 1, start + shift);
-      end = std::max(invoke_at, end + shift);
-    }
-    free_at[p] = end + 1;
-    events.push_back({invoke_at, fmt::format("{{:process {}, :type :invoke, :f :{}, :value {}}}", p,
-                                             f, invoke_value)});
-    if (pending_kind == 1) {
-      free_at[p] = kStuck;
-      continue;
-    }
-    const char* type = pending_kind == 0 ? "info" : ok ? "ok" : "fail";
-    events.push_back({end, fmt::format("{{:process {}, :type :{}, :f :{}, :value {}}}", p, type, f,
-                                       kind == 0 && pending_kind == 0 ? "nil" : done_value)});
+    plan.Add(slot.invoke, fmt::format("{{:process {}, :type :invoke, :f :{}, :value {}}}",
+                                      slot.process, f, invoke_value));
+    if (slot.never) continue;
+    const char* type = slot.info ? "info" : ok ? "ok" : "fail";
+    plan.Add(slot.end, fmt::format("{{:process {}, :type :{}, :f :{}, :value {}}}", slot.process,
+                                   type, f, kind == 0 && slot.info ? "nil" : done_value));
   }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const Ev& a, const Ev& b) { return a.time < b.time; });
-  std::string text = "[";
-  for (const Ev& e : events) text += e.line + "\n";
-  return text + "]\n";
+  return "[" + plan.Text() + "]\n";
 }
 
 RC_GTEST_PROP(CheckerFormatsProperty, CasAgreesWithBruteForce, ()) {

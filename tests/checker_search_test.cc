@@ -14,6 +14,7 @@
 #include "checker/report.h"
 #include "harness/uniform_pick.h"
 #include "support/brute_force_checker.h"
+#include "support/random_intervals.h"
 
 namespace checker {
 namespace {
@@ -30,38 +31,23 @@ struct Generated {
 // half the time: a read's value and version swapped for an earlier write's, a read's
 // interval moved, operations left unfinished (writes only with `info_writes`).
 Generated RandomRepeated(int pool, bool versions, bool info_writes) {
-  constexpr long kStuck = -1000;
-  struct Ev {
-    long time;
-    std::string line;
-    std::string keyed;
-  };
   struct Written {
     char name;
     int version;
   };
-  const int processes = Pick(1, 5);
-  const int ops = Pick(3, 12);
-  const bool perturb = Pick(0, 2) == 1;
-  std::vector<Ev> events;
-  std::vector<long> free_at(static_cast<std::size_t>(processes), 0);
-  std::vector<Written> writes;  // in linearization order; version = index + 1
-  long point = 0;
+  testing::RandomIntervals plan;
+  testing::RandomIntervals keyed_plan = plan;  // the same events, values named by version
+  std::vector<Written> writes;                 // in linearization order; version = index + 1
+  writes.reserve(static_cast<std::size_t>(plan.ops()));
   auto value = [](const Written* w, bool keyed) {
     if (!w) return std::string("null");
     return keyed ? fmt::format("{{\"name\":\"{}@{}\"}}", w->name, w->version)
                  : fmt::format("{{\"name\":\"{}\"}}", w->name);
   };
-  for (int i = 0; i < ops; ++i) {
-    point += Pick(1, 6);
-    const auto p = static_cast<std::size_t>(Pick(0, processes));
+  for (int i = 0; i < plan.ops(); ++i) {
     const bool write = Pick(0, 3) == 0;
-    if (free_at[p] == kStuck) continue;
-    const long start = std::max(free_at[p] + 1, point - Pick(0, 12));
-    long end = std::max(start, point) + Pick(0, 12);
-    long invoke_at = start;
-    int pending_kind = Pick(0, 10);  // 0: info, 1: never completes
-    if (write && !info_writes) pending_kind = 2;
+    testing::RandomIntervals::Slot slot;
+    if (!plan.Next(!write || info_writes, &slot)) continue;
     const Written* w = nullptr;
     if (write) {
       writes.push_back(
@@ -69,49 +55,30 @@ Generated RandomRepeated(int pool, bool versions, bool info_writes) {
       w = &writes.back();
     } else {
       w = writes.empty() ? nullptr : &writes.back();
-      if (perturb && Pick(0, 4) == 0) {
+      if (plan.perturb() && Pick(0, 4) == 0) {
         const int k = Pick(-1, static_cast<int>(writes.size()));
         w = k < 0 ? nullptr : &writes[static_cast<std::size_t>(k)];
       }
     }
-    if (perturb && Pick(0, 3) == 0) {
-      const long shift = Pick(-15, 15);
-      invoke_at = std::max(free_at[p] + 1, start + shift);
-      end = std::max(invoke_at, end + shift);
-    }
-    free_at[p] = end + 1;
     const char* f = write ? "write" : "read";
     const int version = w ? w->version : 0;
-    const std::string invoke =
-        fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"", p, f);
-    events.push_back({invoke_at,
-                      invoke + (write ? ",\"value\":" + value(w, false) : "") +
-                          fmt::format(",\"time\":{}}}", invoke_at),
-                      invoke + (write ? ",\"value\":" + value(w, true) : "") +
-                          fmt::format(",\"time\":{}}}", invoke_at)});
-    if (pending_kind == 1) {
-      free_at[p] = kStuck;
-      continue;
+    for (const bool keyed : {false, true}) {
+      testing::RandomIntervals& out = keyed ? keyed_plan : plan;
+      out.Add(slot.invoke, fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\","
+                                       "\"token\":\"t\"{},\"time\":{}}}",
+                                       slot.process, f,
+                                       write ? ",\"value\":" + value(w, keyed) : "", slot.invoke));
+      if (slot.never) continue;
+      const bool ok = !slot.info;
+      out.Add(slot.end,
+              fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"t\"{}{},"
+                          "\"time\":{}}}",
+                          slot.process, ok ? "ok" : "info", f,
+                          write || ok ? ",\"value\":" + value(w, keyed) : "",
+                          ok && versions ? fmt::format(",\"version\":{}", version) : "", slot.end));
     }
-    const bool ok = pending_kind != 0;
-    const std::string done = fmt::format(
-        "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"t\"", p, ok ? "ok" : "info", f);
-    const std::string ver = ok && versions ? fmt::format(",\"version\":{}", version) : "";
-    const bool has_value = write || ok;
-    events.push_back({end,
-                      done + (has_value ? ",\"value\":" + value(w, false) : "") + ver +
-                          fmt::format(",\"time\":{}}}", end),
-                      done + (has_value ? ",\"value\":" + value(w, true) : "") + ver +
-                          fmt::format(",\"time\":{}}}", end)});
   }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const Ev& a, const Ev& b) { return a.time < b.time; });
-  Generated g;
-  for (const Ev& e : events) {
-    g.text += e.line + "\n";
-    g.keyed += e.keyed + "\n";
-  }
-  return g;
+  return Generated{plan.Text(), keyed_plan.Text()};
 }
 
 History Parse(const std::string& text) {

@@ -15,6 +15,7 @@
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "support/brute_force_checker.h"
+#include "support/random_intervals.h"
 
 namespace checker {
 namespace {
@@ -395,71 +396,37 @@ INSTANTIATE_TEST_SUITE_P(
 // around them, reads returning the current value), perturbed half the time: a read's value
 // swapped, a read's interval moved, an operation left pending.
 std::string RandomHistory() {
-  constexpr long kStuck = -1000;  // the process's last operation never completes
-  struct Ev {
-    long time;
-    int order;
-    std::string line;
-  };
-  const int processes = Pick(1, 5);
-  const int ops = Pick(3, 11);
-  const bool perturb = Pick(0, 2) == 1;
-  std::vector<Ev> events;
-  std::vector<long> free_at(static_cast<std::size_t>(processes), 0);
+  testing::RandomIntervals plan;
   std::string current = "null";
   int written = 0;
-  long point = 0;
-  for (int i = 0; i < ops; ++i) {
-    point += Pick(1, 6);
-    const int p = Pick(0, processes);
+  for (int i = 0; i < plan.ops(); ++i) {
     const bool write = Pick(0, 3) == 0;
-    if (free_at[static_cast<std::size_t>(p)] == kStuck) continue;
-    // The interval contains the linearization point unless the process is still busy.
-    const long start = std::max(free_at[static_cast<std::size_t>(p)] + 1, point - Pick(0, 12));
-    long end = std::max(start, point) + Pick(0, 12);
-    long start_shifted = start;
-    const auto pending_kind = Pick(0, 10);  // 0: info, 1: never completes
+    testing::RandomIntervals::Slot slot;
+    if (!plan.Next(true, &slot)) continue;
     std::string value;
     if (write) {
       value = fmt::format("{{\"name\":\"v{}\"}}", written++);
       current = value;
     } else {
       value = current;
-      if (perturb && Pick(0, 4) != 0) {
+      if (plan.perturb() && Pick(0, 4) != 0) {
         const int pick = Pick(-1, written + 1);  // -1: initial; written: unwritten
         value = pick < 0 ? "null" : fmt::format("{{\"name\":\"v{}\"}}", pick);
       }
     }
-    if (perturb && Pick(0, 3) == 0) {
-      const long shift = Pick(-15, 15);
-      const long moved = std::max(free_at[static_cast<std::size_t>(p)] + 1, start + shift);
-      end = std::max(moved, end + shift);
-      start_shifted = moved;
-    }
-    free_at[static_cast<std::size_t>(p)] = end + 1;
-    const long invoke_at = start_shifted;
     const char* f = write ? "write" : "read";
-    events.push_back(
-        {invoke_at, 0,
-         fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"{},"
-                     "\"time\":{}}}",
-                     p, f, write ? ",\"value\":" + value : "", invoke_at)});
-    if (pending_kind == 1) {
-      free_at[static_cast<std::size_t>(p)] = kStuck;
-      continue;
-    }
-    const char* type = pending_kind == 0 ? "info" : "ok";
-    std::string v = (write || pending_kind != 0) ? ",\"value\":" + value : "";
-    events.push_back({end, 1,
-                      fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"t\"{},"
-                                  "\"time\":{}}}",
-                                  p, type, f, v, end)});
+    plan.Add(slot.invoke,
+             fmt::format("{{\"process\":{},\"type\":\"invoke\",\"f\":\"{}\",\"token\":\"t\"{},"
+                         "\"time\":{}}}",
+                         slot.process, f, write ? ",\"value\":" + value : "", slot.invoke));
+    if (slot.never) continue;
+    const std::string v = (write || !slot.info) ? ",\"value\":" + value : "";
+    plan.Add(slot.end,
+             fmt::format("{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"token\":\"t\"{},"
+                         "\"time\":{}}}",
+                         slot.process, slot.info ? "info" : "ok", f, v, slot.end));
   }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const Ev& a, const Ev& b) { return a.time < b.time; });
-  std::string text;
-  for (const auto& e : events) text += e.line + "\n";
-  return text;
+  return plan.Text();
 }
 
 RC_GTEST_PROP(CheckerProperty, ZonesAgreeWithBruteForce, ()) {
