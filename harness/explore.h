@@ -31,7 +31,8 @@
 // n replicas): in every terminal state (no step enabled) no operation may still wait at a
 // coordinator that is live for its token.
 //
-// Memory: the visited set holds 16 bytes per unique state; the frontier holds whole states
+// Memory: the visited set holds a 16-byte fingerprint per unique state (with the sleeping
+// steps' names), never the state; the frontier holds whole states
 // (nodes are shared between states until a step changes them), bounded by max_frontier.
 //
 // Thread-safety: Explore is re-entrant; runs share nothing.
