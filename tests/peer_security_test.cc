@@ -238,6 +238,33 @@ TEST(PeerSecurity, WithoutAuthenticationTheSameForgedAcknowledgementsDoCompleteA
   EXPECT_THAT(testing::ReadText(c.LogOf(c.node(0))), HasSubstr("WARNING: --insecure-peers"));
 }
 
+// Opens `streams` Deliver streams to the stub's node, each claiming to come from `from`
+// (without a proof) and carrying 100 QUERY messages about token 1; returns how many were
+// refused (PERMISSION_DENIED).
+int FloodForgedQueryStreams(pb::Replica::Stub& stub, const std::string& from,
+                            const std::string& fingerprint, int streams) {
+  int refused = 0;
+  for (int i = 0; i < streams; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.AddMetadata("x-token-node", from);
+    ctx.AddMetadata("x-token-scheme", fingerprint);
+    pb::DeliverSummary summary;
+    auto writer = stub.Deliver(&ctx, &summary);
+    pb::PeerBatch batch;
+    for (int q = 0; q < 100; ++q) {
+      pb::PeerMessage* m = batch.add_messages();
+      m->set_type(pb::QUERY);
+      m->set_token("1");
+      m->set_op_id(static_cast<std::uint64_t>(i * 100 + q));
+    }
+    writer->Write(batch);
+    writer->WritesDone();
+    if (writer->Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED) ++refused;
+  }
+  return refused;
+}
+
 TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   const std::string fp = Fingerprint(c);
@@ -276,26 +303,7 @@ TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) 
   // And 500 forged streams of 100 queries each, which an unauthenticated node would answer
   // by sending 50,000 replies to the node they claim to come from.
   constexpr int kStreams = 500;
-  int streams_refused = 0;
-  for (int i = 0; i < kStreams; ++i) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    ctx.AddMetadata("x-token-node", c.node(0));
-    ctx.AddMetadata("x-token-scheme", fp);
-    pb::DeliverSummary summary;
-    auto writer = stub->Deliver(&ctx, &summary);
-    pb::PeerBatch batch;
-    for (int q = 0; q < 100; ++q) {
-      pb::PeerMessage* m = batch.add_messages();
-      m->set_type(pb::QUERY);
-      m->set_token("1");
-      m->set_op_id(static_cast<std::uint64_t>(i * 100 + q));
-    }
-    writer->Write(batch);
-    writer->WritesDone();
-    if (writer->Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED) ++streams_refused;
-  }
-  EXPECT_EQ(streams_refused, kStreams);
+  EXPECT_EQ(FloodForgedQueryStreams(*stub, c.node(0), fp, kStreams), kStreams);
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (done < kCalls && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -324,6 +332,23 @@ TEST(PeerSecurity, AFloodOfForgedQueriesIsRefusedCheaplyAndTheNodeKeepsServing) 
   }
   EXPECT_LE(lines, 16u);
   EXPECT_GE(lines, 1u);
+}
+
+TEST(PeerSecurity, WithoutAuthenticationForgedQueryStreamsAreAnswered) {
+  // The control of the flood test: with --insecure-peers the node answers the forged
+  // queries, sending (or dropping) a reply for each, which the check above would see.
+  LocalCluster c(kScheme, 3, {"--quiet", "--insecure-peers"});
+  EXPECT_EQ(Json(WriteReal(c, "before"))["version"], 1);
+  auto stub = ReplicaStub(c.node(1));
+  EXPECT_EQ(FloodForgedQueryStreams(*stub, c.node(0), Fingerprint(c), 20), 0);
+  std::uint64_t attempted = 0;
+  for (int k = 0; k < 100 && attempted < 1000; ++k) {
+    const auto st = StatusOf(c, 1);
+    attempted = st["peer_messages_out"].get<std::uint64_t>() +
+                st["peer_messages_dropped"].get<std::uint64_t>();
+    if (attempted < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(attempted, 1000u);
 }
 
 TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
