@@ -11,11 +11,11 @@
 // that then takes effect or not, at random); --stale-reads K replaces K reads' values with
 // an older value, which the checker must flag.
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "checker/history_writer.h"
+#include "harness/cli.h"
 #include "sim/random.h"
 
 namespace {
@@ -27,47 +27,29 @@ struct Proc {
   std::uint64_t value = 0;  // write: the value's number
 };
 
-int Usage() {
-  std::fprintf(stderr,
-               "usage: histgen --ops N [--processes P] [--tokens T] [--read-ratio R] [--seed S]\n"
-               "               [--info-permille K] [--stale-reads K]\n");
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t ops = 0, processes = 64, tokens = 1, seed = 1, info_permille = 0, stale = 0;
   double read_ratio = 0.5;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) return Usage();
-    const char* v = argv[++i];
-    char* end = nullptr;
-    if (a == "--read-ratio") {
-      read_ratio = std::strtod(v, &end);
-      if (*end || read_ratio < 0 || read_ratio > 1) return Usage();
-      continue;
-    }
-    const unsigned long long n = std::strtoull(v, &end, 10);
-    if (*end || *v == '-') return Usage();
-    if (a == "--ops") {
-      ops = n;
-    } else if (a == "--processes") {
-      processes = n;
-    } else if (a == "--tokens") {
-      tokens = n;
-    } else if (a == "--seed") {
-      seed = n;
-    } else if (a == "--info-permille") {
-      info_permille = n;
-    } else if (a == "--stale-reads") {
-      stale = n;
-    } else {
-      return Usage();
-    }
-  }
-  if (ops == 0 || processes == 0 || tokens == 0 || info_permille > 1000) return Usage();
+  CLI::App app;
+  tokenapp::cli::Configure(app, "histgen", "0 written, 2 bad usage");
+  app.description(
+      "Writes a random register history (JSON Lines, docs/FORMATS.md) on stdout, "
+      "linearizable by construction unless --stale-reads plants stale reads, for benchmarks "
+      "and tests of the checker.");
+  tokenapp::cli::AddNumber(app, "--ops", &ops, 1, 1'000'000'000, "operations")->required();
+  tokenapp::cli::AddNumber(app, "--processes", &processes, 1, 1'000'000, "client processes");
+  tokenapp::cli::AddNumber(app, "--tokens", &tokens, 1, 1'000'000, "registers");
+  tokenapp::cli::AddReal(app, "--read-ratio", &read_ratio, 0, 1, "fraction of reads");
+  tokenapp::cli::AddNumber(app, "--seed", &seed, 0, UINT64_MAX, "the random seed");
+  tokenapp::cli::AddNumber(app, "--info-permille", &info_permille, 0, 1000,
+                           "share of operations left with an unknown outcome (a write then "
+                           "takes effect or not, at random)");
+  tokenapp::cli::AddNumber(app, "--stale-reads", &stale, 0, 1'000'000'000,
+                           "replace up to K reads' values with an older value (the checker "
+                           "must flag them)");
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
   sim::Random rng(seed);
   std::vector<Proc> procs(processes);
   std::vector<std::uint64_t> version(tokens, 0), current(tokens, 0);  // 0: initial (null)

@@ -1,18 +1,16 @@
 // tokenclient: the command-line client of the token manager.
 //
+//   tokenclient [--config FILE | --server IP:PORT] [--json] COMMAND [flags]
 //   tokenclient write --id 1 --name abc --low 5 --mid 25 --high 100 --config FILE
-//   tokenclient read --id 1 --config FILE             (a random reader, failing over)
-//   tokenclient create|drop --id 1 --server IP:PORT
-//   tokenclient crash --node IP:PORT --id 1 [--config FILE | --server IP:PORT]
-//   tokenclient status [--node IP:PORT] --config FILE
-//   tokenclient shell --config FILE                    (type commands, one per line)
-//   tokenclient -write -id 1 -name abc -low 5 -mid 25 -high 100 -host 127.0.0.1 -port 50051
-//   tokenclient -read -id 1 -host 127.0.0.1 -port 50051          (the original flags)
+//   tokenclient --server 127.0.0.1:50051 status
+//   tokenclient -write -id 1 -name abc -low 5 -mid 25 -high 100 -host H -port P (original)
 //
-// Prints the result (one JSON object with --json); on any error prints the gRPC status and
-// message on stderr and exits 1 (2 for bad usage).
+// Prints the result (one JSON object per result with --json); on an error prints the gRPC
+// status and message on stderr and exits 1 (2 for bad usage). The command line is parsed
+// by harness/cli (CLI11); tokenclient --help and tokenclient COMMAND --help describe it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -23,38 +21,19 @@
 
 #include "checker/json_escape.h"
 #include "core/scheme_yaml.h"
-#include "harness/flags.h"
+#include "harness/cli.h"
 #include "net_grpc/client.h"
 
 namespace {
 
 namespace pb = tokenmgr::v1;
 using checker::JsonQuote;
+using checker::TextEscape;
 using token::net::TokenClient;
 
-constexpr const char* kUsage = R"(usage: tokenclient COMMAND [flags]
-commands:
-  write  --id ID --name NAME --low L --mid M --high H   write a token (at its writer)
-  read   --id ID                                         read a token (at a reader)
-  create --id ID | drop --id ID                          create / drop (at the writer)
-  crash  --node IP:PORT --id ID                          crash-stop token ID at that node
-  status [--node IP:PORT]                                node status (every node without --node)
-  shell                                                  read commands from stdin:
-         write ID NAME LOW MID HIGH | read ID | create ID | drop ID | crash NODE ID |
-         status [NODE] | help | quit
-where (one of):
-  --config FILE        route by the replication scheme: writes to the writer, reads to a
-                       random reader, failing over to another reader on a timeout
-  --server IP:PORT     send everything to this node
-  -host H -port P      the original client's flags (the same as --server H:P)
-flags:
-  --json               print one JSON object per result
-  --timeout-ms MS      deadline of each command (default 5000)
-  --tls-cert F --tls-key F --tls-ca F                    mutual TLS
-original style: tokenclient -write|-read|-create|-drop -id ID [-name N -low L -mid M -high H]
-                            -host H -port P
-exit: 0 ok, 1 the command failed (message on stderr), 2 bad usage
-)";
+constexpr const char* kShellHelp =
+    "write ID NAME LOW MID HIGH | read ID | create ID | drop ID | crash NODE ID | "
+    "status [NODE] | quit";
 
 struct Command {
   std::string op;  // write read create drop crash status help quit
@@ -124,10 +103,11 @@ std::string FormatReply(const std::string& op, const pb::TokenReply& r, const st
     }
     return s + fmt::format(R"(,"node":{}}})", JsonQuote(node));
   }
-  std::string s = fmt::format("{} {}: version {} {}", op, r.id(), r.version(), KindName(r.kind()));
+  std::string s =
+      fmt::format("{} {}: version {} {}", op, TextEscape(r.id()), r.version(), KindName(r.kind()));
   if (r.kind() == pb::VALUE_DATA) {
-    s += fmt::format(" name={} low={} mid={} high={}", r.domain().name(), r.domain().low(),
-                     r.domain().mid(), r.domain().high());
+    s += fmt::format(" name={} low={} mid={} high={}", TextEscape(r.domain().name()),
+                     r.domain().low(), r.domain().mid(), r.domain().high());
     if (r.has_partial())
       s += fmt::format(" partial x={} hash={}", r.partial().x(), r.partial().hash());
     if (r.has_final()) s += fmt::format(" final x={} hash={}", r.final().x(), r.final().hash());
@@ -163,12 +143,13 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
     if (t.writer()) roles += "writer ";
     if (t.reader()) roles += "reader ";
     if (t.replica()) roles += "replica ";
-    s += fmt::format("  token {}: {}{}", t.id(), roles, t.crashed() ? "CRASHED" : "");
+    s += fmt::format("  token {}: {}{}", TextEscape(t.id()), roles, t.crashed() ? "CRASHED" : "");
     if (t.replica() && !t.crashed()) {
       s += fmt::format("stored version {} {}", t.stored().version(), KindName(t.stored().kind()));
       if (t.stored().kind() == pb::VALUE_DATA) {
-        s += fmt::format(" {} [{},{},{})", t.stored().domain().name(), t.stored().domain().low(),
-                         t.stored().domain().mid(), t.stored().domain().high());
+        s += fmt::format(" {} [{},{},{})", TextEscape(t.stored().domain().name()),
+                         t.stored().domain().low(), t.stored().domain().mid(),
+                         t.stored().domain().high());
       }
     }
     s += "\n";
@@ -180,10 +161,17 @@ std::string FormatStatus(const pb::StatusReply& r, bool json) {
 // Runs one command; prints its result on stdout or its error on stderr. Returns the exit
 // code (0 ok, 1 failed).
 int Run(TokenClient& client, const Command& c, bool json, TokenClient::Timeout timeout) {
+  // A failed command: its status on stderr, and with --json also as the result's object.
   auto fail = [&](const grpc::Status& s, const std::string& node) {
-    std::fprintf(stderr, "tokenclient: %s %s%s: %s: %s\n", c.op.c_str(), c.id.c_str(),
-                 node.empty() ? "" : fmt::format(" at {}", node).c_str(),
-                 CodeName(s.error_code()).c_str(), s.error_message().c_str());
+    std::fprintf(stderr, "tokenclient: %s %s%s: %s: %s\n", c.op.c_str(), TextEscape(c.id).c_str(),
+                 node.empty() ? "" : fmt::format(" at {}", TextEscape(node)).c_str(),
+                 CodeName(s.error_code()).c_str(), TextEscape(s.error_message()).c_str());
+    if (json) {
+      std::printf(
+          "{\"op\":\"%s\",\"id\":%s,\"node\":%s,\"error\":{\"code\":\"%s\",\"message\":%s}}\n",
+          c.op.c_str(), JsonQuote(c.id).c_str(), JsonQuote(node).c_str(),
+          CodeName(s.error_code()).c_str(), JsonQuote(s.error_message()).c_str());
+    }
     return 1;
   };
   auto token_reply = [&](const token::net::CallResult<pb::TokenReply>& r) {
@@ -203,7 +191,8 @@ int Run(TokenClient& client, const Command& c, bool json, TokenClient::Timeout t
                   JsonQuote(c.id).c_str(), JsonQuote(r.reply.node()).c_str(),
                   r.reply.was_crashed() ? "true" : "false");
     } else {
-      std::printf("crash %s: token crashed at node %s%s\n", c.id.c_str(), r.reply.node().c_str(),
+      std::printf("crash %s: token crashed at node %s%s\n", TextEscape(c.id).c_str(),
+                  TextEscape(r.reply.node()).c_str(),
                   r.reply.was_crashed() ? " (it already was)" : "");
     }
     return 0;
@@ -239,15 +228,15 @@ token::Result<Command> ParseWords(const std::vector<std::string>& w) {
     if (auto s = need(6, "write ID NAME LOW MID HIGH"); !s.ok()) return s;
     c.id = w[1];
     c.domain.name = w[2];
-    auto low = tokenapp::ParseUnsigned(w[3], "LOW");
-    auto mid = tokenapp::ParseUnsigned(w[4], "MID");
-    auto high = tokenapp::ParseUnsigned(w[5], "HIGH");
-    for (const auto* r : {&low, &mid, &high}) {
-      if (!r->ok()) return r->status();
+    for (auto [i, field] :
+         {std::pair{3, &c.domain.low}, std::pair{4, &c.domain.mid}, std::pair{5, &c.domain.high}}) {
+      const auto n = tokenapp::ParseUnsigned(w[static_cast<std::size_t>(i)]);
+      if (!n) {
+        return Status::InvalidArgument(fmt::format("'{}' is not a non-negative integer below 2^64",
+                                                   w[static_cast<std::size_t>(i)]));
+      }
+      *field = *n;
     }
-    c.domain.low = low.value();
-    c.domain.mid = mid.value();
-    c.domain.high = high.value();
   } else if (c.op == "read" || c.op == "create" || c.op == "drop") {
     if (auto s = need(2, "read|create|drop ID"); !s.ok()) return s;
     c.id = w[1];
@@ -264,10 +253,12 @@ token::Result<Command> ParseWords(const std::vector<std::string>& w) {
   return c;
 }
 
+// Runs the commands typed on stdin; exits with the worst code of them (1 when any command
+// failed, 2 when a line was not a command), so a script sees its failures.
 int Shell(TokenClient& client, bool json, TokenClient::Timeout timeout) {
   const bool interactive = isatty(STDIN_FILENO) != 0;
   std::string line;
-  int last = 0;
+  int worst = 0;
   for (std::size_t n = 0;; ++n) {
     if (interactive) {
       std::fputs("token> ", stdout);
@@ -281,113 +272,119 @@ int Shell(TokenClient& client, bool json, TokenClient::Timeout timeout) {
     auto c = ParseWords(words);
     if (!c.ok()) {
       std::fprintf(stderr, "tokenclient: %s\n", c.status().message().c_str());
-      last = 2;
+      worst = std::max(worst, 2);
       continue;
     }
     if (c.value().op == "quit" || c.value().op == "exit") break;
     if (c.value().op == "help") {
-      std::puts(
-          "write ID NAME LOW MID HIGH | read ID | create ID | drop ID | crash NODE ID | "
-          "status [NODE] | quit");
+      std::puts(kShellHelp);
       continue;
     }
-    last = Run(client, c.value(), json, timeout);
+    worst = std::max(worst, Run(client, c.value(), json, timeout));
     std::fflush(stdout);
   }
-  return last;
+  return worst;
 }
 
-int Usage(const std::string& message) {
-  std::fprintf(stderr, "tokenclient: %s\n(tokenclient --help for usage)\n", message.c_str());
-  return 2;
+struct Options {
+  std::string config, server, host = "127.0.0.1";
+  std::uint64_t port = 50051;
+  bool json = false;
+  std::uint64_t timeout_ms = 5000;
+  token::net::TlsFiles tls;
+  Command command;
+};
+
+// The command line: global options (before or after the command) and one subcommand each.
+void Define(CLI::App& app, Options& o) {
+  tokenapp::cli::Configure(app, "tokenclient",
+                           "0 ok, 1 the command failed (message on stderr), 2 bad usage");
+  app.description(
+      "The client of the token manager. Say where the cluster is with --config (route by the "
+      "scheme: writes to the writer, reads to a random reader, failing over) or --server (one "
+      "node). The original single-dash flags work too: tokenclient -write -id 1 -name abc -low "
+      "5 -mid 25 -high 100 -host 127.0.0.1 -port 50051");
+  auto* config =
+      app.add_option("--config", o.config, "the replication scheme (YAML)")->type_name("FILE");
+  auto* server = app.add_option("--server", o.server, "send everything to this node")
+                     ->type_name("IP:PORT")
+                     ->excludes(config);
+  auto* host = app.add_option("--host", o.host, "the original client's flag: --server HOST:PORT")
+                   ->type_name("HOST");
+  auto* port = tokenapp::cli::AddNumber(app, "--port", &o.port, 1, 65535,
+                                        "the original client's flag (with --host)");
+  for (CLI::Option* original : {host, port}) original->excludes(server)->excludes(config);
+  tokenapp::cli::AddJson(app, &o.json);
+  tokenapp::cli::AddNumber(app, "--timeout-ms", &o.timeout_ms, 1, 3'600'000,
+                           "deadline of each command");
+  tokenapp::cli::AddTlsOptions(app, &o.tls.cert, &o.tls.key, &o.tls.ca);
+  app.require_subcommand(1);
+
+  Command& c = o.command;
+  auto add = [&](const char* name, const std::string& what) {
+    CLI::App* sub = app.add_subcommand(name, what);
+    sub->callback([&c, name] { c.op = name; });
+    return sub;
+  };
+  auto id = [&c](CLI::App* sub) {
+    sub->add_option("--id,--token,ID", c.id, "the token")->required();
+  };
+  CLI::App* write = add("write", "write a token (at its writer)");
+  id(write);
+  write->add_option("--name", c.domain.name, "the value's name")->required();
+  tokenapp::cli::AddNumber(*write, "--low", &c.domain.low, 0, UINT64_MAX, "low <= mid")->required();
+  tokenapp::cli::AddNumber(*write, "--mid", &c.domain.mid, 0, UINT64_MAX, "mid < high")->required();
+  tokenapp::cli::AddNumber(*write, "--high", &c.domain.high, 0, UINT64_MAX, "the domain's end")
+      ->required();
+  id(add("read", "read a token (at a reader)"));
+  id(add("create", "create a token (at its writer)"));
+  id(add("drop", "drop a token (at its writer)"));
+  CLI::App* crash = add("crash", "crash-stop a token at one node (it never answers about it)");
+  id(crash);
+  crash->add_option("--node", c.node, "the node (default: the --server)")->type_name("IP:PORT");
+  add("status", "node status: roles, stored versions, counters (every node without --node)")
+      ->add_option("--node", c.node, "only this node")
+      ->type_name("IP:PORT");
+  add("shell", fmt::format("read commands from stdin, one per line: {} (exit: the worst code "
+                           "of the commands)",
+                           kShellHelp));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const std::vector<std::string> kCommands = {"write", "read",   "create", "drop",
-                                                     "crash", "status", "shell"};
-  int first = 1;
-  std::string op;
-  if (argc > 1 && std::find(kCommands.begin(), kCommands.end(), argv[1]) != kCommands.end()) {
-    op = argv[1];
-    first = 2;
-  }
-  auto parsed = tokenapp::Flags::Parse(
-      argc, argv, first,
-      {{"config"},      {"server"},       {"host"},        {"port"},          {"json", false},
-       {"timeout-ms"},  {"id"},           {"token"},       {"name"},          {"low"},
-       {"mid"},         {"high"},         {"node"},        {"tls-cert"},      {"tls-key"},
-       {"tls-ca"},      {"write", false}, {"read", false}, {"create", false}, {"drop", false},
-       {"help", false}, {"h", false}});
-  if (!parsed.ok()) return Usage(parsed.status().message());
-  const tokenapp::Flags& flags = parsed.value();
-  if (flags.Has("help") || flags.Has("h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  for (const char* original : {"write", "read", "create", "drop"}) {
-    if (!flags.Has(original)) continue;
-    if (!op.empty()) return Usage(fmt::format("give one command, not {} and -{}", op, original));
-    op = original;
-  }
-  if (op.empty()) return Usage("no command (write, read, create, drop, crash, status, shell)");
-
-  const bool json = flags.Has("json");
-  auto timeout_ms = flags.Number("timeout-ms", 5000);
-  if (!timeout_ms.ok()) return Usage(timeout_ms.status().message());
-  if (timeout_ms.value() == 0) return Usage("--timeout-ms must be positive");
-  const TokenClient::Timeout timeout(timeout_ms.value());
-  const token::net::TlsFiles tls{flags.GetOr("tls-cert", ""), flags.GetOr("tls-key", ""),
-                                 flags.GetOr("tls-ca", "")};
-
-  std::string server = flags.GetOr("server", "");
-  if (flags.Has("host") || flags.Has("port")) {
-    if (!server.empty()) return Usage("give --server or -host/-port, not both");
-    auto port = flags.Number("port", 50051);
-    if (!port.ok()) return Usage(port.status().message());
-    server = fmt::format("{}:{}", flags.GetOr("host", "127.0.0.1"), port.value());
+  CLI::App app;
+  Options o;
+  Define(app, o);
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
+  auto usage = [&app](const std::string& message) {
+    return tokenapp::cli::UsageError(app, message);
+  };
+  const TokenClient::Timeout timeout(o.timeout_ms);
+  std::string server = o.server;
+  if (app.count("--host") + app.count("--port") > 0) {
+    server = fmt::format("{}:{}", o.host, o.port);
   }
   std::unique_ptr<TokenClient> client;
-  if (auto config = flags.Get("config")) {
-    if (!server.empty()) return Usage("give --config or --server, not both");
-    auto scheme = token::LoadSchemeFile(*config);
-    if (!scheme.ok()) return Usage(scheme.status().message());
+  if (!o.config.empty()) {
+    auto scheme = token::LoadSchemeFile(o.config);
+    if (!scheme.ok()) return usage(scheme.status().message());
     auto c = TokenClient::ForScheme(
-        std::make_shared<const token::ReplicationScheme>(std::move(scheme).value()), tls);
-    if (!c.ok()) return Usage(c.status().message());
+        std::make_shared<const token::ReplicationScheme>(std::move(scheme).value()), o.tls);
+    if (!c.ok()) return usage(c.status().message());
     client = std::move(c).value();
   } else if (!server.empty()) {
-    auto c = TokenClient::ForServer(server, tls);
-    if (!c.ok()) return Usage(c.status().message());
+    auto c = TokenClient::ForServer(server, o.tls);
+    if (!c.ok()) return usage(c.status().message());
     client = std::move(c).value();
   } else {
-    return Usage("say where the cluster is: --config FILE or --server IP:PORT (-host/-port)");
+    return usage("say where the cluster is: --config FILE or --server IP:PORT (-host/-port)");
   }
 
-  if (op == "shell") return Shell(*client, json, timeout);
-
-  Command c;
-  c.op = op;
-  c.id = flags.GetOr("id", flags.GetOr("token", ""));
-  c.node = flags.GetOr("node", "");
-  if (op != "status" && c.id.empty()) {
-    if (flags.positional().empty()) return Usage(fmt::format("{} needs --id ID", op));
-    c.id = flags.positional()[0];
+  if (o.command.op == "shell") return Shell(*client, o.json, timeout);
+  if (o.command.op == "crash" && o.command.node.empty()) {
+    if (server.empty()) return usage("crash needs --node IP:PORT");
+    o.command.node = server;
   }
-  if (op == "write") {
-    c.domain.name = flags.GetOr("name", "");
-    for (auto [name, field] : {std::pair{"low", &c.domain.low}, std::pair{"mid", &c.domain.mid},
-                               std::pair{"high", &c.domain.high}}) {
-      if (!flags.Has(name)) return Usage(fmt::format("write needs --{}", name));
-      auto v = flags.Number(name, 0);
-      if (!v.ok()) return Usage(v.status().message());
-      *field = v.value();
-    }
-  }
-  if (op == "crash" && c.node.empty()) {
-    if (server.empty()) return Usage("crash needs --node IP:PORT");
-    c.node = server;
-  }
-  return Run(*client, c, json, timeout);
+  return Run(*client, o.command, o.json, timeout);
 }

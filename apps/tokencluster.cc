@@ -1,7 +1,7 @@
 // tokencluster: a local cluster in one command.
 //
 //   tokencluster --config FILE [--log-dir DIR] [--data-dir DIR [--fresh]]
-//                [--nemesis SPEC ...] [-- COMMAND ARGS...]
+//                [--nemesis SPEC ...] [-- COMMAND ARGS...]       (tokencluster --help)
 //
 // Starts one tokenserver per node the scheme names (each node must be a local address),
 // waits until every node reports SERVING on the gRPC health check, then either runs COMMAND
@@ -27,7 +27,7 @@
 #include <fmt/format.h>
 
 #include "core/scheme_yaml.h"
-#include "harness/flags.h"
+#include "harness/cli.h"
 #include "harness/nemesis.h"
 #include "harness/process.h"
 #include "net_grpc/health.h"
@@ -35,32 +35,63 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: tokencluster --config FILE [flags] [-- COMMAND ARGS...]
-  --config FILE          the replication scheme; one tokenserver per node it names
-  --log-dir DIR          node logs DIR/<ip>_<port>.log (default: tokencluster-logs)
-  --data-dir DIR         each node keeps its state in DIR/<ip>_<port> (kept between runs;
-                         without it nodes keep state in memory only)
-  --fresh                with --data-dir: delete the nodes' data first (a new cluster)
-  --nemesis SPEC         while COMMAND runs (times in ms from its start; repeatable):
-                           kill:NODE@T           SIGKILL NODE at T; it stays down
-                           restart:NODE@T+DOWN   SIGKILL at T, start again DOWN ms later
-                           wipe:NODE@T+DOWN      the same, its data deleted: it comes back
-                                                 as a replacement and catches up
-                           rolling@T+DOWN/GAP    restart every node in turn
-                         restart, wipe and rolling need --data-dir
-  --server-bin PATH      the tokenserver binary (default: beside tokencluster)
-  --ready-timeout-ms MS  how long nodes may take to become healthy (default 10000)
-  --quiet                nodes do not log each request
-  --server-arg ARG       pass ARG to every tokenserver (repeatable)
-Peers authenticate each other by a throwaway secret written to LOG-DIR/cluster-secret
-(mode 0600, new for each run), unless --server-arg gives --cluster-secret-file, --tls-*
-or --insecure-peers. Each node that answers must be the tokenserver this command started
-(checked by its process id): otherwise tokencluster stops, naming the node and its log.
-With COMMAND: run it once the cluster is up, stop the cluster after it, exit with its code.
-Without: serve until SIGINT or SIGTERM.
-A node whose data directory is empty starts as a new node when every node's is (a new
-cluster), and as a replacement otherwise (tokenserver --initial-state existing).
-)";
+struct Flags {
+  std::string config, log_dir = "tokencluster-logs", data_dir, server_bin;
+  bool fresh = false, quiet = false;
+  std::vector<std::string> nemesis, server_args, command;
+  std::uint64_t ready_timeout_ms = 10'000;
+};
+
+void Define(CLI::App& app, Flags& f) {
+  tokenapp::cli::Configure(app, "tokencluster",
+                           "0 stopped by SIGINT/SIGTERM (with COMMAND: the command's exit code "
+                           "instead), 1 a node failed to start or died unexpectedly, 2 bad usage");
+  app.description(
+      "A local cluster in one command: one tokenserver per node of the scheme, health-checked. "
+      "With COMMAND (after --; found beside tokencluster or on PATH) run it once the cluster "
+      "is up and stop the cluster after it; without, serve until SIGINT or SIGTERM. A node "
+      "whose data directory is empty starts as a new node when every node's is (a new "
+      "cluster), as a replacement otherwise (tokenserver --initial-state existing). Peers "
+      "authenticate each other by a throwaway secret written to LOG-DIR/cluster-secret (mode "
+      "0600, new for each run), unless --server-arg gives --cluster-secret-file, --tls-* or "
+      "--insecure-peers. Each node that answers must be the tokenserver this command started "
+      "(checked by its process id): otherwise tokencluster stops, naming the node and its "
+      "log.");
+  app.add_option("--config", f.config, "the replication scheme; one tokenserver per node")
+      ->type_name("FILE")
+      ->required();
+  app.add_option("--log-dir", f.log_dir, "node logs DIR/<ip>_<port>.log")
+      ->type_name("DIR")
+      ->capture_default_str();
+  auto* data = app.add_option("--data-dir", f.data_dir,
+                              "each node keeps its state in DIR/<ip>_<port> (kept between "
+                              "runs; without it nodes keep state in memory only)")
+                   ->type_name("DIR");
+  app.add_flag("--fresh", f.fresh, "delete the nodes' data first (a new cluster)")->needs(data);
+  app.add_option("--nemesis", f.nemesis,
+                 "while COMMAND runs (times in ms from its start; repeatable): kill:NODE@T "
+                 "(SIGKILL, it stays down), restart:NODE@T+DOWN (start again DOWN ms later), "
+                 "wipe:NODE@T+DOWN (its data deleted: it comes back as a replacement), "
+                 "rolling@T+DOWN/GAP (restart every node in turn); restart, wipe and rolling "
+                 "need --data-dir")
+      ->type_name("SPEC")
+      ->take_all()
+      ->allow_extra_args(false);
+  app.add_option("--server-bin", f.server_bin,
+                 "the tokenserver binary (default: beside "
+                 "tokencluster)")
+      ->type_name("PATH");
+  tokenapp::cli::AddNumber(app, "--ready-timeout-ms", &f.ready_timeout_ms, 1, 600'000,
+                           "how long nodes may take to become healthy");
+  app.add_flag("--quiet", f.quiet, "nodes do not log each request");
+  app.add_option("--server-arg", f.server_args,
+                 "pass ARG to every tokenserver (repeatable; one that starts with a dash as "
+                 "--server-arg=--no-fast-read)")
+      ->type_name("ARG")
+      ->take_all()
+      ->allow_extra_args(false);
+  app.add_option("command", f.command, "the command to run (after --)")->type_name("COMMAND");
+}
 
 std::string Tail(const std::string& path, std::size_t lines) {
   std::ifstream in(path);
@@ -89,12 +120,8 @@ struct NodeProcess {
 // The cluster's processes and how to start one of them.
 class Cluster {
  public:
-  Cluster(const tokenapp::Flags& flags, std::string config, std::string server_bin,
-          std::vector<std::string> server_args)
-      : flags_(flags),
-        config_(std::move(config)),
-        server_bin_(std::move(server_bin)),
-        server_args_(std::move(server_args)) {}
+  Cluster(const Flags& flags, std::string server_bin)
+      : flags_(flags), server_bin_(std::move(server_bin)) {}
 
   std::vector<NodeProcess>& nodes() { return nodes_; }
 
@@ -115,13 +142,13 @@ class Cluster {
   // Starts node i; `initial_state` ("new", "existing" or "") for an empty data directory.
   token::Status Start(std::size_t i, const std::string& initial_state) {
     NodeProcess& n = nodes_[i];
-    std::vector<std::string> args = {server_bin_, "--config", config_, "--listen", n.address};
+    std::vector<std::string> args = {server_bin_, "--config", flags_.config, "--listen", n.address};
     if (!n.data.empty()) {
       args.insert(args.end(), {"--data-dir", n.data});
       if (!initial_state.empty()) args.insert(args.end(), {"--initial-state", initial_state});
     }
-    if (flags_.Has("quiet")) args.push_back("--quiet");
-    for (const std::string& a : server_args_) args.push_back(a);
+    if (flags_.quiet) args.push_back("--quiet");
+    for (const std::string& a : flags_.server_args) args.push_back(a);
     auto p = tokenapp::ChildProcess::Start(args, n.log);
     if (!p.ok()) return p.status();
     n.process = std::move(p).value();
@@ -159,8 +186,9 @@ class Cluster {
           std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(200)));
       if (s.ok()) break;
       if (std::chrono::steady_clock::now() >= end) {
-        return token::Status::Unavailable(fmt::format(
-            "node {}: {}; last lines of {}:\n{}", n.address, s.message(), n.log, Tail(n.log, 5)));
+        return token::Status::Unavailable(fmt::format("node {}: {}; last lines of {}:\n{}",
+                                                      n.address, s.message(), n.log,
+                                                      Tail(n.log, 5)));
       }
     }
     auto pid = token::net::ServingPid(n.address, std::chrono::milliseconds(2000));
@@ -220,10 +248,8 @@ class Cluster {
   }
 
  private:
-  const tokenapp::Flags& flags_;
-  std::string config_;
+  const Flags& flags_;
   std::string server_bin_;
-  std::vector<std::string> server_args_;
   std::vector<NodeProcess> nodes_;
 };
 
@@ -231,10 +257,9 @@ class Cluster {
 int RunCommand(Cluster& cluster, std::vector<std::string> command,
                const std::vector<tokenapp::NemesisAction>& nemesis, sigset_t& signals,
                std::chrono::milliseconds ready) {
-  if (command[0].find('/') == std::string::npos) {
-    const std::string sibling = tokenapp::SelfDirectory() + "/" + command[0];
-    if (access(sibling.c_str(), X_OK) == 0) command[0] = sibling;
-  }
+  auto program = tokenapp::FindProgram(command[0]);
+  if (!program.ok()) return Fail(2, program.status().message());
+  command[0] = program.value();
   auto p = tokenapp::ChildProcess::Start(command, "");
   if (!p.ok()) return Fail(2, p.status().message());
   tokenapp::ChildProcess child = std::move(p).value();
@@ -292,37 +317,16 @@ token::Status PrepareDirectory(const std::string& dir, const char* what, bool wi
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
-                                       {{"config"},
-                                        {"log-dir"},
-                                        {"data-dir"},
-                                        {"fresh", false},
-                                        {"nemesis"},
-                                        {"server-bin"},
-                                        {"ready-timeout-ms"},
-                                        {"quiet", false},
-                                        {"server-arg"},
-                                        {"help", false},
-                                        {"h", false}});
-  if (!parsed.ok()) return Fail(2, parsed.status().message());
-  const tokenapp::Flags& flags = parsed.value();
-  if (flags.Has("help") || flags.Has("h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  auto config = flags.Get("config");
-  if (!config) return Fail(2, "--config FILE is required");
-  auto scheme = token::LoadSchemeFile(*config);
+  CLI::App app;
+  Flags f;
+  Define(app, f);
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
+  auto scheme = token::LoadSchemeFile(f.config);
   if (!scheme.ok()) return Fail(2, scheme.status().message());
-  auto ready_ms = flags.Number("ready-timeout-ms", 10'000);
-  if (!ready_ms.ok()) return Fail(2, ready_ms.status().message());
-  if (ready_ms.value() < 1 || ready_ms.value() > 600'000) {
-    return Fail(2, "--ready-timeout-ms: between 1 and 600000");
-  }
-  const auto ready = std::chrono::milliseconds(ready_ms.value());
-  auto nemesis = tokenapp::ParseNemesis(flags.All("nemesis"), scheme.value());
+  const auto ready = std::chrono::milliseconds(f.ready_timeout_ms);
+  auto nemesis = tokenapp::ParseNemesis(f.nemesis, scheme.value());
   if (!nemesis.ok()) return Fail(2, nemesis.status().message());
-  const std::string data_dir = flags.GetOr("data-dir", "");
+  const std::string& data_dir = f.data_dir;
   for (const auto& a : nemesis.value()) {
     if (a.kind != tokenapp::NemesisAction::Kind::kKill && data_dir.empty()) {
       return Fail(2,
@@ -330,14 +334,13 @@ int main(int argc, char** argv) {
                   "without its data would lose every acknowledged write it held");
     }
   }
-  if (!nemesis.value().empty() && flags.positional().empty()) {
+  if (!nemesis.value().empty() && f.command.empty()) {
     return Fail(2, "--nemesis acts while a COMMAND runs: give one after --");
   }
-  if (flags.Has("fresh") && data_dir.empty()) return Fail(2, "--fresh needs --data-dir");
-  const std::string log_dir = flags.GetOr("log-dir", "tokencluster-logs");
+  const std::string& log_dir = f.log_dir;
   if (auto s = PrepareDirectory(log_dir, "log", false); !s.ok()) return Fail(2, s.message());
   if (!data_dir.empty()) {
-    if (auto s = PrepareDirectory(data_dir, "data", flags.Has("fresh")); !s.ok()) {
+    if (auto s = PrepareDirectory(data_dir, "data", f.fresh); !s.ok()) {
       return Fail(2, s.message());
     }
   }
@@ -351,11 +354,10 @@ int main(int argc, char** argv) {
 
   // Peers authenticate by a throwaway secret, fresh for each run, unless the server
   // arguments choose for themselves (TLS, a secret of their own, or --insecure-peers).
-  std::vector<std::string> server_args = flags.All("server-arg");
   bool chosen = false;
-  for (const std::string& a : server_args) {
-    for (const char* f : {"cluster-secret-file", "insecure-peers", "tls-cert"}) {
-      chosen = chosen || a.find(f) != std::string::npos;
+  for (const std::string& a : f.server_args) {
+    for (const char* flag : {"cluster-secret-file", "insecure-peers", "tls-cert"}) {
+      chosen = chosen || a.find(flag) != std::string::npos;
     }
   }
   if (!chosen) {
@@ -365,11 +367,10 @@ int main(int argc, char** argv) {
     if (auto s = token::net::WriteNewClusterSecret(secret_file); !s.ok()) {
       return Fail(2, s.message());
     }
-    server_args.insert(server_args.end(), {"--cluster-secret-file", secret_file});
+    f.server_args.insert(f.server_args.end(), {"--cluster-secret-file", secret_file});
   }
-  Cluster cluster(flags, *config,
-                  flags.GetOr("server-bin", tokenapp::SelfDirectory() + "/tokenserver"),
-                  std::move(server_args));
+  Cluster cluster(f,
+                  f.server_bin.empty() ? tokenapp::SelfDirectory() + "/tokenserver" : f.server_bin);
   for (const std::string& address : scheme.value().nodes()) {
     if (auto s = cluster.Add(address, log_dir, data_dir); !s.ok()) return Fail(2, s.message());
   }
@@ -388,9 +389,9 @@ int main(int argc, char** argv) {
               data_dir.empty() ? "" : fmt::format("; data in {}", data_dir).c_str());
   std::fflush(stdout);
 
-  const int exit_code = flags.positional().empty() ? Serve(cluster, signals)
-                                                   : RunCommand(cluster, flags.positional(),
-                                                                nemesis.value(), signals, ready);
+  const int exit_code = f.command.empty()
+                            ? Serve(cluster, signals)
+                            : RunCommand(cluster, f.command, nemesis.value(), signals, ready);
   cluster.StopAll();
   std::printf("tokencluster: stopped %zu nodes\n", cluster.nodes().size());
   return exit_code;

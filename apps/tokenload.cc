@@ -35,7 +35,7 @@
 #include "checker/linearizability.h"
 #include "checker/report.h"
 #include "core/scheme_yaml.h"
-#include "harness/flags.h"
+#include "harness/cli.h"
 #include "net_grpc/convert.h"
 #include "net_grpc/credentials.h"
 #include "proto/etcd_kv.grpc.pb.h"
@@ -45,26 +45,6 @@ namespace {
 
 namespace pb = tokenmgr::v1;
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kUsage = R"(usage: tokenload --config FILE [flags]
-       tokenload --etcd HOST:PORT[,...] --tokens ID[,ID...] [flags]
-  --clients N           closed-loop clients (default 16)
-  --ops M               operations in total (default 10000)
-  --read-ratio R        fraction of reads, 0..1 (default 0.5)
-  --tokens ID,...       tokens to load (default: every token of the scheme)
-  --crash NODE:TOKEN@MS crash-stop TOKEN at NODE MS milliseconds into the run (repeatable)
-  --history FILE        write the recorded history (JSON Lines)
-  --html FILE           write the history's timeline with the crashes marked and any
-                        violation highlighted (one self-contained HTML page)
-  --final-reads         after the load, read every token once at each of its readers
-  --timeout-ms MS       deadline of each operation (default 2000)
-  --domain N            write domains [0, N/2, N) (default 16: small domains)
-  --channels N          connections per node (default 2)
-  --seed S              seed of the clients' choices (default: from the clock)
-  --etcd EPS            load an etcd cluster instead (for comparison)
-  --quiet               only the summary
-exit: 0 linearizable, 1 violation, 2 bad input or the checker could not decide
-)";
 
 struct Crash {
   std::string node;
@@ -451,12 +431,63 @@ int Fail(const std::string& message) {
 using token::Result;
 using token::Status;
 
+struct Flags {
+  std::string config, etcd, tokens, history, html;
+  std::vector<std::string> crash;
+  std::uint64_t clients = 16, ops = 10000, timeout_ms = 2000, domain = 16, channels = 2,
+                seed = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  double read_ratio = 0.5;
+  bool final_reads = false, quiet = false;
+};
+
+void Define(CLI::App& app, Flags& f) {
+  tokenapp::cli::Configure(app, "tokenload",
+                           "0 linearizable, 1 violation, 2 bad input or the checker could not "
+                           "decide");
+  app.description(
+      "Closed-loop load against a live cluster (--config) or etcd (--etcd, for comparison), "
+      "with token crashes on schedule; records the history and prints throughput, p50/p99 "
+      "latency per operation type and the checker's verdict.");
+  auto* config =
+      app.add_option("--config", f.config, "the token cluster's scheme")->type_name("FILE");
+  app.add_option("--etcd", f.etcd, "load an etcd cluster instead")
+      ->type_name("HOST:PORT[,...]")
+      ->excludes(config);
+  app.add_option("--tokens", f.tokens, "tokens to load (default: every token of the scheme)")
+      ->type_name("ID,...");
+  tokenapp::cli::AddNumber(app, "--clients", &f.clients, 1, 10'000, "closed-loop clients");
+  tokenapp::cli::AddNumber(app, "--ops", &f.ops, 0, 100'000'000, "operations in total");
+  tokenapp::cli::AddReal(app, "--read-ratio", &f.read_ratio, 0, 1, "fraction of reads");
+  app.add_option("--crash", f.crash,
+                 "crash-stop TOKEN at NODE MS milliseconds into the run (repeatable)")
+      ->type_name("NODE:TOKEN@MS")
+      ->take_all()
+      ->allow_extra_args(false);
+  app.add_option("--history", f.history, "write the recorded history (JSON Lines)")
+      ->type_name("FILE");
+  app.add_option("--html", f.html,
+                 "write the history's timeline with the crashes marked and any violation "
+                 "highlighted (one self-contained HTML page)")
+      ->type_name("FILE");
+  app.add_flag("--final-reads", f.final_reads,
+               "after the load, read every token once at each of its readers");
+  tokenapp::cli::AddNumber(app, "--timeout-ms", &f.timeout_ms, 1, 3'600'000,
+                           "deadline of each operation");
+  tokenapp::cli::AddNumber(app, "--domain", &f.domain, 2, 1'000'000'000,
+                           "write domains [0, N/2, N) (small domains by default)");
+  tokenapp::cli::AddNumber(app, "--channels", &f.channels, 1, 64, "connections per node");
+  tokenapp::cli::AddNumber(app, "--seed", &f.seed, 0, UINT64_MAX,
+                           "seed of the clients' choices (default: from the clock)")
+      ->default_str("clock");
+  app.add_flag("--quiet", f.quiet, "only the summary");
+}
+
 // --crash NODE:TOKEN@MS, repeatable, in time order. NODE is IP:PORT (the token is what
 // follows the node's port); both must be in the scheme.
-Result<std::vector<Crash>> ParseCrashes(const tokenapp::Flags& flags,
+Result<std::vector<Crash>> ParseCrashes(const Flags& flags,
                                         const token::ReplicationScheme* scheme) {
   std::vector<Crash> crashes;
-  for (const std::string& spec : flags.All("crash")) {
+  for (const std::string& spec : flags.crash) {
     const auto at = spec.rfind('@');
     const auto port_colon = spec.find(':');
     const auto token_colon =
@@ -468,9 +499,12 @@ Result<std::vector<Crash>> ParseCrashes(const tokenapp::Flags& flags,
     Crash c;
     c.node = spec.substr(0, token_colon);
     c.token = spec.substr(token_colon + 1, at - token_colon - 1);
-    auto ms = tokenapp::ParseUnsigned(spec.substr(at + 1), "--crash time");
-    if (!ms.ok()) return ms.status();
-    c.at_ms = static_cast<std::int64_t>(ms.value());
+    const auto ms = tokenapp::ParseUnsigned(spec.substr(at + 1));
+    if (!ms || *ms > 86'400'000) {
+      return Status::InvalidArgument(
+          fmt::format("--crash '{}': the time must be 0..86400000 ms", spec));
+    }
+    c.at_ms = static_cast<std::int64_t>(*ms);
     if (!scheme) return Status::InvalidArgument("--crash applies to token clusters only");
     if (!scheme->FindNode(c.node)) {
       return Status::InvalidArgument(
@@ -488,20 +522,19 @@ Result<std::vector<Crash>> ParseCrashes(const tokenapp::Flags& flags,
 }
 
 // The target (--config's scheme or --etcd's endpoints) and the tokens to load.
-Status ParseTarget(const tokenapp::Flags& flags, Load::Options* o) {
-  if (auto config = flags.Get("config")) {
-    if (flags.Has("etcd")) return Status::InvalidArgument("give --config or --etcd, not both");
-    auto scheme = token::LoadSchemeFile(*config);
+Status ParseTarget(const Flags& flags, Load::Options* o) {
+  if (!flags.config.empty()) {
+    auto scheme = token::LoadSchemeFile(flags.config);
     if (!scheme.ok()) return scheme.status();
     o->scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
-  } else if (auto etcd = flags.Get("etcd")) {
-    o->etcd = Split(*etcd);
+  } else if (!flags.etcd.empty()) {
+    o->etcd = Split(flags.etcd);
     if (o->etcd.empty()) return Status::InvalidArgument("--etcd needs at least one endpoint");
   } else {
     return Status::InvalidArgument("--config FILE (or --etcd ENDPOINTS) is required");
   }
-  if (auto tokens = flags.Get("tokens")) {
-    o->tokens = Split(*tokens);
+  if (!flags.tokens.empty()) {
+    o->tokens = Split(flags.tokens);
     for (const std::string& t : o->tokens) {
       if (o->scheme && !o->scheme->FindToken(t)) {
         return Status::InvalidArgument(
@@ -515,47 +548,18 @@ Status ParseTarget(const tokenapp::Flags& flags, Load::Options* o) {
   return Status::Ok();
 }
 
-// The load's shape: clients, operations, mix, timeout, domain, channels, seed.
-Status ParseShape(const tokenapp::Flags& flags, Load::Options* o) {
-  auto clients = flags.Number("clients", 16);
-  auto ops = flags.Number("ops", 10000);
-  auto ratio = flags.Real("read-ratio", 0.5);
-  auto timeout = flags.Number("timeout-ms", 2000);
-  auto domain = flags.Number("domain", 16);
-  auto channels = flags.Number("channels", 2);
-  auto seed =
-      flags.Number("seed", static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
-  for (const auto* r : {&clients, &ops, &timeout, &domain, &channels, &seed}) {
-    if (!r->ok()) return r->status();
-  }
-  if (!ratio.ok()) return ratio.status();
-  auto invalid = [](const char* msg) { return Status::InvalidArgument(msg); };
-  if (clients.value() < 1 || clients.value() > 10'000)
-    return invalid("--clients must be in 1..10000");
-  if (ops.value() > 100'000'000) return invalid("--ops must be at most 100000000");
-  if (ratio.value() < 0 || ratio.value() > 1) return invalid("--read-ratio must be in 0..1");
-  if (timeout.value() < 1) return invalid("--timeout-ms must be positive");
-  if (domain.value() < 2) return invalid("--domain must be at least 2");
-  if (channels.value() < 1 || channels.value() > 64) return invalid("--channels must be in 1..64");
-  o->clients = static_cast<int>(clients.value());
-  o->ops = static_cast<std::int64_t>(ops.value());
-  o->read_ratio = ratio.value();
-  o->timeout = std::chrono::milliseconds(timeout.value());
-  o->domain = domain.value();
-  o->channels = static_cast<int>(channels.value());
-  o->seed = seed.value();
-  return Status::Ok();
-}
-
-Result<Load::Options> ParseOptions(const tokenapp::Flags& flags) {
-  if (!flags.positional().empty()) {
-    return Status::InvalidArgument("unexpected argument '" + flags.positional()[0] + "'");
-  }
+Result<Load::Options> ParseOptions(const Flags& flags) {
   Load::Options o;
   if (Status st = ParseTarget(flags, &o); !st.ok()) return st;
-  if (Status st = ParseShape(flags, &o); !st.ok()) return st;
-  o.final_reads = flags.Has("final-reads");
-  o.quiet = flags.Has("quiet");
+  o.clients = static_cast<int>(flags.clients);
+  o.ops = static_cast<std::int64_t>(flags.ops);
+  o.read_ratio = flags.read_ratio;
+  o.timeout = std::chrono::milliseconds(flags.timeout_ms);
+  o.domain = flags.domain;
+  o.channels = static_cast<int>(flags.channels);
+  o.seed = flags.seed;
+  o.final_reads = flags.final_reads;
+  o.quiet = flags.quiet;
   auto crashes = ParseCrashes(flags, o.scheme.get());
   if (!crashes.ok()) return crashes.status();
   o.crashes = std::move(crashes).value();
@@ -593,13 +597,13 @@ std::string_view LineOf(std::string_view text, std::uint64_t line) {
 
 // What the HTML report shows beyond the history: for a token cluster, its nodes, and a lane
 // and a mark for each crash the node confirmed.
-checker::HtmlExtras ReportExtras(const tokenapp::Flags& flags, const std::string& target,
+checker::HtmlExtras ReportExtras(const Flags& flags, const std::string& target,
                                  const std::string& history, const checker::History& h,
                                  const token::ReplicationScheme* scheme,
                                  const std::vector<Crash>& crashes) {
   checker::HtmlExtras extras;
   extras.title = "tokenload " + target;
-  extras.source = flags.Get("config").value_or(flags.Get("etcd").value_or(""));
+  extras.source = flags.config.empty() ? flags.etcd : flags.config;
   extras.history_text = history;
   if (!scheme) return extras;
   auto history_token = [&](const std::string& id) -> std::optional<std::uint32_t> {
@@ -622,9 +626,8 @@ checker::HtmlExtras ReportExtras(const tokenapp::Flags& flags, const std::string
 }
 
 // Checks the recorded history, prints the verdict, writes the report (--html); the exit code.
-int CheckAndReport(const tokenapp::Flags& flags, const std::string& target,
-                   const std::string& history, const Load& load,
-                   const token::ReplicationScheme* scheme, bool quiet) {
+int CheckAndReport(const Flags& flags, const std::string& target, const std::string& history,
+                   const Load& load, const token::ReplicationScheme* scheme, bool quiet) {
   checker::ParseResult parsed_history = checker::ParseHistoryString(history);
   if (!parsed_history.history) {
     // Name the line itself: a history this tool wrote that does not parse is its own bug.
@@ -643,16 +646,16 @@ int CheckAndReport(const tokenapp::Flags& flags, const std::string& target,
     std::printf("checker: %s", text.c_str());
     if (!text.empty() && text.back() != '\n') std::printf("\n");
   }
-  if (auto path = flags.Get("html")) {
+  if (!flags.html.empty()) {
     const checker::History& h = *parsed_history.history;
     const checker::HtmlExtras extras =
         ReportExtras(flags, target, history, h, scheme, load.crashes());
-    if (const token::Status written = checker::WriteHtmlReport(*path, h, report, extras);
+    if (const token::Status written = checker::WriteHtmlReport(flags.html, h, report, extras);
         !written.ok()) {
       std::fprintf(stderr, "tokenload: %s\n", written.message().c_str());
       return 2;
     }
-    std::printf("report %s\n", path->c_str());
+    std::printf("report %s\n", flags.html.c_str());
   }
   return checker::ExitCodeOf(report);
 }
@@ -660,30 +663,10 @@ int CheckAndReport(const tokenapp::Flags& flags, const std::string& target,
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
-                                       {{"config"},
-                                        {"etcd"},
-                                        {"tokens"},
-                                        {"clients"},
-                                        {"ops"},
-                                        {"read-ratio"},
-                                        {"crash"},
-                                        {"history"},
-                                        {"html"},
-                                        {"final-reads", false},
-                                        {"timeout-ms"},
-                                        {"domain"},
-                                        {"channels"},
-                                        {"seed"},
-                                        {"quiet", false},
-                                        {"help", false},
-                                        {"h", false}});
-  if (!parsed.ok()) return Fail(parsed.status().message());
-  const tokenapp::Flags& flags = parsed.value();
-  if (flags.Has("help") || flags.Has("h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  CLI::App app;
+  Flags flags;
+  Define(app, flags);
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
   auto options = ParseOptions(flags);
   if (!options.ok()) return Fail(options.status().message());
   Load::Options o = std::move(options).value();
@@ -695,10 +678,10 @@ int main(int argc, char** argv) {
   Load load(std::move(o));
   load.Run();
   const std::string history = load.History();
-  if (auto path = flags.Get("history")) {
-    std::ofstream out(*path, std::ios::binary);
+  if (!flags.history.empty()) {
+    std::ofstream out(flags.history, std::ios::binary);
     out << history;
-    if (!out) return Fail(fmt::format("{}: cannot write the history", *path));
+    if (!out) return Fail(fmt::format("{}: cannot write the history", flags.history));
   }
   PrintStats(load, target, n_clients);
   return CheckAndReport(flags, target, history, load, scheme.get(), quiet);

@@ -5,6 +5,7 @@
 //   tokenserver -port 50051                        the original style: 127.0.0.1:50051,
 //                                                   with --config FILE or, without one, as a
 //                                                   single node owning tokens 1..--tokens
+//   tokenserver --help                             every flag (harness/cli, CLI11)
 //
 // Logs each client request with the token's state; stops cleanly on SIGINT or SIGTERM.
 #include <unistd.h>
@@ -17,49 +18,86 @@
 #include <pthread.h>
 
 #include "core/scheme_yaml.h"
-#include "harness/flags.h"
+#include "harness/cli.h"
 #include "net_grpc/node_server.h"
 #include "net_grpc/peer_auth.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: tokenserver --config FILE --listen IP:PORT [options]
-       tokenserver -port PORT [--config FILE | --tokens N] [options]
-  --config FILE        the replication scheme (YAML, see docs/FORMATS.md)
-  --listen IP:PORT     this node's access point as named in FILE (also where it binds)
-  --node IP:PORT       this node's identity when it binds elsewhere (--listen 0.0.0.0:P)
-  -port PORT           listen on 127.0.0.1:PORT (the original tokenserver's flag)
-  --tokens N           without --config: one node owning tokens "1".."N" (default 100)
-  --workers N          argmin worker threads (default 1)
-  --op-timeout-ms MS   how long an operation waits for a quorum when the caller set no
-                       deadline (default 5000); a caller's own deadline, longer or
-                       shorter, is never changed by it
-  --max-held-calls N   bound on calls held silently for crashed tokens (default 100000)
-  --no-fast-read       always run the impose phase of reads
-  --quiet              do not log each request
-  --tls-cert F --tls-key F --tls-ca F   mutual TLS for clients and peers (all three)
-  --cluster-secret-file F
-                       authenticate peers without TLS: every node of the cluster reads
-                       the same secret (32..4096 bytes, e.g. `openssl rand -hex 32`; the
-                       file must not be readable by others); see docs/SECURITY.md
-  --insecure-peers     run without peer authentication (neither TLS nor a secret): any
-                       local process can then speak for a node. A node with peers needs
-                       one of TLS, --cluster-secret-file or this flag
-  --data-dir DIR       keep the node's state in DIR (docs/STORAGE.md): every acknowledged
-                       write survives a crash or restart. Without it: memory only
-  --initial-state new|existing
-                       when DIR holds no state yet: new for the first start of a new
-                       cluster; existing for a node that replaces one whose data is lost
-                       (it catches up from its peers before it serves). Without it such a
-                       DIR is refused; ignored when DIR holds state
-exit: 0 after a clean stop, 2 on bad flags or config, 1 when it cannot serve (or its
-storage failed: restart it, it recovers from DIR)
-)";
-
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "tokenserver: %s\n", message.c_str());
-  if (code == 2) std::fprintf(stderr, "(tokenserver --help for usage)\n");
+  if (code == tokenapp::cli::kUsage) std::fprintf(stderr, "(tokenserver --help for usage)\n");
   return code;
+}
+
+struct Flags {
+  std::string config, listen, node, data_dir, initial_state, cluster_secret_file;
+  std::uint64_t port = 0, tokens = 100, workers = 1, op_timeout_ms = 5000, max_held_calls = 100'000;
+  bool no_fast_read = false, quiet = false, insecure_peers = false;
+  token::net::TlsFiles tls;
+};
+
+void Define(CLI::App& app, Flags& f) {
+  tokenapp::cli::Configure(app, "tokenserver",
+                           "0 after a clean stop (SIGINT, SIGTERM), 1 when it cannot serve or "
+                           "its storage failed (restart it: it recovers from --data-dir), 2 on "
+                           "bad flags or config");
+  app.description(
+      "One node of the replicated token manager, over gRPC: tokenserver --config FILE "
+      "--listen IP:PORT. The original style, tokenserver -port 50051, serves on "
+      "127.0.0.1:PORT (with --config, or alone as one node owning tokens 1..--tokens). Logs "
+      "each client request; stops cleanly on SIGINT or SIGTERM.");
+  auto* config = app.add_option("--config", f.config,
+                                "the replication scheme (YAML, see "
+                                "docs/FORMATS.md)")
+                     ->type_name("FILE");
+  auto* listen = app.add_option("--listen", f.listen,
+                                "this node's access point as named in FILE (also "
+                                "where it binds)")
+                     ->type_name("IP:PORT");
+  app.add_option("--node", f.node,
+                 "this node's identity when it binds elsewhere (--listen "
+                 "0.0.0.0:P)")
+      ->type_name("IP:PORT");
+  tokenapp::cli::AddNumber(app, "--port", &f.port, 1, 65535,
+                           "listen on 127.0.0.1:PORT (the original tokenserver's flag)")
+      ->excludes(listen);
+  tokenapp::cli::AddNumber(app, "--tokens", &f.tokens, 1, 1'000'000,
+                           "without --config: one node owning tokens \"1\"..\"N\"")
+      ->excludes(config);
+  tokenapp::cli::AddNumber(app, "--workers", &f.workers, 1, 256, "argmin worker threads");
+  tokenapp::cli::AddNumber(app, "--op-timeout-ms", &f.op_timeout_ms, 1, 3'600'000,
+                           "how long an operation waits for a quorum when the caller set no "
+                           "deadline; a caller's own deadline, longer or shorter, is never "
+                           "changed by it");
+  tokenapp::cli::AddNumber(app, "--max-held-calls", &f.max_held_calls, 1, 100'000'000,
+                           "bound on calls held silently for crashed tokens");
+  app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
+  app.add_flag("--quiet", f.quiet, "do not log each request");
+  tokenapp::cli::AddTlsOptions(app, &f.tls.cert, &f.tls.key, &f.tls.ca);
+  auto* secret = app.add_option("--cluster-secret-file", f.cluster_secret_file,
+                                "authenticate peers without TLS: every node of the cluster "
+                                "reads the same secret (32..4096 bytes, e.g. `openssl rand -hex "
+                                "32`; the file must not be readable by others); see "
+                                "docs/SECURITY.md")
+                     ->type_name("FILE");
+  app.add_flag("--insecure-peers", f.insecure_peers,
+               "run without peer authentication (neither TLS nor a secret): any local process "
+               "can then speak for a node. A node with peers needs one of TLS, "
+               "--cluster-secret-file or this flag")
+      ->excludes(secret);
+  auto* data = app.add_option("--data-dir", f.data_dir,
+                              "keep the node's state in DIR (docs/STORAGE.md): every "
+                              "acknowledged write survives a crash or restart. Without it: "
+                              "memory only")
+                   ->type_name("DIR");
+  app.add_option("--initial-state", f.initial_state,
+                 "when DIR holds no state yet: new for the first start of a new cluster; "
+                 "existing for a node that replaces one whose data is lost (it catches up "
+                 "from its peers before it serves). Without it such a DIR is refused; ignored "
+                 "when DIR holds state")
+      ->check(CLI::IsMember({"new", "existing"}))
+      ->needs(data);
 }
 
 token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self,
@@ -74,98 +112,43 @@ token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = tokenapp::Flags::Parse(argc, argv, 1,
-                                       {{"config"},
-                                        {"listen"},
-                                        {"node"},
-                                        {"port"},
-                                        {"tokens"},
-                                        {"workers"},
-                                        {"op-timeout-ms"},
-                                        {"max-held-calls"},
-                                        {"no-fast-read", false},
-                                        {"quiet", false},
-                                        {"tls-cert"},
-                                        {"tls-key"},
-                                        {"tls-ca"},
-                                        {"cluster-secret-file"},
-                                        {"insecure-peers", false},
-                                        {"data-dir"},
-                                        {"initial-state"},
-                                        {"help", false},
-                                        {"h", false}});
-  if (!parsed.ok()) return Fail(2, parsed.status().message());
-  const tokenapp::Flags& flags = parsed.value();
-  if (flags.Has("help") || flags.Has("h")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (!flags.positional().empty()) {
-    return Fail(2, fmt::format("unexpected argument '{}'", flags.positional()[0]));
-  }
+  CLI::App app;
+  Flags f;
+  Define(app, f);
+  if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
 
-  std::string listen = flags.GetOr("listen", "");
-  if (flags.Has("port")) {
-    auto port = flags.Number("port", 0);
-    if (!port.ok()) return Fail(2, port.status().message());
-    if (port.value() == 0 || port.value() > 65535) {
-      return Fail(2, fmt::format("-port must be in 1..65535, got {}", port.value()));
-    }
-    if (!listen.empty()) return Fail(2, "give --listen or -port, not both");
-    listen = fmt::format("127.0.0.1:{}", port.value());
-  }
+  std::string listen = f.listen;
+  if (f.port != 0) listen = fmt::format("127.0.0.1:{}", f.port);
   if (listen.empty()) return Fail(2, "--listen IP:PORT (or -port PORT) is required");
-  const std::string self = flags.GetOr("node", listen);
+  const std::string self = f.node.empty() ? listen : f.node;
 
   token::net::NodeServerOptions options;
-  if (auto config = flags.Get("config")) {
-    if (flags.Has("tokens")) return Fail(2, "--tokens applies only without --config");
-    auto scheme = token::LoadSchemeFile(*config);
+  if (!f.config.empty()) {
+    auto scheme = token::LoadSchemeFile(f.config);
     if (!scheme.ok()) return Fail(2, scheme.status().message());
     options.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
   } else {
-    auto n = flags.Number("tokens", 100);
-    if (!n.ok()) return Fail(2, n.status().message());
-    if (n.value() == 0 || n.value() > 1'000'000) return Fail(2, "--tokens must be in 1..1000000");
-    auto scheme = StandaloneScheme(self, n.value());
+    auto scheme = StandaloneScheme(self, f.tokens);
     if (!scheme.ok()) return Fail(2, scheme.status().message());
     options.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
   }
   options.self = self;
   options.listen = listen;
-  auto workers = flags.Number("workers", 1);
-  auto timeout = flags.Number("op-timeout-ms", 5000);
-  auto held = flags.Number("max-held-calls", 100'000);
-  for (const auto* r : {&workers, &timeout, &held}) {
-    if (!r->ok()) return Fail(2, r->status().message());
-  }
-  if (workers.value() < 1 || workers.value() > 256) return Fail(2, "--workers must be in 1..256");
-  if (timeout.value() < 1) return Fail(2, "--op-timeout-ms must be at least 1");
-  options.compute_workers = static_cast<int>(workers.value());
-  options.op_timeout = std::chrono::milliseconds(timeout.value());
-  options.max_held_calls = held.value();
-  options.fast_read = !flags.Has("no-fast-read");
-  options.log_requests = !flags.Has("quiet");
-  options.tls = token::net::TlsFiles{flags.GetOr("tls-cert", ""), flags.GetOr("tls-key", ""),
-                                     flags.GetOr("tls-ca", "")};
-  if (auto secret_file = flags.Get("cluster-secret-file")) {
-    auto secret = token::net::LoadClusterSecret(*secret_file);
+  options.compute_workers = static_cast<int>(f.workers);
+  options.op_timeout = std::chrono::milliseconds(f.op_timeout_ms);
+  options.max_held_calls = f.max_held_calls;
+  options.fast_read = !f.no_fast_read;
+  options.log_requests = !f.quiet;
+  options.tls = f.tls;
+  if (!f.cluster_secret_file.empty()) {
+    auto secret = token::net::LoadClusterSecret(f.cluster_secret_file);
     if (!secret.ok()) return Fail(2, secret.status().message());
     options.cluster_secret = std::move(secret).value();
   }
-  options.insecure_peers = flags.Has("insecure-peers");
-
-  options.data_dir = flags.GetOr("data-dir", "");
-  if (auto state = flags.Get("initial-state")) {
-    if (options.data_dir.empty()) return Fail(2, "--initial-state applies only with --data-dir");
-    if (*state == "new") {
-      options.initial_state = token::StartMode::kNew;
-    } else if (*state == "existing") {
-      options.initial_state = token::StartMode::kReplacement;
-    } else {
-      return Fail(2, fmt::format("--initial-state: '{}' (expected new or existing)", *state));
-    }
-  }
+  options.insecure_peers = f.insecure_peers;
+  options.data_dir = f.data_dir;
+  if (f.initial_state == "new") options.initial_state = token::StartMode::kNew;
+  if (f.initial_state == "existing") options.initial_state = token::StartMode::kReplacement;
 
   // Signals are taken by sigwait below, never by a gRPC or executor thread. SIGUSR1 is the
   // server's own: its storage failed.

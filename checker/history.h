@@ -64,6 +64,7 @@ struct History {
   std::vector<std::string> values;   // ValueId -> canonical JSON text of the value
   std::uint64_t lines = 0;
   std::uint64_t events = 0;
+  std::uint64_t plain_lines = 0;  // lines the reader's plain scanner took (the rest: simdjson)
 
   std::string DescribeValue(ValueId v) const;
 };
@@ -79,13 +80,29 @@ struct ParseResult {
   std::optional<ParseError> error;
 };
 
+// How the reader works; the defaults suit every use.
+struct ParseOptions {
+  // Threads parsing chunks at once; 0: one per core (at most 8). The assembly of the parsed
+  // chunks, in order, runs on the calling thread.
+  unsigned threads = 0;
+  // About how many bytes of input a thread parses at a time (cut at line ends).
+  std::size_t chunk_bytes = std::size_t{8} << 20;
+  // Lines in the plain form the project's tools write go through a quick scanner, the
+  // others through simdjson; false sends every line through simdjson (tests compare both).
+  bool plain_scanner = true;
+};
+
 // Parses JSON Lines text. REQUIRES: `text` is followed by at least `padding` readable bytes
 // (simdjson reads ahead); use ReadHistoryFile or ParseHistoryString, which arrange that.
-ParseResult ParseHistory(const char* text, std::size_t length, std::size_t padding);
-ParseResult ParseHistoryString(std::string_view text);
+ParseResult ParseHistory(const char* text, std::size_t length, std::size_t padding,
+                         const ParseOptions& options = {});
+ParseResult ParseHistoryString(std::string_view text, const ParseOptions& options = {});
 // Reads a file; a file that cannot be read is reported as a ParseError at line 0.
 // With `text`, the file's bytes are also kept there (read once: the file may be a pipe).
-ParseResult ReadHistoryFile(const std::string& path, std::string* text = nullptr);
+// A regular file read without `text` is read in chunks, so memory does not grow with the
+// file's size beyond what the history itself takes.
+ParseResult ReadHistoryFile(const std::string& path, std::string* text = nullptr,
+                            const ParseOptions& options = {});
 
 }  // namespace checker
 

@@ -28,4 +28,26 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
   }
 }
 
+std::string TextEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned>(byte));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace checker

@@ -24,4 +24,9 @@ inline std::string JsonEscape(std::string_view s) {
 // The same, quoted: "...".
 inline std::string JsonQuote(std::string_view s) { return "\"" + JsonEscape(s) + "\""; }
 
+// Text for a terminal: control characters (and DEL) as \n, \t, \r or \xHH and the
+// backslash doubled, so a name or message typed with an escape sequence cannot move the
+// cursor, clear the screen or fake another line of output.
+std::string TextEscape(std::string_view s);
+
 }  // namespace checker

@@ -53,9 +53,32 @@ std::uint64_t TokenHash(std::string_view name, std::uint64_t x) {
 }
 
 ArgminTask::ArgminTask(std::string_view name, std::uint64_t from, std::uint64_t to)
-    : hasher_(name), from_(from), next_(from), to_(to) {
+    : from_(from), next_(from), to_(to) {
   TOKEN_ASSERT(from <= to, "argmin range must satisfy from <= to");
+  // The prefix's whole blocks, absorbed once.
+  prefix_length_ = name.size() + 1;
+  const std::size_t whole = prefix_length_ / SHA256_CBLOCK * SHA256_CBLOCK;
+  std::string prefix(name);
+  prefix += ' ';
+  SHA256_Init(&base_);
+  SHA256_Update(&base_, prefix.data(), whole);
+  prefix_rest_ = prefix.substr(whole);
   SetDecimal(from);
+}
+
+void ArgminTask::BuildTail() {
+  // tail_: the rest of the prefix, the digits, 0x80, zeros, the message's length in bits
+  // (big-endian) in the last 8 bytes of the last block.
+  std::memset(tail_, 0, sizeof tail_);
+  tail_prefix_ = static_cast<int>(prefix_rest_.size());
+  std::memcpy(tail_, prefix_rest_.data(), prefix_rest_.size());
+  const int used = tail_prefix_ + length_;
+  tail_[used] = 0x80;
+  tail_blocks_ = used + 1 + 8 <= SHA256_CBLOCK ? 1 : 2;
+  const std::uint64_t bits = (prefix_length_ + static_cast<std::uint64_t>(length_)) * 8;
+  unsigned char* end = tail_ + tail_blocks_ * SHA256_CBLOCK;
+  for (int i = 1; i <= 8; ++i) end[-i] = static_cast<unsigned char>(bits >> (8 * (i - 1)));
+  tail_length_ = length_;
 }
 
 void ArgminTask::SetDecimal(std::uint64_t x) {
@@ -86,9 +109,16 @@ bool ArgminTask::Step(std::uint64_t max_points) {
   std::uint64_t budget = max_points < remaining() ? max_points : remaining();
   HashPoint best = best_.value_or(HashPoint{0, UINT64_MAX});
   bool have_best = best_.has_value();
+  SHA256_CTX ctx = base_;
   for (std::uint64_t i = 0; i < budget; ++i) {
-    const std::uint64_t h =
-        hasher_.HashDecimal(digits_ + kDigits - length_, static_cast<std::size_t>(length_));
+    if (length_ != tail_length_) BuildTail();
+    std::memcpy(tail_ + tail_prefix_, digits_ + kDigits - length_,
+                static_cast<std::size_t>(length_));
+    std::memcpy(ctx.h, base_.h, sizeof ctx.h);
+    SHA256_Transform(&ctx, tail_);
+    if (tail_blocks_ == 2) SHA256_Transform(&ctx, tail_ + SHA256_CBLOCK);
+    // The digest's first eight bytes, big-endian, are its first two state words.
+    const std::uint64_t h = (std::uint64_t{ctx.h[0]} << 32) | ctx.h[1];
     // Points arrive in increasing x, so a strictly smaller hash is the only way to win.
     if (!have_best || h < best.hash) {
       best = HashPoint{next_, h};

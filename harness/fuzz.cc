@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <rapidcheck.h>
 
+#include "base/assert.h"
 #include "harness/sim_check.h"
 #include "harness/uniform_pick.h"
 #include "sim/scenario_yaml.h"
@@ -288,88 +289,102 @@ sim::Scenario GenerateCase(std::uint64_t seed, std::uint64_t index, token::Mutan
   return ScenarioGen(mutant)(rc::Random(CaseKey(seed, index)), CaseSize(index)).value();
 }
 
+namespace {
+
+// Shrinks the failing case `index` (greedy descent through rapidcheck's shrink tree, then
+// Reduce), writes it as a scenario file and its report into the output directory.
+FuzzFailure ShrinkAndWrite(const FuzzOptions& o, std::uint64_t index,
+                           const rc::Shrinkable<sim::Scenario>& shrinkable, std::string why) {
+  FuzzFailure f;
+  f.case_index = index;
+  rc::Shrinkable<sim::Scenario> current = shrinkable;
+  bool progressed = true;
+  while (progressed && f.shrink_steps < o.max_shrink_steps) {
+    progressed = false;
+    auto shrinks = current.shrinks();
+    while (auto candidate = shrinks.next()) {
+      if (++f.shrink_steps >= o.max_shrink_steps) break;
+      if (auto candidate_why = Mismatch(candidate->value())) {
+        current = *candidate;
+        why = std::move(*candidate_why);
+        progressed = true;
+        break;
+      }
+    }
+  }
+  const sim::Scenario shrunk =
+      Reduce(current.value(), &why, &f.shrink_steps, 2 * o.max_shrink_steps);
+  f.reason = why;
+  f.shrunk_faults = shrunk.faults.size();
+  f.shrunk_operations =
+      shrunk.ops.size() +
+      (shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
+                       : 0);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  const std::string name = fmt::format("fuzz-seed{}-case{}", o.seed, index);
+  f.yaml_path = fmt::format("{}/{}.yaml", o.out_dir, name);
+  sim::Scenario named = shrunk;
+  named.name = name;
+  named.description = "shrunk by tokensim fuzz: " + why;
+  std::ofstream out(f.yaml_path);
+  out << sim::ScenarioToYaml(named);
+  if (!out) f.yaml_path.clear();  // the caller reports that nothing was written
+  out.close();
+  if (f.yaml_path.empty()) return f;
+  // The report of the replayed file: what a person opens first.
+  auto replayed = sim::LoadScenarioFile(f.yaml_path);
+  if (replayed.ok()) {
+    std::vector<sim::MessageRecord> messages;
+    const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
+    const std::string html = fmt::format("{}/{}.html", o.out_dir, name);
+    if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
+                                              SimReportExtras(*replayed, j, messages))
+                         .ok()) {
+      f.html_path = html;
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
 FuzzResult Fuzz(const FuzzOptions& o) {
+  TOKEN_ASSERT(o.shards >= 1 && o.shard < o.shards, "shard K of N needs K < N");
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   FuzzResult result;
   const rc::Gen<sim::Scenario> gen = ScenarioGen(o.mutant);
   double last_report = 0;
-  for (std::uint64_t i = 0; i < o.cases; ++i) {
+  auto report = [&](const std::string* failing, std::uint64_t index) {
+    if (!o.on_progress) return;
+    o.on_progress(FuzzProgress{result.cases_run, elapsed(), result.faults_drawn,
+                               result.failures.size(), failing, index});
+  };
+  for (std::uint64_t i = o.shard; i < o.cases; i += o.shards) {
     if (o.time_limit_s > 0 && elapsed() >= o.time_limit_s) break;
     const rc::Shrinkable<sim::Scenario> shrinkable =
         gen(rc::Random(CaseKey(o.seed, i)), CaseSize(i));
     ++result.cases_run;
-    std::optional<std::string> first_why = Mismatch(shrinkable.value());
-    if (!first_why) {
-      if (o.progress && elapsed() - last_report >= 1.0) {
-        last_report = elapsed();
-        std::fprintf(stderr, "\rcases %llu, %.0f cases/s, violations 0",
-                     static_cast<unsigned long long>(result.cases_run),
-                     static_cast<double>(result.cases_run) / std::max(elapsed(), 1e-9));
-      }
-      continue;
+    result.faults_drawn += shrinkable.value().faults.size();
+    std::optional<std::string> why = Mismatch(shrinkable.value());
+    if (o.on_case) o.on_case(i, why.has_value());
+    if (why) {
+      report(&*why, i);
+      const double found_at = elapsed();
+      FuzzFailure f = ShrinkAndWrite(o, i, shrinkable, std::move(*why));
+      f.seconds_to_failure = found_at;
+      result.failures.push_back(std::move(f));
+      if (o.max_failures != 0 && result.failures.size() >= o.max_failures) break;
+    } else if (elapsed() - last_report >= 0.5) {
+      last_report = elapsed();
+      report(nullptr, i);
     }
-    std::string why = std::move(*first_why);
-    result.failed = true;
-    result.failing_case = i;
-    result.seconds_to_failure = elapsed();
-    if (o.progress) {
-      std::fprintf(stderr, "\rcase %llu fails after %.2f s: %s\nshrinking...\n",
-                   static_cast<unsigned long long>(i), result.seconds_to_failure, why.c_str());
-    }
-    // Greedy descent through rapidcheck's shrink tree: take the first smaller case that
-    // still fails, until none does (bounded).
-    rc::Shrinkable<sim::Scenario> current = shrinkable;
-    bool progressed = true;
-    while (progressed && result.shrink_steps < o.max_shrink_steps) {
-      progressed = false;
-      auto shrinks = current.shrinks();
-      while (auto candidate = shrinks.next()) {
-        if (++result.shrink_steps >= o.max_shrink_steps) break;
-        if (auto candidate_why = Mismatch(candidate->value())) {
-          current = *candidate;
-          why = std::move(*candidate_why);
-          progressed = true;
-          break;
-        }
-      }
-    }
-    const sim::Scenario shrunk =
-        Reduce(current.value(), &why, &result.shrink_steps, 2 * o.max_shrink_steps);
-    result.reason = why;
-    result.shrunk_faults = shrunk.faults.size();
-    result.shrunk_operations =
-        shrunk.ops.size() +
-        (shrunk.workload ? std::uint64_t{shrunk.workload->clients} * shrunk.workload->ops_per_client
-                         : 0);
-    std::error_code ec;
-    std::filesystem::create_directories(o.out_dir, ec);
-    result.yaml_path = fmt::format("{}/fuzz-seed{}-case{}.yaml", o.out_dir, o.seed, i);
-    sim::Scenario named = shrunk;
-    named.name = fmt::format("fuzz-seed{}-case{}", o.seed, i);
-    named.description = "shrunk by tokensim fuzz: " + why;
-    std::ofstream out(result.yaml_path);
-    out << sim::ScenarioToYaml(named);
-    if (!out) result.yaml_path.clear();  // the caller reports that nothing was written
-    out.close();
-    if (!result.yaml_path.empty()) {
-      // The report of the replayed file: what a person opens first.
-      auto replayed = sim::LoadScenarioFile(result.yaml_path);
-      if (replayed.ok()) {
-        std::vector<sim::MessageRecord> messages;
-        const Judgement j = RunAndJudge(*replayed, nullptr, &messages);
-        const std::string html = fmt::format("{}/fuzz-seed{}-case{}.html", o.out_dir, o.seed, i);
-        if (j.history && checker::WriteHtmlReport(html, *j.history, j.report,
-                                                  SimReportExtras(*replayed, j, messages))
-                             .ok()) {
-          result.html_path = html;
-        }
-      }
-    }
-    break;
+    if (o.cases - i <= o.shards) break;  // the next index would pass the bound (or wrap)
   }
   result.elapsed_s = elapsed();
+  report(nullptr, 0);
   return result;
 }
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/flags.h"
+#include "harness/number.h"
 
 namespace tokenapp {
 namespace {
@@ -16,13 +16,16 @@ constexpr std::uint64_t kMaxMs = 24ULL * 3600 * 1000;
 
 token::Result<std::uint64_t> Millis(const std::string& text, const std::string& spec,
                                     const char* what) {
-  auto n = ParseUnsigned(text, fmt::format("{} in nemesis '{}'", what, spec));
-  if (!n.ok()) return n.status();
-  if (n.value() > kMaxMs) {
+  const auto n = ParseUnsigned(text);
+  if (!n) {
     return token::Status::InvalidArgument(
-        fmt::format("nemesis '{}': {} {} ms is more than a day", spec, what, n.value()));
+        fmt::format("{} in nemesis '{}' needs a non-negative integer, got '{}'", what, spec, text));
   }
-  return n.value();
+  if (*n > kMaxMs) {
+    return token::Status::InvalidArgument(
+        fmt::format("nemesis '{}': {} {} ms is more than a day", spec, what, *n));
+  }
+  return *n;
 }
 
 token::Status Malformed(const std::string& spec) {

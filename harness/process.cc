@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -118,6 +120,25 @@ std::string SelfDirectory() {
   std::string path(buf, static_cast<std::size_t>(n));
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+Result<std::string> FindProgram(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("no program given");
+  if (name.find('/') != std::string::npos) return name;
+  const std::string sibling = fmt::format("{}/{}", SelfDirectory(), name);
+  if (access(sibling.c_str(), X_OK) == 0) return sibling;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path == nullptr ? "" : path;
+  while (!dirs.empty()) {
+    const std::size_t colon = dirs.find(':');
+    const std::string_view dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? "" : dirs.substr(colon + 1);
+    // An empty entry is the current directory.
+    const std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return Status::InvalidArgument(
+      fmt::format("{}: no such program beside {} or on PATH", name, SelfDirectory()));
 }
 
 }  // namespace tokenapp

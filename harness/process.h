@@ -45,4 +45,9 @@ class ChildProcess {
 // The directory holding the running executable (to find sibling binaries).
 std::string SelfDirectory();
 
+// The program to run for `name`: itself when it holds a '/', else the executable of that
+// name beside the running one (the project's tools), else the first on $PATH, as a shell
+// would find it. INVALID_ARGUMENT when there is none.
+token::Result<std::string> FindProgram(const std::string& name);
+
 }  // namespace tokenapp

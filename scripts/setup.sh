@@ -10,6 +10,7 @@ PACKAGES=(
   libfmt-dev libssl-dev openssl nlohmann-json3-dev libsimdjson-dev
   chromium fonts-dejavu-core
   libsqlite3-dev  # bench/storage_bench measures the store against SQLite
+  libcli11-dev    # every program's command line (harness/cli)
 )
 
 missing=()

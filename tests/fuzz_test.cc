@@ -1,13 +1,16 @@
 // The fuzzer: the correct protocol passes a few thousand swarm cases, every planted bug is
 // caught and shrunk to a scenario file that replays bit for bit and still fails.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/mutant_param_name.h"
 
+#include "harness/campaign.h"
 #include "harness/fuzz.h"
 #include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
@@ -19,10 +22,10 @@ TEST(Fuzz, CorrectProtocolPassesThousandsOfCases) {
   FuzzOptions o;
   o.cases = 3000;
   o.seed = 20261121;
-  o.progress = false;
   o.out_dir = ::testing::TempDir() + "/fuzz-correct";
   const FuzzResult r = Fuzz(o);
-  EXPECT_FALSE(r.failed) << r.reason << "\nreplay: tokensim replay " << r.yaml_path;
+  ASSERT_FALSE(r.failed()) << r.failures[0].reason << "\nreplay: tokensim replay "
+                           << r.failures[0].yaml_path;
   EXPECT_EQ(r.cases_run, o.cases);
 }
 
@@ -42,10 +45,12 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
   o.cases = 20000;
   o.seed = 1;
   o.mutant = GetParam();
-  o.progress = false;
   o.out_dir = ::testing::TempDir() + "/fuzz-" + std::string(token::MutantName(GetParam()));
-  const FuzzResult r = Fuzz(o);
-  ASSERT_TRUE(r.failed) << token::MutantName(GetParam()) << " survived " << r.cases_run << " cases";
+  const FuzzResult result = Fuzz(o);
+  ASSERT_TRUE(result.failed()) << token::MutantName(GetParam()) << " survived " << result.cases_run
+                               << " cases";
+  ASSERT_EQ(result.failures.size(), 1u);  // it stops at the first failure by default
+  const FuzzFailure& r = result.failures[0];
   ASSERT_FALSE(r.yaml_path.empty());
   // Beside the file, its report: a page that names the violation.
   ASSERT_FALSE(r.html_path.empty());
@@ -94,6 +99,134 @@ TEST(Fuzz, ScriptedClientsReplayTheWorkload) {
     ++compared;
   }
   EXPECT_GT(compared, 150);
+}
+
+}  // namespace
+}  // namespace tokensim
+
+namespace tokensim {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+struct Ran {
+  std::vector<std::uint64_t> cases;  // in the order run
+  FuzzResult result;
+};
+
+Ran RunShard(FuzzOptions o, std::uint64_t shard, std::uint64_t shards) {
+  Ran ran;
+  o.shard = shard;
+  o.shards = shards;
+  o.on_case = [&ran](std::uint64_t index, bool) { ran.cases.push_back(index); };
+  ran.result = Fuzz(o);
+  return ran;
+}
+
+// N shards with the seed of one unsharded run run exactly its cases, each once, and find
+// the same failures, shrunk to the same files; the merged results say so. A planted bug
+// makes failures exist (the correct protocol would make "the same failures" vacuous).
+TEST(FuzzShards, CoverOneUnshardedRunExactly) {
+  FuzzOptions o;
+  o.cases = 240;
+  o.seed = 7;
+  o.mutant = token::Mutant::kMinorityQuorum;
+  o.max_failures = 0;  // every case runs; every failure is shrunk and written
+  o.max_shrink_steps = 40;
+  const std::string dir = ::testing::TempDir() + "/fuzz-shards";
+  std::filesystem::remove_all(dir);
+  o.out_dir = dir + "/whole";
+  const Ran whole = RunShard(o, 0, 1);
+  ASSERT_EQ(whole.cases.size(), 240u);
+  std::vector<std::uint64_t> whole_failures;
+  for (const FuzzFailure& f : whole.result.failures) whole_failures.push_back(f.case_index);
+  ASSERT_GE(whole_failures.size(), 2u) << "the planted bug should fail some of 240 cases";
+  ASSERT_LT(whole_failures.size(), 240u);
+
+  for (const std::uint64_t shards : {2u, 3u, 7u}) {
+    std::vector<std::uint64_t> cases, failures;
+    std::vector<std::string> results, names;
+    for (std::uint64_t k = 0; k < shards; ++k) {
+      o.out_dir = fmt::format("{}/{}-{}", dir, k, shards);
+      const Ran part = RunShard(o, k, shards);
+      for (const std::uint64_t i : part.cases) EXPECT_EQ(i % shards, k);
+      cases.insert(cases.end(), part.cases.begin(), part.cases.end());
+      for (const FuzzFailure& f : part.result.failures) {
+        failures.push_back(f.case_index);
+        // The same shrunk case as the unsharded run wrote (same name, same text).
+        const std::string name = std::filesystem::path(f.yaml_path).filename();
+        EXPECT_EQ(ReadAll(f.yaml_path), ReadAll(dir + "/whole/" + name)) << name;
+      }
+      FuzzOptions shard_options = o;
+      shard_options.shard = k;
+      shard_options.shards = shards;
+      results.push_back(ShardResultJson(shard_options, part.result));
+      names.push_back(fmt::format("shard {}", k));
+    }
+    std::sort(cases.begin(), cases.end());
+    std::sort(failures.begin(), failures.end());
+    EXPECT_EQ(cases, whole.cases) << shards << " shards";  // whole.cases is 0..239 in order
+    EXPECT_EQ(failures, whole_failures) << shards << " shards";
+
+    auto merged = MergeShards(results, names);
+    ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+    EXPECT_EQ(merged->cases_run, 240u);
+    EXPECT_EQ(merged->covered_below, 240u);
+    EXPECT_TRUE(merged->missing.empty());
+    ASSERT_EQ(merged->failures.size(), whole_failures.size());
+    for (std::size_t i = 0; i < whole_failures.size(); ++i) {
+      EXPECT_EQ(merged->failures[i].failure.case_index, whole_failures[i]);
+      EXPECT_EQ(merged->failures[i].shard, whole_failures[i] % shards);
+    }
+    // A missing shard shows: the coverage stops at its first case.
+    results.erase(results.begin() + 1);
+    names.erase(names.begin() + 1);
+    auto partial = MergeShards(results, names);
+    ASSERT_TRUE(partial.ok());
+    EXPECT_EQ(partial->missing, std::vector<std::uint64_t>{1});
+    EXPECT_EQ(partial->covered_below, 1u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FuzzShards, MergeRefusesMixedCampaigns) {
+  FuzzOptions a;
+  a.seed = 1;
+  a.shards = 2;
+  FuzzResult r;
+  r.cases_run = 3;
+  const std::string first = ShardResultJson(a, r);
+  FuzzOptions b = a;
+  b.seed = 2;
+  b.shard = 1;
+  auto mixed = MergeShards({first, ShardResultJson(b, r)}, {"a", "b"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("another campaign"), std::string::npos);
+  auto twice = MergeShards({first + "\n" + first}, {"a"});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("given twice"), std::string::npos);
+  auto garbage = MergeShards({"{\"kind\":\"tokensim-fuzz-shard\"}"}, {"g"});
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("g:1"), std::string::npos);
+}
+
+// A time limit alone bounds the run by time, not by the default number of cases.
+TEST(FuzzShards, TimeLimitAloneRunsPastTheDefaultCases) {
+  FuzzOptions o;
+  o.cases = UINT64_MAX;  // what tokensim sets for --time-limit without --cases
+  o.time_limit_s = 0.5;
+  o.seed = 3;
+  std::uint64_t progress_calls = 0;
+  o.on_progress = [&progress_calls](const FuzzProgress&) { ++progress_calls; };
+  const FuzzResult r = Fuzz(o);
+  EXPECT_GE(r.elapsed_s, 0.5);
+  EXPECT_LT(r.elapsed_s, 30.0);
+  EXPECT_GT(r.cases_run, 0u);
+  EXPECT_GT(r.faults_drawn, 0u);
+  EXPECT_GE(progress_calls, 1u);
 }
 
 }  // namespace

@@ -1,0 +1,643 @@
+#include "checker/history_chunk.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "base/status.h"
+
+namespace checker::internal {
+namespace {
+
+using simdjson::ondemand::json_type;
+
+std::string_view Trim(std::string_view raw) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\r' || raw.back() == '\n')) {
+    raw.remove_suffix(1);
+  }
+  return raw;
+}
+
+// One field of a value object, on its way to the canonical text.
+struct ValueField {
+  std::string_view key;
+  std::string_view scalar;  // flat values
+  std::string nested;       // objects and arrays
+};
+
+// Appends `{"k":v,...}` of fields already sorted by key.
+void AppendSortedObject(const std::vector<ValueField>& fields, std::string* out) {
+  *out += '{';
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) *out += ',';
+    *out += '"';
+    *out += fields[i].key;
+    *out += "\":";
+    if (fields[i].nested.empty()) {
+      *out += fields[i].scalar;
+    } else {
+      *out += fields[i].nested;
+    }
+  }
+  *out += '}';
+}
+
+constexpr int kMaxDepth = 16;  // of a value's nesting
+
+bool KeyLess(const ValueField& a, const ValueField& b) { return a.key < b.key; }
+
+// Canonical text of a JSON value, appended to `out`: objects with their fields sorted by
+// key, everything without spacing. Two spellings of one value intern to one id. Keys are
+// views into the parser's string buffer and scalars views into the input, both valid
+// until the next line is parsed, so a flat object costs no allocation.
+token::Status Canonical(simdjson::ondemand::value v, std::string* out, int depth) {
+  if (depth > kMaxDepth) {
+    return token::Status::InvalidArgument("value nests too deeply");
+  }
+  json_type type;
+  if (v.type().get(type) != simdjson::SUCCESS) {
+    return token::Status::InvalidArgument("malformed value");
+  }
+  if (type == json_type::object) {
+    simdjson::ondemand::object obj;
+    if (v.get_object().get(obj) != simdjson::SUCCESS) {
+      return token::Status::InvalidArgument("malformed object in value");
+    }
+    // One list per depth, all made at once: growing the outer vector during the recursion
+    // would move the lists the callers are filling.
+    thread_local std::vector<std::vector<ValueField>> scratch(kMaxDepth + 1);
+    std::vector<ValueField>& fields = scratch[static_cast<std::size_t>(depth)];
+    fields.clear();
+    for (auto field : obj) {
+      std::string_view key;
+      simdjson::ondemand::value fv;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS ||
+          field.value().get(fv) != simdjson::SUCCESS) {
+        return token::Status::InvalidArgument("malformed field in value");
+      }
+      json_type ft;
+      if (fv.type().get(ft) != simdjson::SUCCESS) {
+        return token::Status::InvalidArgument("malformed field in value");
+      }
+      ValueField f;
+      f.key = key;
+      if (ft == json_type::object || ft == json_type::array) {
+        if (token::Status s = Canonical(fv, &f.nested, depth + 1); !s.ok()) return s;
+      } else {
+        f.scalar = Trim(fv.raw_json_token());
+      }
+      fields.push_back(std::move(f));
+    }
+    std::sort(fields.begin(), fields.end(), KeyLess);
+    AppendSortedObject(fields, out);
+    return token::Status::Ok();
+  }
+  if (type == json_type::array) {
+    simdjson::ondemand::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+      return token::Status::InvalidArgument("malformed array in value");
+    }
+    *out += '[';
+    bool first = true;
+    for (auto element : arr) {
+      simdjson::ondemand::value ev;
+      if (element.get(ev) != simdjson::SUCCESS) {
+        return token::Status::InvalidArgument("malformed array in value");
+      }
+      if (!first) *out += ',';
+      first = false;
+      if (token::Status s = Canonical(ev, out, depth + 1); !s.ok()) return s;
+    }
+    *out += ']';
+    return token::Status::Ok();
+  }
+  *out += Trim(v.raw_json_token());
+  return token::Status::Ok();
+}
+
+// The text of a raw key up to its closing quote (keys of this format have no escapes; a key
+// with one simply matches nothing and is ignored as an extra field).
+std::string_view RawKey(simdjson::ondemand::raw_json_string key) {
+  const char* p = key.raw();
+  const char* q = p;
+  while (*q != '"' && *q != '\\') ++q;
+  return std::string_view(p, static_cast<std::size_t>(q - p));
+}
+
+// The fields of one line the format knows (others are ignored).
+struct Fields {
+  bool has_process = false, has_type = false, has_f = false, has_token = false, has_time = false,
+       has_value = false, has_version = false;
+  std::int64_t process = 0, time = 0;
+  std::string_view type, f, token;
+  ValueId value = kInitialValue;  // null unless an object was given (chunk-local id)
+  std::uint64_t version = 0;
+};
+
+constexpr std::string_view kProcessError = "'process' must be a non-negative integer";
+constexpr std::string_view kValueError = "'value' must be an object or null";
+
+bool ProcessInRange(std::int64_t p) {
+  return p >= 0 && p <= std::numeric_limits<std::uint32_t>::max();
+}
+
+// Reads the lines of one chunk.
+class ChunkParser {
+ public:
+  ChunkParser(bool fast_path, Chunk* out)
+      : fast_path_(fast_path), out_(out), tokens_(&out->tokens), values_(&out->values) {}
+
+  void Run(const char* text, std::size_t length, std::size_t padding) {
+    const char* p = text;
+    const char* end = text + length;
+    std::uint64_t line = 0;
+    while (p < end) {
+      ++line;
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* line_end = nl ? nl : end;
+      std::size_t len = static_cast<std::size_t>(line_end - p);
+      if (len > 0 && p[len - 1] == '\r') --len;
+      if (!Blank(p, len)) {
+        if (!Line(line, p, len, static_cast<std::size_t>(end - p) + padding)) {
+          out_->lines = line;
+          return;
+        }
+      }
+      p = nl ? nl + 1 : end;
+    }
+    out_->lines = line;
+  }
+
+ private:
+  static bool Blank(const char* p, std::size_t len) {
+    for (std::size_t i = 0; i < len; ++i) {
+      if (p[i] != ' ' && p[i] != '\t') return false;
+    }
+    return true;
+  }
+
+  bool Fail(std::uint64_t line, std::string message) {
+    out_->error = ParseError{line, std::move(message)};
+    return false;
+  }
+
+  // One non-blank line; false after an error.
+  bool Line(std::uint64_t line, const char* p, std::size_t len, std::size_t capacity) {
+    Fields fields;
+    if (fast_path_ && Scan(p, len, &fields)) {
+      ++out_->fast_lines;
+    } else {
+      fields = Fields{};
+      if (!SlowLine(line, p, len, capacity, &fields)) return false;
+    }
+    return Emit(line, fields);
+  }
+
+  bool SlowLine(std::uint64_t line, const char* p, std::size_t len, std::size_t capacity,
+                Fields* fields) {
+    const char* text = p;
+    if (capacity - len < simdjson::SIMDJSON_PADDING) {
+      // Too close to the end of the buffer for simdjson's read-ahead: parse a copy.
+      tail_.assign(p, len);
+      tail_.append(simdjson::SIMDJSON_PADDING, ' ');
+      text = tail_.data();
+      capacity = tail_.size();
+    }
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::object obj;
+    if (parser_.iterate(text, len, capacity).get(doc) != simdjson::SUCCESS ||
+        doc.get_object().get(obj) != simdjson::SUCCESS) {
+      return Fail(line, "not a JSON object");
+    }
+    return ReadFields(line, obj, fields);
+  }
+
+  // The checks of one line's fields that need no other line, then the event.
+  bool Emit(std::uint64_t line, const Fields& fields) {
+    if (!fields.has_process) return Fail(line, "missing field 'process'");
+    if (!fields.has_type) return Fail(line, "missing field 'type'");
+    if (!fields.has_f) return Fail(line, "missing field 'f'");
+    if (!fields.has_token) return Fail(line, "missing field 'token'");
+    if (!fields.has_time) return Fail(line, "missing field 'time'");
+    Event ev;
+    if (fields.f == "write" || fields.f == "create" || fields.f == "drop") {
+      ev.op = OpType::kWrite;
+    } else if (fields.f == "read") {
+      ev.op = OpType::kRead;
+    } else {
+      return Fail(line, fmt::format("unknown f '{}' (expected read or write)", fields.f));
+    }
+    ev.line = line;
+    ev.time = fields.time;
+    ev.process = static_cast<std::uint32_t>(fields.process);
+    if (last_token_ == nullptr || fields.token != *last_token_) {
+      last_token_id_ = tokens_.Intern(fields.token, HashText(fields.token));
+      last_token_ = &out_->tokens[last_token_id_];
+    }
+    ev.token = last_token_id_;
+    ev.value = fields.value;
+    ev.has_value = fields.has_value;
+    ev.has_version = fields.has_version;
+    ev.version = fields.version;
+    if (fields.type == "invoke") {
+      ev.type = EventType::kInvoke;
+    } else if (fields.type == "ok") {
+      ev.type = EventType::kOk;
+    } else if (fields.type == "fail") {
+      ev.type = EventType::kFail;
+    } else if (fields.type == "info") {
+      ev.type = EventType::kInfo;
+    } else {
+      // Reported by the reader in line order, after the checks that need earlier lines.
+      ev.type = EventType::kUnknown;
+      ev.version = out_->unknown_types.size();
+      out_->unknown_types.emplace_back(fields.type);
+    }
+    out_->events.push_back(ev);
+    return true;
+  }
+
+  ValueId InternValue(std::string_view canonical) {
+    const std::uint64_t h = HashText(canonical);
+    const std::size_t before = out_->values.size();
+    const std::uint32_t id = values_.Intern(canonical, h);
+    if (out_->values.size() != before) out_->value_hashes.push_back(h);
+    return static_cast<ValueId>(id);
+  }
+
+  // ---- simdjson: every line the plain scanner does not take ----
+
+  bool ReadFields(std::uint64_t line, simdjson::ondemand::object& obj, Fields* out) {
+    Fields& fields = *out;
+    for (auto field : obj) {
+      // Keys compared raw (without unescaping): the format's keys need no escapes.
+      simdjson::ondemand::raw_json_string raw_key;
+      if (field.key().get(raw_key) != simdjson::SUCCESS) return Fail(line, "malformed key");
+      const std::string_view key = RawKey(raw_key);
+      auto v = field.value();
+      if (key == "process") {
+        if (v.get_int64().get(fields.process) != simdjson::SUCCESS ||
+            !ProcessInRange(fields.process)) {
+          return Fail(line, std::string(kProcessError));
+        }
+        fields.has_process = true;
+      } else if (key == "type") {
+        if (v.get_string().get(fields.type) != simdjson::SUCCESS) {
+          return Fail(line, "'type' must be a string");
+        }
+        fields.has_type = true;
+      } else if (key == "f") {
+        if (v.get_string().get(fields.f) != simdjson::SUCCESS) {
+          return Fail(line, "'f' must be a string");
+        }
+        fields.has_f = true;
+      } else if (key == "token") {
+        if (!ReadToken(line, v, &fields.token)) return false;
+        fields.has_token = true;
+      } else if (key == "time") {
+        if (v.get_int64().get(fields.time) != simdjson::SUCCESS) {
+          return Fail(line, "'time' must be an integer (nanoseconds)");
+        }
+        fields.has_time = true;
+      } else if (key == "value") {
+        if (!ReadValue(line, v, &fields.value)) return false;
+        fields.has_value = true;
+      } else if (key == "version") {
+        if (v.get_uint64().get(fields.version) != simdjson::SUCCESS) {
+          return Fail(line, "'version' must be a non-negative integer");
+        }
+        fields.has_version = true;
+      }
+      // Other fields are allowed and ignored.
+    }
+    return true;
+  }
+
+  // A token id: a string, or a number kept as its text (like the scheme's token ids). The
+  // view points into this parser's buffer until the next line.
+  template <typename Value>
+  bool ReadToken(std::uint64_t line, Value& v, std::string_view* out) {
+    std::string_view token;
+    json_type jt;
+    if (v.type().get(jt) != simdjson::SUCCESS) return Fail(line, "malformed 'token'");
+    if (jt == json_type::string) {
+      if (v.get_string().get(token) != simdjson::SUCCESS) return Fail(line, "malformed 'token'");
+    } else if (jt == json_type::number) {
+      if (v.raw_json_token().get(token) != simdjson::SUCCESS) {
+        return Fail(line, "malformed 'token'");
+      }
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    } else {
+      return Fail(line, "'token' must be a string");
+    }
+    token_buf_.assign(token);
+    *out = token_buf_;
+    return true;
+  }
+
+  // A value: null (the initial value) or an object, interned by its canonical text.
+  template <typename Value>
+  bool ReadValue(std::uint64_t line, Value& v, ValueId* out) {
+    simdjson::ondemand::value vv;
+    json_type jt;
+    if (v.get(vv) != simdjson::SUCCESS || vv.type().get(jt) != simdjson::SUCCESS) {
+      return Fail(line, "malformed 'value'");
+    }
+    if (jt == json_type::null) {
+      *out = kInitialValue;
+      return true;
+    }
+    if (jt != json_type::object) return Fail(line, std::string(kValueError));
+    canonical_.clear();
+    if (token::Status s = Canonical(vv, &canonical_, 0); !s.ok()) {
+      return Fail(line, "'value': " + s.message());
+    }
+    *out = InternValue(canonical_);
+    return true;
+  }
+
+  // ---- the plain scanner ----
+  //
+  // Takes a line only in the form the project's tools write it: one object, no spaces, no
+  // escapes, ASCII, integers, values flat objects. Gives up (false, nothing interned
+  // that simdjson would not intern too) at anything else, and simdjson decides.
+
+  class Cursor {
+   public:
+    Cursor(const char* p, const char* end) : p_(p), end_(end) {}
+    bool AtEnd() const { return p_ == end_; }
+    bool Peek(char c) const { return p_ < end_ && *p_ == c; }
+    bool Lit(char c) {
+      if (!Peek(c)) return false;
+      ++p_;
+      return true;
+    }
+    // A string without escapes, control characters or bytes above 0x7F; `raw` gets it with
+    // its quotes.
+    bool String(std::string_view* inner, std::string_view* raw = nullptr) {
+      const char* open = p_;
+      if (!Lit('"')) return false;
+      const char* s = p_;
+      while (p_ < end_) {
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c == '"') break;
+        if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+        ++p_;
+      }
+      if (p_ == end_) return false;
+      *inner = std::string_view(s, static_cast<std::size_t>(p_ - s));
+      ++p_;
+      if (raw) *raw = std::string_view(open, static_cast<std::size_t>(p_ - open));
+      return true;
+    }
+    // An integer as JSON writes it, -?(0|[1-9][0-9]*), of at most 18 digits, followed by
+    // ',' '}' or ']'.
+    bool Integer(std::int64_t* value, std::string_view* raw = nullptr) {
+      const char* s = p_;
+      const bool negative = Lit('-');
+      const char* digits = p_;
+      std::int64_t v = 0;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+        v = v * 10 + (*p_ - '0');
+        ++p_;
+      }
+      const auto n = p_ - digits;
+      if (n == 0 || n > 18 || (n > 1 && *digits == '0')) return false;
+      if (!(Peek(',') || Peek('}') || Peek(']'))) return false;
+      *value = negative ? -v : v;
+      if (raw) *raw = std::string_view(s, static_cast<std::size_t>(p_ - s));
+      return true;
+    }
+    bool Word(std::string_view word, std::string_view* raw = nullptr) {
+      if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+          std::memcmp(p_, word.data(), word.size()) != 0) {
+        return false;
+      }
+      if (raw) *raw = std::string_view(p_, word.size());
+      p_ += word.size();
+      return Peek(',') || Peek('}') || Peek(']');
+    }
+    // A scalar: a string, an integer, true, false or null; `raw` gets its text.
+    bool Scalar(std::string_view* raw) {
+      std::string_view inner;
+      std::int64_t number;
+      if (Peek('"')) return String(&inner, raw);
+      if (Peek('t')) return Word("true", raw);
+      if (Peek('f')) return Word("false", raw);
+      if (Peek('n')) return Word("null", raw);
+      return Integer(&number, raw);
+    }
+    // Any value of the plain form, skipped (fields the format ignores).
+    bool Skip(int depth) {
+      if (depth > 16) return false;
+      std::string_view raw;
+      if (Lit('{')) {
+        if (Lit('}')) return true;
+        do {
+          std::string_view key;
+          if (!String(&key) || !Lit(':') || !Skip(depth + 1)) return false;
+        } while (Lit(','));
+        return Lit('}');
+      }
+      if (Lit('[')) {
+        if (Lit(']')) return true;
+        do {
+          if (!Skip(depth + 1)) return false;
+        } while (Lit(','));
+        return Lit(']');
+      }
+      return Scalar(&raw);
+    }
+
+   private:
+    const char* p_;
+    const char* end_;
+  };
+
+  // A value object of scalars, as its canonical text.
+  bool ScanValueObject(Cursor& c, std::string* canonical) {
+    if (!c.Lit('{')) return false;
+    std::vector<ValueField>& fields = scan_fields_;
+    fields.clear();
+    if (!c.Lit('}')) {
+      do {
+        ValueField f;
+        if (!c.String(&f.key) || !c.Lit(':') || !c.Scalar(&f.scalar)) return false;
+        fields.push_back(f);
+      } while (c.Lit(','));
+      if (!c.Lit('}')) return false;
+    }
+    std::sort(fields.begin(), fields.end(), KeyLess);
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+      if (fields[i - 1].key == fields[i].key) return false;  // simdjson decides
+    }
+    canonical->clear();
+    AppendSortedObject(fields, canonical);
+    return true;
+  }
+
+  bool Scan(const char* p, std::size_t len, Fields* fields) {
+    Cursor c(p, p + len);
+    if (!c.Lit('{') || c.Lit('}')) return false;
+    // Values are interned only once the whole line is taken.
+    std::size_t pending_values = 0;
+    do {
+      std::string_view key;
+      if (!c.String(&key) || !c.Lit(':')) return false;
+      if (key == "process") {
+        if (!c.Integer(&fields->process) || !ProcessInRange(fields->process)) return false;
+        fields->has_process = true;
+      } else if (key == "type") {
+        if (!c.String(&fields->type)) return false;
+        fields->has_type = true;
+      } else if (key == "f") {
+        if (!c.String(&fields->f)) return false;
+        fields->has_f = true;
+      } else if (key == "token") {
+        std::int64_t number;
+        if (c.Peek('"')) {
+          if (!c.String(&fields->token)) return false;
+        } else if (!c.Integer(&number, &fields->token)) {
+          return false;
+        }
+        fields->has_token = true;
+      } else if (key == "time") {
+        if (!c.Integer(&fields->time)) return false;
+        fields->has_time = true;
+      } else if (key == "value") {
+        if (c.Word("null")) {
+          fields->value = kInitialValue;
+        } else {
+          if (pending_values == scan_values_.size()) scan_values_.emplace_back();
+          if (!ScanValueObject(c, &scan_values_[pending_values])) return false;
+          fields->value = static_cast<ValueId>(-100 - static_cast<ValueId>(pending_values));
+          ++pending_values;
+        }
+        fields->has_value = true;
+      } else if (key == "version") {
+        std::int64_t v;
+        if (!c.Integer(&v) || v < 0) return false;
+        fields->version = static_cast<std::uint64_t>(v);
+        fields->has_version = true;
+      } else if (!c.Skip(0)) {
+        return false;
+      }
+    } while (c.Lit(','));
+    if (!c.Lit('}') || !c.AtEnd()) return false;
+    // Taken: intern its values in line order (a repeated 'value' key interns each, as
+    // simdjson's reading does; the last one counts).
+    for (std::size_t i = 0; i < pending_values; ++i) {
+      const ValueId id = InternValue(scan_values_[i]);
+      if (fields->value == -100 - static_cast<ValueId>(i)) fields->value = id;
+    }
+    return true;
+  }
+
+  bool fast_path_;
+  Chunk* out_;
+  TextTable tokens_;
+  TextTable values_;
+  // The last line's token (lines of one token often come in runs). Points into
+  // out_->tokens, taken again after every Intern (which may move the strings).
+  const std::string* last_token_ = nullptr;
+  std::uint32_t last_token_id_ = 0;
+  simdjson::ondemand::parser parser_;
+  std::string canonical_;
+  std::string tail_;
+  std::string token_buf_;
+  std::vector<ValueField> scan_fields_;
+  std::vector<std::string> scan_values_;
+};
+
+}  // namespace
+
+std::uint64_t HashText(std::string_view s) {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 32;
+  }
+  std::uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL;
+  return h ^ (h >> 29);
+}
+
+TextTable::TextTable(std::vector<std::string>* texts) : texts_(texts) {
+  TOKEN_CHECKER_ASSERT(texts_->empty(), "a TextTable starts empty");
+  slots_.assign(64, 0);
+}
+
+std::optional<std::uint32_t> TextTable::Find(std::string_view text, std::uint64_t hash) const {
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask; slots_[i] != 0; i = (i + 1) & mask) {
+    const auto id = static_cast<std::uint32_t>(slots_[i]) - 1;
+    if (static_cast<std::uint32_t>(slots_[i] >> 32) == tag && (*texts_)[id] == text) return id;
+  }
+  return std::nullopt;
+}
+
+std::uint32_t TextTable::Intern(std::string_view text, std::uint64_t hash) {
+  if ((texts_->size() + 1) * 2 > slots_.size()) Rehash(slots_.size() * 2);
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  while (slots_[i] != 0) {
+    const auto id = static_cast<std::uint32_t>(slots_[i]) - 1;
+    if (static_cast<std::uint32_t>(slots_[i] >> 32) == tag && (*texts_)[id] == text) return id;
+    i = (i + 1) & mask;
+  }
+  const auto id = static_cast<std::uint32_t>(texts_->size());
+  texts_->emplace_back(text);
+  hashes_.push_back(hash);
+  slots_[i] = (std::uint64_t{tag} << 32) | (id + 1);
+  return id;
+}
+
+void TextTable::Reserve(std::size_t n) {
+  std::size_t slots = slots_.size();
+  while (slots < 2 * n) slots *= 2;
+  if (slots != slots_.size()) Rehash(slots);
+  texts_->reserve(n);
+  hashes_.reserve(n);
+}
+
+void TextTable::Rehash(std::size_t slots) {
+  slots_.assign(slots, 0);
+  const std::size_t mask = slots - 1;
+  for (std::size_t id = 0; id < hashes_.size(); ++id) {
+    std::size_t i = hashes_[id] & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = (hashes_[id] >> 32 << 32) | (id + 1);
+  }
+}
+
+void Chunk::Clear() {
+  events.clear();
+  tokens.clear();
+  values.clear();
+  value_hashes.clear();
+  unknown_types.clear();
+  lines = 0;
+  bytes = 0;
+  error.reset();
+  fast_lines = 0;
+}
+
+void ParseChunk(const char* text, std::size_t length, std::size_t padding, bool fast_path,
+                Chunk* out) {
+  out->Clear();
+  out->bytes = length;
+  ChunkParser(fast_path, out).Run(text, length, padding);
+}
+
+}  // namespace checker::internal
