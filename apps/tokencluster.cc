@@ -186,9 +186,8 @@ class Cluster {
           std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(200)));
       if (s.ok()) break;
       if (std::chrono::steady_clock::now() >= end) {
-        return token::Status::Unavailable(fmt::format("node {}: {}; last lines of {}:\n{}",
-                                                      n.address, s.message(), n.log,
-                                                      Tail(n.log, 5)));
+        return token::Status::Unavailable(fmt::format(
+            "node {}: {}; last lines of {}:\n{}", n.address, s.message(), n.log, Tail(n.log, 5)));
       }
     }
     auto pid = token::net::ServingPid(n.address, std::chrono::milliseconds(2000));
