@@ -116,10 +116,10 @@ class NodeServer::Impl : public host::Clock,
     h.max_calls_per_token = o.max_calls_per_token;
     h.max_calls = o.max_calls;
     // The answer to a call that gives up must cross the network and a busy machine before
-    // the caller's deadline: a fifth of the time it allowed, 20..200 ms.
+    // the caller's deadline: a fifth of the time it allowed, 20..100 ms.
     h.give_up_share = 5;
     h.give_up_min_margin_ns = 20'000'000;
-    h.give_up_margin_ns = 200'000'000;
+    h.give_up_margin_ns = 100'000'000;
     h.log_requests = o.log_requests;
     h.log = [this](std::string_view line) { Log(line); };
     return h;
