@@ -259,6 +259,7 @@ class Cluster {
  private:
   const Flags& flags_;
   std::string server_bin_;
+  std::vector<std::string> server_args_;
   std::vector<NodeProcess> nodes_;
 };
 
