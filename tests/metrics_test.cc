@@ -58,7 +58,9 @@ TEST(Metrics, ScrapedEndpointCountsWhatTheClientsDid) {
                                      "new",
                                      "--quiet",
                                      "--metrics-listen",
-                                     listen};
+                                     listen,
+                                     "--cluster-secret-file",
+                                     c.secret_file()};
     auto p = tokenapp::ChildProcess::Start(args, c.LogOf(c.node(0)));
     ASSERT_TRUE(p.ok());
     c.process(0) = std::move(p).value();

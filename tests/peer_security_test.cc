@@ -355,7 +355,7 @@ TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   // Node 0's identity bound elsewhere: each start below fails before it binds.
   auto plain = c.Run("tokenserver",
-                     {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0"}, 20);
+                     {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1"}, 20);
   EXPECT_EQ(plain.exit_code, 2) << plain.err;
   EXPECT_THAT(plain.err, HasSubstr("--cluster-secret-file"));
   EXPECT_THAT(plain.err, HasSubstr("--insecure-peers"));
@@ -364,7 +364,7 @@ TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   std::ofstream(open_file) << std::string(64, 'k') << "\n";
   ::chmod(open_file.c_str(), 0644);
   auto open = c.Run("tokenserver",
-                    {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                    {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
                      "--cluster-secret-file", open_file},
                     20);
   EXPECT_EQ(open.exit_code, 2);
@@ -373,7 +373,7 @@ TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   std::ofstream(short_file) << "abc\n";
   ::chmod(short_file.c_str(), 0600);
   auto too_short = c.Run("tokenserver",
-                         {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                         {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
                           "--cluster-secret-file", short_file},
                          20);
   EXPECT_EQ(too_short.exit_code, 2);
@@ -642,7 +642,7 @@ TEST(Keepalive, AKeepaliveSettingOutOfRangeIsRefused) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   ::setenv("TOKEN_KEEPALIVE_MS", "5", 1);
   auto r = c.Run("tokenserver",
-                 {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:0",
+                 {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
                   "--cluster-secret-file", c.secret_file()},
                  20);
   ::unsetenv("TOKEN_KEEPALIVE_MS");

@@ -8,7 +8,8 @@ repository's examples/ and scenarios/ and build/ (this build), with build/apps f
 PATH (the README calls the programs both ways). The output must match line by line once
 numbers are masked (timings and counts vary; everything else must be as shown), in any
 order; "..." ends the comparison of a block. A command whose shown output is an error ("tool: ...",
-"FAILED", failing cases) must exit non-zero, any other must exit 0. The tokenclient
+"FAILED", "VIOLATION", failing cases) must exit non-zero, any other must exit 0. A shown
+line that ends in "..." matches any printed line that starts with the rest. The tokenclient
 examples talk to a cluster: the script starts one with tokencluster (examples/cluster.yaml,
 ports 50051-50053, which must be free) before the first of them and stops it, by its pid,
 after the last.
@@ -96,7 +97,8 @@ try:
         if "..." in shown:
             shown = shown[: shown.index("...")]
         is_error = any(re.match(r"^(tokenclient|tokenserver|tokensim|tokencheck): ", l) or
-                       l.startswith("FAILED") or "failing case" in l for l in shown)
+                       l.startswith("FAILED") or l.startswith("VIOLATION") or
+                       "failing case" in l for l in shown)
         if (r.returncode != 0) != is_error:
             failures.append(f"README.md:{line}: {command}\n  exit {r.returncode}, "
                             f"expected {'non-zero' if is_error else '0'}\n{r.stdout}{r.stderr}")
@@ -109,6 +111,13 @@ try:
             if mask(want) in left:
                 left.remove(mask(want))
                 continue
+            # A line shown ending in "..." stands for every line that starts with the rest.
+            if want.endswith("...") and want != "...":
+                prefix = mask(want[:-3])
+                match = next((g for g in left if g.startswith(prefix)), None)
+                if match is not None:
+                    left.remove(match)
+                    continue
             failures.append(f"README.md:{line}: {command}\n  missing: {want}\n  got:\n" +
                             "\n".join("    " + g for g in got))
             break
