@@ -42,24 +42,8 @@ Host::Host(std::shared_ptr<const ReplicationScheme> scheme, NodeIndex self, Host
                "a Host needs a clock, a transport, a compute runner and storage");
 }
 
-Host::Host(const Host& other, World world)
-    : scheme_(other.scheme_),
-      self_(other.self_),
-      self_name_(other.self_name_),
-      options_(other.options_),
-      world_(world),
-      node_(other.node_),
-      calls_(other.calls_),
-      jobs_(other.jobs_),
-      waiting_(other.waiting_),
-      batches_issued_(other.batches_issued_),
-      batches_durable_(other.batches_durable_),
-      answers_before_durable_(other.answers_before_durable_),
-      held_(other.held_),
-      client_calls_(other.client_calls_),
-      calls_per_token_(other.calls_per_token_),
-      rejection_logged_(other.rejection_logged_),
-      stats_(other.stats_) {
+Host::Host(const Host& other, World world) : Host(other) {
+  world_ = world;
   TOKEN_ASSERT(!other.acting_ && other.to_self_.empty(), "a host is copied between its calls");
   TOKEN_ASSERT(world_.clock && world_.transport && world_.compute && world_.storage,
                "a Host needs a clock, a transport, a compute runner and storage");

@@ -114,7 +114,6 @@ class Host {
   // branch a node's state (the explorer, harness/explore.h). REQUIRES: `other` is not inside
   // one of its own calls.
   Host(const Host& other, World world);
-  Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
   // Starts the node from its storage (Node::OnStart); comes first, once. A host never
@@ -162,6 +161,10 @@ class Host {
   void HashState(StateHasher& h, NodeRename rename = {}) const;
 
  private:
+  // Every member copied (the public copy above then changes the world): a new member is
+  // copied without anyone listing it.
+  Host(const Host&) = default;
+
   struct CallEntry {
     bool client = true;     // false: a peer's unary call
     ClientRequest request;  // client calls (request_id is the CallId)
