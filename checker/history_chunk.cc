@@ -395,21 +395,25 @@ class ChunkParser {
       if (raw) *raw = std::string_view(open, static_cast<std::size_t>(p_ - open));
       return true;
     }
-    // An integer as JSON writes it, -?(0|[1-9][0-9]*), of at most 18 digits, followed by
-    // ',' '}' or ']'.
+    // An integer as JSON writes it, -?(0|[1-9][0-9]*), followed by ',' '}' or ']'. With
+    // `value`, at most 18 digits (it fits) and its value; without, any length (the text is
+    // all that is kept, as simdjson keeps it).
     bool Integer(std::int64_t* value, std::string_view* raw = nullptr) {
       const char* s = p_;
       const bool negative = Lit('-');
       const char* digits = p_;
       std::int64_t v = 0;
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        v = v * 10 + (*p_ - '0');
+        if (value) {
+          if (p_ - digits == 18) return false;  // simdjson decides
+          v = v * 10 + (*p_ - '0');
+        }
         ++p_;
       }
       const auto n = p_ - digits;
-      if (n == 0 || n > 18 || (n > 1 && *digits == '0')) return false;
+      if (n == 0 || (n > 1 && *digits == '0')) return false;
       if (!(Peek(',') || Peek('}') || Peek(']'))) return false;
-      *value = negative ? -v : v;
+      if (value) *value = negative ? -v : v;
       if (raw) *raw = std::string_view(s, static_cast<std::size_t>(p_ - s));
       return true;
     }
@@ -425,12 +429,11 @@ class ChunkParser {
     // A scalar: a string, an integer, true, false or null; `raw` gets its text.
     bool Scalar(std::string_view* raw) {
       std::string_view inner;
-      std::int64_t number;
       if (Peek('"')) return String(&inner, raw);
       if (Peek('t')) return Word("true", raw);
       if (Peek('f')) return Word("false", raw);
       if (Peek('n')) return Word("null", raw);
-      return Integer(&number, raw);
+      return Integer(nullptr, raw);
     }
     // Any value of the plain form, skipped (fields the format ignores).
     bool Skip(int depth) {
@@ -499,10 +502,9 @@ class ChunkParser {
         if (!c.String(&fields->f)) return false;
         fields->has_f = true;
       } else if (key == "token") {
-        std::int64_t number;
         if (c.Peek('"')) {
           if (!c.String(&fields->token)) return false;
-        } else if (!c.Integer(&number, &fields->token)) {
+        } else if (!c.Integer(nullptr, &fields->token)) {
           return false;
         }
         fields->has_token = true;

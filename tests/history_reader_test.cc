@@ -99,7 +99,9 @@ std::string Spell(int process, const char* type, const char* f, const std::strin
   fields.push_back(fmt::format("\"time\":{}", time));
   switch (style) {
     case 1:  // extra fields, nested
-      fields.push_back(R"("node":"n1","final":{"x":3,"hash":[1,2,{"a":null}]},"ok":true)");
+      fields.push_back(
+          R"("node":"n1","final":{"x":3,"hash":18446744073709551615,"l":[1,2,{"a":null}]},)"
+          R"("big":-123456789012345678901234567890,"ok":true)");
       break;
     case 2:  // reversed key order
       std::reverse(fields.begin(), fields.end());
@@ -132,7 +134,8 @@ std::string Spell(int process, const char* type, const char* f, const std::strin
 RC_GTEST_PROP(HistoryReader, SameHistoryHoweverRead, ()) {
   const int processes = *rc::gen::inRange(1, 5);
   const int steps = *rc::gen::inRange(0, 60);
-  const std::vector<std::string> tokens = {"\"t0\"", "\"t1\"", "7", "\"t\\u0030\"", "\"x y\""};
+  const std::vector<std::string> tokens = {"\"t0\"",       "\"t1\"",  "7",
+                                           "\"t\\u0030\"", "\"x y\"", "123456789012345678901234"};
   const std::vector<std::string> values = {R"({"name":"v","low":0,"mid":1,"high":2})",
                                            R"({"kind":"empty"})",
                                            R"({ "mid" : 1, "low":0 , "name":"v","high":2})",
