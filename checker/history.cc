@@ -72,7 +72,7 @@ class Assembler {
     for (const Event& ev : chunk.events) {
       if (!Apply(line_base_ + ev.line, ev, chunk)) return false;
     }
-    history_.plain_lines += chunk.fast_lines;
+    history_.plain_lines += chunk.plain_lines;
     if (chunk.error) {
       const std::uint64_t line = chunk.error->line == 0 ? 0 : line_base_ + chunk.error->line;
       error_ = ParseError{line, std::move(chunk.error->message)};

@@ -190,7 +190,7 @@ class ChunkParser {
   bool Line(std::uint64_t line, const char* p, std::size_t len, std::size_t capacity) {
     Fields fields;
     if (fast_path_ && Scan(p, len, &fields)) {
-      ++out_->fast_lines;
+      ++out_->plain_lines;
     } else {
       fields = Fields{};
       if (!SlowLine(line, p, len, capacity, &fields)) return false;
@@ -578,16 +578,6 @@ TextTable::TextTable(std::vector<std::string>* texts) : texts_(texts) {
   slots_.assign(64, 0);
 }
 
-std::optional<std::uint32_t> TextTable::Find(std::string_view text, std::uint64_t hash) const {
-  const auto tag = static_cast<std::uint32_t>(hash >> 32);
-  const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash & mask; slots_[i] != 0; i = (i + 1) & mask) {
-    const auto id = static_cast<std::uint32_t>(slots_[i]) - 1;
-    if (static_cast<std::uint32_t>(slots_[i] >> 32) == tag && (*texts_)[id] == text) return id;
-  }
-  return std::nullopt;
-}
-
 std::uint32_t TextTable::Intern(std::string_view text, std::uint64_t hash) {
   if ((texts_->size() + 1) * 2 > slots_.size()) Rehash(slots_.size() * 2);
   const auto tag = static_cast<std::uint32_t>(hash >> 32);
@@ -632,7 +622,7 @@ void Chunk::Clear() {
   lines = 0;
   bytes = 0;
   error.reset();
-  fast_lines = 0;
+  plain_lines = 0;
 }
 
 void ParseChunk(const char* text, std::size_t length, std::size_t padding, bool fast_path,

@@ -49,7 +49,7 @@ struct Chunk {
   std::uint64_t lines = 0;                  // lines in the chunk, blank ones included
   std::uint64_t bytes = 0;                  // the chunk's length
   std::optional<ParseError> error;          // the first bad line (chunk-relative); stops it
-  std::uint64_t fast_lines = 0;             // lines the plain scanner read
+  std::uint64_t plain_lines = 0;            // lines the plain scanner read
 
   // Empties the chunk, keeping its vectors' memory for the next one.
   void Clear();
@@ -73,8 +73,6 @@ class TextTable {
   explicit TextTable(std::vector<std::string>* texts);
   // The id of `text` (whose HashText is `hash`), added at the end when new.
   std::uint32_t Intern(std::string_view text, std::uint64_t hash);
-  // The id of `text`, or nullopt.
-  std::optional<std::uint32_t> Find(std::string_view text, std::uint64_t hash) const;
   // Makes room for `n` texts in all without growing again.
   void Reserve(std::size_t n);
 
