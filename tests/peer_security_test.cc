@@ -360,22 +360,19 @@ TEST(PeerSecurity, ANodeWithPeersNeedsAWayToAuthenticateThem) {
   EXPECT_THAT(plain.err, HasSubstr("--cluster-secret-file"));
   EXPECT_THAT(plain.err, HasSubstr("--insecure-peers"));
   // A secret others may read is refused, so is one too short.
-  const std::string open_file = c.dir() + "/open-secret";
-  std::ofstream(open_file) << std::string(64, 'k') << "\n";
-  ::chmod(open_file.c_str(), 0644);
-  auto open = c.Run("tokenserver",
-                    {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
-                     "--cluster-secret-file", open_file},
-                    20);
+  auto start_with_secret = [&](const std::string& name, const std::string& content, mode_t mode) {
+    const std::string file = c.dir() + "/" + name;
+    std::ofstream(file) << content << "\n";
+    ::chmod(file.c_str(), mode);
+    return c.Run("tokenserver",
+                 {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
+                  "--cluster-secret-file", file},
+                 20);
+  };
+  auto open = start_with_secret("open-secret", std::string(64, 'k'), 0644);
   EXPECT_EQ(open.exit_code, 2);
   EXPECT_THAT(open.err, HasSubstr("others may read"));
-  const std::string short_file = c.dir() + "/short-secret";
-  std::ofstream(short_file) << "abc\n";
-  ::chmod(short_file.c_str(), 0600);
-  auto too_short = c.Run("tokenserver",
-                         {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
-                          "--cluster-secret-file", short_file},
-                         20);
+  auto too_short = start_with_secret("short-secret", "abc", 0600);
   EXPECT_EQ(too_short.exit_code, 2);
   EXPECT_THAT(too_short.err, HasSubstr("3 bytes; a secret has 32 to 4096 bytes"));
 }
