@@ -54,7 +54,10 @@ void Executor::Run() {
         if (timers_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, timers_.top().when);
+          // A copy: wait_until reads its deadline again after waking, and a PostAt made
+          // meanwhile may have moved the queue's storage.
+          const Clock::time_point next = timers_.top().when;
+          cv_.wait_until(lock, next);
         }
       }
       batch.swap(queue_);
