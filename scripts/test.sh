@@ -3,16 +3,20 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
+phase() { echo "== $1 (at $((SECONDS - start)) s) =="; }
 bash scripts/setup.sh
 
-echo "== build (RelWithDebInfo) =="
+phase "build (RelWithDebInfo)"
 bash scripts/build.sh build
-echo "== tests =="
+phase tests
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 
-echo "== build (ASan + UBSan) =="
+phase "build (ASan + UBSan)"
+# -O1: the sanitizers' recommended level; tests run several times faster than at -O0.
 bash scripts/build.sh build-asan -DTOKEN_SANITIZE=ON -DTOKEN_BUILD_BENCH=OFF \
-  -DCMAKE_BUILD_TYPE=Debug
-echo "== tests under sanitizers =="
+  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1"
+phase "tests under sanitizers"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+phase "done"
