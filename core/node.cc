@@ -513,10 +513,13 @@ void Node::HashState(StateHasher& h, NodeRename rename) const {
 
 // ---- start and catch-up ----------------------------------------------------------------
 
-const Outputs& Node::OnStart(StartMode mode, const std::vector<TokenRecord>& records) {
+const Outputs& Node::OnStart(StartMode mode, const std::vector<TokenRecord>& records,
+                             std::uint64_t first_op_id) {
   Begin();
   TOKEN_ASSERT(!started_ && operations_.empty(), "OnStart comes once, before any other input");
+  TOKEN_ASSERT(first_op_id >= 1, "operation ids start at 1 or later");
   started_ = true;
+  next_op_id_ = Is(Mutant::kOpIdsRestartAtOne) ? 1 : first_op_id;
   if (mode == StartMode::kReplacement && Is(Mutant::kRejoinEmpty)) return out_;  // the bug
   if (mode == StartMode::kRestart) {
     for (const TokenRecord& r : records) {

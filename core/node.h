@@ -64,6 +64,7 @@ enum class Mutant : std::uint8_t {
   kAckBeforeDurable,       // the host (host/host.h) lets replica answers leave before storage
   kWriterCounterInMemory,  // core: a restarted writer counts from 0, not its reservation
   kRejoinEmpty,            // core: a node that lost its storage serves at once, empty
+  kOpIdsRestartAtOne,      // core: a restarted node numbers its operations from 1 again
 };
 
 // The one table of planted bugs: name (for --mutant and scenario files) and what it breaks.
@@ -97,6 +98,10 @@ inline constexpr MutantInfo kMutants[] = {
      "a restarted writer counts versions from 0 instead of after its durable reservation", true},
     {Mutant::kRejoinEmpty, "rejoin-empty",
      "a node that lost its storage serves at once with empty state, without catching up", true},
+    {Mutant::kOpIdsRestartAtOne, "op-ids-restart-at-one",
+     "a restarted node numbers its operations from 1 again, so a reply a peer held for its "
+     "earlier process counts for a new operation",
+     true},
 };
 // Every planted bug, in the table's order (derived from it: one list, not two).
 inline constexpr auto kAllMutants = [] {
@@ -110,6 +115,12 @@ std::optional<Mutant> MutantFromName(std::string_view name);
 std::string_view MutantDescription(Mutant m);
 // Whether the bug can show only in runs with restarts or lost storage.
 bool MutantNeedsRestarts(Mutant m);
+
+// The first operation id of a node's `incarnation`-th process (0: its first): 2^40 ids
+// each, so the processes of a node never share one (Node::OnStart).
+constexpr std::uint64_t FirstOpIdOf(std::uint32_t incarnation) {
+  return (std::uint64_t{incarnation} << 40) + 1;
+}
 
 // How a node starts (Node::OnStart).
 enum class StartMode : std::uint8_t {
@@ -163,7 +174,16 @@ class Node {
   // so that it never reuses a version its lost counter handed out). Until then client
   // requests about the token are refused UNAVAILABLE and peers' messages go unanswered.
   // A token with no other replica has nobody to learn from: it stays refused.
-  const Outputs& OnStart(StartMode mode, const std::vector<TokenRecord>& records);
+  // `first_op_id`: the id of this process's first operation, the next ones count up from
+  // it. Replies name the operation they answer by its id, and a peer may still hold replies
+  // for an earlier process of this node (a reply waits for the peer's storage; a link
+  // delivers what was queued): each process of a node must use ids no earlier one used,
+  // or such a reply counts for a new operation (a read then returns a value older than a
+  // completed write). Drivers that count processes use FirstOpIdOf(incarnation); the
+  // real server draws a random start (net_grpc/node_server.cc).
+  // REQUIRES: first_op_id >= 1
+  const Outputs& OnStart(StartMode mode, const std::vector<TokenRecord>& records,
+                         std::uint64_t first_op_id);
   // Sends the catch-up queries again to the peers that have not answered (the driver
   // calls it from a timer while catching_up() is true: a query or its reply may be lost).
   const Outputs& OnRetryCatchUp();

@@ -79,7 +79,12 @@ class ExNode final : public token::host::Clock,
     host = std::make_unique<Host>(std::move(scheme), self, options, World());
   }
   ExNode(const ExNode& o)
-      : worker(o.worker), disk(o.disk), sent(o.sent), jobs_started(o.jobs_started), self_(o.self_) {
+      : worker(o.worker),
+        disk(o.disk),
+        sent(o.sent),
+        jobs_started(o.jobs_started),
+        incarnation(o.incarnation),
+        self_(o.self_) {
     host = std::make_unique<Host>(*o.host, World());
   }
   ExNode& operator=(const ExNode&) = delete;
@@ -157,6 +162,7 @@ class ExNode final : public token::host::Clock,
   sim::SimDisk disk;
   std::uint64_t sent = 0;
   std::uint64_t jobs_started = 0;
+  std::uint32_t incarnation = 0;  // its processes before this one (restarts)
   State* state = nullptr;  // the state a step is building (set only during the step)
   Explorer* explorer = nullptr;
 
@@ -588,7 +594,9 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       node.host.reset();
       node.host = std::make_unique<Host>(c_.scheme, n, host_options_,
                                          token::host::World{&node, &node, &node, &node});
-      node.host->Start(node.disk.BootMode(), node.disk.BootRecords());
+      ++node.incarnation;
+      node.host->Start(node.disk.BootMode(), node.disk.BootRecords(),
+                       token::FirstOpIdOf(node.incarnation));
       break;
     }
   }

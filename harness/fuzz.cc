@@ -32,7 +32,9 @@ sim::DelayModel DrawDelay(std::int64_t min_low, std::int64_t mean_low, std::int6
 }
 
 // Restarts, in one of four swarm profiles: none; a few single-node restarts (some with
-// a power cut that loses unsynced writes, some with the disk lost); a rolling restart of
+// a power cut that loses unsynced writes, some with the disk lost, some back within a
+// millisecond, as under a supervisor that restarts at once, while replies to the old
+// process are still on their way); a rolling restart of
 // every node in turn; a power cut of the whole cluster at once. Returns whether the
 // faults stay within every token's budget, counting a restarted node as a crashed one
 // (liveness is then expected; a replaced writer needs every other replica of its tokens).
@@ -41,9 +43,12 @@ bool DrawRestarts(sim::Scenario& s, int nodes) {
   const auto node = [](int i) { return static_cast<token::NodeIndex>(i); };
   if (profile == 1) {
     for (int i = Pick(1, 4); i > 0; --i) {
-      sim::Fault f{sim::FaultKind::kRestartNode, Pick<std::int64_t>(0, 80) * 1'000'000,
-                   node(Pick(0, nodes)), 0};
-      f.down_ns = Pick<std::int64_t>(1, 30) * 1'000'000;
+      // A third of them in the first 5 ms, while nodes run their first operations.
+      const std::int64_t at_ns = Pick(0, 3) == 0 ? Pick<std::int64_t>(0, 50) * 100'000
+                                                 : Pick<std::int64_t>(0, 80) * 1'000'000;
+      sim::Fault f{sim::FaultKind::kRestartNode, at_ns, node(Pick(0, nodes)), 0};
+      f.down_ns = Pick(0, 3) == 0 ? std::int64_t{1'000} << Pick(0, 11)  // 1 us to 1 ms
+                                  : Pick<std::int64_t>(1, 30) * 1'000'000;
       f.lose_unsynced = Pick(0, 2) == 1;
       f.disk_lost = Pick(0, 5) == 0;
       s.faults.push_back(f);

@@ -90,8 +90,9 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
   // client_calls_ and calls_per_token_ follow from calls_ (hashed above).
 }
 
-void Host::Start(StartMode mode, const std::vector<TokenRecord>& records) {
-  Act(node_.OnStart(mode, records));
+void Host::Start(StartMode mode, const std::vector<TokenRecord>& records,
+                 std::uint64_t first_op_id) {
+  Act(node_.OnStart(mode, records, first_op_id));
   if (node_.catching_up()) {
     Log(fmt::format("[{}] started as a replacement: catching its tokens up from its peers",
                     self_name_));

@@ -116,9 +116,9 @@ class Host {
   Host(const Host& other, World world);
   Host& operator=(const Host&) = delete;
 
-  // Starts the node from its storage (Node::OnStart); comes first, once. A host never
-  // started runs a new node.
-  void Start(StartMode mode, const std::vector<TokenRecord>& records);
+  // Starts the node from its storage (Node::OnStart, which says what `first_op_id` must
+  // be); comes first, once. A host never started runs a new node whose ids start at 1.
+  void Start(StartMode mode, const std::vector<TokenRecord>& records, std::uint64_t first_op_id);
   // A client's request. `deadline_ns`: when its caller gives up (nullopt: it set none).
   // REQUIRES: `call` is not in flight here.
   void OnClientCall(CallId call, ClientRequest request, std::optional<std::int64_t> deadline_ns);

@@ -55,6 +55,19 @@ Metrics::Op MetricOp(OpKind kind) {
   return Metrics::Op::kRead;
 }
 
+// The first operation id of this process (Node::OnStart: no earlier process of this node
+// may have used it). The wall clock in milliseconds times 2^22: a process uses fewer than
+// 2^22 ids per millisecond of its life (4 billion operations a second), so every id it
+// used is below the first id of any process started later, with no counter to keep on
+// disk (a replacement has none). Only a wall clock set back across a restart, to before
+// the old process's start plus its ids / 2^22 ms, could let them meet. Good until 2109.
+std::uint64_t FirstOpIdNow() {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  return (static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)) << 22) + 1;
+}
+
 }  // namespace
 
 // The gRPC world of a host (host/world.h): the executor's steady clock and timers, peer
@@ -416,8 +429,9 @@ Status NodeServer::Impl::Serve() {
   }
   // The host starts (and may send its catch-up queries) once the links exist, and before
   // any call reaches it: the executor runs tasks in order.
-  executor_->Post(
-      [this, start = std::move(start).value()] { host_.Start(start.first, start.second); });
+  executor_->Post([this, start = std::move(start).value()] {
+    host_.Start(start.first, start.second, FirstOpIdNow());
+  });
   executor_->PostAt(SteadyClock::now() + kTrimEvery, [this] { TrimAfterCalls(); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -723,7 +723,7 @@ class Simulation {
                                 token::StartModeName(mode)));
       }
       host = std::make_unique<Host>(sim_->s_.scheme, self, sim_->HostOptionsOf(), World());
-      host->Start(mode, disk_.BootRecords());
+      host->Start(mode, disk_.BootRecords(), token::FirstOpIdOf(incarnation));
     }
 
    private:

@@ -100,6 +100,7 @@ const PlantedCase kPlanted[] = {
     {token::Mutant::kAckBeforeDurable, 1, 1, 1, 1},
     {token::Mutant::kWriterCounterInMemory, 0, 2, 1, 0},
     {token::Mutant::kRejoinEmpty, 1, 1, 1, 2},
+    {token::Mutant::kOpIdsRestartAtOne, 1, 2, 1, 0},
 };
 
 TEST(Explore, EveryPlantedBugIsFoundAndItsCounterexampleReplays) {

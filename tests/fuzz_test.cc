@@ -72,7 +72,20 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
   std::filesystem::remove_all(o.out_dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, FuzzMutant, ::testing::ValuesIn(token::kAllMutants),
+// Every planted bug but op-ids-restart-at-one, which random schedules reach about once in
+// 90,000 cases (seed 1: case 89,997): it needs a node restarted within a millisecond while
+// its first operation's replies wait for slow peer storage, then a new operation of the
+// same token there before they arrive. The explorer finds it in a dozen steps
+// (explore_tests covers every planted bug), as it found the bug first.
+std::vector<token::Mutant> MutantsTheFuzzerFinds() {
+  std::vector<token::Mutant> out;
+  for (const token::Mutant m : token::kAllMutants) {
+    if (m != token::Mutant::kOpIdsRestartAtOne) out.push_back(m);
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, FuzzMutant, ::testing::ValuesIn(MutantsTheFuzzerFinds()),
                          token::testing::MutantParamName);
 
 }  // namespace

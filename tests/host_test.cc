@@ -452,7 +452,7 @@ TEST_F(HostTest, AWriterVersionLeavesOnlyOnceItsReservationIsDurable) {
 TEST_F(HostTest, ARestartedWriterResumesAfterItsReservation) {
   TokenRecord u{T("u"), VersionedValue{9, RegisterValue::Empty()}, 1024, false, false};
   TokenRecord t{T("t"), VersionedValue{}, 0, /*crashed=*/true, false};
-  host_->Start(StartMode::kRestart, {u, t});
+  host_->Start(StartMode::kRestart, {u, t}, token::FirstOpIdOf(1));
   EXPECT_TRUE(host_->node().IsCrashed(T("t"))) << "a crash mark survives a restart";
   EXPECT_EQ(host_->node().Stored(T("u"))->version, 9u);
   host_->OnClientCall(1, Write("u", 5, 5), std::nullopt);
@@ -462,7 +462,7 @@ TEST_F(HostTest, ARestartedWriterResumesAfterItsReservation) {
 }
 
 TEST_F(HostTest, AReplacementCatchesUpBeforeItServesAndRetriesOnATimer) {
-  host_->Start(StartMode::kReplacement, {});
+  host_->Start(StartMode::kReplacement, {}, token::FirstOpIdOf(1));
   EXPECT_TRUE(host_->node().catching_up());
   // It writes down that it is catching up (a restart midway starts over), and asks the
   // other replicas of both tokens.

@@ -270,7 +270,8 @@ constexpr std::uint64_t kMutantSeeds = 100;
 
 std::vector<std::string> ScenariosFor(token::Mutant m) {
   if (!token::MutantNeedsRestarts(m)) return {"lagging_replicas"};
-  return {"full_cluster_restart", "replaced_node", "writer_restart", "rolling_restart"};
+  return {"full_cluster_restart", "replaced_node", "writer_restart", "rolling_restart",
+          "regressions/restarted_reader_stale_reply"};
 }
 
 TEST(Mutants, CorrectProtocolPassesEverySeed) {
