@@ -32,8 +32,7 @@ int Fail(int code, const std::string& message) {
 }
 
 struct Flags {
-  std::string config, listen, node, data_dir, initial_state, cluster_secret_file,
-      metrics_listen;
+  std::string config, listen, node, data_dir, initial_state, cluster_secret_file, metrics_listen;
   std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
   std::uint64_t workers = token::net::DefaultComputeWorkers();
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;

@@ -163,7 +163,7 @@ class ExNode final : public token::host::Clock,
   std::uint64_t sent = 0;
   std::uint64_t jobs_started = 0;
   std::uint32_t incarnation = 0;  // its processes before this one (restarts)
-  State* state = nullptr;  // the state a step is building (set only during the step)
+  State* state = nullptr;         // the state a step is building (set only during the step)
   Explorer* explorer = nullptr;
 
  private:

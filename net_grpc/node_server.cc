@@ -15,8 +15,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include "core/address.h"
 #include "base/text.h"
+#include "core/address.h"
 #include "host/host.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
