@@ -11,13 +11,15 @@ T=${2:-100000}
 WORK=$(mktemp -d /tmp/token-scheme-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PORT=$((20000 + $$ % 20000))
+# Peers are authenticated by default: the node gets a cluster secret, as a real one would.
+(umask 077 && openssl rand -hex 32 >"$WORK/secret")
 run() {
   local tokens=$1
   awk -v n="$tokens" -v p="$PORT" 'BEGIN { for (i = 1; i <= n; i++)
     printf "- {token: %d, writer: 127.0.0.1:%d, readers: [127.0.0.1:%d, 127.0.0.1:%d, 127.0.0.1:%d]}\n",
       i, p, p, p + 1, p + 2 }' >"$WORK/s.yaml"
   /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$BUILD/apps/tokenserver" --config "$WORK/s.yaml" \
-    --listen "127.0.0.1:$PORT" --quiet 2>"$WORK/log" &
+    --listen "127.0.0.1:$PORT" --cluster-secret-file "$WORK/secret" --quiet 2>"$WORK/log" &
   local tpid=$! start end
   start=$(date +%s%N)
   for _ in $(seq 1 3000); do

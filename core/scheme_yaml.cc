@@ -5,6 +5,7 @@
 #include <yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <span>
 #include <utility>
@@ -76,13 +77,16 @@ Result<TokenEntry> EntryOf(const Value& item, std::string_view source) {
   bool has_readers = false;
   // YAML parsers keep every pair of a mapping, duplicates included: the first spelling of
   // a key must not be silently replaced by a later one.
-  std::vector<std::pair<std::string_view, int>> seen;
+  // At most four keys are ever kept: the fourth is a duplicate or an unknown key, an error.
+  std::array<std::pair<std::string_view, int>, 4> seen_keys;
+  std::size_t seen_count = 0;
   const auto pairs = item.used();
   for (std::size_t i = 0; i + 1 < pairs.size(); i += 2) {
     const Value& k = pairs[i];
     const Value& v = pairs[i + 1];
     const std::string_view key =
         k.kind == Value::Kind::kScalar ? std::string_view(k.scalar) : std::string_view("?");
+    const auto seen = std::span(seen_keys.data(), seen_count);
     const auto first =
         std::find_if(seen.begin(), seen.end(), [key](const auto& s) { return s.first == key; });
     if (first != seen.end()) {
@@ -91,7 +95,7 @@ Result<TokenEntry> EntryOf(const Value& item, std::string_view source) {
                                "line {}): each key may appear once",
                                key, first->second, k.line));
     }
-    seen.emplace_back(key, k.line);
+    seen_keys[seen_count++] = {key, k.line};
     if (key == "token") {
       if (v.kind != Value::Kind::kScalar) {
         return Error(source, v.line,

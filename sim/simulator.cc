@@ -185,6 +185,13 @@ class Simulation {
       if (first != kForever) Schedule(first, ClientWake{p});
     }
     for (std::size_t i = 0; i < s_.faults.size(); ++i) Schedule(s_.faults[i].at_ns, FaultEvent{i});
+    // An invocation and its completion per operation, plus a few retries.
+    std::size_t expected_ops = 0;
+    for (const Process& proc : processes_) expected_ops += proc.script.size() + proc.generated_left;
+    result_.history.reserve(2 * expected_ops + expected_ops / 8);
+    queue_.reserve(1024);
+    slots_.reserve(1024);
+    free_slots_.reserve(1024);
 
     while (!queue_.empty()) {
       if (result_.stats.events >= s_.max_events) {
@@ -205,7 +212,9 @@ class Simulation {
       digest_.Add(static_cast<std::uint64_t>(now_));
       digest_.Add(payload.index());
       std::visit([this](auto& p) { Handle(p); }, payload);
-      if (AllDone()) break;
+      // Only a client that stops waiting can make the run done (AllDone walks them all).
+      if (maybe_done_ && AllDone()) break;
+      maybe_done_ = false;
     }
     for (const Process& p : processes_) result_.stats.ops_pending += p.busy ? 1 : 0;
     for (const auto& node : nodes_) {
@@ -386,6 +395,7 @@ class Simulation {
       return;
     }
     p.busy = false;
+    maybe_done_ = true;
     HistoryEvent ev =
         Event(pid, p, r.status.ok() ? HistoryEvent::Type::kOk : HistoryEvent::Type::kFail);
     if (r.status.ok()) {
@@ -423,6 +433,7 @@ class Simulation {
     Process& p = processes_[pid];
     request_process_.erase(p.request_id);
     p.busy = false;
+    maybe_done_ = true;
     ++result_.stats.ops_info;
     if (trace_) {
       Trace(fmt::format("process {} gives up {}: {}", pid, p.request_id,
@@ -873,6 +884,7 @@ class Simulation {
   std::vector<Process> processes_;
   std::vector<TokenIndex> workload_tokens_;
   std::vector<QueueEntry> queue_;
+  bool maybe_done_ = true;  // a client stopped waiting since the last AllDone() (Run)
   std::vector<Payload> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::map<std::uint64_t, std::uint32_t> request_process_;
