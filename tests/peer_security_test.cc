@@ -181,9 +181,35 @@ bool CrashTokenOneAtNodesOneAndTwo(const LocalCluster& c) {
   return true;
 }
 
-// Floods node 0 with UPDATE_ACKs for op ids 1..300 from streams that claim to be nodes 1
-// and 2 (no proof) while the writer writes; returns the write's result.
-testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c) {
+std::uint64_t WallClockMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// A cluster and the first operation ids its nodes can have drawn: a node's first id is the
+// wall clock in ms at its start times 2^22, plus 1 (net_grpc/node_server.cc), so an
+// attacker who knows when the cluster started can name every candidate.
+struct ClusterWithOpIds {
+  std::uint64_t started_after_ms = WallClockMs();
+  LocalCluster cluster;
+  std::uint64_t serving_before_ms = WallClockMs();
+
+  explicit ClusterWithOpIds(std::vector<std::string> args)
+      : cluster(kScheme, 3, std::move(args)) {}
+  std::vector<std::uint64_t> FirstOpIds() const {
+    std::vector<std::uint64_t> ids;
+    for (std::uint64_t ms = started_after_ms; ms <= serving_before_ms; ++ms) {
+      ids.push_back((ms << 22) + 1);
+    }
+    return ids;
+  }
+};
+
+// Floods node 0 with UPDATE_ACKs for every candidate id of its first operation from
+// streams that claim to be nodes 1 and 2 (no proof) while the writer writes (its first
+// operation); returns the write's result.
+testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c, const std::vector<std::uint64_t>& ids) {
   const std::string fp = Fingerprint(c);
   std::atomic<bool> stop{false};
   std::thread attacker([&] {
@@ -198,11 +224,11 @@ testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c) {
         pb::DeliverSummary summary;
         auto writer = stub->Deliver(&ctx, &summary);
         pb::PeerBatch batch;
-        for (int op = 1; op <= 300; ++op) {
+        for (const std::uint64_t op : ids) {
           pb::PeerMessage* m = batch.add_messages();
           m->set_type(pb::UPDATE_ACK);
           m->set_token("1");
-          m->set_op_id(static_cast<std::uint64_t>(op));
+          m->set_op_id(op);
         }
         writer->Write(batch);
         writer->WritesDone();
@@ -219,10 +245,11 @@ testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c) {
 }
 
 TEST(PeerSecurity, ForgedAcknowledgementsNeverCompleteAWrite) {
-  LocalCluster c(kScheme, 3, {"--quiet"});
+  const ClusterWithOpIds cw({"--quiet"});
+  const LocalCluster& c = cw.cluster;
   // Both other replicas are silent for token 1: only forged acks could complete a write.
   ASSERT_TRUE(CrashTokenOneAtNodesOneAndTwo(c));
-  auto w = WriteUnderForgedAcks(c);
+  auto w = WriteUnderForgedAcks(c, cw.FirstOpIds());
   EXPECT_EQ(w.exit_code, 1) << "a write acknowledged only by forged acks: " << w.out;
   EXPECT_THAT(w.err, HasSubstr("UNAVAILABLE"));
   EXPECT_GT(StatusOf(c, 0)["peer_auth_refused"].get<std::uint64_t>(), 0u);
@@ -231,9 +258,10 @@ TEST(PeerSecurity, ForgedAcknowledgementsNeverCompleteAWrite) {
 TEST(PeerSecurity, WithoutAuthenticationTheSameForgedAcknowledgementsDoCompleteAWrite) {
   // The control of the test above: with --insecure-peers the attack works, so the test
   // above would see it.
-  LocalCluster c(kScheme, 3, {"--quiet", "--insecure-peers"});
+  const ClusterWithOpIds cw({"--quiet", "--insecure-peers"});
+  const LocalCluster& c = cw.cluster;
   ASSERT_TRUE(CrashTokenOneAtNodesOneAndTwo(c));
-  auto w = WriteUnderForgedAcks(c);
+  auto w = WriteUnderForgedAcks(c, cw.FirstOpIds());
   EXPECT_EQ(w.exit_code, 0) << w.err;
   EXPECT_THAT(testing::ReadText(c.LogOf(c.node(0))), HasSubstr("WARNING: --insecure-peers"));
 }
