@@ -17,6 +17,7 @@
 
 #include "base/text.h"
 #include "core/address.h"
+#include "core/token_hash.h"
 #include "host/host.h"
 #include "net_grpc/compute_pool.h"
 #include "net_grpc/convert.h"
@@ -740,6 +741,15 @@ void NodeServer::Impl::Write(host::BatchId batch, std::vector<TokenRecord> recor
 }
 
 void NodeServer::Impl::Start(host::JobId job_id, const ComputeRequest& request) {
+  if (request.to - request.from <= options_.inline_argmin_points) {
+    // Cheaper here than the hop to a worker and back. The result still arrives as the
+    // next task (the host is inside its own call now); a Cancel before then leaves the
+    // host ignoring it, as it ignores a worker's late result.
+    executor_->Post([this, job_id, best = Argmin(request.name, request.from, request.to)] {
+      host_.OnComputeDone(job_id, best);
+    });
+    return;
+  }
   auto job = std::make_shared<ComputePool::Job>();
   job->name = request.name;
   job->from = request.from;

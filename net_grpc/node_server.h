@@ -46,6 +46,11 @@ struct NodeServerOptions {
   std::string listen;  // where to bind; empty: `self`
   // Argmin worker threads; 0: one per core, at most 8 (DefaultComputeWorkers).
   int compute_workers = 0;
+  // An argmin over at most this many points runs inline on the node's executor thread
+  // instead of a hop to the workers and back (two thread wake-ups); 0: never inline.
+  // bench/compute_hop_bench measures where the line falls (docs/PERFORMANCE.md).
+  std::uint64_t inline_argmin_points = kDefaultInlineArgminPoints;
+  static constexpr std::uint64_t kDefaultInlineArgminPoints = 64;
   // The most values a write's domain may hold (NodeOptions::max_domain).
   std::uint64_t max_domain = NodeOptions::kDefaultMaxDomain;
   // How long an operation may wait for a quorum when its caller set no deadline.
