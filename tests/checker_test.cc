@@ -1,5 +1,7 @@
 // The checker: each rule on hand-written histories, bad input, and agreement with a
 // brute-force reference on random small histories.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -467,7 +469,8 @@ TEST(CheckerFiles, MissingFileAndDirectoryAreClearErrors) {
 }
 
 TEST(CheckerFiles, ReadsAFileWhoseLastLineHasNoNewline) {
-  const std::string path = ::testing::TempDir() + "/checker_last_line.jsonl";
+  const std::string path =
+      ::testing::TempDir() + "/checker_last_line-" + std::to_string(::getpid()) + ".jsonl";
   {
     std::ofstream out(path);
     out << "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n"

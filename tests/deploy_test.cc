@@ -1,6 +1,8 @@
 // The deployment files (deploy/, docs/DEPLOY.md), checked as far as this machine can: they
 // parse, every flag they give a program is one its --help lists, and their addresses agree
 // with their scheme. (Docker, Kubernetes and systemd themselves are not run here.)
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -31,7 +33,8 @@ std::string Read(const std::string& path) {
 
 // The long flags a program's --help (of `command`, when given) lists.
 std::set<std::string> HelpFlags(const std::string& program, const std::string& command = "") {
-  const std::string out = ::testing::TempDir() + "/deploy-help.txt";
+  const std::string out =
+      ::testing::TempDir() + "/deploy-help-" + std::to_string(::getpid()) + ".txt";
   const std::string line =
       fmt::format("'{}/{}' {} --help > '{}' 2>&1", kApps, program, command, out);
   EXPECT_EQ(std::system(line.c_str()), 0) << line;
@@ -75,7 +78,8 @@ std::vector<std::string> PodCommand(const YAML::Node& container, const std::stri
   const auto exec = script.find("exec tokenserver ");
   EXPECT_NE(exec, std::string::npos) << script;
   script.replace(exec, 17, "exec printf '%s\\n' ");
-  const std::string out = ::testing::TempDir() + "/deploy-pod.txt";
+  const std::string out =
+      ::testing::TempDir() + "/deploy-pod-" + std::to_string(::getpid()) + ".txt";
   std::ofstream(out + ".sh") << script;
   const std::string line = fmt::format("env {} sh '{}.sh' > '{}'", env, out, out);
   EXPECT_EQ(std::system(line.c_str()), 0) << line;

@@ -12,7 +12,8 @@ namespace token {
 namespace {
 
 TEST(ReadFile, ReadsTheWholeFile) {
-  const std::string path = ::testing::TempDir() + "/file_test.txt";
+  const std::string path =
+      ::testing::TempDir() + "/file_test-" + std::to_string(::getpid()) + ".txt";
   const std::string content(200000, 'x');
   {
     std::ofstream out(path, std::ios::binary);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -18,11 +20,17 @@
 namespace tokensim {
 namespace {
 
+// A directory of its own under the test temporary directory: the process id keeps
+// concurrent runs of the suite (two build trees, two checkouts) apart.
+std::string ScratchDir(const std::string& name) {
+  return fmt::format("{}/{}-{}", ::testing::TempDir(), name, ::getpid());
+}
+
 TEST(Fuzz, CorrectProtocolPassesThousandsOfCases) {
   FuzzOptions o;
   o.cases = 3000;
   o.seed = 20261121;
-  o.out_dir = ::testing::TempDir() + "/fuzz-correct";
+  o.out_dir = ScratchDir("fuzz-correct");
   const FuzzResult r = Fuzz(o);
   ASSERT_FALSE(r.failed()) << r.failures[0].reason << "\nreplay: tokensim replay "
                            << r.failures[0].yaml_path;
@@ -45,7 +53,7 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
   o.cases = 20000;
   o.seed = 1;
   o.mutant = GetParam();
-  o.out_dir = ::testing::TempDir() + "/fuzz-" + std::string(token::MutantName(GetParam()));
+  o.out_dir = ScratchDir("fuzz-" + std::string(token::MutantName(GetParam())));
   const FuzzResult result = Fuzz(o);
   ASSERT_TRUE(result.failed()) << token::MutantName(GetParam()) << " survived " << result.cases_run
                                << " cases";
@@ -149,7 +157,7 @@ TEST(FuzzShards, CoverOneUnshardedRunExactly) {
   o.mutant = token::Mutant::kMinorityQuorum;
   o.max_failures = 0;  // every case runs; every failure is shrunk and written
   o.max_shrink_steps = 40;
-  const std::string dir = ::testing::TempDir() + "/fuzz-shards";
+  const std::string dir = ScratchDir("fuzz-shards");
   std::filesystem::remove_all(dir);
   o.out_dir = dir + "/whole";
   const Ran whole = RunShard(o, 0, 1);

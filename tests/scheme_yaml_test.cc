@@ -1,4 +1,6 @@
 // The replication scheme loader: the FORMATS.md example, and every bad case with its line.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -142,7 +144,8 @@ TEST(SchemeYaml, MissingFileIsNotFound) {
 }
 
 TEST(SchemeYaml, LoadsAFile) {
-  const std::string path = ::testing::TempDir() + "/scheme_yaml_test.yaml";
+  const std::string path =
+      ::testing::TempDir() + "/scheme_yaml_test-" + std::to_string(::getpid()) + ".yaml";
   {
     std::ofstream out(path);
     out << kExample;
