@@ -1,0 +1,56 @@
+// The linearizability checker's shared pieces (checker/linearizability.h), used by its
+// files: linearizability.cc (the search and the choice of method), linearizability_zones.cc
+// (the zone method) and linearizability_versions.cc (relabelling by versions, the version
+// order). Not for use outside the checker.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "checker/history.h"
+#include "checker/linearizability.h"
+
+namespace checker::lin_detail {
+
+constexpr std::int64_t kBeforeEverything = std::numeric_limits<std::int64_t>::min();
+
+const char* OpName(const Operation& op);
+
+// "the read at line 12" / "the initial value" (virtual write: nullptr).
+std::string Describe(const Operation* op);
+
+TokenVerdict Violation(const TokenHistory& token, Rule rule, std::string explanation,
+                       std::vector<const Operation*> ops);
+
+TokenVerdict Ok(const TokenHistory& token);
+
+// A map from ValueId to a small integer, backed by a vector sized to the history's values
+// and cleared entry by entry, so checking many tokens costs no rehashing or reallocation.
+class ValueSlots {
+ public:
+  explicit ValueSlots(std::size_t values) {
+    thread_local std::vector<std::int32_t> storage;
+    if (storage.size() < values + 1) storage.assign(values + 1, -1);
+    slots_ = &storage;
+  }
+  ~ValueSlots() {
+    for (ValueId v : touched_) (*slots_)[Index(v)] = -1;
+  }
+  ValueSlots(const ValueSlots&) = delete;
+  ValueSlots& operator=(const ValueSlots&) = delete;
+
+  std::int32_t Get(ValueId v) const { return (*slots_)[Index(v)]; }
+  void Set(ValueId v, std::int32_t x) {
+    if ((*slots_)[Index(v)] == -1) touched_.push_back(v);
+    (*slots_)[Index(v)] = x;
+  }
+
+ private:
+  static std::size_t Index(ValueId v) { return static_cast<std::size_t>(v + 1); }  // null -> 0
+  std::vector<std::int32_t>* slots_;
+  std::vector<ValueId> touched_;
+};
+
+}  // namespace checker::lin_detail

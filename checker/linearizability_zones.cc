@@ -1,0 +1,198 @@
+// The zone method (Gibbons-Korach) for histories whose written values are unique
+// (checker/linearizability.h).
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "checker/linearizability.h"
+#include "checker/linearizability_detail.h"
+
+namespace checker {
+namespace {
+
+using lin_detail::Describe;
+using lin_detail::kBeforeEverything;
+using lin_detail::Ok;
+using lin_detail::ValueSlots;
+using lin_detail::Violation;
+
+struct Cluster {
+  ValueId value = kInitialValue;
+  const Operation* write = nullptr;  // nullptr: the initial value's virtual write
+  std::size_t reads = 0;
+  // Zone ends: the earliest completion and the latest invocation, with their operations.
+  std::int64_t min_end = kNever;
+  const Operation* min_end_op = nullptr;
+  std::int64_t max_start = kBeforeEverything;
+  const Operation* max_start_op = nullptr;
+
+  void Add(const Operation* op, std::int64_t start, std::int64_t end) {
+    if (end < min_end || (end == min_end && !min_end_op)) {
+      min_end = end;
+      min_end_op = op;
+    }
+    if (start > max_start || (start == max_start && !max_start_op)) {
+      max_start = start;
+      max_start_op = op;
+    }
+  }
+  bool forward() const { return min_end < max_start; }
+};
+
+// Names the rule when operation `late` (of the value `late_value`) had to take effect
+// after `early`, an operation of another value that itself had to come later.
+Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
+  // `must_precede` finished before `late` started, yet `late` reflects an older value.
+  if (late && late->type == OpType::kRead) {
+    if (must_precede && must_precede->type == OpType::kRead) return Rule::kNewOldInversion;
+    return Rule::kStaleRead;
+  }
+  return Rule::kWriteOrder;
+}
+
+// One cluster per value written (the initial value first), each holding its write and the
+// reads that returned it; a read of a value no write wrote, or of one whose write started
+// after the read finished, is a violation.
+std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHistory& token,
+                                          std::vector<Cluster>* clusters) {
+  clusters->assign(1, Cluster{});  // [0]: the initial value
+  (*clusters)[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
+  // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
+  // write wrote.
+  ValueSlots cluster_of(history.values.size());
+  cluster_of.Set(kInitialValue, 0);
+
+  for (const Operation& op : token.ops) {
+    if (op.type != OpType::kWrite) continue;
+    TOKEN_CHECKER_ASSERT(cluster_of.Get(op.value) == -1, "CheckZones needs unique written values");
+    if (op.outcome == Outcome::kFail) {
+      cluster_of.Set(op.value, -2 - static_cast<std::int32_t>(&op - token.ops.data()));
+      continue;
+    }
+    cluster_of.Set(op.value, static_cast<std::int32_t>(clusters->size()));
+    Cluster c;
+    c.value = op.value;
+    c.write = &op;
+    c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
+    clusters->push_back(c);
+  }
+  for (const Operation& op : token.ops) {
+    if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
+    const std::int32_t slot = cluster_of.Get(op.value);
+    if (slot < 0) {
+      if (slot <= -2) {
+        const Operation* failed = &token.ops[static_cast<std::size_t>(-2 - slot)];
+        return Violation(token, Rule::kValueNeverWritten,
+                         fmt::format("the read at line {} returned {}, which only the failed "
+                                     "write at line {} tried to write",
+                                     op.line(), history.DescribeValue(op.value), failed->line()),
+                         {&op, failed});
+      }
+      return Violation(token, Rule::kValueNeverWritten,
+                       fmt::format("the read at line {} returned {}, which no write wrote",
+                                   op.line(), history.DescribeValue(op.value)),
+                       {&op});
+    }
+    Cluster& c = (*clusters)[static_cast<std::size_t>(slot)];
+    if (c.write && op.complete_time < c.write->invoke_time) {
+      return Violation(token, Rule::kReadFromFuture,
+                       fmt::format("the read at line {} returned {}, but the write of that value "
+                                   "at line {} started after the read had finished",
+                                   op.line(), history.DescribeValue(op.value), c.write->line()),
+                       {&op, c.write});
+    }
+    ++c.reads;
+    c.Add(&op, op.invoke_time, op.complete_time);
+  }
+  return std::nullopt;
+}
+
+// Forward zones must not overlap. `forward` is sorted by start (min_end), so an overlap
+// shows between neighbours.
+std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
+                                                      const TokenHistory& token,
+                                                      const std::vector<const Cluster*>& forward) {
+  for (std::size_t i = 1; i < forward.size(); ++i) {
+    const Cluster& a = *forward[i - 1];
+    const Cluster& b = *forward[i];
+    if (b.min_end < a.max_start) {
+      // b's earliest-finishing op finished before a's latest-starting op started, and a's
+      // earliest-finishing op finished before b's latest-starting op started: each value
+      // would have to come after the other.
+      const Rule rule = ClassifyOrder(b.min_end_op, a.max_start_op);
+      return Violation(
+          token, rule,
+          fmt::format("{} ({}) started after {} ({}) had finished, so {} came after {}; but {} "
+                      "({}) started after {} ({}) had finished, so {} came after {}",
+                      Describe(a.max_start_op), history.DescribeValue(a.value),
+                      Describe(b.min_end_op), history.DescribeValue(b.value),
+                      history.DescribeValue(a.value), history.DescribeValue(b.value),
+                      Describe(b.max_start_op), history.DescribeValue(b.value),
+                      Describe(a.min_end_op), history.DescribeValue(a.value),
+                      history.DescribeValue(b.value), history.DescribeValue(a.value)),
+          {a.min_end_op, a.max_start_op, b.min_end_op, b.max_start_op});
+    }
+  }
+  return std::nullopt;
+}
+
+// No backward zone may lie strictly inside a forward zone (`forward` sorted by start).
+std::optional<TokenVerdict> CheckBackwardZonesOutside(const History& history,
+                                                      const TokenHistory& token,
+                                                      const std::vector<const Cluster*>& forward,
+                                                      const std::vector<const Cluster*>& backward) {
+  for (const Cluster* bp : backward) {
+    const Cluster& b = *bp;
+    // The last forward zone starting before b's zone starts (at b.max_start).
+    auto it =
+        std::lower_bound(forward.begin(), forward.end(), b.max_start,
+                         [](const Cluster* f, std::int64_t start) { return f->min_end < start; });
+    if (it == forward.begin()) continue;
+    const Cluster& f = **(it - 1);
+    if (b.min_end < f.max_start) {
+      const Rule rule = ClassifyOrder(b.min_end_op, f.max_start_op);
+      const bool f_read = f.max_start_op && f.max_start_op->type == OpType::kRead;
+      return Violation(
+          token, rule,
+          fmt::format("{} {} {} although {} ({}) had finished before it started, and {} came "
+                      "after {} ({})",
+                      Describe(f.max_start_op), f_read ? "returned" : "wrote",
+                      history.DescribeValue(f.value), Describe(b.min_end_op),
+                      history.DescribeValue(b.value), history.DescribeValue(b.value),
+                      history.DescribeValue(f.value),
+                      f.min_end_op ? fmt::format("{} finished before {} started",
+                                                 Describe(f.min_end_op), Describe(b.max_start_op))
+                                   : std::string("every written value comes after it")),
+          {f.min_end_op, f.max_start_op, b.min_end_op, b.max_start_op});
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
+  std::vector<Cluster> clusters;
+  if (auto violation = BuildClusters(history, token, &clusters)) return *std::move(violation);
+
+  std::vector<const Cluster*> forward;
+  std::vector<const Cluster*> backward;
+  for (const Cluster& c : clusters) {
+    // An unfinished write nobody read may never have taken effect: it constrains nothing.
+    if (c.write && c.write->outcome == Outcome::kInfo && c.reads == 0) continue;
+    (c.forward() ? forward : backward).push_back(&c);
+  }
+  std::sort(forward.begin(), forward.end(),
+            [](const Cluster* a, const Cluster* b) { return a->min_end < b->min_end; });
+
+  if (auto violation = CheckForwardZonesDisjoint(history, token, forward)) {
+    return *std::move(violation);
+  }
+  if (auto violation = CheckBackwardZonesOutside(history, token, forward, backward)) {
+    return *std::move(violation);
+  }
+  return Ok(token);
+}
+
+}  // namespace checker

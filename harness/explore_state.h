@@ -1,0 +1,369 @@
+// The explorer's insides (harness/explore.h), shared by its files: the state of the whole
+// system and the Explorer that searches it. explore_state.cc fingerprints states and names
+// steps; explore_step.cc lists and applies the steps; explore.cc runs the search and judges.
+// Not for use outside the explorer.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/state_hash.h"
+#include "harness/explore.h"
+#include "host/host.h"
+#include "sim/sim_disk.h"
+
+namespace tokensim::explore_detail {
+
+using token::ClientReply;
+using token::ClientRequest;
+using token::Message;
+using token::NodeIndex;
+using token::NodeRename;
+using token::OpKind;
+using token::StateHasher;
+using token::TokenIndex;
+using token::host::BatchId;
+using token::host::CallId;
+using token::host::Host;
+using token::host::JobId;
+using Kind = ExploreStep::Kind;
+
+struct Fp {
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  friend bool operator==(const Fp&, const Fp&) = default;
+  friend bool operator<(const Fp& a, const Fp& b) {
+    return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
+  }
+};
+struct FpHash {
+  std::size_t operator()(const Fp& f) const { return f.lo ^ (f.hi * 0x9E3779B97F4A7C15ULL); }
+};
+
+// Where a step's effects go; also records what a scheduled replay needs (when asked).
+class Explorer;
+struct State;
+
+// The labels a scheduled replay names things by (sim/scenario.h, ScheduleStep).
+struct Recorder {
+  std::vector<sim::ScheduleStep> schedule;
+  std::vector<sim::ScriptedOp> ops;
+  std::vector<sim::Fault> faults;
+  std::int64_t now = 0;
+  std::vector<std::uint64_t> ops_invoked;  // per process
+};
+
+// One node: its host and the world around it, as the simulator's SimNode models it (one
+// argmin worker running jobs in order, a disk with group commit). Shared between states
+// until a step changes it (State::Own).
+class ExNode final : public token::host::Clock,
+                     public token::host::Transport,
+                     public token::host::ComputeRunner,
+                     public token::host::Storage {
+ public:
+  struct Job {
+    JobId id;
+    token::ComputeRequest request;
+    std::uint64_t n;  // the n-th job this node started
+  };
+  ExNode(std::shared_ptr<const token::ReplicationScheme> scheme, NodeIndex self,
+         const token::host::HostOptions& options)
+      : self_(self) {
+    host = std::make_unique<Host>(std::move(scheme), self, options, World());
+  }
+  ExNode(const ExNode& o)
+      : worker(o.worker),
+        disk(o.disk),
+        sent(o.sent),
+        jobs_started(o.jobs_started),
+        incarnation(o.incarnation),
+        self_(o.self_) {
+    host = std::make_unique<Host>(*o.host, World());
+  }
+  ExNode& operator=(const ExNode&) = delete;
+
+  // host::Clock: the explorer has no time; timers never fire (a client's give-up is a step).
+  std::int64_t NowNs() const override { return 0; }
+  void StartTimer(std::int64_t, CallId) override {}
+  void Send(const Message& m) override;
+  void AnswerClient(CallId call, const ClientReply& reply) override;
+  void AnswerPeer(CallId, const token::Result<Message>&) override {
+    TOKEN_ASSERT(false, "explored nodes exchange messages, never unary peer calls");
+  }
+  void Start(JobId job, const token::ComputeRequest& request) override {
+    worker.push_back(Job{job, request, ++jobs_started});
+  }
+  void Cancel(JobId job) override {
+    auto it =
+        std::find_if(worker.begin(), worker.end(), [job](const Job& j) { return j.id == job; });
+    if (it != worker.end()) worker.erase(it);
+  }
+  void Write(BatchId batch, std::vector<token::TokenRecord> records) override {
+    if (disk.Write(batch, std::move(records))) disk.StartSync();
+  }
+  // The running sync completes (SimNode::SyncDone).
+  void SyncDone() {
+    const BatchId batch = disk.covers();
+    disk.SyncDone();
+    host->OnStorageDone(batch);
+    if (disk.SyncWanted()) disk.StartSync();
+  }
+
+  // Everything that decides this node's future, with node indices renamed.
+  void HashInto(StateHasher& h, NodeRename rename) const {
+    host->HashState(h, rename);
+    h.Add(worker.size());
+    for (const Job& j : worker) {
+      h.Add(j.id);
+      h.Add(j.request.name);
+      h.Add(j.request.from);
+      h.Add(j.request.to);
+    }
+    disk.HashInto(h);
+  }
+  // Forgets the hashes: the node is about to change (only its one owner changes it).
+  void Changing() {
+    hashed_ = false;
+    for (Renamed& r : renamed_) r.rename.clear();
+  }
+  // The hash under `rename`, remembered for the last few renamings.
+  Fp HashUnder(NodeRename rename) const {
+    if (rename.empty()) return Hash();
+    for (const Renamed& r : renamed_) {
+      if (std::equal(r.rename.begin(), r.rename.end(), rename.begin(), rename.end())) return r.fp;
+    }
+    StateHasher h;
+    HashInto(h, rename);
+    Renamed& slot = renamed_[renamed_next_++ % renamed_.size()];
+    slot.rename.assign(rename.begin(), rename.end());
+    slot.fp = Fp{h.low(), h.high()};
+    return slot.fp;
+  }
+  // The identity-renamed hash, computed once (a shared node never changes).
+  Fp Hash() const {
+    if (!hashed_) {
+      StateHasher h;
+      HashInto(h, {});
+      hash_ = Fp{h.low(), h.high()};
+      hashed_ = true;
+    }
+    return hash_;
+  }
+
+  std::unique_ptr<Host> host;
+  std::vector<Job> worker;  // the front one runs
+  sim::SimDisk disk;
+  std::uint64_t sent = 0;
+  std::uint64_t jobs_started = 0;
+  std::uint32_t incarnation = 0;  // its processes before this one (restarts)
+  State* state = nullptr;         // the state a step is building (set only during the step)
+  Explorer* explorer = nullptr;
+
+ private:
+  token::host::World World() {
+    return {.clock = this, .transport = this, .compute = this, .storage = this};
+  }
+  NodeIndex self_;
+  mutable bool hashed_ = false;
+  mutable Fp hash_;
+  // Hashes under other renamings (symmetry), the last few asked for.
+  struct Renamed {
+    std::vector<NodeIndex> rename;
+    Fp fp;
+  };
+  mutable std::array<Renamed, 3> renamed_;
+  mutable std::size_t renamed_next_ = 0;
+};
+
+struct Msg {
+  Message m;
+  std::uint64_t n = 0;  // the n-th message its sender sent
+};
+
+// What the clients saw of one operation: all the checker needs (its outcome and the
+// operations that had finished when it started).
+struct OpRec {
+  enum Status : std::uint8_t { kNotInvoked, kPending, kOk, kFail, kInfo };
+  Status status = kNotInvoked;
+  NodeIndex node = 0;
+  std::uint64_t before = 0;  // bit i: operation i had completed when this one was invoked
+  std::uint64_t version = 0;
+  token::RegisterValue value;
+  std::optional<token::HashPoint> final_point;
+  std::string error;
+};
+
+struct Client {
+  std::uint32_t next = 0;  // index of its next operation
+  bool busy = false;
+  CallId call = 0;
+};
+
+struct State {
+  std::vector<std::shared_ptr<ExNode>> nodes;
+  std::vector<Msg> net;
+  std::vector<Client> clients;
+  std::vector<OpRec> ops;             // by global operation index
+  std::vector<std::uint16_t> events;  // op index << 2 | 0 invoke, 1 completion
+  std::uint32_t crashes = 0;
+  std::uint32_t restarts = 0;
+  bool completed = false;  // the last step completed an operation ok or fail
+};
+
+// Whether `u` at node `u_node` and `t` at node `t_node` commute (sleep sets).
+bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, NodeIndex t_node);
+
+// A step's name in a sleep set: its kind (top byte) and what it does, never a counter of
+// the path that led here (a message is named by its content), so that one state reached
+// by two paths names its steps alike.
+// With symmetry, nodes are named as in the state's canonical renaming `rename`, so that the
+// sleep sets of two renamings of one state compare.
+std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename);
+
+class Explorer {
+ public:
+  explicit Explorer(const ExploreConfig& c) : c_(c), scheme_(*c.scheme) {
+    host_options_.node = c.node_options;
+    std::uint32_t offset = 0;
+    for (const auto& p : c.processes) {
+      op_offset_.push_back(offset);
+      offset += static_cast<std::uint32_t>(p.size());
+    }
+    total_ops_ = offset;
+    // Liveness holds only while a quorum of every token stays up.
+    std::size_t budget = ~std::size_t{0};
+    for (const auto& t : scheme_.tokens()) budget = std::min(budget, (t.replicas.size() - 1) / 2);
+    liveness_ =
+        c.liveness == ExploreConfig::Liveness::kAlways ||
+        (c.liveness == ExploreConfig::Liveness::kWithinBudget && c.crashes + c.restarts <= budget);
+    sync_steps_ = c.restarts > 0;
+    if (c.symmetry) BuildSymmetry();
+  }
+
+  ExploreResult Run();
+
+  // Effects of a step, called back by the nodes' worlds.
+  void OnSend(State& s, ExNode& from, const Message& m) { s.net.push_back(Msg{m, from.sent}); }
+  void OnReply(State& s, const ClientReply& r) {
+    for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
+      Client& cl = s.clients[p];
+      if (!cl.busy || cl.call != r.request_id) continue;
+      const std::uint32_t op = op_offset_[p] + cl.next - 1;
+      OpRec& rec = s.ops[op];
+      cl.busy = false;
+      if (r.status.ok()) {
+        rec.status = OpRec::kOk;
+        rec.version = r.version;
+        rec.value = r.value;
+        rec.final_point = r.final_point;
+        s.completed = true;
+      } else {
+        rec.status = token::MayHaveTakenEffect(r.status.code()) ? OpRec::kInfo : OpRec::kFail;
+        rec.error = r.status.ToString();
+        s.completed = s.completed || rec.status == OpRec::kFail;
+      }
+      s.events.push_back(static_cast<std::uint16_t>(op << 2 | 1));
+      return;
+    }
+    // A reply to a call its client gave up: dropped, as the simulator drops it.
+  }
+  Recorder* recorder = nullptr;
+
+ private:
+  struct PathNode {
+    std::shared_ptr<const PathNode> parent;
+    ExploreStep step;
+  };
+  struct Pending {
+    State state;
+    std::vector<std::uint64_t> sleep;                // keys of steps not to take from it
+    std::optional<std::vector<std::uint64_t>> only;  // re-expansion: take only these
+    std::shared_ptr<const PathNode> path;
+    std::vector<NodeIndex> rename;  // its canonical renaming (sleep sets name steps by it)
+  };
+  struct Visited {
+    std::vector<std::uint64_t> sleep;  // steps left asleep there (canonical names)
+  };
+  using VisitedSet = std::unordered_map<Fp, Visited, FpHash>;
+
+  State Initial() const {
+    State s;
+    for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
+      s.nodes.push_back(std::make_shared<ExNode>(c_.scheme, n, host_options_));
+    }
+    s.clients.resize(c_.processes.size());
+    s.ops.resize(total_ops_);
+    return s;
+  }
+
+  const ExploreOp& OpOf(std::uint32_t process, std::uint32_t k) const {
+    return c_.processes[process][k];
+  }
+
+  ExNode& Own(State& s, NodeIndex n) {
+    if (s.nodes[n].use_count() > 1) s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
+    ExNode& node = *s.nodes[n];
+    node.Changing();
+    node.state = &s;
+    node.explorer = this;
+    return node;
+  }
+
+  NodeIndex NodeOfStep(const State& s, const ExploreStep& t) const {
+    switch (t.kind) {
+      case Kind::kDeliver:
+        for (const Msg& m : s.net) {
+          if (m.m.from == t.a && m.n == t.b) return m.m.to;
+        }
+        return 0;
+      case Kind::kInvoke:
+        return static_cast<NodeIndex>(t.b);
+      case Kind::kGiveUp:
+        return 0;
+      default:
+        return static_cast<NodeIndex>(t.a);
+    }
+  }
+
+  std::vector<ExploreStep> Enabled(const State& s) const;
+  void Apply(State& s, const ExploreStep& t);
+  void ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now);
+  void ApplyRestart(State& s, const ExploreStep& t, std::int64_t now);
+  void SyncAll(State& s);
+  // The canonical fingerprint; `chosen` gets the renaming that gives it (empty: none).
+  Fp Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const;
+  Fp FingerprintRenamed(const State& s, NodeRename rename) const;
+  std::optional<std::string> CheckSafety(const State& s);
+  std::optional<std::string> CheckLiveness(const State& s) const;
+  std::string Describe(const State& before, const ExploreStep& t) const;
+  void BuildSymmetry();
+  void Finish(ExploreResult& r, const std::shared_ptr<const PathNode>& path, const std::string& why,
+              bool live);
+  void Expand(Pending& cur, const std::vector<ExploreStep>& enabled, VisitedSet& visited,
+              std::deque<Pending>& next, ExploreResult& r);
+  std::string BoundReached(std::size_t unique, std::size_t next, double now) const;
+  sim::Scenario Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
+                               bool liveness, std::vector<std::string>* trace);
+
+  const ExploreConfig& c_;
+  const token::ReplicationScheme& scheme_;
+  token::host::HostOptions host_options_;
+  std::vector<std::uint32_t> op_offset_;
+  std::uint32_t total_ops_ = 0;
+  bool liveness_ = false;
+  bool sync_steps_ = false;
+  // Classes of interchangeable nodes (each sorted, at least two members), and the renaming
+  // that makes each class one node.
+  std::vector<std::vector<NodeIndex>> groups_;
+  std::vector<NodeIndex> anonymous_;
+  std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
+  std::uint64_t histories_checked_ = 0;
+};
+
+}  // namespace tokensim::explore_detail
