@@ -195,8 +195,7 @@ struct ClusterWithOpIds {
   LocalCluster cluster;
   std::uint64_t serving_before_ms = WallClockMs();
 
-  explicit ClusterWithOpIds(std::vector<std::string> args)
-      : cluster(kScheme, 3, std::move(args)) {}
+  explicit ClusterWithOpIds(std::vector<std::string> args) : cluster(kScheme, 3, std::move(args)) {}
   std::vector<std::uint64_t> FirstOpIds() const {
     std::vector<std::uint64_t> ids;
     for (std::uint64_t ms = started_after_ms; ms <= serving_before_ms; ++ms) {
@@ -209,7 +208,8 @@ struct ClusterWithOpIds {
 // Floods node 0 with UPDATE_ACKs for every candidate id of its first operation from
 // streams that claim to be nodes 1 and 2 (no proof) while the writer writes (its first
 // operation); returns the write's result.
-testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c, const std::vector<std::uint64_t>& ids) {
+testing::ToolRun WriteUnderForgedAcks(const LocalCluster& c,
+                                      const std::vector<std::uint64_t>& ids) {
   const std::string fp = Fingerprint(c);
   std::atomic<bool> stop{false};
   std::thread attacker([&] {
