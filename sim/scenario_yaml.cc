@@ -179,6 +179,158 @@ token::OpKind OpKindOf(const std::string& s, const YAML::Node& n) {
   Fail(n, fmt::format("unknown operation '{}' (expected read, write, create, drop)", s));
 }
 
+// protocol: the options of every node (fast_read, a planted bug).
+void ParseProtocol(const YAML::Node& p, token::NodeOptions* options) {
+  CheckKeys(p, "protocol", {"fast_read", "mutant"});
+  if (p["fast_read"]) options->fast_read = Bool(p["fast_read"], "protocol.fast_read");
+  if (p["mutant"]) {
+    const std::string name = Scalar(p["mutant"], "protocol.mutant");
+    auto m = token::MutantFromName(name);
+    if (!m) {
+      std::string known;
+      for (token::Mutant k : token::kAllMutants) {
+        known += fmt::format("{}{}", known.empty() ? "" : ", ", token::MutantName(k));
+      }
+      Fail(p["mutant"],
+           fmt::format("protocol.mutant: unknown planted bug '{}' (known: none, {})", name, known));
+    }
+    options->mutant = *m;
+  }
+}
+
+LinkRule ParseLinkRule(const YAML::Node& l, const token::ReplicationScheme& sch) {
+  CheckKeys(l, "network.links entry", {"from", "to", "extra", "start", "end"});
+  LinkRule r;
+  if (l["from"] && Scalar(l["from"], "from") != "*") r.from = NodeOf(sch, l["from"], "from");
+  if (l["to"] && Scalar(l["to"], "to") != "*") r.to = NodeOf(sch, l["to"], "to");
+  if (!l["extra"]) Fail(l, "a link rule needs 'extra' (the added delay)");
+  r.extra_ns = Duration(l["extra"], "extra");
+  if (l["start"]) r.start_ns = Duration(l["start"], "start");
+  if (l["end"]) r.end_ns = Duration(l["end"], "end");
+  if (r.end_ns < r.start_ns) Fail(l, "a link rule's end must not precede its start");
+  return r;
+}
+
+Workload ParseWorkload(const YAML::Node& w, const token::ReplicationScheme& sch) {
+  CheckKeys(w, "workload",
+            {"clients", "ops_per_client", "read_ratio", "tokens", "think_min", "think_max",
+             "domain_span"});
+  Workload wl;
+  if (!w["clients"] || !w["ops_per_client"]) {
+    Fail(w, "workload needs 'clients' and 'ops_per_client'");
+  }
+  wl.clients = static_cast<std::uint32_t>(Unsigned(w["clients"], "workload.clients"));
+  wl.ops_per_client =
+      static_cast<std::uint32_t>(Unsigned(w["ops_per_client"], "workload.ops_per_client"));
+  if (wl.clients > 10000) Fail(w["clients"], "workload.clients must be at most 10000");
+  if (w["read_ratio"]) {
+    wl.read_permille =
+        static_cast<std::uint32_t>(Ratio(w["read_ratio"], "read_ratio") * 1000 + 0.5);
+  }
+  if (const auto toks = w["tokens"]) {
+    if (!toks.IsSequence()) Fail(toks, "workload.tokens must be a list of token ids");
+    for (const auto& t : toks) wl.tokens.push_back(TokenOf(sch, t, "workload.tokens"));
+  }
+  if (w["think_min"]) wl.think_min_ns = Duration(w["think_min"], "think_min");
+  if (w["think_max"]) wl.think_max_ns = Duration(w["think_max"], "think_max");
+  if (wl.think_max_ns < wl.think_min_ns) Fail(w, "workload.think_max must be >= think_min");
+  if (w["domain_span"]) wl.domain_span = Unsigned(w["domain_span"], "domain_span");
+  if (wl.domain_span == 0 || wl.domain_span > 100'000'000) {
+    Fail(w, "workload.domain_span must be in 1..100000000");
+  }
+  return wl;
+}
+
+ScriptedOp ParseOperation(const YAML::Node& o, const token::ReplicationScheme& sch) {
+  CheckKeys(o, "operation", {"at", "process", "op", "token", "node", "value"});
+  ScriptedOp op;
+  if (!o["op"] || !o["token"]) Fail(o, "an operation needs 'op' and 'token'");
+  op.kind = OpKindOf(Scalar(o["op"], "op"), o["op"]);
+  op.token = TokenOf(sch, o["token"], "operation token");
+  if (o["at"]) op.at_ns = Duration(o["at"], "at");
+  if (o["process"]) {
+    op.process = static_cast<std::uint32_t>(Unsigned(o["process"], "process"));
+    if (op.process >= 10000) Fail(o["process"], "process must be below 10000");
+  }
+  if (o["node"]) op.node = NodeOf(sch, o["node"], "operation node");
+  if (op.kind == token::OpKind::kWrite) {
+    const auto v = o["value"];
+    if (!v) Fail(o, "a write needs its 'value' {name, low, mid, high}");
+    CheckKeys(v, "value", {"name", "low", "mid", "high"});
+    if (!v["name"] || !v["low"] || !v["mid"] || !v["high"]) {
+      Fail(v, "a value needs name, low, mid and high");
+    }
+    op.domain = token::Domain{Scalar(v["name"], "name"), Unsigned(v["low"], "low"),
+                              Unsigned(v["mid"], "mid"), Unsigned(v["high"], "high")};
+    // A bad domain is allowed on purpose: the run shows the node's INVALID_ARGUMENT.
+  } else if (o["value"]) {
+    Fail(o["value"], "only writes take a value");
+  }
+  return op;
+}
+
+ScheduleStep ParseScheduleStep(const YAML::Node& e, const token::ReplicationScheme& sch) {
+  CheckKeys(e, "schedule entry", {"at", "deliver", "compute", "sync", "give_up", "n"});
+  ScheduleStep step;
+  if (!e["at"] || !e["n"]) Fail(e, "a schedule entry needs 'at' and 'n'");
+  step.at_ns = Duration(e["at"], "at");
+  step.n = Unsigned(e["n"], "n");
+  if (step.n == 0) Fail(e["n"], "n counts from 1");
+  int kinds = 0;
+  for (const auto& [key, kind] : {std::pair{"deliver", ScheduleStep::Kind::kDeliver},
+                                  std::pair{"compute", ScheduleStep::Kind::kCompute},
+                                  std::pair{"sync", ScheduleStep::Kind::kSync}}) {
+    if (!e[key]) continue;
+    ++kinds;
+    step.kind = kind;
+    step.who = NodeOf(sch, e[key], key);
+  }
+  if (e["give_up"]) {
+    ++kinds;
+    step.kind = ScheduleStep::Kind::kGiveUp;
+    step.who = static_cast<std::uint32_t>(Unsigned(e["give_up"], "give_up"));
+    if (step.who >= 10000) Fail(e["give_up"], "give_up: a process below 10000");
+  }
+  if (kinds != 1) {
+    Fail(e,
+         "a schedule entry is one of 'deliver: <node>', 'compute: <node>', "
+         "'sync: <node>' or 'give_up: <process>'");
+  }
+  return step;
+}
+
+// expect: what the run must show (Parse pins a digest to the file's seed and protocol).
+void ParseExpect(const YAML::Node& e, Expectation* expect) {
+  CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok", "liveness", "digest"});
+  if (e["digest"]) {
+    const std::string d = Scalar(e["digest"], "expect.digest");
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v, 16);
+    if (d.size() != 16 || ec != std::errc() || end != d.data() + d.size()) {
+      Fail(e["digest"], fmt::format("expect.digest: '{}' is not 16 hex digits", d));
+    }
+    expect->digest = Expectation::PinnedDigest{v, 0, token::Mutant::kNone};
+  }
+  if (e["liveness"]) expect->liveness = Bool(e["liveness"], "expect.liveness");
+  if (e["verdict"]) {
+    const std::string v = Scalar(e["verdict"], "expect.verdict");
+    if (v == "linearizable") {
+      expect->verdict = ExpectVerdict::kLinearizable;
+    } else if (v == "violation") {
+      expect->verdict = ExpectVerdict::kViolation;
+    } else if (v == "any") {
+      expect->verdict = ExpectVerdict::kAny;
+    } else {
+      Fail(e["verdict"], fmt::format("expect.verdict: '{}' (expected linearizable, violation, "
+                                     "any)",
+                                     v));
+    }
+  }
+  if (e["all_complete"]) expect->all_complete = Bool(e["all_complete"], "all_complete");
+  if (e["min_ok"]) expect->min_ok = Unsigned(e["min_ok"], "min_ok");
+  if (e["max_ok"]) expect->max_ok = Unsigned(e["max_ok"], "max_ok");
+}
+
 Scenario Parse(const YAML::Node& root, std::string_view source) {
   if (!root.IsMap()) Fail(root, "a scenario must be a mapping (name:, seed:, scheme:, ...)");
   CheckKeys(
@@ -205,39 +357,14 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
   s.scheme = std::make_shared<const token::ReplicationScheme>(std::move(scheme).value());
   const auto& sch = *s.scheme;
 
-  if (const auto p = root["protocol"]) {
-    CheckKeys(p, "protocol", {"fast_read", "mutant"});
-    if (p["fast_read"]) s.node_options.fast_read = Bool(p["fast_read"], "protocol.fast_read");
-    if (p["mutant"]) {
-      const std::string name = Scalar(p["mutant"], "protocol.mutant");
-      auto m = token::MutantFromName(name);
-      if (!m) {
-        std::string known;
-        for (token::Mutant k : token::kAllMutants) {
-          known += fmt::format("{}{}", known.empty() ? "" : ", ", token::MutantName(k));
-        }
-        Fail(p["mutant"], fmt::format("protocol.mutant: unknown planted bug '{}' (known: none, {})",
-                                      name, known));
-      }
-      s.node_options.mutant = *m;
-    }
-  }
+  if (const auto p = root["protocol"]) ParseProtocol(p, &s.node_options);
   if (const auto net = root["network"]) {
     CheckKeys(net, "network", {"delay", "links"});
     if (net["delay"]) s.delay = ParseDelay(net["delay"], "network.delay");
     if (const auto links = net["links"]) {
       if (!links.IsSequence()) Fail(links, "network.links must be a list");
       for (const auto& l : links) {
-        CheckKeys(l, "network.links entry", {"from", "to", "extra", "start", "end"});
-        LinkRule r;
-        if (l["from"] && Scalar(l["from"], "from") != "*") r.from = NodeOf(sch, l["from"], "from");
-        if (l["to"] && Scalar(l["to"], "to") != "*") r.to = NodeOf(sch, l["to"], "to");
-        if (!l["extra"]) Fail(l, "a link rule needs 'extra' (the added delay)");
-        r.extra_ns = Duration(l["extra"], "extra");
-        if (l["start"]) r.start_ns = Duration(l["start"], "start");
-        if (l["end"]) r.end_ns = Duration(l["end"], "end");
-        if (r.end_ns < r.start_ns) Fail(l, "a link rule's end must not precede its start");
-        s.links.push_back(r);
+        s.links.push_back(ParseLinkRule(l, sch));
       }
     }
   }
@@ -265,63 +392,11 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (s.client_timeout_ns <= 0) Fail(c["timeout"], "clients.timeout must be positive");
     if (c["retry_reads"]) s.retry_reads = Bool(c["retry_reads"], "clients.retry_reads");
   }
-  if (const auto w = root["workload"]) {
-    CheckKeys(w, "workload",
-              {"clients", "ops_per_client", "read_ratio", "tokens", "think_min", "think_max",
-               "domain_span"});
-    Workload wl;
-    if (!w["clients"] || !w["ops_per_client"]) {
-      Fail(w, "workload needs 'clients' and 'ops_per_client'");
-    }
-    wl.clients = static_cast<std::uint32_t>(Unsigned(w["clients"], "workload.clients"));
-    wl.ops_per_client =
-        static_cast<std::uint32_t>(Unsigned(w["ops_per_client"], "workload.ops_per_client"));
-    if (wl.clients > 10000) Fail(w["clients"], "workload.clients must be at most 10000");
-    if (w["read_ratio"]) {
-      wl.read_permille =
-          static_cast<std::uint32_t>(Ratio(w["read_ratio"], "read_ratio") * 1000 + 0.5);
-    }
-    if (const auto toks = w["tokens"]) {
-      if (!toks.IsSequence()) Fail(toks, "workload.tokens must be a list of token ids");
-      for (const auto& t : toks) wl.tokens.push_back(TokenOf(sch, t, "workload.tokens"));
-    }
-    if (w["think_min"]) wl.think_min_ns = Duration(w["think_min"], "think_min");
-    if (w["think_max"]) wl.think_max_ns = Duration(w["think_max"], "think_max");
-    if (wl.think_max_ns < wl.think_min_ns) Fail(w, "workload.think_max must be >= think_min");
-    if (w["domain_span"]) wl.domain_span = Unsigned(w["domain_span"], "domain_span");
-    if (wl.domain_span == 0 || wl.domain_span > 100'000'000) {
-      Fail(w, "workload.domain_span must be in 1..100000000");
-    }
-    s.workload = wl;
-  }
+  if (const auto w = root["workload"]) s.workload = ParseWorkload(w, sch);
   if (const auto ops = root["operations"]) {
     if (!ops.IsSequence()) Fail(ops, "operations must be a list");
     for (const auto& o : ops) {
-      CheckKeys(o, "operation", {"at", "process", "op", "token", "node", "value"});
-      ScriptedOp op;
-      if (!o["op"] || !o["token"]) Fail(o, "an operation needs 'op' and 'token'");
-      op.kind = OpKindOf(Scalar(o["op"], "op"), o["op"]);
-      op.token = TokenOf(sch, o["token"], "operation token");
-      if (o["at"]) op.at_ns = Duration(o["at"], "at");
-      if (o["process"]) {
-        op.process = static_cast<std::uint32_t>(Unsigned(o["process"], "process"));
-        if (op.process >= 10000) Fail(o["process"], "process must be below 10000");
-      }
-      if (o["node"]) op.node = NodeOf(sch, o["node"], "operation node");
-      if (op.kind == token::OpKind::kWrite) {
-        const auto v = o["value"];
-        if (!v) Fail(o, "a write needs its 'value' {name, low, mid, high}");
-        CheckKeys(v, "value", {"name", "low", "mid", "high"});
-        if (!v["name"] || !v["low"] || !v["mid"] || !v["high"]) {
-          Fail(v, "a value needs name, low, mid and high");
-        }
-        op.domain = token::Domain{Scalar(v["name"], "name"), Unsigned(v["low"], "low"),
-                                  Unsigned(v["mid"], "mid"), Unsigned(v["high"], "high")};
-        // A bad domain is allowed on purpose: the run shows the node's INVALID_ARGUMENT.
-      } else if (o["value"]) {
-        Fail(o["value"], "only writes take a value");
-      }
-      s.ops.push_back(op);
+      s.ops.push_back(ParseOperation(o, sch));
     }
   }
   if (const auto faults = root["faults"]) {
@@ -334,33 +409,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (!sched.IsSequence()) Fail(sched, "schedule must be a list (it may be empty: [])");
     s.schedule.emplace();
     for (const auto& e : sched) {
-      CheckKeys(e, "schedule entry", {"at", "deliver", "compute", "sync", "give_up", "n"});
-      ScheduleStep step;
-      if (!e["at"] || !e["n"]) Fail(e, "a schedule entry needs 'at' and 'n'");
-      step.at_ns = Duration(e["at"], "at");
-      step.n = Unsigned(e["n"], "n");
-      if (step.n == 0) Fail(e["n"], "n counts from 1");
-      int kinds = 0;
-      for (const auto& [key, kind] : {std::pair{"deliver", ScheduleStep::Kind::kDeliver},
-                                      std::pair{"compute", ScheduleStep::Kind::kCompute},
-                                      std::pair{"sync", ScheduleStep::Kind::kSync}}) {
-        if (!e[key]) continue;
-        ++kinds;
-        step.kind = kind;
-        step.who = NodeOf(sch, e[key], key);
-      }
-      if (e["give_up"]) {
-        ++kinds;
-        step.kind = ScheduleStep::Kind::kGiveUp;
-        step.who = static_cast<std::uint32_t>(Unsigned(e["give_up"], "give_up"));
-        if (step.who >= 10000) Fail(e["give_up"], "give_up: a process below 10000");
-      }
-      if (kinds != 1) {
-        Fail(e,
-             "a schedule entry is one of 'deliver: <node>', 'compute: <node>', "
-             "'sync: <node>' or 'give_up: <process>'");
-      }
-      s.schedule->push_back(step);
+      s.schedule->push_back(ParseScheduleStep(e, sch));
     }
   }
   if (const auto l = root["limits"]) {
@@ -368,36 +417,7 @@ Scenario Parse(const YAML::Node& root, std::string_view source) {
     if (l["max_time"]) s.max_time_ns = Duration(l["max_time"], "limits.max_time");
     if (l["max_events"]) s.max_events = Unsigned(l["max_events"], "limits.max_events");
   }
-  if (const auto e = root["expect"]) {
-    CheckKeys(e, "expect", {"verdict", "all_complete", "min_ok", "max_ok", "liveness", "digest"});
-    if (e["digest"]) {
-      const std::string d = Scalar(e["digest"], "expect.digest");
-      std::uint64_t v = 0;
-      const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v, 16);
-      if (d.size() != 16 || ec != std::errc() || end != d.data() + d.size()) {
-        Fail(e["digest"], fmt::format("expect.digest: '{}' is not 16 hex digits", d));
-      }
-      s.expect.digest = Expectation::PinnedDigest{v, 0, token::Mutant::kNone};
-    }
-    if (e["liveness"]) s.expect.liveness = Bool(e["liveness"], "expect.liveness");
-    if (e["verdict"]) {
-      const std::string v = Scalar(e["verdict"], "expect.verdict");
-      if (v == "linearizable") {
-        s.expect.verdict = ExpectVerdict::kLinearizable;
-      } else if (v == "violation") {
-        s.expect.verdict = ExpectVerdict::kViolation;
-      } else if (v == "any") {
-        s.expect.verdict = ExpectVerdict::kAny;
-      } else {
-        Fail(e["verdict"], fmt::format("expect.verdict: '{}' (expected linearizable, violation, "
-                                       "any)",
-                                       v));
-      }
-    }
-    if (e["all_complete"]) s.expect.all_complete = Bool(e["all_complete"], "all_complete");
-    if (e["min_ok"]) s.expect.min_ok = Unsigned(e["min_ok"], "min_ok");
-    if (e["max_ok"]) s.expect.max_ok = Unsigned(e["max_ok"], "max_ok");
-  }
+  if (const auto e = root["expect"]) ParseExpect(e, &s.expect);
   if (!s.workload && s.ops.empty()) {
     Fail(root, "the scenario has no clients: give 'workload' or 'operations'");
   }
@@ -469,178 +489,6 @@ Result<Scenario> LoadScenarioFile(const std::string& path) {
   auto text = token::ReadFile(path, "scenario file");
   if (!text.ok()) return text.status();
   return ParseScenarioYaml(*text, path);
-}
-
-namespace {
-
-void WriteDelay(YAML::Emitter& out, const DelayModel& d) {
-  static constexpr const char* kDist[] = {"constant", "uniform", "exponential", "long_tail"};
-  out << YAML::Flow << YAML::BeginMap;
-  out << YAML::Key << "dist" << YAML::Value << kDist[static_cast<int>(d.kind)];
-  out << YAML::Key << "min" << YAML::Value << FormatDuration(d.min_ns);
-  out << YAML::Key << "max" << YAML::Value << FormatDuration(d.max_ns);
-  out << YAML::Key << "mean" << YAML::Value << FormatDuration(d.mean_ns);
-  out << YAML::Key << "tail_permille" << YAML::Value << d.tail_permille;
-  out << YAML::Key << "tail_factor" << YAML::Value << d.tail_factor;
-  out << YAML::EndMap;
-}
-
-}  // namespace
-
-std::string ScenarioToYaml(const Scenario& s) {
-  const auto& sch = *s.scheme;
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  if (!s.name.empty()) out << YAML::Key << "name" << YAML::Value << s.name;
-  if (!s.description.empty()) out << YAML::Key << "description" << YAML::Value << s.description;
-  out << YAML::Key << "seed" << YAML::Value << s.seed;
-  out << YAML::Key << "scheme" << YAML::Value << YAML::BeginSeq;
-  for (const auto& t : sch.tokens()) {
-    out << YAML::BeginMap << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << t.id;
-    out << YAML::Key << "writer" << YAML::Value << sch.node(t.writer);
-    out << YAML::Key << "readers" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (NodeIndex r : t.readers) out << sch.node(r);
-    out << YAML::EndSeq << YAML::EndMap;
-  }
-  out << YAML::EndSeq;
-  out << YAML::Key << "protocol" << YAML::Value << YAML::BeginMap << YAML::Key << "fast_read"
-      << YAML::Value << s.node_options.fast_read;
-  if (s.node_options.mutant != token::Mutant::kNone) {
-    out << YAML::Key << "mutant" << YAML::Value
-        << std::string(token::MutantName(s.node_options.mutant));
-  }
-  out << YAML::EndMap;
-
-  out << YAML::Key << "network" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "delay" << YAML::Value;
-  WriteDelay(out, s.delay);
-  if (!s.links.empty()) {
-    out << YAML::Key << "links" << YAML::Value << YAML::BeginSeq;
-    for (const LinkRule& l : s.links) {
-      out << YAML::Flow << YAML::BeginMap;
-      if (l.from) out << YAML::Key << "from" << YAML::Value << sch.node(*l.from);
-      if (l.to) out << YAML::Key << "to" << YAML::Value << sch.node(*l.to);
-      out << YAML::Key << "extra" << YAML::Value << FormatDuration(l.extra_ns);
-      if (l.start_ns) out << YAML::Key << "start" << YAML::Value << FormatDuration(l.start_ns);
-      if (l.end_ns != kForever)
-        out << YAML::Key << "end" << YAML::Value << FormatDuration(l.end_ns);
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  out << YAML::EndMap;
-  out << YAML::Key << "compute" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
-      << "per_hash" << YAML::Value << FormatDuration(s.compute_ns_per_hash) << YAML::EndMap;
-  out << YAML::Key << "storage" << YAML::Value << YAML::BeginMap << YAML::Key << "delay"
-      << YAML::Value;
-  WriteDelay(out, s.storage_delay);
-  out << YAML::EndMap;
-  const bool held_set = s.max_held_calls != Scenario{}.max_held_calls;
-  const bool per_token_set = s.max_calls_per_token != Scenario{}.max_calls_per_token;
-  if (held_set || per_token_set) {
-    out << YAML::Key << "host" << YAML::Value << YAML::Flow << YAML::BeginMap;
-    if (held_set) out << YAML::Key << "max_held_calls" << YAML::Value << s.max_held_calls;
-    if (per_token_set) {
-      out << YAML::Key << "max_calls_per_token" << YAML::Value << s.max_calls_per_token;
-    }
-    out << YAML::EndMap;
-  }
-  out << YAML::Key << "clients" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
-      << "timeout" << YAML::Value << FormatDuration(s.client_timeout_ns) << YAML::Key
-      << "retry_reads" << YAML::Value << s.retry_reads << YAML::EndMap;
-  if (s.workload) {
-    const Workload& w = *s.workload;
-    out << YAML::Key << "workload" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "clients" << YAML::Value << w.clients;
-    out << YAML::Key << "ops_per_client" << YAML::Value << w.ops_per_client;
-    out << YAML::Key << "read_ratio" << YAML::Value
-        << fmt::format("{:.3f}", w.read_permille / 1000.0);
-    if (!w.tokens.empty()) {
-      out << YAML::Key << "tokens" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-      for (TokenIndex t : w.tokens) out << YAML::DoubleQuoted << sch.token(t).id;
-      out << YAML::EndSeq;
-    }
-    out << YAML::Key << "think_min" << YAML::Value << FormatDuration(w.think_min_ns);
-    out << YAML::Key << "think_max" << YAML::Value << FormatDuration(w.think_max_ns);
-    out << YAML::Key << "domain_span" << YAML::Value << w.domain_span;
-    out << YAML::EndMap;
-  }
-  if (!s.ops.empty()) {
-    out << YAML::Key << "operations" << YAML::Value << YAML::BeginSeq;
-    for (const ScriptedOp& o : s.ops) {
-      out << YAML::Flow << YAML::BeginMap;
-      out << YAML::Key << "at" << YAML::Value << FormatDuration(o.at_ns);
-      out << YAML::Key << "process" << YAML::Value << o.process;
-      out << YAML::Key << "op" << YAML::Value << std::string(token::OpKindName(o.kind));
-      out << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << sch.token(o.token).id;
-      if (o.node) out << YAML::Key << "node" << YAML::Value << sch.node(*o.node);
-      if (o.kind == token::OpKind::kWrite) {
-        out << YAML::Key << "value" << YAML::Value << YAML::BeginMap;
-        out << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted << o.domain.name;
-        out << YAML::Key << "low" << YAML::Value << o.domain.low;
-        out << YAML::Key << "mid" << YAML::Value << o.domain.mid;
-        out << YAML::Key << "high" << YAML::Value << o.domain.high;
-        out << YAML::EndMap;
-      }
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  if (!s.faults.empty()) {
-    out << YAML::Key << "faults" << YAML::Value << YAML::BeginSeq;
-    for (const Fault& f : s.faults) {
-      out << YAML::Flow << YAML::BeginMap;
-      out << YAML::Key << "at" << YAML::Value << FormatDuration(f.at_ns);
-      if (f.kind == FaultKind::kRestartNode) {
-        out << YAML::Key << "restart" << YAML::Value << sch.node(f.node);
-        out << YAML::Key << "down" << YAML::Value << FormatDuration(f.down_ns);
-        if (f.lose_unsynced) out << YAML::Key << "lose_unsynced" << YAML::Value << true;
-        if (f.disk_lost) out << YAML::Key << "disk_lost" << YAML::Value << true;
-        out << YAML::EndMap;
-        continue;
-      }
-      out << YAML::Key << "crash" << YAML::Value << sch.node(f.node);
-      if (f.kind == FaultKind::kCrashToken) {
-        out << YAML::Key << "token" << YAML::Value << YAML::DoubleQuoted << sch.token(f.token).id;
-      }
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  if (s.schedule) {
-    static constexpr const char* kStep[] = {"deliver", "compute", "sync", "give_up"};
-    out << YAML::Key << "schedule" << YAML::Value << YAML::BeginSeq;
-    for (const ScheduleStep& e : *s.schedule) {
-      out << YAML::Flow << YAML::BeginMap;
-      out << YAML::Key << "at" << YAML::Value << FormatDuration(e.at_ns);
-      out << YAML::Key << kStep[static_cast<int>(e.kind)] << YAML::Value;
-      if (e.kind == ScheduleStep::Kind::kGiveUp) {
-        out << e.who;
-      } else {
-        out << sch.node(e.who);
-      }
-      out << YAML::Key << "n" << YAML::Value << e.n;
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  out << YAML::Key << "limits" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
-      << "max_time" << YAML::Value << FormatDuration(s.max_time_ns) << YAML::Key << "max_events"
-      << YAML::Value << s.max_events << YAML::EndMap;
-  static constexpr const char* kVerdict[] = {"linearizable", "violation", "any"};
-  out << YAML::Key << "expect" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "verdict" << YAML::Value << kVerdict[static_cast<int>(s.expect.verdict)];
-  out << YAML::Key << "all_complete" << YAML::Value << s.expect.all_complete;
-  if (s.expect.liveness) out << YAML::Key << "liveness" << YAML::Value << true;
-  if (s.expect.min_ok) out << YAML::Key << "min_ok" << YAML::Value << *s.expect.min_ok;
-  if (s.expect.max_ok) out << YAML::Key << "max_ok" << YAML::Value << *s.expect.max_ok;
-  if (s.expect.digest) {
-    out << YAML::Key << "digest" << YAML::Value << YAML::DoubleQuoted
-        << DigestHex(s.expect.digest->digest);
-  }
-  out << YAML::EndMap;
-  out << YAML::EndMap;
-  return std::string(out.c_str()) + "\n";
 }
 
 }  // namespace sim

@@ -1,164 +1,35 @@
 #include "storage/store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <filesystem>
-#include <map>
-#include <system_error>
+#include <optional>
 
 #include <fmt/format.h>
+
+#include "storage/store_files.h"
 
 namespace token::storage {
 namespace {
 
 constexpr std::string_view kIdentityFile = "IDENTITY";
 
-std::string Reason(int err) { return std::generic_category().message(err); }
-
-Status IoError(std::string_view what, const std::string& path, int err) {
-  return Status::Internal(fmt::format("cannot {} {}: {}", what, path, Reason(err)));
-}
-
-std::string LogName(std::uint64_t generation) { return fmt::format("wal-{:08d}.log", generation); }
-std::string SnapshotName(std::uint64_t generation) {
-  return fmt::format("snapshot-{:08d}.snap", generation);
-}
-
-// The generation in "<prefix><digits><suffix>", or nullopt.
-std::optional<std::uint64_t> GenerationOf(std::string_view name, std::string_view prefix,
-                                          std::string_view suffix) {
-  if (name.size() <= prefix.size() + suffix.size() || name.substr(0, prefix.size()) != prefix ||
-      name.substr(name.size() - suffix.size()) != suffix) {
-    return std::nullopt;
-  }
-  const std::string_view digits =
-      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  std::uint64_t g = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), g);
-  if (ec != std::errc() || end != digits.data() + digits.size() || g == 0) return std::nullopt;
-  return g;
-}
-
-struct DirListing {
-  std::map<std::uint64_t, std::string> logs;       // generation -> name
-  std::map<std::uint64_t, std::string> snapshots;  // generation -> name
-  std::vector<std::string> temporaries;            // *.tmp
-};
-
-Result<DirListing> ListDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return IoError("list", dir, errno);
-  DirListing out;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (auto g = GenerationOf(name, "wal-", ".log")) {
-      out.logs[*g] = std::string(name);
-    } else if (auto s = GenerationOf(name, "snapshot-", ".snap")) {
-      out.snapshots[*s] = std::string(name);
-    } else if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") {
-      out.temporaries.emplace_back(name);
-    }
-  }
-  ::closedir(d);
-  return out;
-}
-
-Status SyncFd(int fd, const std::string& path, bool data_only) {
-  const int rc = data_only ? ::fdatasync(fd) : ::fsync(fd);
-  if (rc != 0) return IoError("sync", path, errno);
-  return Status::Ok();
-}
-
-Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError("write", path, errno);
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Status WriteAt(int fd, std::string_view bytes, std::uint64_t offset, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError("write", path, errno);
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return Status::Ok();
-}
-
-// Writes `bytes` to dir/name through a temporary file: write, fsync, rename, fsync of the
-// directory. `syncs` counts the syncs made.
-Status WriteFileAtomically(int dir_fd, const std::string& dir, const std::string& name,
-                           std::string_view bytes, std::uint64_t* syncs) {
-  const std::string tmp = dir + "/" + name + ".tmp";
-  const std::string path = dir + "/" + name;
-  {
-    const UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) return IoError("create", tmp, errno);
-    if (Status s = WriteAll(fd.get(), bytes, tmp); !s.ok()) return s;
-    if (Status s = SyncFd(fd.get(), tmp, false); !s.ok()) return s;
-    ++*syncs;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("rename to", path, errno);
-  if (Status s = SyncFd(dir_fd, dir, false); !s.ok()) return s;
-  ++*syncs;
-  return Status::Ok();
-}
-
-// Creates dir/name holding a log header, synced, and returns it open for writing.
-Result<UniqueFd> CreateLog(int dir_fd, const std::string& dir, std::uint64_t generation,
-                           std::uint64_t* syncs) {
-  const std::string path = dir + "/" + LogName(generation);
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return IoError("create", path, errno);
-  if (Status s = WriteAll(fd.get(), EncodeLogHeader(generation), path); !s.ok()) return s;
-  if (Status s = SyncFd(fd.get(), path, false); !s.ok()) return s;
-  if (Status s = SyncFd(dir_fd, dir, false); !s.ok()) return s;
-  *syncs += 2;
-  return fd;
-}
-
-Status Remove(const std::string& dir, const std::string& name) {
-  const std::string path = dir + "/" + name;
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return IoError("remove", path, errno);
-  return Status::Ok();
-}
-
-// Opens and locks the directory. NOT_FOUND when it does not exist.
-Result<UniqueFd> LockDir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound(fmt::format("no directory {}", dir));
-    if (err == ENOTDIR) {
-      return Status::InvalidArgument(fmt::format("data directory {} is not a directory", dir));
-    }
-    return IoError("open", dir, err);
-  }
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Status::FailedPrecondition(
-          fmt::format("data directory {} is in use by another store (locked)", dir));
-    }
-    return IoError("lock", dir, errno);
-  }
-  return fd;
-}
+// The file primitives (storage/store_files.h).
+using store_files::CreateLog;
+using store_files::DirListing;
+using store_files::IoError;
+using store_files::ListDir;
+using store_files::LockDir;
+using store_files::LogName;
+using store_files::Remove;
+using store_files::SnapshotName;
+using store_files::SyncFd;
+using store_files::WriteAt;
+using store_files::WriteFileAtomically;
 
 Status CheckOptions(const StoreOptions& o) {
   if (o.dir.empty()) return Status::InvalidArgument("the store needs a directory");
@@ -174,6 +45,54 @@ Status CheckOptions(const StoreOptions& o) {
   }
   if (o.max_queued_records == 0) {
     return Status::InvalidArgument("max_queued_records must be at least 1");
+  }
+  return Status::Ok();
+}
+
+// The directory's identity names this program's format, this node and its scheme.
+Status CheckIdentity(const Identity& identity, const StoreOptions& options,
+                     const std::string& identity_path) {
+  if (identity.format_version != kFormatVersion) {
+    return Status::FailedPrecondition(
+        fmt::format("{} has store format version {}; this program reads version {}", identity_path,
+                    identity.format_version, kFormatVersion));
+  }
+  if (identity.node != options.node) {
+    return Status::FailedPrecondition(fmt::format("{} was written for node '{}'; this node is '{}'",
+                                                  identity_path, identity.node, options.node));
+  }
+  if (identity.scheme_fingerprint != options.scheme_fingerprint) {
+    return Status::FailedPrecondition(fmt::format(
+        "{} was written for scheme fingerprint '{}'; this node's scheme has fingerprint '{}'",
+        identity_path, identity.scheme_fingerprint, options.scheme_fingerprint));
+  }
+  return Status::Ok();
+}
+
+// Removes the files of generations before `generation` and the temporaries of interrupted
+// writes, then syncs the directory when it removed any (`syncs` counts it).
+Status RemoveLeftovers(int dir_fd, const std::string& dir, const DirListing& listing,
+                       std::uint64_t generation, std::uint64_t* syncs) {
+  bool removed = false;
+  for (const auto& [g, name] : listing.logs) {
+    if (g < generation) {
+      if (Status s = Remove(dir, name); !s.ok()) return s;
+      removed = true;
+    }
+  }
+  for (const auto& [g, name] : listing.snapshots) {
+    if (g < generation) {
+      if (Status s = Remove(dir, name); !s.ok()) return s;
+      removed = true;
+    }
+  }
+  for (const std::string& name : listing.temporaries) {
+    if (Status s = Remove(dir, name); !s.ok()) return s;
+    removed = true;
+  }
+  if (removed) {
+    if (Status s = SyncFd(dir_fd, dir, false); !s.ok()) return s;
+    ++*syncs;
   }
   return Status::Ok();
 }
@@ -216,20 +135,7 @@ Result<Store::Opened> Store::Open(StoreOptions options) {
   }
   auto identity = ParseIdentity(*identity_text, identity_path);
   if (!identity.ok()) return identity.status();
-  if (identity->format_version != kFormatVersion) {
-    return Status::FailedPrecondition(
-        fmt::format("{} has store format version {}; this program reads version {}", identity_path,
-                    identity->format_version, kFormatVersion));
-  }
-  if (identity->node != options.node) {
-    return Status::FailedPrecondition(fmt::format("{} was written for node '{}'; this node is '{}'",
-                                                  identity_path, identity->node, options.node));
-  }
-  if (identity->scheme_fingerprint != options.scheme_fingerprint) {
-    return Status::FailedPrecondition(fmt::format(
-        "{} was written for scheme fingerprint '{}'; this node's scheme has fingerprint '{}'",
-        identity_path, identity->scheme_fingerprint, options.scheme_fingerprint));
-  }
+  if (Status s = CheckIdentity(*identity, options, identity_path); !s.ok()) return s;
 
   auto listing = ListDir(dir);
   if (!listing.ok()) return listing.status();
@@ -326,26 +232,8 @@ Result<Store::Opened> Store::Open(StoreOptions options) {
   }
 
   // What earlier generations and interrupted writes left.
-  bool removed = false;
-  for (const auto& [g, name] : listing->logs) {
-    if (g < generation) {
-      if (Status s = Remove(dir, name); !s.ok()) return s;
-      removed = true;
-    }
-  }
-  for (const auto& [g, name] : listing->snapshots) {
-    if (g < generation) {
-      if (Status s = Remove(dir, name); !s.ok()) return s;
-      removed = true;
-    }
-  }
-  for (const std::string& name : listing->temporaries) {
-    if (Status s = Remove(dir, name); !s.ok()) return s;
-    removed = true;
-  }
-  if (removed) {
-    if (Status s = SyncFd(locked->get(), dir, false); !s.ok()) return s;
-    ++syncs;
+  if (Status s = RemoveLeftovers(locked->get(), dir, *listing, generation, &syncs); !s.ok()) {
+    return s;
   }
 
   for (auto& r : state) {
