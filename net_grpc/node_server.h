@@ -48,9 +48,12 @@ struct NodeServerOptions {
   int compute_workers = 0;
   // An argmin over at most this many points runs inline on the node's executor thread
   // instead of a hop to the workers and back (two thread wake-ups); 0: never inline.
-  // bench/compute_hop_bench measures where the line falls (docs/PERFORMANCE.md).
+  // bench/compute_hop_bench measures where the line falls (README, Benchmarks): 128 points
+  // are about 7 us of hashing, less than the quickest hop measured (10 us on a quiet
+  // machine, 30-300 us with both cores busy), and short enough not to hold up the
+  // executor's other work (the workers take 65,536 points at a time).
   std::uint64_t inline_argmin_points = kDefaultInlineArgminPoints;
-  static constexpr std::uint64_t kDefaultInlineArgminPoints = 64;
+  static constexpr std::uint64_t kDefaultInlineArgminPoints = 128;
   // The most values a write's domain may hold (NodeOptions::max_domain).
   std::uint64_t max_domain = NodeOptions::kDefaultMaxDomain;
   // How long an operation may wait for a quorum when its caller set no deadline.
