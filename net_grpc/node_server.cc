@@ -34,20 +34,16 @@ Metrics::Op MetricOp(OpKind kind) {
   return Metrics::Op::kRead;
 }
 
-// The first operation id of this process (Node::OnStart: no earlier process of this node
-// may have used it). The wall clock in milliseconds times 2^22: a process uses fewer than
-// 2^22 ids per millisecond of its life (4 billion operations a second), so every id it
-// used is below the first id of any process started later, with no counter to keep on
-// disk (a replacement has none). Only a wall clock set back across a restart, to before
-// the old process's start plus its ids / 2^22 ms, could let them meet. Good until 2109.
 std::uint64_t FirstOpIdNow() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  return (static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)) << 22) + 1;
+  return FirstOpIdAtUnixMs(static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 0)));
 }
 
 }  // namespace
+
+std::uint64_t FirstOpIdAtUnixMs(std::uint64_t unix_ms) { return (unix_ms << 22) + 1; }
 
 // ---- start and stop ---------------------------------------------------------------------
 

@@ -40,6 +40,15 @@
 
 namespace token::net {
 
+// The first operation id of a node process started at `unix_ms` (wall clock, ms): Node::
+// OnStart wants ids no earlier process of the node used. The clock times 2^22: a process
+// uses fewer than 2^22 ids per millisecond of its life (4 billion operations a second), so
+// every id it used is below the first id of any process started later, with no counter to
+// keep on disk (a replacement has none). Only a wall clock set back across a restart, to
+// before the old process's start plus its ids / 2^22 ms, could let them meet. Good until
+// the year 2109.
+std::uint64_t FirstOpIdAtUnixMs(std::uint64_t unix_ms);
+
 struct NodeServerOptions {
   std::shared_ptr<const ReplicationScheme> scheme;
   std::string self;    // this node's access point, as named in the scheme

@@ -187,9 +187,9 @@ std::uint64_t WallClockMs() {
                                         .count());
 }
 
-// A cluster and the first operation ids its nodes can have drawn: a node's first id is the
-// wall clock in ms at its start times 2^22, plus 1 (net_grpc/node_server.cc), so an
-// attacker who knows when the cluster started can name every candidate.
+// A cluster and the first operation ids its nodes can have drawn (net::FirstOpIdAtUnixMs
+// of the millisecond each started in): an attacker who knows when the cluster started and
+// the rule can name every candidate.
 struct ClusterWithOpIds {
   std::uint64_t started_after_ms = WallClockMs();
   LocalCluster cluster;
@@ -199,7 +199,7 @@ struct ClusterWithOpIds {
   std::vector<std::uint64_t> FirstOpIds() const {
     std::vector<std::uint64_t> ids;
     for (std::uint64_t ms = started_after_ms; ms <= serving_before_ms; ++ms) {
-      ids.push_back((ms << 22) + 1);
+      ids.push_back(net::FirstOpIdAtUnixMs(ms));
     }
     return ids;
   }
