@@ -1,7 +1,5 @@
 // The checker: each rule on hand-written histories, bad input, and agreement with a
 // brute-force reference on random small histories.
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 
@@ -18,6 +16,7 @@
 #include "checker/report.h"
 #include "support/brute_force_checker.h"
 #include "support/random_intervals.h"
+#include "support/scratch_path.h"
 
 namespace checker {
 namespace {
@@ -469,8 +468,7 @@ TEST(CheckerFiles, MissingFileAndDirectoryAreClearErrors) {
 }
 
 TEST(CheckerFiles, ReadsAFileWhoseLastLineHasNoNewline) {
-  const std::string path =
-      ::testing::TempDir() + "/checker_last_line-" + std::to_string(::getpid()) + ".jsonl";
+  const std::string path = token::testing::ScratchPath("checker_last_line", ".jsonl");
   {
     std::ofstream out(path);
     out << "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"token\":\"t\",\"time\":1}\n"

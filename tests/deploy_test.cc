@@ -1,8 +1,6 @@
 // The deployment files (deploy/, docs/DEPLOY.md), checked as far as this machine can: they
 // parse, every flag they give a program is one its --help lists, and their addresses agree
 // with their scheme. (Docker, Kubernetes and systemd themselves are not run here.)
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +16,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/scheme_yaml.h"
+#include "support/scratch_path.h"
 
 namespace {
 
@@ -33,12 +32,12 @@ std::string Read(const std::string& path) {
 
 // The long flags a program's --help (of `command`, when given) lists.
 std::set<std::string> HelpFlags(const std::string& program, const std::string& command = "") {
-  const std::string out =
-      ::testing::TempDir() + "/deploy-help-" + std::to_string(::getpid()) + ".txt";
+  const std::string out = token::testing::ScratchPath("deploy-help", ".txt");
   const std::string line =
       fmt::format("'{}/{}' {} --help > '{}' 2>&1", kApps, program, command, out);
   EXPECT_EQ(std::system(line.c_str()), 0) << line;
   const std::string text = Read(out);
+  std::remove(out.c_str());
   std::set<std::string> flags;
   const std::regex flag("--[a-z][a-z0-9-]*");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), flag); it != std::sregex_iterator();
@@ -78,13 +77,14 @@ std::vector<std::string> PodCommand(const YAML::Node& container, const std::stri
   const auto exec = script.find("exec tokenserver ");
   EXPECT_NE(exec, std::string::npos) << script;
   script.replace(exec, 17, "exec printf '%s\\n' ");
-  const std::string out =
-      ::testing::TempDir() + "/deploy-pod-" + std::to_string(::getpid()) + ".txt";
+  const std::string out = token::testing::ScratchPath("deploy-pod", ".txt");
   std::ofstream(out + ".sh") << script;
   const std::string line = fmt::format("env {} sh '{}.sh' > '{}'", env, out, out);
   EXPECT_EQ(std::system(line.c_str()), 0) << line;
   std::vector<std::string> args;
   std::istringstream in(Read(out));
+  std::remove(out.c_str());
+  std::remove((out + ".sh").c_str());
   for (std::string a; std::getline(in, a);) args.push_back(a);
   return args;
 }

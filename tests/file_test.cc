@@ -8,12 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/scratch_path.h"
+
 namespace token {
 namespace {
 
 TEST(ReadFile, ReadsTheWholeFile) {
-  const std::string path =
-      ::testing::TempDir() + "/file_test-" + std::to_string(::getpid()) + ".txt";
+  const std::string path = token::testing::ScratchPath("file_test", ".txt");
   const std::string content(200000, 'x');
   {
     std::ofstream out(path, std::ios::binary);

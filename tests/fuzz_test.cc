@@ -5,12 +5,11 @@
 #include <fstream>
 #include <iterator>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/mutant_param_name.h"
+#include "support/scratch_path.h"
 
 #include "harness/campaign.h"
 #include "harness/fuzz.h"
@@ -20,17 +19,11 @@
 namespace tokensim {
 namespace {
 
-// A directory of its own under the test temporary directory: the process id keeps
-// concurrent runs of the suite (two build trees, two checkouts) apart.
-std::string ScratchDir(const std::string& name) {
-  return fmt::format("{}/{}-{}", ::testing::TempDir(), name, ::getpid());
-}
-
 TEST(Fuzz, CorrectProtocolPassesThousandsOfCases) {
   FuzzOptions o;
   o.cases = 3000;
   o.seed = 20261121;
-  o.out_dir = ScratchDir("fuzz-correct");
+  o.out_dir = token::testing::ScratchPath("fuzz-correct");
   const FuzzResult r = Fuzz(o);
   ASSERT_FALSE(r.failed()) << r.failures[0].reason << "\nreplay: tokensim replay "
                            << r.failures[0].yaml_path;
@@ -53,7 +46,7 @@ TEST_P(FuzzMutant, IsCaughtShrunkAndReplayed) {
   o.cases = 20000;
   o.seed = 1;
   o.mutant = GetParam();
-  o.out_dir = ScratchDir("fuzz-" + std::string(token::MutantName(GetParam())));
+  o.out_dir = token::testing::ScratchPath("fuzz-" + std::string(token::MutantName(GetParam())));
   const FuzzResult result = Fuzz(o);
   ASSERT_TRUE(result.failed()) << token::MutantName(GetParam()) << " survived " << result.cases_run
                                << " cases";
@@ -157,7 +150,7 @@ TEST(FuzzShards, CoverOneUnshardedRunExactly) {
   o.mutant = token::Mutant::kMinorityQuorum;
   o.max_failures = 0;  // every case runs; every failure is shrunk and written
   o.max_shrink_steps = 40;
-  const std::string dir = ScratchDir("fuzz-shards");
+  const std::string dir = token::testing::ScratchPath("fuzz-shards");
   std::filesystem::remove_all(dir);
   o.out_dir = dir + "/whole";
   const Ran whole = RunShard(o, 0, 1);

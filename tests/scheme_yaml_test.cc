@@ -1,6 +1,4 @@
 // The replication scheme loader: the FORMATS.md example, and every bad case with its line.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/scheme_yaml.h"
+#include "support/scratch_path.h"
 
 namespace token {
 namespace {
@@ -144,8 +143,7 @@ TEST(SchemeYaml, MissingFileIsNotFound) {
 }
 
 TEST(SchemeYaml, LoadsAFile) {
-  const std::string path =
-      ::testing::TempDir() + "/scheme_yaml_test-" + std::to_string(::getpid()) + ".yaml";
+  const std::string path = token::testing::ScratchPath("scheme_yaml_test", ".yaml");
   {
     std::ofstream out(path);
     out << kExample;
