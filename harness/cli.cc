@@ -55,7 +55,10 @@ std::string Suggestions(const CLI::App& app, const std::vector<std::string>& arg
   std::set<std::string> longs, commands;
   Collect(app, &longs, &commands);
   const std::vector<std::string> long_list(longs.begin(), longs.end());
-  const std::vector<std::string> command_list(commands.begin(), commands.end());
+  std::vector<std::string> command_list(commands.begin(), commands.end());
+  // "help [COMMAND]" works wherever there are commands (Normalize), so a typo of it is
+  // suggested too.
+  if (!command_list.empty()) command_list.push_back("help");
   bool has_command = false;
   for (const std::string& a : args) has_command = has_command || commands.contains(a);
   std::string out;

@@ -60,6 +60,9 @@ TEST(Cli, UnknownOptionsAndCommandsAreRefusedWithASuggestion) {
   const ToolRun cmd = RunTool("tokenclient", {"--server", "127.0.0.1:1", "wrte", "--id", "1"});
   EXPECT_EQ(cmd.exit_code, 2);
   EXPECT_THAT(cmd.err, HasSubstr("did you mean 'write'?"));
+  const ToolRun help = RunTool("tokensim", {"hlep"});
+  EXPECT_EQ(help.exit_code, 2);
+  EXPECT_THAT(help.err, HasSubstr("did you mean 'help'?"));
   const ToolRun opt =
       RunTool("tokenclient", {"--server", "127.0.0.1:1", "read", "--id", "1", "--jsn"});
   EXPECT_EQ(opt.exit_code, 2);
