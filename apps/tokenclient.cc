@@ -23,6 +23,7 @@
 #include "core/scheme_yaml.h"
 #include "harness/cli.h"
 #include "net_grpc/client.h"
+#include "net_grpc/convert.h"
 
 namespace {
 
@@ -41,35 +42,6 @@ struct Command {
   token::Domain domain;
   std::string node;
 };
-
-std::string CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    default:
-      return fmt::format("CODE_{}", static_cast<int>(code));
-  }
-}
 
 std::string KindName(pb::ValueKind k) {
   switch (k) {
@@ -178,12 +150,12 @@ int Run(TokenClient& client, const Command& c, bool json, TokenClient::Timeout t
   auto fail = [&](const grpc::Status& s, const std::string& node) {
     std::fprintf(stderr, "tokenclient: %s %s%s: %s: %s\n", c.op.c_str(), TextEscape(c.id).c_str(),
                  node.empty() ? "" : fmt::format(" at {}", TextEscape(node)).c_str(),
-                 CodeName(s.error_code()).c_str(), TextEscape(s.error_message()).c_str());
+                 token::net::GrpcCodeName(s.error_code()), TextEscape(s.error_message()).c_str());
     if (json) {
       std::printf(
           "{\"op\":\"%s\",\"id\":%s,\"node\":%s,\"error\":{\"code\":\"%s\",\"message\":%s}}\n",
           c.op.c_str(), JsonQuote(c.id).c_str(), JsonQuote(node).c_str(),
-          CodeName(s.error_code()).c_str(), JsonQuote(s.error_message()).c_str());
+          token::net::GrpcCodeName(s.error_code()), JsonQuote(s.error_message()).c_str());
     }
     return 1;
   };

@@ -1,5 +1,7 @@
 #include "net_grpc/convert.h"
 
+#include <array>
+
 #include <fmt/format.h>
 
 #include "base/text.h"
@@ -168,6 +170,28 @@ StatusCode FromGrpc(grpc::StatusCode code) {
     default:
       return StatusCode::kInternal;
   }
+}
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  static constexpr std::array<const char*, 17> kNames = {"OK",
+                                                         "CANCELLED",
+                                                         "UNKNOWN",
+                                                         "INVALID_ARGUMENT",
+                                                         "DEADLINE_EXCEEDED",
+                                                         "NOT_FOUND",
+                                                         "ALREADY_EXISTS",
+                                                         "PERMISSION_DENIED",
+                                                         "RESOURCE_EXHAUSTED",
+                                                         "FAILED_PRECONDITION",
+                                                         "ABORTED",
+                                                         "OUT_OF_RANGE",
+                                                         "UNIMPLEMENTED",
+                                                         "INTERNAL",
+                                                         "UNAVAILABLE",
+                                                         "DATA_LOSS",
+                                                         "UNAUTHENTICATED"};
+  const auto i = static_cast<std::size_t>(code);
+  return i < kNames.size() ? kNames[i] : "UNKNOWN";
 }
 
 }  // namespace token::net

@@ -34,5 +34,7 @@ grpc::Status ToGrpc(const Status& s);
 // The core's code for a gRPC code; codes the core has no name for map to kInternal (their
 // outcome is unknown).
 StatusCode FromGrpc(grpc::StatusCode code);
+// gRPC's name of a code ("DEADLINE_EXCEEDED"); "UNKNOWN" outside gRPC's 17 codes.
+const char* GrpcCodeName(grpc::StatusCode code);
 
 }  // namespace token::net

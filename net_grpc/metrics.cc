@@ -6,31 +6,12 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "net_grpc/convert.h"
+
 namespace token::net {
 namespace {
 
 constexpr std::array<const char*, Metrics::kOps> kOpNames = {"create", "drop", "write", "read"};
-
-const char* CodeName(int code) {
-  static constexpr std::array<const char*, 17> kNames = {"OK",
-                                                         "CANCELLED",
-                                                         "UNKNOWN",
-                                                         "INVALID_ARGUMENT",
-                                                         "DEADLINE_EXCEEDED",
-                                                         "NOT_FOUND",
-                                                         "ALREADY_EXISTS",
-                                                         "PERMISSION_DENIED",
-                                                         "RESOURCE_EXHAUSTED",
-                                                         "FAILED_PRECONDITION",
-                                                         "ABORTED",
-                                                         "OUT_OF_RANGE",
-                                                         "UNIMPLEMENTED",
-                                                         "INTERNAL",
-                                                         "UNAVAILABLE",
-                                                         "DATA_LOSS",
-                                                         "UNAUTHENTICATED"};
-  return kNames[static_cast<std::size_t>(code)];
-}
 
 // A label value: backslash, quote and newline escaped (the exposition format's rule).
 std::string Label(std::string_view v) {
@@ -109,9 +90,9 @@ std::string Metrics::Render(const NodeGauges& g) const {
       const std::uint64_t n = ops_[static_cast<std::size_t>(o)][static_cast<std::size_t>(c)].load(
           std::memory_order_relaxed);
       if (n == 0 && c != 0) continue;  // every type's OK line, other outcomes once seen
-      fmt::format_to(std::back_inserter(out),
-                     "tokenmgr_operations_total{{op=\"{}\",outcome=\"{}\"}} {}\n",
-                     kOpNames[static_cast<std::size_t>(o)], CodeName(c), n);
+      fmt::format_to(
+          std::back_inserter(out), "tokenmgr_operations_total{{op=\"{}\",outcome=\"{}\"}} {}\n",
+          kOpNames[static_cast<std::size_t>(o)], GrpcCodeName(static_cast<grpc::StatusCode>(c)), n);
     }
   }
   Header(out, "tokenmgr_operation_latency_seconds", "histogram",
