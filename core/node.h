@@ -280,7 +280,17 @@ class Node {
   std::uint64_t next_op_id_ = 1;
   std::size_t catching_up_ = 0;  // catch-up operations in flight
   bool started_ = false;
-  Outputs out_;
+  // The outputs of the input being handled. A copy of the node starts with none: they
+  // belong to the call that made them (the explorer copies nodes between inputs).
+  struct OutputsBuffer : Outputs {
+    OutputsBuffer() = default;
+    OutputsBuffer(const OutputsBuffer&) : Outputs() {}
+    OutputsBuffer& operator=(const OutputsBuffer&) {
+      clear();
+      return *this;
+    }
+  };
+  OutputsBuffer out_;
   NodeStats stats_;
 };
 

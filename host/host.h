@@ -37,7 +37,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +46,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fifo.h"
 #include "core/node.h"
 #include "host/world.h"
 
@@ -215,7 +215,7 @@ class Host {
   std::vector<Message> to_self_;
   std::size_t to_self_next_ = 0;
   bool acting_ = false;
-  std::deque<Waiting> waiting_;  // in the order made; `after` never decreases
+  Fifo<Waiting> waiting_;  // in the order made; `after` never decreases
   BatchId batches_issued_ = 0;
   BatchId batches_durable_ = 0;
   const bool answers_before_durable_;  // the planted bug Mutant::kAckBeforeDurable

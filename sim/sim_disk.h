@@ -14,10 +14,10 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <vector>
 
+#include "base/fifo.h"
 #include "core/messages.h"
 #include "core/node.h"
 #include "core/state_hash.h"
@@ -123,7 +123,7 @@ class SimDisk {
   }
 
   std::map<token::TokenIndex, token::TokenRecord> disk_;  // durable: each token's last record
-  std::deque<PendingWrite> pending_;                      // written, not yet synced
+  token::Fifo<PendingWrite> pending_;                      // written, not yet synced
   bool syncing_ = false;
   token::host::BatchId covers_ = 0;   // the last batch the running sync covers
   bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet

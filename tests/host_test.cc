@@ -505,3 +505,37 @@ TEST_F(HostTest, AReplacementCatchesUpBeforeItServesAndRetriesOnATimer) {
 
 }  // namespace
 }  // namespace token::host
+
+// The queue the host keeps its waiting outputs in (base/fifo.h).
+namespace token {
+namespace {
+
+TEST(Fifo, KeepsOrderThroughCompactionAndCopiesOnlyLiveElements) {
+  Fifo<int> q;
+  std::vector<int> expected;
+  int next = 0;
+  // Pushes and pops interleaved so that the popped prefix is compacted many times.
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i < 1 + round % 7; ++i) {
+      q.push_back(next);
+      expected.push_back(next++);
+    }
+    for (int i = 0; i < round % 5 && !q.empty(); ++i) {
+      ASSERT_EQ(q.front(), expected.front());
+      q.pop_front();
+      expected.erase(expected.begin());
+    }
+    ASSERT_EQ(q.size(), expected.size());
+    const Fifo<int> copy = q;
+    EXPECT_EQ(std::vector<int>(copy.begin(), copy.end()), expected);
+    EXPECT_EQ(std::vector<int>(q.begin(), q.end()), expected);
+  }
+  while (!q.empty()) q.pop_front();
+  EXPECT_EQ(q.size(), 0u);
+  q.push_back(7);
+  EXPECT_EQ(q.front(), 7);
+  EXPECT_EQ(q.back(), 7);
+}
+
+}  // namespace
+}  // namespace token
