@@ -199,6 +199,25 @@ struct OpRec {
   std::string error;
 };
 
+// The operations' records, shared between states until a step changes one (most steps
+// deliver a message and change none): copying a state copies a pointer.
+class OpRecs {
+ public:
+  void resize(std::size_t n) { recs_ = std::make_shared<std::vector<OpRec>>(n); }
+  std::size_t size() const { return recs_ ? recs_->size() : 0; }
+  const OpRec& operator[](std::size_t i) const { return (*recs_)[i]; }
+  // The record to change, copied first when another state shares it.
+  OpRec& Mutable(std::size_t i) {
+    if (recs_.use_count() > 1) recs_ = std::make_shared<std::vector<OpRec>>(*recs_);
+    return (*recs_)[i];
+  }
+  auto begin() const { return recs_->cbegin(); }
+  auto end() const { return recs_->cend(); }
+
+ private:
+  std::shared_ptr<std::vector<OpRec>> recs_;
+};
+
 struct Client {
   std::uint32_t next = 0;  // index of its next operation
   bool busy = false;
@@ -209,7 +228,7 @@ struct State {
   std::vector<std::shared_ptr<ExNode>> nodes;
   std::vector<Msg> net;
   std::vector<Client> clients;
-  std::vector<OpRec> ops;             // by global operation index
+  OpRecs ops;                         // by global operation index
   std::vector<std::uint16_t> events;  // op index << 2 | 0 invoke, 1 completion
   std::uint32_t crashes = 0;
   std::uint32_t restarts = 0;
@@ -255,7 +274,7 @@ class Explorer {
       Client& cl = s.clients[p];
       if (!cl.busy || cl.call != r.request_id) continue;
       const std::uint32_t op = op_offset_[p] + cl.next - 1;
-      OpRec& rec = s.ops[op];
+      OpRec& rec = s.ops.Mutable(op);
       cl.busy = false;
       if (r.status.ok()) {
         rec.status = OpRec::kOk;

@@ -100,7 +100,7 @@ void Explorer::ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now) {
   const std::uint32_t k = cl.next++;
   const ExploreOp& op = OpOf(t.a, k);
   const std::uint32_t index = op_offset_[t.a] + k;
-  OpRec& rec = s.ops[index];
+  OpRec& rec = s.ops.Mutable(index);
   rec.status = OpRec::kPending;
   rec.node = static_cast<NodeIndex>(t.b);
   for (std::uint32_t i = 0; i < s.ops.size(); ++i) {
@@ -143,7 +143,7 @@ void Explorer::ApplyRestart(State& s, const ExploreStep& t, std::int64_t now) {
     const std::uint32_t index = op_offset_[p] + cl.next - 1;
     if (!cl.busy || s.ops[index].node != n) continue;
     cl.busy = false;
-    s.ops[index].status = OpRec::kInfo;
+    s.ops.Mutable(index).status = OpRec::kInfo;
     s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
   }
   // It comes back from its disk (SimNode::Boot).
@@ -207,7 +207,7 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
     case Kind::kGiveUp: {
       Client& cl = s.clients[t.a];
       const std::uint32_t index = op_offset_[t.a] + cl.next - 1;
-      OpRec& rec = s.ops[index];
+      OpRec& rec = s.ops.Mutable(index);
       rec.status = OpRec::kInfo;
       cl.busy = false;
       s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
