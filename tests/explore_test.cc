@@ -11,6 +11,7 @@
 
 #include "harness/sim_check.h"
 #include "sim/scenario_yaml.h"
+#include "tests/support/mutant_param_name.h"
 
 namespace tokensim {
 namespace {
@@ -103,25 +104,37 @@ const PlantedCase kPlanted[] = {
     {token::Mutant::kOpIdsRestartAtOne, 1, 2, 1, 0},
 };
 
-TEST(Explore, EveryPlantedBugIsFoundAndItsCounterexampleReplays) {
-  std::vector<token::Mutant> covered;
-  for (const PlantedCase& p : kPlanted) {
-    SCOPED_TRACE(std::string(token::MutantName(p.mutant)));
-    const ExploreResult r = Explore(ConfigOf(p));
-    EXPECT_EQ(r.verdict, ExploreResult::Verdict::kSafety) << r.stopped_by;
-    EXPECT_FALSE(r.path.empty());
-    EXPECT_EQ(r.trace.size(), r.path.size());
-    ExpectReplaysAsViolation(r);
-    // The correct protocol on the same configuration has no violation as shallow.
-    ExploreConfig fixed = ConfigOf(p);
-    fixed.node_options.mutant = token::Mutant::kNone;
-    fixed.max_depth = r.path.size();
-    const ExploreResult ok = Explore(fixed);
-    EXPECT_EQ(ok.verdict, ExploreResult::Verdict::kNone) << ok.violation;
-    covered.push_back(p.mutant);
-  }
+// One test per planted bug (ctest runs them side by side), named by the bug.
+void PrintTo(const PlantedCase& p, std::ostream* os) { *os << token::MutantName(p.mutant); }
+
+// One test per planted bug (ctest runs them side by side).
+class PlantedBug : public testing::TestWithParam<PlantedCase> {};
+
+TEST_P(PlantedBug, IsFoundAndItsCounterexampleReplays) {
+  const PlantedCase& p = GetParam();
+  const ExploreResult r = Explore(ConfigOf(p));
+  EXPECT_EQ(r.verdict, ExploreResult::Verdict::kSafety) << r.stopped_by;
+  EXPECT_FALSE(r.path.empty());
+  EXPECT_EQ(r.trace.size(), r.path.size());
+  ExpectReplaysAsViolation(r);
+  // The correct protocol on the same configuration has no violation as shallow.
+  ExploreConfig fixed = ConfigOf(p);
+  fixed.node_options.mutant = token::Mutant::kNone;
+  fixed.max_depth = r.path.size();
+  const ExploreResult ok = Explore(fixed);
+  EXPECT_EQ(ok.verdict, ExploreResult::Verdict::kNone) << ok.violation;
+}
+
+INSTANTIATE_TEST_SUITE_P(Explore, PlantedBug, testing::ValuesIn(kPlanted),
+                         [](const testing::TestParamInfo<PlantedCase>& param) {
+                           return token::testing::MutantTestName(param.param.mutant);
+                         });
+
+TEST(Explore, EveryPlantedBugHasACase) {
   for (const token::Mutant m : token::kAllMutants) {
-    EXPECT_NE(std::find(covered.begin(), covered.end(), m), covered.end())
+    EXPECT_NE(std::find_if(std::begin(kPlanted), std::end(kPlanted),
+                           [m](const PlantedCase& p) { return p.mutant == m; }),
+              std::end(kPlanted))
         << "no explore case for " << token::MutantName(m);
   }
 }

@@ -9,12 +9,16 @@
 
 namespace token::testing {
 
-inline std::string MutantParamName(const ::testing::TestParamInfo<Mutant>& info) {
-  std::string name(MutantName(info.param));
+inline std::string MutantTestName(Mutant m) {
+  std::string name(MutantName(m));
   for (char& c : name) {
     if (c == '-') c = '_';
   }
   return name;
+}
+
+inline std::string MutantParamName(const ::testing::TestParamInfo<Mutant>& info) {
+  return MutantTestName(info.param);
 }
 
 }  // namespace token::testing
