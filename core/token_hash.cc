@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/assert.h"
+#include "core/sha256_x2.h"
 
 namespace token {
 namespace {
@@ -109,23 +110,56 @@ bool ArgminTask::Step(std::uint64_t max_points) {
   std::uint64_t budget = max_points < remaining() ? max_points : remaining();
   HashPoint best = best_.value_or(HashPoint{0, UINT64_MAX});
   bool have_best = best_.has_value();
+  // Points arrive in increasing x, so a strictly smaller hash is the only way to win. The
+  // digest's first eight bytes, big-endian, are its first two state words.
+  auto consider = [&](std::uint64_t x, const std::uint32_t* h) {
+    const std::uint64_t hash = (std::uint64_t{h[0]} << 32) | h[1];
+    if (!have_best || hash < best.hash) {
+      best = HashPoint{x, hash};
+      have_best = true;
+    }
+  };
+  auto advance = [&] {
+    ++next_;
+    if (next_ != to_) IncrementDecimal();
+  };
+  const bool x2 = Sha256X2Available();
   SHA256_CTX ctx = base_;
-  for (std::uint64_t i = 0; i < budget; ++i) {
+  while (budget > 0) {
     if (length_ != tail_length_) BuildTail();
     std::memcpy(tail_ + tail_prefix_, digits_ + kDigits - length_,
                 static_cast<std::size_t>(length_));
+    const std::uint64_t x = next_;
+    if (x2 && tail_blocks_ == 1 && budget >= 2) {
+      advance();
+      if (length_ == tail_length_) {
+        // Two points of one length: their blocks differ in the digits only.
+        unsigned char second[SHA256_CBLOCK];
+        std::memcpy(second, tail_, SHA256_CBLOCK);
+        std::memcpy(second + tail_prefix_, digits_ + kDigits - length_,
+                    static_cast<std::size_t>(length_));
+        std::uint32_t ha[8];
+        std::uint32_t hb[8];
+        Sha256CompressX2(base_.h, tail_, second, ha, hb);
+        consider(x, ha);
+        consider(next_, hb);
+        advance();
+        budget -= 2;
+        continue;
+      }
+      // The next point has one more digit: this one alone (tail_ still holds its digits).
+      std::memcpy(ctx.h, base_.h, sizeof ctx.h);
+      SHA256_Transform(&ctx, tail_);
+      consider(x, ctx.h);
+      budget -= 1;
+      continue;
+    }
     std::memcpy(ctx.h, base_.h, sizeof ctx.h);
     SHA256_Transform(&ctx, tail_);
     if (tail_blocks_ == 2) SHA256_Transform(&ctx, tail_ + SHA256_CBLOCK);
-    // The digest's first eight bytes, big-endian, are its first two state words.
-    const std::uint64_t h = (std::uint64_t{ctx.h[0]} << 32) | ctx.h[1];
-    // Points arrive in increasing x, so a strictly smaller hash is the only way to win.
-    if (!have_best || h < best.hash) {
-      best = HashPoint{next_, h};
-      have_best = true;
-    }
-    ++next_;
-    if (next_ != to_) IncrementDecimal();
+    consider(x, ctx.h);
+    advance();
+    budget -= 1;
   }
   if (have_best) best_ = best;
   return done();
