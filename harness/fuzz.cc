@@ -183,6 +183,12 @@ rc::Gen<sim::Scenario> ScenarioGen(token::Mutant mutant) {
                                     static_cast<token::NodeIndex>(Pick(0, nodes)), 0});
     }
     within_budget = DrawRestarts(s, nodes) && within_budget;
+    // A third of the cases make creates and drops among the writer's operations: values
+    // that repeat, which the checker tells apart by their versions. Drawn last, so the
+    // draws above are those of the cases before it.
+    if (Pick(0, 3) == 2) {
+      s.workload->create_drop_permille = static_cast<std::uint32_t>(Pick(100, 501));
+    }
     const std::int64_t worst_message =
         s.delay.kind == sim::DelayKind::kLongTail
             ? s.delay.max_ns * static_cast<std::int64_t>(s.delay.tail_factor)

@@ -94,6 +94,9 @@ struct Workload {
   std::int64_t think_min_ns = 0;
   std::int64_t think_max_ns = 1'000'000;
   std::uint64_t domain_span = 64;  // high - low of generated writes is at most this
+  // Of the writer's operations, this share are creates or drops (half each), which write
+  // values that repeat (the empty value, the dropped marker); the rest are writes.
+  std::uint32_t create_drop_permille = 0;
 };
 
 // One entry of an explicit schedule (Scenario::schedule): what happens at `at_ns`.

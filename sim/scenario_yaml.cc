@@ -214,7 +214,7 @@ LinkRule ParseLinkRule(const YAML::Node& l, const token::ReplicationScheme& sch)
 Workload ParseWorkload(const YAML::Node& w, const token::ReplicationScheme& sch) {
   CheckKeys(w, "workload",
             {"clients", "ops_per_client", "read_ratio", "tokens", "think_min", "think_max",
-             "domain_span"});
+             "domain_span", "create_drop_ratio"});
   Workload wl;
   if (!w["clients"] || !w["ops_per_client"]) {
     Fail(w, "workload needs 'clients' and 'ops_per_client'");
@@ -237,6 +237,10 @@ Workload ParseWorkload(const YAML::Node& w, const token::ReplicationScheme& sch)
   if (w["domain_span"]) wl.domain_span = Unsigned(w["domain_span"], "domain_span");
   if (wl.domain_span == 0 || wl.domain_span > 100'000'000) {
     Fail(w, "workload.domain_span must be in 1..100000000");
+  }
+  if (w["create_drop_ratio"]) {
+    wl.create_drop_permille = static_cast<std::uint32_t>(
+        Ratio(w["create_drop_ratio"], "create_drop_ratio") * 1000 + 0.5);
   }
   return wl;
 }

@@ -63,6 +63,10 @@ void WriteWorkload(YAML::Emitter& out, const Scenario& s) {
   out << YAML::Key << "think_min" << YAML::Value << FormatDuration(w.think_min_ns);
   out << YAML::Key << "think_max" << YAML::Value << FormatDuration(w.think_max_ns);
   out << YAML::Key << "domain_span" << YAML::Value << w.domain_span;
+  if (w.create_drop_permille > 0) {
+    out << YAML::Key << "create_drop_ratio" << YAML::Value
+        << fmt::format("{:.3f}", w.create_drop_permille / 1000.0);
+  }
   out << YAML::EndMap;
 }
 

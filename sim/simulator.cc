@@ -413,7 +413,15 @@ class Simulation {
     }
     ++p.generated_done;
     p.tried.clear();
-    const OpKind kind = read ? OpKind::kRead : OpKind::kWrite;
+    OpKind kind = read ? OpKind::kRead : OpKind::kWrite;
+    // Drawn only when asked for, so that workloads without creates and drops run as before.
+    if (!read && w.create_drop_permille > 0) {
+      const std::uint64_t r = client_rng_.Below(2000);
+      if (r < w.create_drop_permille * 2) {
+        kind = r % 2 == 0 ? OpKind::kCreate : OpKind::kDrop;
+        d = token::Domain{};
+      }
+    }
     const NodeIndex node = Route(kind, t);
     result_.script.push_back(ScriptedOp{now_, pid, kind, t, d, node});
     Invoke(pid, kind, t, std::move(d), node, now_);
