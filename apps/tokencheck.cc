@@ -42,7 +42,12 @@ void RunWithHugePages(char** argv) {
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   // Whatever glibc does with the variable, this process does not come back here.
   if (::setenv("TOKENCHECK_SMALL_PAGES", "0", 1) != 0) return;
-  ::execv("/proc/self/exe", argv);
+  // By its own path, not /proc/self/exe: the process keeps its name (ps, top).
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
+  ::execv(self, argv);
 }
 
 }  // namespace

@@ -38,9 +38,12 @@ enum class Outcome : std::uint8_t {
   kInfo,  // unknown: may take effect at any time after invocation, or never
 };
 
+// 64 bytes, without padding (a history of 10M operations holds 10M of them).
 struct Operation {
   OpType type = OpType::kRead;
   Outcome outcome = Outcome::kInfo;
+  bool cas_failed = false;  // cas: completed, the register did not hold `expected`
+  bool has_version = false;
   std::uint32_t process = 0;
   std::int64_t invoke_time = 0;
   std::int64_t complete_time = kNever;  // kNever unless ok or fail
@@ -49,8 +52,6 @@ struct Operation {
   std::uint64_t complete_line = 0;      // 0 when it never completed
   ValueId value = kNoValue;             // write: written; read: read (when ok); cas: new
   ValueId expected = kNoValue;          // cas: the value compared against
-  bool cas_failed = false;              // cas: completed, the register did not hold `expected`
-  bool has_version = false;
   std::uint64_t version = 0;
 
   // Real-time precedence: this op completed before `other` was invoked.
@@ -58,6 +59,8 @@ struct Operation {
   // The line that best names this operation (its completion if any).
   std::uint64_t line() const { return complete_line ? complete_line : invoke_line; }
 };
+
+static_assert(sizeof(Operation) == 64);
 
 struct TokenHistory {
   std::string token;
