@@ -68,9 +68,41 @@ struct TokenHistory {
   std::vector<std::uint32_t> completed;  // indices into ops of ok/fail ops, in completion order
 };
 
+// Texts numbered from 0 in the order added, kept back to back in one buffer: a history's
+// values (a million distinct values cost one allocation, not a million). A view stays valid
+// until the next text is added.
+class TextList {
+ public:
+  std::size_t size() const { return ends_.size(); }
+  bool empty() const { return ends_.empty(); }
+  std::string_view operator[](std::size_t i) const {
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(text_).substr(begin, ends_[i] - begin);
+  }
+  void emplace_back(std::string_view text) {
+    text_ += text;
+    ends_.push_back(text_.size());
+  }
+  void push_back(std::string_view text) { emplace_back(text); }
+  // Room for `count` texts of `bytes` in all.
+  void reserve(std::size_t count, std::size_t bytes = 0) {
+    ends_.reserve(count);
+    text_.reserve(bytes);
+  }
+  void clear() {
+    text_.clear();
+    ends_.clear();
+  }
+  std::size_t bytes() const { return text_.size(); }
+
+ private:
+  std::string text_;
+  std::vector<std::size_t> ends_;
+};
+
 struct History {
   std::vector<TokenHistory> tokens;  // in order of first appearance
-  std::vector<std::string> values;   // ValueId -> canonical JSON text of the value
+  TextList values;                   // ValueId -> canonical JSON text of the value
   std::uint64_t lines = 0;
   std::uint64_t events = 0;
   std::uint64_t plain_lines = 0;  // lines the reader's plain scanner took (the rest: simdjson)
