@@ -641,6 +641,10 @@ void ParseChunk(const char* text, std::size_t length, std::size_t padding, bool 
                 Chunk* out) {
   out->Clear();
   out->bytes = length;
+  // Room for the events of lines of 96 bytes or more (the project's tools write 100 to 130
+  // bytes a line) at once: growing the vector copied every event a few times and was a
+  // fifth of the parser's own time.
+  out->events.reserve(length / 96 + 16);
   ChunkParser(fast_path, out).Run(text, length, padding);
 }
 
