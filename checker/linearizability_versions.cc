@@ -170,9 +170,9 @@ Relabelled RelabelByVersions(const History& history, const TokenHistory& token) 
 
 // Each read of version v returned the value written with v, and that write started before
 // the read finished (`ops`: the ok operations with a version, in invocation order).
-std::optional<TokenVerdict> CheckReadVersions(
-    const History& history, const TokenHistory& token, const std::vector<const Operation*>& ops,
-    const WritesByVersion& write_of_version) {
+std::optional<TokenVerdict> CheckReadVersions(const History& history, const TokenHistory& token,
+                                              const std::vector<const Operation*>& ops,
+                                              const WritesByVersion& write_of_version) {
   for (const Operation* op : ops) {
     if (op->type != OpType::kRead) continue;
     if (op->version == 0 && op->value != kInitialValue) {
