@@ -77,7 +77,7 @@ class TextList {
   bool empty() const { return ends_.empty(); }
   std::string_view operator[](std::size_t i) const {
     const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
-    return std::string_view(text_).substr(begin, ends_[i] - begin);
+    return {text_.data() + begin, ends_[i] - begin};
   }
   void emplace_back(std::string_view text) {
     text_ += text;
