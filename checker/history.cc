@@ -63,7 +63,8 @@ class Assembler {
     if (bytes_done_ == 0 && chunk.bytes > 0 && total_bytes_ > chunk.bytes) {
       // Size the value table for the whole input from the first chunk.
       const double scale = static_cast<double>(total_bytes_) / static_cast<double>(chunk.bytes);
-      values_.Reserve(static_cast<std::size_t>(static_cast<double>(chunk.values.size()) * scale));
+      values_.Reserve(static_cast<std::size_t>(static_cast<double>(chunk.values.size()) * scale),
+                      static_cast<std::size_t>(static_cast<double>(chunk.values.bytes()) * scale));
     }
     value_map_.resize(chunk.values.size());
     for (std::size_t j = 0; j < chunk.values.size(); ++j) {
@@ -235,7 +236,7 @@ class Assembler {
   std::size_t total_bytes_;
   std::size_t bytes_done_ = 0;  // the input assembled so far
   History history_;
-  internal::TextTable values_{&history_.values};
+  internal::TextTable<TextList> values_{&history_.values};
   std::optional<ParseError> error_;
   std::uint64_t line_base_ = 0;
   std::int64_t last_time_ = std::numeric_limits<std::int64_t>::min();
@@ -456,7 +457,7 @@ ParseResult ParseChunks(const ChunkSource& source, const ParseOptions& options) 
 std::string History::DescribeValue(ValueId v) const {
   if (v == kInitialValue) return "the initial value (null)";
   if (v < 0 || static_cast<std::size_t>(v) >= values.size()) return "no value";
-  return values[static_cast<std::size_t>(v)];
+  return std::string(values[static_cast<std::size_t>(v)]);
 }
 
 ParseResult ParseHistory(const char* text, std::size_t length, std::size_t padding,

@@ -38,9 +38,12 @@ enum class Outcome : std::uint8_t {
   kInfo,  // unknown: may take effect at any time after invocation, or never
 };
 
+// 64 bytes, without padding (a history of 10M operations holds 10M of them).
 struct Operation {
   OpType type = OpType::kRead;
   Outcome outcome = Outcome::kInfo;
+  bool cas_failed = false;  // cas: completed, the register did not hold `expected`
+  bool has_version = false;
   std::uint32_t process = 0;
   std::int64_t invoke_time = 0;
   std::int64_t complete_time = kNever;  // kNever unless ok or fail
@@ -49,8 +52,6 @@ struct Operation {
   std::uint64_t complete_line = 0;      // 0 when it never completed
   ValueId value = kNoValue;             // write: written; read: read (when ok); cas: new
   ValueId expected = kNoValue;          // cas: the value compared against
-  bool cas_failed = false;              // cas: completed, the register did not hold `expected`
-  bool has_version = false;
   std::uint64_t version = 0;
 
   // Real-time precedence: this op completed before `other` was invoked.
@@ -59,15 +60,49 @@ struct Operation {
   std::uint64_t line() const { return complete_line ? complete_line : invoke_line; }
 };
 
+static_assert(sizeof(Operation) == 64);
+
 struct TokenHistory {
   std::string token;
   std::vector<Operation> ops;            // in invocation order
   std::vector<std::uint32_t> completed;  // indices into ops of ok/fail ops, in completion order
 };
 
+// Texts numbered from 0 in the order added, kept back to back in one buffer: a history's
+// values (a million distinct values cost one allocation, not a million). A view stays valid
+// until the next text is added.
+class TextList {
+ public:
+  std::size_t size() const { return ends_.size(); }
+  bool empty() const { return ends_.empty(); }
+  std::string_view operator[](std::size_t i) const {
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return {text_.data() + begin, ends_[i] - begin};
+  }
+  void emplace_back(std::string_view text) {
+    text_ += text;
+    ends_.push_back(text_.size());
+  }
+  void push_back(std::string_view text) { emplace_back(text); }
+  // Room for `count` texts of `bytes` in all.
+  void reserve(std::size_t count, std::size_t bytes = 0) {
+    ends_.reserve(count);
+    text_.reserve(bytes);
+  }
+  void clear() {
+    text_.clear();
+    ends_.clear();
+  }
+  std::size_t bytes() const { return text_.size(); }
+
+ private:
+  std::string text_;
+  std::vector<std::size_t> ends_;
+};
+
 struct History {
   std::vector<TokenHistory> tokens;  // in order of first appearance
-  std::vector<std::string> values;   // ValueId -> canonical JSON text of the value
+  TextList values;                   // ValueId -> canonical JSON text of the value
   std::uint64_t lines = 0;
   std::uint64_t events = 0;
   std::uint64_t plain_lines = 0;  // lines the reader's plain scanner took (the rest: simdjson)
@@ -91,8 +126,10 @@ struct ParseOptions {
   // Threads parsing chunks at once; 0: one per core (at most 8). The assembly of the parsed
   // chunks, in order, runs on the calling thread.
   unsigned threads = 0;
-  // About how many bytes of input a thread parses at a time (cut at line ends).
-  std::size_t chunk_bytes = std::size_t{8} << 20;
+  // About how many bytes of input a thread parses at a time (cut at line ends). A chunk
+  // read into the cache is parsed from it: 1 MiB, one core's L2 cache here, took less time
+  // than 8 MiB (docs/CHECKER.md, "Speed").
+  std::size_t chunk_bytes = std::size_t{1} << 20;
   // Lines in the plain form the project's tools write go through a quick scanner, the
   // others through simdjson; false sends every line through simdjson (tests compare both).
   bool plain_scanner = true;

@@ -43,7 +43,7 @@ struct Event {
 struct Chunk {
   std::vector<Event> events;
   std::vector<std::string> tokens;          // in order of first appearance in the chunk
-  std::vector<std::string> values;          // canonical texts, in order of first appearance
+  TextList values;                          // canonical texts, in order of first appearance
   std::vector<std::uint64_t> value_hashes;  // HashText of each of `values`
   std::vector<std::string> unknown_types;   // the 'type' text of kUnknown events
   std::uint64_t lines = 0;                  // lines in the chunk, blank ones included
@@ -64,22 +64,23 @@ void ParseChunk(const char* text, std::size_t length, std::size_t padding, bool 
 // A fast 64-bit hash of a short string.
 std::uint64_t HashText(std::string_view s);
 
-// Interns texts into `texts`: open addressing over their ids, one string per distinct
-// text. Each slot keeps 32 bits of the hash beside the id, so probing rarely touches the
-// strings.
+// Interns texts into `texts` (a std::vector<std::string> or a TextList): open addressing
+// over their ids, one entry per distinct text. Each slot keeps 32 bits of the hash beside
+// the id, so probing rarely touches the texts.
+template <typename Texts>
 class TextTable {
  public:
   // REQUIRES: `texts` is empty.
-  explicit TextTable(std::vector<std::string>* texts);
+  explicit TextTable(Texts* texts);
   // The id of `text` (whose HashText is `hash`), added at the end when new.
   std::uint32_t Intern(std::string_view text, std::uint64_t hash);
-  // Makes room for `n` texts in all without growing again.
-  void Reserve(std::size_t n);
+  // Makes room for `n` texts of `bytes` in all without growing again.
+  void Reserve(std::size_t n, std::size_t bytes);
 
  private:
   void Rehash(std::size_t slots);
 
-  std::vector<std::string>* texts_;
+  Texts* texts_;
   std::vector<std::uint64_t> slots_;   // 0: empty; else (hash tag << 32) | (id + 1)
   std::vector<std::uint64_t> hashes_;  // the hash of each text, for growing
 };

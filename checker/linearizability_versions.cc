@@ -16,14 +16,17 @@ namespace checker {
 using lin_detail::Describe;
 using lin_detail::Ok;
 using lin_detail::Violation;
+using lin_detail::WritesByVersion;
 
 bool VersionsApply(const TokenHistory& token) {
-  std::unordered_set<std::uint64_t> write_versions;
+  std::size_t writes = 0;
+  for (const Operation& op : token.ops) writes += op.type == OpType::kWrite ? 1 : 0;
+  WritesByVersion write_versions(writes);
   for (const Operation& op : token.ops) {
     if (op.type == OpType::kCas) return false;
     if (op.outcome != Outcome::kOk) continue;
     if (!op.has_version) return false;
-    if (op.type == OpType::kWrite && !write_versions.insert(op.version).second) return false;
+    if (op.type == OpType::kWrite && write_versions.Insert(op.version, &op)) return false;
   }
   return true;
 }
@@ -167,9 +170,9 @@ Relabelled RelabelByVersions(const History& history, const TokenHistory& token) 
 
 // Each read of version v returned the value written with v, and that write started before
 // the read finished (`ops`: the ok operations with a version, in invocation order).
-std::optional<TokenVerdict> CheckReadVersions(
-    const History& history, const TokenHistory& token, const std::vector<const Operation*>& ops,
-    const std::unordered_map<std::uint64_t, const Operation*>& write_of_version) {
+std::optional<TokenVerdict> CheckReadVersions(const History& history, const TokenHistory& token,
+                                              const std::vector<const Operation*>& ops,
+                                              const WritesByVersion& write_of_version) {
   for (const Operation* op : ops) {
     if (op->type != OpType::kRead) continue;
     if (op->version == 0 && op->value != kInitialValue) {
@@ -179,9 +182,8 @@ std::optional<TokenVerdict> CheckReadVersions(
                                    op->line(), history.DescribeValue(op->value)),
                        {op});
     }
-    auto it = write_of_version.find(op->version);
-    if (it == write_of_version.end()) continue;
-    const Operation* w = it->second;
+    const Operation* w = write_of_version.Find(op->version);
+    if (!w) continue;
     if (w->value != op->value) {
       return Violation(token, Rule::kValueNeverWritten,
                        fmt::format("the read at line {} returned version {} with {}, but the "
@@ -257,17 +259,23 @@ TokenVerdict CheckByVersions(const History& history, const TokenHistory& token) 
 TokenVerdict CheckVersions(const History& history, const TokenHistory& token) {
   TokenVerdict result = Ok(token);
   std::vector<const Operation*> ops;
-  std::unordered_map<std::uint64_t, const Operation*> write_of_version;
+  std::size_t versioned = 0, versioned_writes = 0;
+  for (const Operation& op : token.ops) {
+    if (op.outcome != Outcome::kOk || !op.has_version) continue;
+    ++versioned;
+    versioned_writes += op.type == OpType::kWrite ? 1 : 0;
+  }
+  ops.reserve(versioned);
+  WritesByVersion write_of_version(versioned_writes);
   for (const Operation& op : token.ops) {
     if (op.outcome != Outcome::kOk || !op.has_version) continue;
     ops.push_back(&op);
     if (op.type == OpType::kWrite) {
-      auto [it, inserted] = write_of_version.emplace(op.version, &op);
-      if (!inserted) {
+      if (const Operation* first = write_of_version.Insert(op.version, &op)) {
         return Violation(token, Rule::kWriteOrder,
                          fmt::format("the writes at lines {} and {} both got version {}",
-                                     it->second->line(), op.line(), op.version),
-                         {it->second, &op});
+                                     first->line(), op.line(), op.version),
+                         {first, &op});
       }
     }
   }

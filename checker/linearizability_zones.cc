@@ -19,8 +19,12 @@ using lin_detail::Violation;
 
 struct Cluster {
   ValueId value = kInitialValue;
+  bool read = false;                 // some ok read returned the value
+  bool unfinished_write = false;     // write->outcome is kInfo
   const Operation* write = nullptr;  // nullptr: the initial value's virtual write
-  std::size_t reads = 0;
+  // write->invoke_time (kBeforeEverything without a write): kept here, so the reads'
+  // checks do not load the write (a cache miss each on a big token).
+  std::int64_t write_invoke = kBeforeEverything;
   // Zone ends: the earliest completion and the latest invocation, with their operations.
   std::int64_t min_end = kNever;
   const Operation* min_end_op = nullptr;
@@ -56,6 +60,10 @@ Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
 // after the read finished, is a violation.
 std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHistory& token,
                                           std::vector<Cluster>* clusters) {
+  // Sized once: a cluster per write at most (growing would copy them and touch fresh pages).
+  std::size_t writes = 0;
+  for (const Operation& op : token.ops) writes += op.type == OpType::kWrite ? 1 : 0;
+  clusters->reserve(writes + 1);
   clusters->assign(1, Cluster{});  // [0]: the initial value
   (*clusters)[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
   // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
@@ -74,6 +82,8 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
     Cluster c;
     c.value = op.value;
     c.write = &op;
+    c.write_invoke = op.invoke_time;
+    c.unfinished_write = op.outcome == Outcome::kInfo;
     c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
     clusters->push_back(c);
   }
@@ -95,14 +105,14 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
                        {&op});
     }
     Cluster& c = (*clusters)[static_cast<std::size_t>(slot)];
-    if (c.write && op.complete_time < c.write->invoke_time) {
+    if (op.complete_time < c.write_invoke) {
       return Violation(token, Rule::kReadFromFuture,
                        fmt::format("the read at line {} returned {}, but the write of that value "
                                    "at line {} started after the read had finished",
                                    op.line(), history.DescribeValue(op.value), c.write->line()),
                        {&op, c.write});
     }
-    ++c.reads;
+    c.read = true;
     c.Add(&op, op.invoke_time, op.complete_time);
   }
   return std::nullopt;
@@ -178,9 +188,10 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
 
   std::vector<const Cluster*> forward;
   std::vector<const Cluster*> backward;
+  forward.reserve(clusters.size());
   for (const Cluster& c : clusters) {
     // An unfinished write nobody read may never have taken effect: it constrains nothing.
-    if (c.write && c.write->outcome == Outcome::kInfo && c.reads == 0) continue;
+    if (c.unfinished_write && !c.read) continue;
     (c.forward() ? forward : backward).push_back(&c);
   }
   std::sort(forward.begin(), forward.end(),
