@@ -190,6 +190,7 @@ Result<std::pair<StartMode, std::vector<TokenRecord>>> NodeServer::Impl::OpenSto
     });
   };
   o.on_failed = [this](const Status& status) { StoreFailed(status); };
+  o.inline_commit_below = options_.inline_commit_below;
   auto open = storage::Store::Open(o);
   if (!open.ok()) return open.status();
   storage::Store::Opened opened = std::move(open).value();
@@ -294,7 +295,8 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
         ToNs(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                       caller_deadline - std::chrono::system_clock::now()));
   }
-  executor_->Post([this, id, call, request = std::move(request), deadline_ns]() mutable {
+  // Handled on this gRPC thread when the executor is idle (no wake-up of its thread).
+  executor_->RunOrPost([this, id, call, request = std::move(request), deadline_ns]() mutable {
     calls_.emplace(id, call);
     calls_peak_ = std::max(calls_peak_, calls_.size());
     host_.OnClientCall(id, std::move(request), deadline_ns);
@@ -342,7 +344,7 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(
   }
   const host::CallId id = next_call_id_++;
   auto* call = new Call(this, id, std::move(reply), out);
-  executor_->Post([this, id, call, m = std::move(m)] {
+  executor_->RunOrPost([this, id, call, m = std::move(m)] {
     calls_.emplace(id, call);
     host_.OnPeerCall(id, m);
   });

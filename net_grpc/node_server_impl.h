@@ -116,7 +116,7 @@ class NodeServer::Impl : public host::Clock,
          grpc::ByteBuffer* out)
         : impl_(impl), id_(id), response_(std::move(response)), out_(out) {}
     void OnCancel() override {
-      impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
+      impl_->executor_->RunOrPost([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
     void Complete(const grpc::Status& status) { Finish(EncodeReply(status, *response_, out_)); }
@@ -185,10 +185,11 @@ class NodeServer::Impl : public host::Clock,
       accepted_ += static_cast<std::uint64_t>(batch_.messages_size());
       auto batch = std::make_shared<pb::PeerBatch>();
       batch->Swap(&batch_);
-      impl_->executor_->Post([impl = impl_, from = from_, batch = std::move(batch)] {
+      // The next read first: the batch may be handled on this thread (RunOrPost).
+      StartRead(&batch_);
+      impl_->executor_->RunOrPost([impl = impl_, from = from_, batch = std::move(batch)] {
         impl->OnPeerBatch(from, *batch);
       });
-      StartRead(&batch_);
     }
     void OnDone() override { delete this; }
 
