@@ -36,6 +36,7 @@ struct Flags {
   std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
   std::uint64_t workers = token::net::DefaultComputeWorkers();
   std::uint64_t inline_argmin_points = token::net::NodeServerOptions::kDefaultInlineArgminPoints;
+  std::uint64_t inline_commit_us = token::net::NodeServerOptions::kDefaultInlineCommitBelowUs;
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
   std::uint64_t max_calls_per_token = 1'000;
   bool no_fast_read = false, quiet = false, insecure_peers = false;
@@ -76,6 +77,11 @@ void Define(CLI::App& app, Flags& f) {
   tokenapp::cli::AddNumber(app, "--inline-argmin-points", &f.inline_argmin_points, 0, 1'000'000,
                            "an argmin over at most this many values runs on the node's own "
                            "thread instead of a hop to a worker and back (0: never)");
+  tokenapp::cli::AddNumber(app, "--inline-commit-us", &f.inline_commit_us, 0, 1'000'000,
+                           "with --data-dir: while the log's commits (write and fdatasync) "
+                           "average less than this many microseconds, the node commits on its "
+                           "own thread instead of a hop to the sync thread and back (tmpfs: "
+                           "yes, disks: no; 0: never)");
   tokenapp::cli::AddNumber(app, "--max-domain", &f.max_domain, 1, 1'000'000'000'000,
                            "the most values a write's domain [low, high) may hold; a larger one "
                            "is refused INVALID_ARGUMENT (about 2.5 s of one core per argmin at "
@@ -159,6 +165,7 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.compute_workers = static_cast<int>(f.workers);
   options.inline_argmin_points = f.inline_argmin_points;
+  options.inline_commit_below = std::chrono::microseconds(f.inline_commit_us);
   options.op_timeout = std::chrono::milliseconds(f.op_timeout_ms);
   options.max_held_calls = f.max_held_calls;
   options.max_domain = f.max_domain;

@@ -63,6 +63,14 @@ struct NodeServerOptions {
   // executor's other work (the workers take 65,536 points at a time).
   std::uint64_t inline_argmin_points = kDefaultInlineArgminPoints;
   static constexpr std::uint64_t kDefaultInlineArgminPoints = 128;
+  // With --data-dir: while the store's commits (write and fdatasync) average less than
+  // this, the executor commits a batch itself instead of waking the store's sync thread
+  // and waiting for its report (storage::StoreOptions::inline_commit_below); 0: never.
+  // On tmpfs a commit takes a few microseconds, on a disk milliseconds, so the default
+  // keeps disks on the sync thread (group commit) and takes the two thread wake-ups off
+  // each write's path on /dev/shm (bench/cluster_bench.sh; docs/STORAGE.md).
+  std::chrono::microseconds inline_commit_below{kDefaultInlineCommitBelowUs};
+  static constexpr std::int64_t kDefaultInlineCommitBelowUs = 100;
   // The most values a write's domain may hold (NodeOptions::max_domain).
   std::uint64_t max_domain = NodeOptions::kDefaultMaxDomain;
   // How long an operation may wait for a quorum when its caller set no deadline.

@@ -1002,6 +1002,101 @@ TEST(GroupCommit, AFailedSyncStopsTheStoreLoudly) {
   EXPECT_EQ(opened.recovery.records[1], RecordOf(1, 2));
 }
 
+// Inline commits (StoreOptions::inline_commit_below): once the sync thread has measured a
+// commit faster than the bound, an Append with no commit running commits on its caller's
+// thread and reports the batch durable before it returns.
+TEST(InlineCommit, FastCommitsRunOnTheAppendersThreadInOrder) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(4);
+  Model model;
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);  // every measured commit is fast
+  auto reported_on = std::make_shared<std::vector<std::thread::id>>();
+  auto mu = std::make_shared<std::mutex>();
+  options.on_durable = [&durable, reported_on, mu](BatchId b) {
+    {
+      std::lock_guard lock(*mu);
+      reported_on->push_back(std::this_thread::get_id());
+    }
+    durable.On(b);
+  };
+  {
+    // A new store's first commit writes the identity too, on the sync thread.
+    auto store = MustCreate(OptionsFor(dir, scheme));
+    model[0] = RecordOf(0, 1);
+    ASSERT_TRUE(store->Append(1, {RecordOf(0, 1)}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  {
+    auto opened = MustOpen(std::move(options));
+    ASSERT_NE(opened.store, nullptr);
+    Store& store = *opened.store;
+    for (BatchId b = 2; b <= 40; ++b) {
+      model[b % 4] = RecordOf(b % 4, b);
+      ASSERT_TRUE(store.Append(b, {RecordOf(b % 4, b)}).ok());
+      EXPECT_EQ(durable.up_to(), b) << "an inline commit reports before Append returns";
+    }
+    ASSERT_TRUE(store.Close().ok());
+    EXPECT_EQ(store.stats().batches, 39u);
+    EXPECT_EQ(store.stats().log_syncs, 39u);
+  }
+  {
+    std::lock_guard lock(*mu);
+    ASSERT_EQ(reported_on->size(), 39u);
+    for (std::size_t i = 0; i < reported_on->size(); ++i) {
+      EXPECT_EQ((*reported_on)[i], std::this_thread::get_id()) << "batch " << i + 2;
+    }
+  }
+  EXPECT_EQ(MustOpen(OptionsFor(dir, scheme)).recovery.records, Records(model));
+}
+
+TEST(InlineCommit, ConcurrentAppendersNeverOverlapCommitsAndLoseNothing) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(8);
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);
+  auto store = MustCreate(std::move(options));
+  RunClosedLoop(*store, durable, 8, 50);  // Durable checks the reports' order
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(store->stats().batches, 400u);
+  EXPECT_EQ(durable.up_to(), 400u);
+  auto opened = MustOpen(OptionsFor(dir, scheme));
+  EXPECT_EQ(opened.recovery.records.size(), 8u);
+}
+
+TEST(InlineCommit, SlowCommitsStayOnTheSyncThread) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(1);
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::microseconds(100);
+  // A disk: every sync takes 2 ms, above the bound.
+  options.before_sync_for_testing = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return Status::Ok();
+  };
+  auto reported_on = std::make_shared<std::vector<std::thread::id>>();
+  auto mu = std::make_shared<std::mutex>();
+  options.on_durable = [&durable, reported_on, mu](BatchId b) {
+    {
+      std::lock_guard lock(*mu);
+      reported_on->push_back(std::this_thread::get_id());
+    }
+    durable.On(b);
+  };
+  auto store = MustCreate(std::move(options));
+  RunClosedLoop(*store, durable, 1, 10);
+  ASSERT_TRUE(store->Close().ok());
+  std::lock_guard lock(*mu);
+  ASSERT_EQ(reported_on->size(), 10u);
+  for (const std::thread::id& id : *reported_on) {
+    EXPECT_EQ(id, reported_on->front());
+    EXPECT_NE(id, std::this_thread::get_id());
+  }
+}
+
 TEST(GroupCommit, ARecordOutsideTheSchemeIsRefusedBeforeQueueing) {
   ScratchDir dir;
   auto store = MustCreate(OptionsFor(dir, SchemeOf(2)));
