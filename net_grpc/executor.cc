@@ -55,12 +55,20 @@ void Executor::RunOrPost(Task task) {
 }
 
 void Executor::PostAt(Clock::time_point when, Task task) {
+  const Clock::duration since = when.time_since_epoch();
+  const Clock::duration rounded =
+      (since + kTimerGrid - Clock::duration(1)) / kTimerGrid * kTimerGrid;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    timers_.push(Timer{when, timer_seq_++, std::move(task)});
+    const Clock::time_point due{rounded};
+    // The thread waits until the earliest timer (or for a thread running tasks): only an
+    // earlier one changes when it must wake.
+    wake = timers_.empty() || due < timers_.top().when;
+    timers_.push(Timer{due, timer_seq_++, std::move(task)});
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void Executor::Stop() {

@@ -15,6 +15,8 @@
 // locks. A caller that runs the queue stops after kMaxInlineRounds batches and hands what
 // is left to the executor's thread, so one gRPC thread is not kept from its own work.
 //
+// A timer that does not come due before the ones already set does not wake the thread.
+//
 // Thread-safety: Post, PostAt, RunOrPost and Stop may be called from any thread. Tasks must
 // not block. Bounds: the queue is unbounded in count but each task is small; Stop drains
 // nothing: tasks still queued are destroyed unrun.
@@ -47,6 +49,11 @@ class Executor {
   // Runs `task` (and whatever is queued) on this thread when no thread is running tasks;
   // otherwise queues it as Post does. The caller must hold no lock a task may take.
   void RunOrPost(Task task);
+  // Timers are due on a grid of kTimerGrid (`when` is rounded up to it), so the timers of
+  // many calls made within one step of the grid wake the thread once, not once each. The
+  // node's timers are give-ups that leave a margin of 20 ms or more (host::GiveUpAt), and
+  // its memory trim; none needs finer timing.
+  static constexpr Clock::duration kTimerGrid = std::chrono::milliseconds(5);
   void PostAt(Clock::time_point when, Task task);
   // Stops the thread after the task running now; later tasks never run. Waits for a
   // caller of RunOrPost that is running tasks, unless called from a task. Idempotent.
