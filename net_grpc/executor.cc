@@ -36,7 +36,8 @@ void Executor::RunOrPost(Task task) {
   for (int round = 0;; ++round) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_ || queue_.empty() || round == kMaxInlineRounds) {
+      if (stopping_ || queue_.empty() || round == kMaxInlineRounds ||
+          (round > 0 && queue_.size() > kMaxInlineTasks)) {
         running_ = false;
         runner_ = {};
         // What is left (more tasks, a timer that came due meanwhile) goes to the

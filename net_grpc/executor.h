@@ -39,6 +39,7 @@ class Executor {
   using Task = std::function<void()>;
   using Clock = std::chrono::steady_clock;
   static constexpr int kMaxInlineRounds = 4;
+  static constexpr std::size_t kMaxInlineTasks = 2;
 
   explicit Executor(Task after_batch = {});
   ~Executor();

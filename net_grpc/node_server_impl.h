@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
 #include "net_grpc/raw_codec.h"
+#include "proto/health.grpc.pb.h"
 #include "proto/token.grpc.pb.h"
 #include "storage/store.h"
 
@@ -338,6 +340,25 @@ class NodeServer::Impl : public host::Clock,
   Metrics metrics_;
   std::deque<std::pair<host::BatchId, SteadyClock::time_point>> appended_;  // executor thread
   std::unique_ptr<MetricsServer> metrics_server_;
+  // ParkCallbackThreads (options_.callback_threads): the calls whose reactions hold gRPC's
+  // surplus callback threads until ReleaseParkedThreads.
+  void ParkCallbackThreads();
+  void ReleaseParkedThreads();
+  struct Parked {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  struct Parking {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    int parked = 0;  // reactions waiting for the release
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<grpc::health::v1::Health::Stub> stub;
+    std::vector<std::unique_ptr<Parked>> calls;
+  };
+  std::unique_ptr<Parking> parking_;
   std::once_flag shutdown_once_;
 };
 
