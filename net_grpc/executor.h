@@ -12,8 +12,13 @@
 // wake-up of the executor's thread, which on this project's 2-core VM cost more than the
 // task (bench/cluster_bench.sh unloaded; docs/ARCHITECTURE.md, "Latency"). Whichever
 // thread runs tasks, only one does at a time, so tasks still own the node's state without
-// locks. A caller that runs the queue stops after kMaxInlineRounds batches and hands what
-// is left to the executor's thread, so one gRPC thread is not kept from its own work.
+// locks. A caller that runs the queue goes on while the next batch holds at most
+// kMaxInlineTasks tasks (the chain of one operation: its compute result, its storage
+// report), for at most kMaxInlineRounds batches, and hands the rest to the executor's
+// thread: under load the gRPC thread goes back to its own work (one node's only serving
+// callback thread, --callback-threads) while the executor's thread runs the backlog.
+// Measured against one round and four unconditional rounds (docs/ARCHITECTURE.md,
+// "Latency").
 //
 // A timer that does not come due before the ones already set does not wake the thread.
 //

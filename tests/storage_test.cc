@@ -143,6 +143,7 @@ class Durable {
     EXPECT_GT(up_to, up_to_) << "completions come in batch order";
     up_to_ = up_to;
     ++reports_;
+    threads_.push_back(std::this_thread::get_id());
     cv_.notify_all();
   }
   void Failed(const Status& s) {
@@ -170,12 +171,18 @@ class Durable {
     std::lock_guard lock(mu_);
     return failure_;
   }
+  // The thread each report ran on, in order.
+  std::vector<std::thread::id> threads() const {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   BatchId up_to_ = 0;
   std::uint64_t reports_ = 0;
+  std::vector<std::thread::id> threads_;
   std::optional<Status> failure_;
 };
 
@@ -1012,15 +1019,6 @@ TEST(InlineCommit, FastCommitsRunOnTheAppendersThreadInOrder) {
   Durable durable;
   StoreOptions options = OptionsFor(dir, scheme, &durable);
   options.inline_commit_below = std::chrono::hours(1);  // every measured commit is fast
-  auto reported_on = std::make_shared<std::vector<std::thread::id>>();
-  auto mu = std::make_shared<std::mutex>();
-  options.on_durable = [&durable, reported_on, mu](BatchId b) {
-    {
-      std::lock_guard lock(*mu);
-      reported_on->push_back(std::this_thread::get_id());
-    }
-    durable.On(b);
-  };
   {
     // A new store's first commit writes the identity too, on the sync thread.
     auto store = MustCreate(OptionsFor(dir, scheme));
@@ -1041,12 +1039,10 @@ TEST(InlineCommit, FastCommitsRunOnTheAppendersThreadInOrder) {
     EXPECT_EQ(store.stats().batches, 39u);
     EXPECT_EQ(store.stats().log_syncs, 39u);
   }
-  {
-    std::lock_guard lock(*mu);
-    ASSERT_EQ(reported_on->size(), 39u);
-    for (std::size_t i = 0; i < reported_on->size(); ++i) {
-      EXPECT_EQ((*reported_on)[i], std::this_thread::get_id()) << "batch " << i + 2;
-    }
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 39u);
+  for (std::size_t i = 0; i < reported_on.size(); ++i) {
+    EXPECT_EQ(reported_on[i], std::this_thread::get_id()) << "batch " << i + 2;
   }
   EXPECT_EQ(MustOpen(OptionsFor(dir, scheme)).recovery.records, Records(model));
 }
@@ -1077,22 +1073,13 @@ TEST(InlineCommit, SlowCommitsStayOnTheSyncThread) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     return Status::Ok();
   };
-  auto reported_on = std::make_shared<std::vector<std::thread::id>>();
-  auto mu = std::make_shared<std::mutex>();
-  options.on_durable = [&durable, reported_on, mu](BatchId b) {
-    {
-      std::lock_guard lock(*mu);
-      reported_on->push_back(std::this_thread::get_id());
-    }
-    durable.On(b);
-  };
   auto store = MustCreate(std::move(options));
   RunClosedLoop(*store, durable, 1, 10);
   ASSERT_TRUE(store->Close().ok());
-  std::lock_guard lock(*mu);
-  ASSERT_EQ(reported_on->size(), 10u);
-  for (const std::thread::id& id : *reported_on) {
-    EXPECT_EQ(id, reported_on->front());
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 10u);
+  for (const std::thread::id& id : reported_on) {
+    EXPECT_EQ(id, reported_on.front());
     EXPECT_NE(id, std::this_thread::get_id());
   }
 }
