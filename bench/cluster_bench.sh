@@ -205,7 +205,7 @@ PY
   rm -f "$WORK/results.tsv"
 }
 
-ETCD_VERSION=$(etcd --version | head -1 | awk '{print $3}')
+ETCD_VERSION=$(etcd --version | awk 'NR == 1 {print $3}')  # awk reads it all: no SIGPIPE
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "disk under /var/tmp: $(df --output=source,fstype /var/tmp | tail -1)"
 case "$MODE" in
