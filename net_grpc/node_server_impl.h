@@ -74,6 +74,8 @@ class NodeServer::Impl : public host::Clock,
   void TrimAfterCalls();
   static constexpr std::chrono::seconds kTrimEvery{1};
   static constexpr std::size_t kTrimPeak = 1024;
+  // Inline commits only while at most this many calls are in flight (Write).
+  static constexpr std::size_t kInlineCommitMaxCalls = 2;
   // Opens (or creates) the data directory; the mode and records the node starts from.
   Result<std::pair<StartMode, std::vector<TokenRecord>>> OpenStore();
   void StoreFailed(const Status& status);

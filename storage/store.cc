@@ -296,7 +296,7 @@ Result<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
   return store;
 }
 
-Status Store::Append(BatchId batch, std::vector<TokenRecord> records) {
+Status Store::Append(BatchId batch, std::vector<TokenRecord> records, bool allow_inline) {
   const std::size_t tokens = options_.scheme->tokens().size();
   for (const TokenRecord& r : records) {
     if (r.token >= tokens) {
@@ -319,8 +319,8 @@ Status Store::Append(BatchId batch, std::vector<TokenRecord> records) {
   queued_records_ += records.size();
   last_appended_ = batch;
   queue_.push_back(Batch{batch, std::move(records)});
-  const bool inline_commit =
-      !committing_ && !identity_pending_ && commit_ns_avg_ < options_.inline_commit_below.count();
+  const bool inline_commit = allow_inline && !committing_ && !identity_pending_ &&
+                             commit_ns_avg_ < options_.inline_commit_below.count();
   if (!inline_commit) {
     work_cv_.notify_one();
     return Status::Ok();

@@ -163,8 +163,10 @@ class Store {
   // Queues `records` as batch `batch`; waits while the queue is full. Returns the store's
   // failure once it failed, FAILED_PRECONDITION after Close, INVALID_ARGUMENT for a record
   // naming no token of the scheme (nothing queued then).
-  // REQUIRES: batch ids strictly increase across calls.
-  Status Append(BatchId batch, std::vector<TokenRecord> records);
+  // REQUIRES: batch ids strictly increase across calls. allow_inline false: queue for the
+  // sync thread even where an inline commit would run (a busy caller: with many batches
+  // coming, group commit on the sync thread serves it better).
+  Status Append(BatchId batch, std::vector<TokenRecord> records, bool allow_inline = true);
   // Writes and syncs what is queued, stops the sync thread and closes the files. Returns
   // the store's failure, if any. Idempotent.
   Status Close();

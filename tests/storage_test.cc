@@ -1062,6 +1062,27 @@ TEST(InlineCommit, ConcurrentAppendersNeverOverlapCommitsAndLoseNothing) {
   EXPECT_EQ(opened.recovery.records.size(), 8u);
 }
 
+TEST(InlineCommit, ABusyCallerQueuesForTheSyncThread) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(1);
+  {
+    auto store = MustCreate(OptionsFor(dir, scheme));
+    ASSERT_TRUE(store->Append(1, {RecordOf(0, 1)}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);
+  auto opened = MustOpen(std::move(options));
+  ASSERT_NE(opened.store, nullptr);
+  ASSERT_TRUE(opened.store->Append(2, {RecordOf(0, 2)}, /*allow_inline=*/false).ok());
+  ASSERT_TRUE(durable.WaitFor(2));
+  ASSERT_TRUE(opened.store->Close().ok());
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 1u);
+  EXPECT_NE(reported_on[0], std::this_thread::get_id());
+}
+
 TEST(InlineCommit, SlowCommitsStayOnTheSyncThread) {
   ScratchDir dir;
   auto scheme = SchemeOf(1);
