@@ -21,6 +21,8 @@ pids=()
 case "$servers" in
   children:*)
     name=${servers#children:}
+    # The files hold PIDs separated by spaces: words, not lines.
+    # shellcheck disable=SC2013
     for child in $(cat /proc/"$PPID"/task/*/children 2>/dev/null); do
       if [ "$(cat /proc/"$child"/comm 2>/dev/null)" = "$name" ]; then pids+=("$child"); fi
     done
