@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <string>
 
+#include <absl/synchronization/mutex.h>
 #include <fmt/format.h>
 #include <pthread.h>
 
@@ -36,6 +37,8 @@ struct Flags {
   std::uint64_t port = 0, tokens = 100, op_timeout_ms = 5000, max_held_calls = 100'000;
   std::uint64_t workers = token::net::DefaultComputeWorkers();
   std::uint64_t inline_argmin_points = token::net::NodeServerOptions::kDefaultInlineArgminPoints;
+  std::uint64_t inline_commit_us = token::net::NodeServerOptions::kDefaultInlineCommitBelowUs;
+  std::uint64_t callback_threads = token::net::NodeServerOptions::kDefaultCallbackThreads;
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
   std::uint64_t max_calls_per_token = 1'000;
   bool no_fast_read = false, quiet = false, insecure_peers = false;
@@ -76,6 +79,15 @@ void Define(CLI::App& app, Flags& f) {
   tokenapp::cli::AddNumber(app, "--inline-argmin-points", &f.inline_argmin_points, 0, 1'000'000,
                            "an argmin over at most this many values runs on the node's own "
                            "thread instead of a hop to a worker and back (0: never)");
+  tokenapp::cli::AddNumber(app, "--inline-commit-us", &f.inline_commit_us, 0, 1'000'000,
+                           "with --data-dir: while the log's commits (write and fdatasync) "
+                           "average less than this many microseconds, the node commits on its "
+                           "own thread instead of a hop to the sync thread and back (tmpfs: "
+                           "yes, disks: no; 0: never)");
+  tokenapp::cli::AddNumber(app, "--callback-threads", &f.callback_threads, 0, 16,
+                           "how many of gRPC's callback threads serve; the others (gRPC "
+                           "starts half the cores, 2 to 16) are parked, so that completions "
+                           "do not hand polling from thread to thread (0: all serve)");
   tokenapp::cli::AddNumber(app, "--max-domain", &f.max_domain, 1, 1'000'000'000'000,
                            "the most values a write's domain [low, high) may hold; a larger one "
                            "is refused INVALID_ARGUMENT (about 2.5 s of one core per argmin at "
@@ -135,6 +147,11 @@ token::Result<token::ReplicationScheme> StandaloneScheme(const std::string& self
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, so every absl::Mutex lock in gRPC also updated a
+  // global lock-order graph under a global lock (deadlock detection): about 4% of a
+  // node's CPU in perf profiles (GraphCycles::GetId and its callers). Switched off before
+  // any thread takes a lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app;
   Flags f;
   Define(app, f);
@@ -159,6 +176,8 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.compute_workers = static_cast<int>(f.workers);
   options.inline_argmin_points = f.inline_argmin_points;
+  options.inline_commit_below = std::chrono::microseconds(f.inline_commit_us);
+  options.callback_threads = static_cast<int>(f.callback_threads);
   options.op_timeout = std::chrono::milliseconds(f.op_timeout_ms);
   options.max_held_calls = f.max_held_calls;
   options.max_domain = f.max_domain;

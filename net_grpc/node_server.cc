@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <grpc/support/cpu.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -33,6 +35,10 @@ Metrics::Op MetricOp(OpKind kind) {
   }
   return Metrics::Op::kRead;
 }
+
+// gRPC's callback threads parked by the nodes of this process (ParkCallbackThreads).
+std::mutex g_parking_mu;
+int g_parked_threads = 0;
 
 std::uint64_t FirstOpIdNow() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -140,6 +146,7 @@ Status NodeServer::Impl::Serve() {
     return Status::Unavailable(
         fmt::format("cannot listen on {} (address in use or not local?)", listen));
   }
+  ParkCallbackThreads();
   Log(fmt::format(
       "node {} serving on {} ({} tokens here, scheme {}, peers authenticated by {})", self_name_,
       listen, scheme_->TokensOf(self_).size(), fingerprint_.substr(0, 12),
@@ -190,6 +197,7 @@ Result<std::pair<StartMode, std::vector<TokenRecord>>> NodeServer::Impl::OpenSto
     });
   };
   o.on_failed = [this](const Status& status) { StoreFailed(status); };
+  o.inline_commit_below = options_.inline_commit_below;
   auto open = storage::Store::Open(o);
   if (!open.ok()) return open.status();
   storage::Store::Opened opened = std::move(open).value();
@@ -225,6 +233,7 @@ void NodeServer::Impl::StoreFailed(const Status& status) {
 
 void NodeServer::Impl::Shutdown() {
   std::call_once(shutdown_once_, [this] {
+    ReleaseParkedThreads();
     metrics_server_.reset();
     if (!server_) return;
     // Calls in flight end now (fail-silent calls included: the process is going away).
@@ -294,7 +303,8 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
         ToNs(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                       caller_deadline - std::chrono::system_clock::now()));
   }
-  executor_->Post([this, id, call, request = std::move(request), deadline_ns]() mutable {
+  // Handled on this gRPC thread when the executor is idle (no wake-up of its thread).
+  executor_->RunOrPost([this, id, call, request = std::move(request), deadline_ns]() mutable {
     calls_.emplace(id, call);
     calls_peak_ = std::max(calls_peak_, calls_.size());
     host_.OnClientCall(id, std::move(request), deadline_ns);
@@ -342,11 +352,69 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(
   }
   const host::CallId id = next_call_id_++;
   auto* call = new Call(this, id, std::move(reply), out);
-  executor_->Post([this, id, call, m = std::move(m)] {
+  executor_->RunOrPost([this, id, call, m = std::move(m)] {
     calls_.emplace(id, call);
     host_.OnPeerCall(id, m);
   });
   return call;
+}
+
+// gRPC 1.51 runs every callback reaction of a process (server and client) on "nexting"
+// threads (clamp(cores / 2, 2, 16) of them) that share one completion queue; on every
+// completion the thread that polled hands the poller role to another (a futex wake) before
+// it runs the reaction, and sleeps again after: about 25 context switches per operation at
+// 1 client, and half of a node's CPU went to switching threads on this VM (perf:
+// pvm_irq_enable under futex_wait). All but options_.callback_threads of them are parked
+// here for the node's life: the reaction of a health check the node sends itself waits
+// until shutdown, holding its thread (a parked thread takes no other reaction, so each
+// call parks another). With one left, it polls and runs every reaction alone, like an
+// event loop. The number is gRPC's own rule (completion_queue_cc.cc), so a later gRPC that
+// starts more threads only leaves more of them running.
+void NodeServer::Impl::ParkCallbackThreads() {
+  if (options_.callback_threads <= 0) return;
+  const int started = std::clamp(static_cast<int>(gpr_cpu_num_cores()) / 2, 2, 16);
+  // The threads are the process's, not this node's: a second node in the process parks
+  // only what the first left running.
+  int to_park = 0;
+  {
+    std::lock_guard lock(g_parking_mu);
+    to_park = started - options_.callback_threads - g_parked_threads;
+    if (to_park <= 0) return;
+    g_parked_threads += to_park;
+  }
+  parking_ = std::make_unique<Parking>();
+  Parking* p = parking_.get();
+  p->channel =
+      grpc::CreateCustomChannel(self_name_, channel_credentials_, DefaultChannelArguments());
+  p->stub = grpc::health::v1::Health::NewStub(p->channel);
+  for (int i = 0; i < to_park; ++i) {
+    auto& call = p->calls.emplace_back(std::make_unique<Parked>());
+    call->ctx.set_wait_for_ready(true);
+    p->stub->async()->Check(&call->ctx, &call->request, &call->response, [p](const grpc::Status&) {
+      std::unique_lock lock(p->mu);
+      ++p->parked;
+      p->cv.notify_all();
+      p->cv.wait(lock, [p] { return p->release; });
+      --p->parked;
+      p->cv.notify_all();
+    });
+  }
+}
+
+void NodeServer::Impl::ReleaseParkedThreads() {
+  if (!parking_) return;
+  Parking* p = parking_.get();
+  {
+    std::lock_guard lock(g_parking_mu);
+    g_parked_threads -= static_cast<int>(p->calls.size());
+  }
+  {
+    std::lock_guard lock(p->mu);
+    p->release = true;
+  }
+  p->cv.notify_all();
+  // A call not answered yet ends now; its reaction then returns at once.
+  for (auto& call : p->calls) call->ctx.TryCancel();
 }
 
 // ---- NodeServer -----------------------------------------------------------------------------

@@ -63,6 +63,21 @@ struct NodeServerOptions {
   // executor's other work (the workers take 65,536 points at a time).
   std::uint64_t inline_argmin_points = kDefaultInlineArgminPoints;
   static constexpr std::uint64_t kDefaultInlineArgminPoints = 128;
+  // With --data-dir: while the store's commits (write and fdatasync) average less than
+  // this, the executor commits a batch itself instead of waking the store's sync thread
+  // and waiting for its report (storage::StoreOptions::inline_commit_below); 0: never.
+  // On tmpfs a commit takes a few microseconds, on a disk milliseconds, so the default
+  // keeps disks on the sync thread (group commit) and takes the two thread wake-ups off
+  // each write's path on /dev/shm (bench/cluster_bench.sh; docs/STORAGE.md).
+  std::chrono::microseconds inline_commit_below{kDefaultInlineCommitBelowUs};
+  static constexpr std::int64_t kDefaultInlineCommitBelowUs = 100;
+  // How many of gRPC's callback ("nexting") threads run reactions; the others are parked
+  // for the node's life (NodeServer::Impl::ParkCallbackThreads). gRPC 1.51 starts
+  // clamp(cores / 2, 2, 16) of them per process and hands the poller role from one to
+  // another on every completion; with one left it polls and runs reactions alone, without
+  // those wake-ups (bench/cluster_bench.sh, docs/ARCHITECTURE.md "Latency"). 0: all run.
+  int callback_threads = kDefaultCallbackThreads;
+  static constexpr int kDefaultCallbackThreads = 1;
   // The most values a write's domain may hold (NodeOptions::max_domain).
   std::uint64_t max_domain = NodeOptions::kDefaultMaxDomain;
   // How long an operation may wait for a quorum when its caller set no deadline.

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
 #include "net_grpc/raw_codec.h"
+#include "proto/health.grpc.pb.h"
 #include "proto/token.grpc.pb.h"
 #include "storage/store.h"
 
@@ -72,6 +74,8 @@ class NodeServer::Impl : public host::Clock,
   void TrimAfterCalls();
   static constexpr std::chrono::seconds kTrimEvery{1};
   static constexpr std::size_t kTrimPeak = 1024;
+  // Inline commits only while at most this many calls are in flight (Write).
+  static constexpr std::size_t kInlineCommitMaxCalls = 2;
   // Opens (or creates) the data directory; the mode and records the node starts from.
   Result<std::pair<StartMode, std::vector<TokenRecord>>> OpenStore();
   void StoreFailed(const Status& status);
@@ -116,7 +120,7 @@ class NodeServer::Impl : public host::Clock,
          grpc::ByteBuffer* out)
         : impl_(impl), id_(id), response_(std::move(response)), out_(out) {}
     void OnCancel() override {
-      impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
+      impl_->executor_->RunOrPost([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
     void Complete(const grpc::Status& status) { Finish(EncodeReply(status, *response_, out_)); }
@@ -185,10 +189,11 @@ class NodeServer::Impl : public host::Clock,
       accepted_ += static_cast<std::uint64_t>(batch_.messages_size());
       auto batch = std::make_shared<pb::PeerBatch>();
       batch->Swap(&batch_);
-      impl_->executor_->Post([impl = impl_, from = from_, batch = std::move(batch)] {
+      // The next read first: the batch may be handled on this thread (RunOrPost).
+      StartRead(&batch_);
+      impl_->executor_->RunOrPost([impl = impl_, from = from_, batch = std::move(batch)] {
         impl->OnPeerBatch(from, *batch);
       });
-      StartRead(&batch_);
     }
     void OnDone() override { delete this; }
 
@@ -337,6 +342,25 @@ class NodeServer::Impl : public host::Clock,
   Metrics metrics_;
   std::deque<std::pair<host::BatchId, SteadyClock::time_point>> appended_;  // executor thread
   std::unique_ptr<MetricsServer> metrics_server_;
+  // ParkCallbackThreads (options_.callback_threads): the calls whose reactions hold gRPC's
+  // surplus callback threads until ReleaseParkedThreads.
+  void ParkCallbackThreads();
+  void ReleaseParkedThreads();
+  struct Parked {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  struct Parking {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    int parked = 0;  // reactions waiting for the release
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<grpc::health::v1::Health::Stub> stub;
+    std::vector<std::unique_ptr<Parked>> calls;
+  };
+  std::unique_ptr<Parking> parking_;
   std::once_flag shutdown_once_;
 };
 

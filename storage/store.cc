@@ -296,7 +296,7 @@ Result<std::unique_ptr<Store>> Store::Create(StoreOptions options) {
   return store;
 }
 
-Status Store::Append(BatchId batch, std::vector<TokenRecord> records) {
+Status Store::Append(BatchId batch, std::vector<TokenRecord> records, bool allow_inline) {
   const std::size_t tokens = options_.scheme->tokens().size();
   for (const TokenRecord& r : records) {
     if (r.token >= tokens) {
@@ -319,8 +319,29 @@ Status Store::Append(BatchId batch, std::vector<TokenRecord> records) {
   queued_records_ += records.size();
   last_appended_ = batch;
   queue_.push_back(Batch{batch, std::move(records)});
-  work_cv_.notify_one();
-  return Status::Ok();
+  const bool inline_commit = allow_inline && !committing_ && !identity_pending_ &&
+                             commit_ns_avg_ < options_.inline_commit_below.count();
+  if (!inline_commit) {
+    work_cv_.notify_one();
+    return Status::Ok();
+  }
+  // An inline commit (StoreOptions::inline_commit_below): this thread owns the log until
+  // it is done; the sync thread waits meanwhile.
+  committing_ = true;
+  std::vector<Batch> work;
+  work.swap(queue_);
+  queued_records_ = 0;
+  lock.unlock();
+  const Status s = Commit(work);
+  lock.lock();
+  committing_ = false;
+  // What arrived meanwhile, or a Close waiting, is the sync thread's.
+  const bool wake = !queue_.empty() || closing_;
+  lock.unlock();
+  room_cv_.notify_all();
+  if (wake) work_cv_.notify_one();
+  if (!s.ok()) Fail(s);
+  return Status::Ok();  // a failed commit is reported through on_failed, as the thread's
 }
 
 Status Store::Close() {
@@ -368,43 +389,49 @@ void Store::Run() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      work_cv_.wait(lock, [&] { return (!queue_.empty() || closing_) && !committing_; });
       if (queue_.empty()) return;  // closing, everything written
       work.swap(queue_);
       queue_.clear();
       queued_records_ = 0;
+      committing_ = true;
     }
     room_cv_.notify_all();
-    if (Status s = WriteCommit(work); !s.ok()) {
+    const Status s = Commit(work);
+    {
+      std::lock_guard lock(mu_);
+      committing_ = false;
+    }
+    if (!s.ok()) {
       Fail(s);
       return;
     }
-    if (identity_pending_) {
-      if (Status s = WriteIdentity(); !s.ok()) {
-        Fail(s);
-        return;
-      }
-    }
-    const BatchId up_to = work.back().id;
-    {
-      std::lock_guard lock(mu_);
-      stats_.batches += work.size();
-      for (const Batch& b : work) stats_.records += b.records.size();
-    }
-    if (options_.on_durable) options_.on_durable(up_to);
     work.clear();
-    std::uint64_t snapshot_bytes = 0;
-    {
-      std::lock_guard lock(mu_);
-      snapshot_bytes = stats_.snapshot_bytes;
-    }
-    if (log_end_ > std::max(options_.compact_log_bytes, snapshot_bytes)) {
-      if (Status s = Compact(); !s.ok()) {
-        Fail(s);
-        return;
-      }
-    }
   }
+}
+
+Status Store::Commit(const std::vector<Batch>& work) {
+  const auto started = std::chrono::steady_clock::now();
+  if (Status s = WriteCommit(work); !s.ok()) return s;
+  const std::int64_t took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+  if (identity_pending_) {
+    if (Status s = WriteIdentity(); !s.ok()) return s;
+  }
+  const BatchId up_to = work.back().id;
+  std::uint64_t snapshot_bytes = 0;
+  {
+    std::lock_guard lock(mu_);
+    stats_.batches += work.size();
+    for (const Batch& b : work) stats_.records += b.records.size();
+    // An average over about the last 8 commits.
+    commit_ns_avg_ = stats_.commits <= 1 ? took : commit_ns_avg_ + (took - commit_ns_avg_) / 8;
+    snapshot_bytes = stats_.snapshot_bytes;
+  }
+  if (options_.on_durable) options_.on_durable(up_to);
+  if (log_end_ > std::max(options_.compact_log_bytes, snapshot_bytes)) return Compact();
+  return Status::Ok();
 }
 
 Status Store::WriteCommit(const std::vector<Batch>& work) {

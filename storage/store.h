@@ -30,6 +30,11 @@
 // (temporary file, fsync, rename, fsync of the directory) and starts a new log; the old
 // files are then removed, so the directory holds about one snapshot and one log.
 //
+// Inline commits (StoreOptions::inline_commit_below, off by default): where commits are
+// fast (tmpfs), Append() itself writes and syncs what is queued when no commit is running,
+// and calls on_durable before it returns; commits still never overlap, and batches still
+// become durable in order. Slow storage keeps every commit on the sync thread.
+//
 // Failure is fatal. When a write or a sync fails the store stops: the thread calls
 // on_failed(status) once and exits, on_durable is never called again, and Append() and
 // Close() return that status. After a failed fsync Linux may have dropped the dirty pages
@@ -37,11 +42,12 @@
 // retries: the node must stop acknowledging and restart, recovering from what is on disk.
 //
 // Thread-safety: Append(), Close(), status() and stats() may be called from any thread.
-// on_durable and on_failed run on the sync thread; they must not call Close() or block on
-// the thread that calls Append() (post to it instead): a full queue makes Append() wait for
-// the sync thread.
+// on_durable and on_failed run on the sync thread, or inside Append() for an inline commit;
+// they must not call Close(), Append() or block on the thread that calls Append() (post to
+// it instead): a full queue makes Append() wait for the sync thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -79,7 +85,16 @@ struct StoreOptions {
   // Back-pressure: Append waits while this many records are queued and not yet being
   // written (a batch larger than this is taken alone).
   std::size_t max_queued_records = 1 << 16;
-  // Called on the sync thread (see above). Either may be empty.
+  // Inline commits: while the log's recent commits (write and fdatasync, a moving average
+  // measured on every commit) took less than this, Append writes and syncs the queue
+  // itself on its caller's thread when no commit is running, instead of waking the sync
+  // thread and waiting for it to report back: on tmpfs a commit takes microseconds, less
+  // than those two thread wake-ups (docs/STORAGE.md, "Inline commits"). Zero: never (every
+  // commit on the sync thread). The first commit after Open is tried inline and measured
+  // (a new store's first one, which also writes the identity, runs on the sync thread).
+  std::chrono::nanoseconds inline_commit_below{0};
+  // Called on the sync thread, or inside Append on its caller's thread for an inline
+  // commit (see above). Either may be empty.
   std::function<void(BatchId up_to)> on_durable;
   std::function<void(const Status&)> on_failed;
   // Tests and benchmarks only: called on the sync thread before each sync of the log. It
@@ -148,8 +163,10 @@ class Store {
   // Queues `records` as batch `batch`; waits while the queue is full. Returns the store's
   // failure once it failed, FAILED_PRECONDITION after Close, INVALID_ARGUMENT for a record
   // naming no token of the scheme (nothing queued then).
-  // REQUIRES: batch ids strictly increase across calls.
-  Status Append(BatchId batch, std::vector<TokenRecord> records);
+  // REQUIRES: batch ids strictly increase across calls. allow_inline false: queue for the
+  // sync thread even where an inline commit would run (a busy caller: with many batches
+  // coming, group commit on the sync thread serves it better).
+  Status Append(BatchId batch, std::vector<TokenRecord> records, bool allow_inline = true);
   // Writes and syncs what is queued, stops the sync thread and closes the files. Returns
   // the store's failure, if any. Idempotent.
   Status Close();
@@ -165,6 +182,9 @@ class Store {
 
   explicit Store(StoreOptions options);
   void Run();  // the sync thread
+  // Writes `work` as one commit, reports it durable and compacts when due. Run by the one
+  // thread that set committing_ (the sync thread or an inline Append).
+  Status Commit(const std::vector<Batch>& work);
   Status WriteCommit(const std::vector<Batch>& work);
   Status WriteIdentity();
   Status Compact();
@@ -193,6 +213,10 @@ class Store {
   std::vector<Batch> queue_;
   std::size_t queued_records_ = 0;
   BatchId last_appended_ = 0;
+  bool committing_ = false;  // a thread is in Commit (it owns the log meanwhile)
+  // Moving average of a commit's write and sync, in ns. It starts at zero: the first
+  // commit a caller may run inline is tried inline, and measured.
+  std::int64_t commit_ns_avg_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   Status failure_;

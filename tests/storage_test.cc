@@ -143,6 +143,7 @@ class Durable {
     EXPECT_GT(up_to, up_to_) << "completions come in batch order";
     up_to_ = up_to;
     ++reports_;
+    threads_.push_back(std::this_thread::get_id());
     cv_.notify_all();
   }
   void Failed(const Status& s) {
@@ -170,12 +171,18 @@ class Durable {
     std::lock_guard lock(mu_);
     return failure_;
   }
+  // The thread each report ran on, in order.
+  std::vector<std::thread::id> threads() const {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   BatchId up_to_ = 0;
   std::uint64_t reports_ = 0;
+  std::vector<std::thread::id> threads_;
   std::optional<Status> failure_;
 };
 
@@ -1000,6 +1007,102 @@ TEST(GroupCommit, AFailedSyncStopsTheStoreLoudly) {
   ASSERT_GE(opened.recovery.records.size(), 2u);
   EXPECT_EQ(opened.recovery.records[0], RecordOf(0, 1));
   EXPECT_EQ(opened.recovery.records[1], RecordOf(1, 2));
+}
+
+// Inline commits (StoreOptions::inline_commit_below): once the sync thread has measured a
+// commit faster than the bound, an Append with no commit running commits on its caller's
+// thread and reports the batch durable before it returns.
+TEST(InlineCommit, FastCommitsRunOnTheAppendersThreadInOrder) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(4);
+  Model model;
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);  // every measured commit is fast
+  {
+    // A new store's first commit writes the identity too, on the sync thread.
+    auto store = MustCreate(OptionsFor(dir, scheme));
+    model[0] = RecordOf(0, 1);
+    ASSERT_TRUE(store->Append(1, {RecordOf(0, 1)}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  {
+    auto opened = MustOpen(std::move(options));
+    ASSERT_NE(opened.store, nullptr);
+    Store& store = *opened.store;
+    for (BatchId b = 2; b <= 40; ++b) {
+      model[b % 4] = RecordOf(b % 4, b);
+      ASSERT_TRUE(store.Append(b, {RecordOf(b % 4, b)}).ok());
+      EXPECT_EQ(durable.up_to(), b) << "an inline commit reports before Append returns";
+    }
+    ASSERT_TRUE(store.Close().ok());
+    EXPECT_EQ(store.stats().batches, 39u);
+    EXPECT_EQ(store.stats().log_syncs, 39u);
+  }
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 39u);
+  for (std::size_t i = 0; i < reported_on.size(); ++i) {
+    EXPECT_EQ(reported_on[i], std::this_thread::get_id()) << "batch " << i + 2;
+  }
+  EXPECT_EQ(MustOpen(OptionsFor(dir, scheme)).recovery.records, Records(model));
+}
+
+TEST(InlineCommit, ConcurrentAppendersNeverOverlapCommitsAndLoseNothing) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(8);
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);
+  auto store = MustCreate(std::move(options));
+  RunClosedLoop(*store, durable, 8, 50);  // Durable checks the reports' order
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(store->stats().batches, 400u);
+  EXPECT_EQ(durable.up_to(), 400u);
+  auto opened = MustOpen(OptionsFor(dir, scheme));
+  EXPECT_EQ(opened.recovery.records.size(), 8u);
+}
+
+TEST(InlineCommit, ABusyCallerQueuesForTheSyncThread) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(1);
+  {
+    auto store = MustCreate(OptionsFor(dir, scheme));
+    ASSERT_TRUE(store->Append(1, {RecordOf(0, 1)}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::hours(1);
+  auto opened = MustOpen(std::move(options));
+  ASSERT_NE(opened.store, nullptr);
+  ASSERT_TRUE(opened.store->Append(2, {RecordOf(0, 2)}, /*allow_inline=*/false).ok());
+  ASSERT_TRUE(durable.WaitFor(2));
+  ASSERT_TRUE(opened.store->Close().ok());
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 1u);
+  EXPECT_NE(reported_on[0], std::this_thread::get_id());
+}
+
+TEST(InlineCommit, SlowCommitsStayOnTheSyncThread) {
+  ScratchDir dir;
+  auto scheme = SchemeOf(1);
+  Durable durable;
+  StoreOptions options = OptionsFor(dir, scheme, &durable);
+  options.inline_commit_below = std::chrono::microseconds(100);
+  // A disk: every sync takes 2 ms, above the bound.
+  options.before_sync_for_testing = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return Status::Ok();
+  };
+  auto store = MustCreate(std::move(options));
+  RunClosedLoop(*store, durable, 1, 10);
+  ASSERT_TRUE(store->Close().ok());
+  const std::vector<std::thread::id> reported_on = durable.threads();
+  ASSERT_EQ(reported_on.size(), 10u);
+  for (const std::thread::id& id : reported_on) {
+    EXPECT_EQ(id, reported_on.front());
+    EXPECT_NE(id, std::this_thread::get_id());
+  }
 }
 
 TEST(GroupCommit, ARecordOutsideTheSchemeIsRefusedBeforeQueueing) {
