@@ -21,7 +21,6 @@ bool Sha256X2Available();
 // SHA256_Transform leaves a context's h[] (words in host order).
 // REQUIRES: Sha256X2Available().
 void Sha256CompressX2(const std::uint32_t state[8], const unsigned char* block_a,
-                      const unsigned char* block_b, std::uint32_t out_a[8],
-                      std::uint32_t out_b[8]);
+                      const unsigned char* block_b, std::uint32_t out_a[8], std::uint32_t out_b[8]);
 
 }  // namespace token

@@ -239,8 +239,8 @@ Workload ParseWorkload(const YAML::Node& w, const token::ReplicationScheme& sch)
     Fail(w, "workload.domain_span must be in 1..100000000");
   }
   if (w["create_drop_ratio"]) {
-    wl.create_drop_permille = static_cast<std::uint32_t>(
-        Ratio(w["create_drop_ratio"], "create_drop_ratio") * 1000 + 0.5);
+    wl.create_drop_permille =
+        static_cast<std::uint32_t>(Ratio(w["create_drop_ratio"], "create_drop_ratio") * 1000 + 0.5);
   }
   return wl;
 }

@@ -123,7 +123,7 @@ class SimDisk {
   }
 
   std::map<token::TokenIndex, token::TokenRecord> disk_;  // durable: each token's last record
-  token::Fifo<PendingWrite> pending_;                      // written, not yet synced
+  token::Fifo<PendingWrite> pending_;                     // written, not yet synced
   bool syncing_ = false;
   token::host::BatchId covers_ = 0;   // the last batch the running sync covers
   bool replacement_pending_ = false;  // the disk was lost; no catch-up mark synced yet
