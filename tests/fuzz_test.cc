@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "support/mutant_param_name.h"
+#include "support/sanitized.h"
 #include "support/scratch_path.h"
 
 #include "harness/campaign.h"
@@ -21,7 +22,7 @@ namespace {
 
 TEST(Fuzz, CorrectProtocolPassesThousandsOfCases) {
   FuzzOptions o;
-  o.cases = 3000;
+  o.cases = token::testing::Scaled(3000);
   o.seed = 20261121;
   o.out_dir = token::testing::ScratchPath("fuzz-correct");
   const FuzzResult r = Fuzz(o);

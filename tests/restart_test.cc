@@ -14,6 +14,7 @@
 
 #include "net_grpc/client.h"
 #include "support/local_cluster.h"
+#include "support/sanitized.h"
 
 namespace token {
 namespace {
@@ -86,7 +87,7 @@ void ExpectLinearizable(LocalCluster& c, tokenapp::ChildProcess& load, int min_o
 
 TEST(Restart, EachNodeKilledAndRestartedInTurnUnderLoadLosesNothing) {
   LocalCluster c(kScheme, 3, {"--quiet"}, {}, {}, kDurable);
-  auto load = StartLoad(c, "8000", "3");
+  auto load = StartLoad(c, std::to_string(testing::Scaled(8000)), "3");
   WaitForVersion(c, 0, 20);
   // Two rounds: every node, the writers included, dies by SIGKILL and comes back.
   for (int round = 0; round < 2; ++round) {
@@ -95,7 +96,7 @@ TEST(Restart, EachNodeKilledAndRestartedInTurnUnderLoadLosesNothing) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
-  ExpectLinearizable(c, load, 6000);
+  ExpectLinearizable(c, load, testing::Scaled(6000));
 }
 
 TEST(Restart, TheWholeClusterKilledAndRestartedKeepsEveryAcknowledgedWrite) {
@@ -111,23 +112,23 @@ TEST(Restart, TheWholeClusterKilledAndRestartedKeepsEveryAcknowledgedWrite) {
     EXPECT_THAT(read.out, HasSubstr("kept")) << "at " << c.node(i);
   }
   // And under load: every node killed at once mid-run, then started again.
-  auto load = StartLoad(c, "6000", "5");
+  auto load = StartLoad(c, std::to_string(testing::Scaled(6000)), "5");
   WaitForVersion(c, 0, 40);
   for (int i = 0; i < 3; ++i) c.process(i).Kill();
   for (int i = 0; i < 3; ++i) c.StartNode(i, "");
   for (int i = 0; i < 3; ++i) c.WaitServing(i);
-  ExpectLinearizable(c, load, 4000);
+  ExpectLinearizable(c, load, testing::Scaled(4000));
 }
 
 TEST(Restart, ARestartedWriterNeverReusesAVersion) {
   LocalCluster c(kScheme, 3, {"--quiet"}, {}, {}, kDurable);
-  auto load = StartLoad(c, "6000", "7");
+  auto load = StartLoad(c, std::to_string(testing::Scaled(6000)), "7");
   for (int k = 0; k < 3; ++k) {
     WaitForVersion(c, 1, 30 * (k + 1));
     c.Restart(0);  // the writer of token 1
   }
   // The checker refuses two writes with one version ("write order against real time").
-  ExpectLinearizable(c, load, 4500);
+  ExpectLinearizable(c, load, testing::Scaled(4500));
 }
 
 TEST(Restart, ANodeWithoutItsDataCatchesUpAndNeverServesAStaleRead) {
@@ -160,10 +161,10 @@ TEST(Restart, ANodeWithoutItsDataCatchesUpAndNeverServesAStaleRead) {
   }
   EXPECT_TRUE(read_ok);
   // Under load, a reader replaced mid-run: linearizable.
-  auto load = StartLoad(c, "6000", "9");
+  auto load = StartLoad(c, std::to_string(testing::Scaled(6000)), "9");
   WaitForVersion(c, 0, 40);
   c.Replace(2);
-  ExpectLinearizable(c, load, 5000);
+  ExpectLinearizable(c, load, testing::Scaled(5000));
 }
 
 TEST(Restart, ARestartedNodesFirstOperationSucceedsAtOnce) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "support/mutant_param_name.h"
+#include "support/sanitized.h"
 
 #include "checker/report.h"
 #include "harness/sim_check.h"
@@ -278,7 +279,7 @@ TEST(Mutants, CorrectProtocolPassesEverySeed) {
   for (const char* name : {"lagging_replicas", "full_cluster_restart", "replaced_node",
                            "writer_restart", "rolling_restart"}) {
     Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/" + name + ".yaml");
-    for (std::uint64_t seed = 1; seed <= kMutantSeeds / 2; ++seed) {
+    for (std::uint64_t seed = 1; seed <= kMutantSeeds / 2 / token::testing::kWorkDivisor; ++seed) {
       s.seed = seed;
       const tokensim::Judgement j = tokensim::RunAndJudge(s);
       ASSERT_TRUE(j.expectation_met) << name << " seed " << seed << "\n" << tokensim::Summary(s, j);
