@@ -279,7 +279,7 @@ TEST(Mutants, CorrectProtocolPassesEverySeed) {
   for (const char* name : {"lagging_replicas", "full_cluster_restart", "replaced_node",
                            "writer_restart", "rolling_restart"}) {
     Scenario s = Load(std::string(TOKEN_SCENARIOS_DIR) + "/" + name + ".yaml");
-    for (std::uint64_t seed = 1; seed <= kMutantSeeds / 2 / token::testing::kWorkDivisor; ++seed) {
+    for (std::uint64_t seed = 1; seed <= token::testing::Scaled(kMutantSeeds / 2); ++seed) {
       s.seed = seed;
       const tokensim::Judgement j = tokensim::RunAndJudge(s);
       ASSERT_TRUE(j.expectation_met) << name << " seed " << seed << "\n" << tokensim::Summary(s, j);
