@@ -202,63 +202,109 @@ bool Node::CountAnswer(const Message& m, Operation& op) {
   return true;
 }
 
+// Whether OnMessage(m) drops m at once: not for this node, an unknown or crashed token, or a
+// request while the token catches up (a replica that may lack acknowledged values answers
+// nothing).
+bool Node::Drops(const Message& m) const {
+  return m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed ||
+         (tokens_[m.token].catching_up && IsRequestType(m.type));
+}
+
+// Replica role: only members of the token's replica set talk to each other.
+bool Node::RefusesRequest(const Message& m) const {
+  const TokenScheme& ts = scheme_->token(m.token);
+  return !ts.IsReplica(self_) || !ts.IsReplica(m.from);
+}
+
+Message Node::QueryAnswer(const Message& m) const {
+  Message reply;
+  reply.type = MessageType::kQueryReply;
+  reply.from = self_;
+  reply.to = m.from;
+  reply.token = m.token;
+  reply.op_id = m.op_id;
+  reply.vv = tokens_[m.token].stored;
+  return reply;
+}
+
+std::map<std::uint64_t, Node::Operation>::const_iterator Node::AnsweredOp(const Message& m) const {
+  auto it = operations_.find(m.op_id);
+  if (Is(Mutant::kCountStaleAcks) && (it == operations_.end() || it->second.token != m.token)) {
+    for (auto newest = operations_.rbegin(); newest != operations_.rend(); ++newest) {
+      if (newest->second.token == m.token) return operations_.find(newest->first);
+    }
+  }
+  if (it != operations_.end() && it->second.token != m.token) return operations_.end();
+  return it;
+}
+
+bool Node::IgnoresForever(const Message& m) const {
+  // A crash mark is never taken back within a process; the scheme never changes.
+  if (m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed) return true;
+  if (IsRequestType(m.type)) return RefusesRequest(m);
+  // An answer. Under count-stale-acks a later operation of the token may count it.
+  if (Is(Mutant::kCountStaleAcks)) return false;
+  const auto it = AnsweredOp(m);
+  // Finished or abandoned: operation ids are never used twice within a process.
+  if (it == operations_.end()) return m.op_id < next_op_id_;
+  // Phases only move forward (query, impose, done): an answer to a phase left is never
+  // counted again.
+  const Phase phase = it->second.phase;
+  if (m.type == MessageType::kQueryReply) return phase == Phase::kImpose || phase == Phase::kDone;
+  return phase == Phase::kDone;
+}
+
+std::optional<Message> Node::OnlyAnswer(const Message& m) const {
+  if (m.type != MessageType::kQuery || Drops(m) || RefusesRequest(m)) return std::nullopt;
+  return QueryAnswer(m);
+}
+
 const Outputs& Node::OnMessage(const Message& m) {
   Begin();
-  if (m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed ||
-      (tokens_[m.token].catching_up && IsRequestType(m.type))) {
-    // Crashed, or catching up: a replica that may lack acknowledged values answers nothing.
+  if (Drops(m)) {
     ++stats_.messages_ignored;
     return out_;
   }
-  const TokenScheme& ts = scheme_->token(m.token);
   TokenState& state = tokens_[m.token];
   ++stats_.messages_handled;
 
   switch (m.type) {
     case MessageType::kQuery:
     case MessageType::kUpdate: {
-      // Replica role: only members of the token's replica set talk to each other.
-      if (!ts.IsReplica(self_) || !ts.IsReplica(m.from)) {
+      if (RefusesRequest(m)) {
         ++stats_.messages_ignored;
         return out_;
       }
+      if (m.type == MessageType::kQuery) {
+        out_.messages.push_back(QueryAnswer(m));
+        return out_;
+      }
+      if (m.vv.version > state.stored.version || Is(Mutant::kAdoptAnyVersion)) {
+        state.stored = m.vv;
+        Persist(m.token);
+      }
       Message reply;
+      reply.type = MessageType::kUpdateAck;
       reply.from = self_;
       reply.to = m.from;
       reply.token = m.token;
       reply.op_id = m.op_id;
-      if (m.type == MessageType::kQuery) {
-        reply.type = MessageType::kQueryReply;
-        reply.vv = state.stored;
-      } else {
-        if (m.vv.version > state.stored.version || Is(Mutant::kAdoptAnyVersion)) {
-          state.stored = m.vv;
-          Persist(m.token);
-        }
-        reply.type = MessageType::kUpdateAck;
-      }
       out_.messages.push_back(std::move(reply));
       return out_;
     }
     case MessageType::kQueryReply:
     case MessageType::kUpdateAck: {
-      auto it = operations_.find(m.op_id);
-      if (Is(Mutant::kCountStaleAcks) && (it == operations_.end() || it->second.token != m.token)) {
-        for (auto newest = operations_.rbegin(); newest != operations_.rend(); ++newest) {
-          if (newest->second.token == m.token) {
-            it = operations_.find(newest->first);
-            break;
-          }
-        }
-      }
-      if (it == operations_.end() || it->second.token != m.token) {
+      const auto found = AnsweredOp(m);
+      if (found == operations_.end()) {
         ++stats_.messages_ignored;  // a late answer of a finished operation
         return out_;
       }
+      const std::uint64_t op_id = found->first;
+      Operation& op = operations_.find(op_id)->second;
       if (m.type == MessageType::kQueryReply) {
-        OnQueryReply(m, it->first, it->second);
+        OnQueryReply(m, op_id, op);
       } else {
-        OnUpdateAck(m, it->first, it->second);
+        OnUpdateAck(m, op_id, op);
       }
       return out_;
     }

@@ -196,6 +196,17 @@ class Node {
   // Effects already sent (Updates of a write) stand. No-op when nothing is pending for it.
   const Outputs& OnAbandon(std::uint64_t request_id);
 
+  // Whether OnMessage(m) would change nothing and send nothing, now and in every later
+  // state of this process (a restart begins another process, which may differ): a message
+  // about a token crashed here, a request from or to a node outside the token's replica
+  // set, or an answer no operation of this process will count (its operation finished or
+  // was abandoned, or it answers a phase the operation has left). The explorer drops such
+  // messages in flight: delivering them at any time makes no difference.
+  bool IgnoresForever(const Message& m) const;
+  // When OnMessage(m) would change nothing here but send one answer (a replica's
+  // QueryReply), that answer; nullopt otherwise.
+  std::optional<Message> OnlyAnswer(const Message& m) const;
+
   NodeIndex self() const { return self_; }
   const ReplicationScheme& scheme() const { return *scheme_; }
   const NodeOptions& options() const { return options_; }
@@ -260,6 +271,12 @@ class Node {
   void Reply(const Operation& op, Status status);
   void Broadcast(MessageType type, const Operation& op, std::uint64_t op_id);
   void StartUpdatePhase(std::uint64_t op_id, Operation& op);
+  // The shared tests of OnMessage and the questions above.
+  bool Drops(const Message& m) const;
+  bool RefusesRequest(const Message& m) const;
+  Message QueryAnswer(const Message& m) const;
+  // The operation an answer counts for (operations_.end(): none).
+  std::map<std::uint64_t, Operation>::const_iterator AnsweredOp(const Message& m) const;
   void OnQueryReply(const Message& m, std::uint64_t op_id, Operation& op);
   void OnUpdateAck(const Message& m, std::uint64_t op_id, Operation& op);
   // Records one distinct answer from m.from; false when it is a duplicate or a stranger.

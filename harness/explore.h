@@ -89,6 +89,12 @@ struct ExploreConfig {
   bool fifo = false;  // per-link FIFO delivery instead of any order
   bool sleep_sets = true;
   bool symmetry = true;
+  // Drop dead messages: a message its receiver would ignore now and for the rest of its
+  // process (token::Node::IgnoresForever), or a Query whose only effect is an answer its
+  // coordinator would so ignore. Delivering one at any time changes nothing, so a state with
+  // it and the state without it have the same futures. Only without restarts (a restart
+  // begins another process, which may count what the last one ignored).
+  bool drop_dead = true;
   // Liveness is checked within the fault budget (above) by default; kAlways checks it
   // beyond (where it must fail: a way to see the check find a hung operation).
   enum class Liveness : std::uint8_t {

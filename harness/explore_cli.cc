@@ -110,6 +110,8 @@ Options Parse(int argc, char** argv) {
       o.config.sleep_sets = false;
     } else if (a == "--no-symmetry") {
       o.config.symmetry = false;
+    } else if (a == "--keep-dead") {
+      o.config.drop_dead = false;
     } else if (a == "--liveness") {
       const std::string_view l = value();
       if (l == "budget") {
@@ -162,7 +164,8 @@ void ExploreUsage(std::FILE* out) {
       "       tokensim explore [SCENARIO.yaml] [--replicas N] [--tokens N] [--readers N]\n"
       "                        [--ops N] [--crashes N] [--restarts N] [--restart-kinds LIST]\n"
       "                        [--mutant NAME] [--give-ups held|always|never] [--fifo]\n"
-      "                        [--no-sleep-sets] [--no-symmetry] [--liveness budget|always|off]\n"
+      "                        [--no-sleep-sets] [--no-symmetry] [--keep-dead]\n"
+      "                        [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
       "                        [--time-limit SECONDS] [--out DIR] [--quiet]\n"
       "  explore  visit every interleaving of a small configuration (the scenario's scripted\n"
@@ -231,8 +234,11 @@ int ExploreCommand(int argc, char** argv) {
       c.name.c_str(), c.scheme->nodes().size(), c.scheme->tokens().size(), c.processes.size(),
       operations, c.crashes, c.restarts,
       std::string(token::MutantName(c.node_options.mutant)).c_str());
-  std::printf("reductions: sleep sets %s, symmetry %s; delivery %s; give-ups %s\n",
+  std::printf("reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
               c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
+              !c.drop_dead        ? "kept"
+              : c.restarts == 0 ? "dropped"
+                                : "kept (restarts)",
               c.fifo ? "FIFO per link" : "any order",
               c.give_ups == GiveUps::kHeld     ? "of held calls"
               : c.give_ups == GiveUps::kAlways ? "anywhere"

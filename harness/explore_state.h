@@ -262,6 +262,7 @@ class Explorer {
         c.liveness == ExploreConfig::Liveness::kAlways ||
         (c.liveness == ExploreConfig::Liveness::kWithinBudget && c.crashes + c.restarts <= budget);
     sync_steps_ = c.restarts > 0;
+    drop_dead_ = c.drop_dead && c.restarts == 0;
     if (c.symmetry) BuildSymmetry();
   }
 
@@ -355,6 +356,8 @@ class Explorer {
   void ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now);
   void ApplyRestart(State& s, const ExploreStep& t, std::int64_t now);
   void SyncAll(State& s);
+  // Removes the dead messages in flight (ExploreConfig::drop_dead).
+  void DropDead(State& s) const;
   // The canonical fingerprint; `chosen` gets the renaming that gives it (empty: none).
   Fp Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const;
   Fp FingerprintRenamed(const State& s, NodeRename rename) const;
@@ -377,6 +380,7 @@ class Explorer {
   std::uint32_t total_ops_ = 0;
   bool liveness_ = false;
   bool sync_steps_ = false;
+  bool drop_dead_ = false;
   // Classes of interchangeable nodes (each sorted, at least two members), and the renaming
   // that makes each class one node.
   std::vector<std::vector<NodeIndex>> groups_;

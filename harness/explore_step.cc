@@ -222,6 +222,17 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       break;
   }
   if (!sync_steps_) SyncAll(s);
+  if (drop_dead_) DropDead(s);
+}
+
+void Explorer::DropDead(State& s) const {
+  std::erase_if(s.net, [&s](const Msg& msg) {
+    const Message& m = msg.m;
+    const token::Node& to = s.nodes[m.to]->host->node();
+    if (to.IgnoresForever(m)) return true;
+    const std::optional<Message> answer = to.OnlyAnswer(m);
+    return answer && s.nodes[answer->to]->host->node().IgnoresForever(*answer);
+  });
 }
 
 std::string Explorer::Describe(const State& before, const ExploreStep& t) const {
