@@ -6,8 +6,6 @@
 //   tokencheck --help
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,36 +22,9 @@
 #include "checker/report.h"
 #include "harness/cli.h"
 
-namespace {
-
-// A big history takes hundreds of megabytes, written once and read a few times; on a
-// virtual machine every fresh 4 KiB page costs a fault and every TLB miss a nested page
-// walk, which made a third of tokencheck's time on a million operations. glibc's malloc
-// asks for transparent huge pages when its tunable glibc.malloc.hugetlb=1 is set, but reads
-// tunables only when a process starts: so tokencheck sets it and runs itself again, once
-// (TOKENCHECK_SMALL_PAGES=1 in the environment skips this; an exec that fails goes on as
-// is). docs/CHECKER.md ("Speed") has the measurements.
-void RunWithHugePages(char** argv) {
-  if (std::getenv("TOKENCHECK_SMALL_PAGES") != nullptr) return;
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::string value = tunables ? tunables : "";
-  if (value.find("glibc.malloc.hugetlb=") != std::string::npos) return;
-  value += value.empty() ? "glibc.malloc.hugetlb=1" : ":glibc.malloc.hugetlb=1";
-  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  // Whatever glibc does with the variable, this process does not come back here.
-  if (::setenv("TOKENCHECK_SMALL_PAGES", "0", 1) != 0) return;
-  // By its own path, not /proc/self/exe: the process keeps its name (ps, top).
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return;
-  self[n] = '\0';
-  ::execv(self, argv);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  RunWithHugePages(argv);
+  // docs/CHECKER.md ("Speed") has the measurements.
+  tokenapp::cli::RunWithHugePages(argv, "TOKENCHECK_SMALL_PAGES");
   std::string path;
   std::string html_path;
   bool json = false;
