@@ -296,17 +296,29 @@ class Explorer {
   Recorder* recorder = nullptr;
 
  private:
-  struct PathNode {
-    std::shared_ptr<const PathNode> parent;
-    ExploreStep step;
+  // A state of the search, kept as the step that made it from its parent (a state of the
+  // level before) and made again from it when its level is expanded: the levels hold about
+  // 40 bytes a state, never a state (Materialize).
+  struct Entry {
+    ExploreStep step;          // from its parent (none at level 0)
+    std::uint32_t parent = 0;  // its index in the level before
+    // Its sleep set and, for a re-expansion, the only steps to take: keys in Level::keys.
+    std::uint32_t keys_begin = 0;
+    std::uint16_t sleep_size = 0;
+    std::uint16_t only_size = 0;
+    bool has_only = false;
   };
-  struct Pending {
-    State state;
-    std::vector<std::uint64_t> sleep;                // keys of steps not to take from it
-    std::optional<std::vector<std::uint64_t>> only;  // re-expansion: take only these
-    std::shared_ptr<const PathNode> path;
-    std::vector<NodeIndex> rename;  // its canonical renaming (sleep sets name steps by it)
+  struct Level {
+    std::vector<Entry> entries;  // in the order their parents were expanded
+    std::vector<std::uint64_t> keys;
   };
+  // The state of entry `i` of level `d`, made again from the initial state along its path;
+  // one state per level is kept, so siblings (consecutive entries) share their parents'.
+  // The reference holds until the next call.
+  const State& Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i);
+  // The steps from the initial state to entry `i` of level `d`.
+  static std::vector<ExploreStep> PathTo(const std::vector<Level>& levels, std::size_t d,
+                                         std::size_t i);
   struct Visited {
     std::vector<std::uint64_t> sleep;  // steps left asleep there (canonical names)
   };
@@ -365,10 +377,12 @@ class Explorer {
   std::optional<std::string> CheckLiveness(const State& s) const;
   std::string Describe(const State& before, const ExploreStep& t) const;
   void BuildSymmetry();
-  void Finish(ExploreResult& r, const std::shared_ptr<const PathNode>& path, const std::string& why,
-              bool live);
-  void Expand(Pending& cur, const std::vector<ExploreStep>& enabled, VisitedSet& visited,
-              std::deque<Pending>& next, ExploreResult& r);
+  void Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why, bool live);
+  // Expands entry `i` of the last level but one of `levels` (its state `cur`, its
+  // canonical renaming `rename`) into the last level.
+  void Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
+              const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
+              VisitedSet& visited, ExploreResult& r);
   std::string BoundReached(std::size_t unique, std::size_t next, double now) const;
   sim::Scenario Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
                                bool liveness, std::vector<std::string>* trace);
@@ -386,6 +400,11 @@ class Explorer {
   std::vector<std::vector<NodeIndex>> groups_;
   std::vector<NodeIndex> anonymous_;
   std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
+  struct Made {
+    std::size_t index = ~std::size_t{0};
+    State state;
+  };
+  std::vector<Made> made_;  // Materialize's last state of each level
   std::uint64_t histories_checked_ = 0;
 };
 
