@@ -129,8 +129,7 @@ void Explorer::Finish(ExploreResult& r, std::vector<ExploreStep> path, const std
   r.counterexample = Counterexample(r.path, why, live, &r.trace);
 }
 
-const State& Explorer::Materialize(const std::vector<Level>& levels, std::size_t d,
-                                   std::size_t i) {
+const State& Explorer::Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i) {
   if (made_.size() < levels.size()) made_.resize(levels.size());
   Made& slot = made_[d];
   if (slot.index == i) return slot.state;
@@ -162,9 +161,8 @@ std::vector<ExploreStep> Explorer::PathTo(const std::vector<Level>& levels, std:
 // re-expanded, that it names): successors not visited yet, or visited with some of the
 // steps they would put to sleep awake, join `next`. Stops at a safety violation (in `r`).
 void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
-                      const std::vector<NodeIndex>& rename,
-                      const std::vector<ExploreStep>& enabled, VisitedSet& visited,
-                      ExploreResult& r) {
+                      const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
+                      VisitedSet& visited, ExploreResult& r) {
   const std::size_t d = levels.size() - 2;
   const Entry& me = levels[d].entries[i];
   const std::uint64_t* sleep_begin = levels[d].keys.data() + me.keys_begin;

@@ -234,15 +234,16 @@ int ExploreCommand(int argc, char** argv) {
       c.name.c_str(), c.scheme->nodes().size(), c.scheme->tokens().size(), c.processes.size(),
       operations, c.crashes, c.restarts,
       std::string(token::MutantName(c.node_options.mutant)).c_str());
-  std::printf("reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
-              c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
-              !c.drop_dead        ? "kept"
-              : c.restarts == 0 ? "dropped"
-                                : "kept (restarts)",
-              c.fifo ? "FIFO per link" : "any order",
-              c.give_ups == GiveUps::kHeld     ? "of held calls"
-              : c.give_ups == GiveUps::kAlways ? "anywhere"
-                                               : "never");
+  std::printf(
+      "reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
+      c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
+      !c.drop_dead      ? "kept"
+      : c.restarts == 0 ? "dropped"
+                        : "kept (restarts)",
+      c.fifo ? "FIFO per link" : "any order",
+      c.give_ups == GiveUps::kHeld     ? "of held calls"
+      : c.give_ups == GiveUps::kAlways ? "anywhere"
+                                       : "never");
   std::fflush(stdout);
   const ExploreResult r = Explore(c);
   if (tty) std::fprintf(stderr, "\n");

@@ -189,12 +189,14 @@ void CheckDeadMessagesStayDead(Mutant mutant) {
         break;
       case 3:
         if (!requests.empty()) {
-          const auto r = requests[static_cast<std::size_t>(Pick(0, static_cast<int>(requests.size())))];
+          const auto r =
+              requests[static_cast<std::size_t>(Pick(0, static_cast<int>(requests.size())))];
           for (int node = 1; node <= n; ++node) (void)p.node(A(node)).OnAbandon(r);
         }
         break;
       case 4:
-        if (!dead.empty()) deliver_dead(static_cast<std::size_t>(Pick(0, static_cast<int>(dead.size()))));
+        if (!dead.empty())
+          deliver_dead(static_cast<std::size_t>(Pick(0, static_cast<int>(dead.size()))));
         break;
       default:
         if (!p.computes.empty() && (p.inflight.empty() || Pick(0, 3) == 0)) {
