@@ -229,21 +229,21 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
       }
     }
     const Fp fp = print ? *print : Fingerprint(succ, &succ_rename);
-    auto [it, inserted] = visited.try_emplace(fp);
+    const auto [slot, inserted] = visited.Insert(fp);
     if (inserted) {
-      it->second.sleep = sleep;
+      if (!sleep.empty()) visited.SetSleep(slot, sleep);
       push(t, sleep, nullptr);
       continue;
     }
-    if (!c_.sleep_sets || it->second.sleep.empty()) continue;
+    if (!c_.sleep_sets || visited.Sleep(slot).empty()) continue;
     // Reached again: the steps asleep before but awake now must be taken from it too.
     std::vector<std::uint64_t> woken;
     std::vector<std::uint64_t> still;
-    for (const std::uint64_t k : it->second.sleep) {
+    for (const std::uint64_t k : visited.Sleep(slot)) {
       (std::find(sleep.begin(), sleep.end(), k) == sleep.end() ? woken : still).push_back(k);
     }
     if (woken.empty()) continue;
-    it->second.sleep = still;
+    visited.SetSleep(slot, still);
     push(t, still, &woken);
   }
 }
@@ -269,14 +269,13 @@ ExploreResult Explorer::Run() {
   ExploreResult r;
   r.liveness_checked = liveness_;
   VisitedSet visited;
-  visited.reserve(1 << 16);
   // Level d holds the states first reached at depth d (and re-expansions of earlier ones
   // reached again there with fewer steps asleep), as steps from the level before.
   std::vector<Level> levels(1);
   levels[0].entries.push_back(Entry{});
   {
     std::vector<NodeIndex> rename;
-    visited.emplace(Fingerprint(Initial(), &rename), Visited{});
+    visited.Insert(Fingerprint(Initial(), &rename));
   }
   auto last_progress = elapsed();
   bool cut = false;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -319,10 +320,66 @@ class Explorer {
   // The steps from the initial state to entry `i` of level `d`.
   static std::vector<ExploreStep> PathTo(const std::vector<Level>& levels, std::size_t d,
                                          std::size_t i);
-  struct Visited {
-    std::vector<std::uint64_t> sleep;  // steps left asleep there (canonical names)
+  // The fingerprints of the states visited, each with the steps left asleep there
+  // (canonical names): open addressing with linear probing, 24 bytes a slot at most 70%
+  // full, the sleeping steps in one pool (a state's set only ever shrinks, in place).
+  class VisitedSet {
+   public:
+    VisitedSet() : slots_(std::size_t{1} << 16) {}
+    std::size_t size() const { return size_; }
+    // The slot of `fp`, and whether it was new (then with no steps asleep).
+    std::pair<std::uint32_t, bool> Insert(Fp fp) {
+      if ((size_ + 1) * 10 > slots_.size() * 7) Grow();
+      if (fp == Fp{}) fp.lo = 1;  // the empty slot's mark (another 1 in 2^128 of merging)
+      std::size_t i = Home(fp);
+      while (true) {
+        Slot& slot = slots_[i];
+        if (slot.fp == fp) return {static_cast<std::uint32_t>(i), false};
+        if (slot.fp == Fp{}) {
+          slot.fp = fp;
+          ++size_;
+          return {static_cast<std::uint32_t>(i), true};
+        }
+        i = (i + 1) & (slots_.size() - 1);
+      }
+    }
+    std::span<const std::uint64_t> Sleep(std::uint32_t slot) const {
+      const Slot& s = slots_[slot];
+      return {pool_.data() + s.sleep_begin, s.sleep_size};
+    }
+    void SetSleep(std::uint32_t slot, const std::vector<std::uint64_t>& keys) {
+      Slot& s = slots_[slot];
+      if (keys.size() > s.sleep_size) {
+        s.sleep_begin = pool_.size();
+        pool_.insert(pool_.end(), keys.begin(), keys.end());
+      } else {
+        std::copy(keys.begin(), keys.end(),
+                  pool_.begin() + static_cast<std::ptrdiff_t>(s.sleep_begin));
+      }
+      s.sleep_size = static_cast<std::uint32_t>(keys.size());
+    }
+
+   private:
+    struct Slot {
+      Fp fp;
+      std::uint64_t sleep_begin : 40 = 0;
+      std::uint64_t sleep_size : 24 = 0;
+    };
+    std::size_t Home(const Fp& fp) const { return FpHash{}(fp) & (slots_.size() - 1); }
+    void Grow() {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& s : old) {
+        if (s.fp == Fp{}) continue;
+        std::size_t i = Home(s.fp);
+        while (!(slots_[i].fp == Fp{})) i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = s;
+      }
+    }
+    std::vector<Slot> slots_;
+    std::vector<std::uint64_t> pool_;
+    std::size_t size_ = 0;
   };
-  using VisitedSet = std::unordered_map<Fp, Visited, FpHash>;
 
   State Initial() const {
     State s;
