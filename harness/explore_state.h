@@ -183,8 +183,25 @@ class ExNode final : public token::host::Clock,
 };
 
 struct Msg {
+  Msg(const Message& message, std::uint64_t count) : m(message), n(count) {
+    StateHasher h;
+    h.Add(m.token);
+    h.Add(m.op_id);
+    h.Add(m.vv);
+    content = Fp{h.low(), h.high()};
+  }
+  // Its hash with its sender and receiver renamed (fingerprints and sleep sets).
+  void HashInto(StateHasher& h, NodeRename rename) const {
+    h.Add((static_cast<std::uint64_t>(m.type) << 48) ^
+          (std::uint64_t{StateHasher::Renamed(rename, m.from)} << 24) ^
+          StateHasher::Renamed(rename, m.to));
+    h.Add(content.lo);
+    h.Add(content.hi);
+  }
+
   Message m;
   std::uint64_t n = 0;  // the n-th message its sender sent
+  Fp content;           // its token, operation and value hashed, once
 };
 
 // What the clients saw of one operation: all the checker needs (its outcome and the
