@@ -249,7 +249,8 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
 }
 
 // The bound the search has reached ("" while none), checked after each state it expands.
-std::string Explorer::BoundReached(std::size_t unique, std::size_t next, double now) const {
+std::string Explorer::BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
+                                   double now) const {
   if (c_.max_states && unique >= c_.max_states) {
     return fmt::format("max states ({})", c_.max_states);
   }
@@ -258,6 +259,9 @@ std::string Explorer::BoundReached(std::size_t unique, std::size_t next, double 
   }
   if (c_.max_frontier && next >= c_.max_frontier) {
     return fmt::format("max frontier ({} states)", c_.max_frontier);
+  }
+  if (c_.max_memory_mb && bytes >= (c_.max_memory_mb << 20)) {
+    return fmt::format("max memory ({} MiB)", c_.max_memory_mb);
   }
   return "";
 }
@@ -278,6 +282,7 @@ ExploreResult Explorer::Run() {
     visited.Insert(Fingerprint(Initial(), &rename));
   }
   auto last_progress = elapsed();
+  std::size_t levels_bytes = 0;
   bool cut = false;
   for (std::uint64_t depth = 0; !levels.back().entries.empty(); ++depth) {
     r.depth = depth;
@@ -311,7 +316,17 @@ ExploreResult Explorer::Run() {
         last_progress = now;
         c_.progress(ExploreProgress{r.states, r.unique, depth, size - fi - 1 + next, now});
       }
-      if (std::string bound = BoundReached(visited.size(), next, now); !bound.empty()) {
+      // The levels' memory: checked every 4096 states (it only grows).
+      if ((fi & 4095) == 0) {
+        levels_bytes = 0;
+        for (const Level& l : levels) {
+          levels_bytes +=
+              l.entries.capacity() * sizeof(Entry) + l.keys.capacity() * sizeof(std::uint64_t);
+        }
+      }
+      if (std::string bound =
+              BoundReached(visited.size(), next, visited.bytes() + levels_bytes, now);
+          !bound.empty()) {
         r.stopped_by = std::move(bound);
         break;
       }

@@ -129,6 +129,8 @@ Options Parse(int argc, char** argv) {
       o.config.max_states = Number(a, value(), 1, 1'000'000'000'000);
     } else if (a == "--max-frontier") {
       o.config.max_frontier = Number(a, value(), 1, 1'000'000'000);
+    } else if (a == "--max-memory") {
+      o.config.max_memory_mb = Number(a, value(), 1, 1'000'000);
     } else if (a == "--time-limit") {
       o.config.max_seconds = static_cast<double>(Number(a, value(), 1, 1'000'000));
     } else if (a == "--out") {
@@ -167,6 +169,7 @@ void ExploreUsage(std::FILE* out) {
       "                        [--no-sleep-sets] [--no-symmetry] [--keep-dead]\n"
       "                        [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
+      "                        [--max-memory MIB (default 4096)]\n"
       "                        [--time-limit SECONDS] [--out DIR] [--quiet]\n"
       "  explore  visit every interleaving of a small configuration (the scenario's scripted\n"
       "           operations, or the shape: --replicas 3 --tokens 1 --readers 2 --ops 1, one\n"

@@ -344,6 +344,9 @@ class Explorer {
    public:
     VisitedSet() : slots_(std::size_t{1} << 16) {}
     std::size_t size() const { return size_; }
+    std::size_t bytes() const {
+      return slots_.capacity() * sizeof(Slot) + pool_.capacity() * sizeof(std::uint64_t);
+    }
     // The slot of `fp`, and whether it was new (then with no steps asleep).
     std::pair<std::uint32_t, bool> Insert(Fp fp) {
       if ((size_ + 1) * 10 > slots_.size() * 7) Grow();
@@ -457,7 +460,8 @@ class Explorer {
   void Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
               const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
               VisitedSet& visited, ExploreResult& r);
-  std::string BoundReached(std::size_t unique, std::size_t next, double now) const;
+  std::string BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
+                           double now) const;
   sim::Scenario Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
                                bool liveness, std::vector<std::string>* trace);
 
