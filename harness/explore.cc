@@ -180,19 +180,22 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     keys.push_back(StepKey(cur, t, rename));
     if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
   }
-  const bool has_only = me.has_only;
+  const bool has_only = me.only_size > 0;
   std::vector<std::uint64_t> only(sleep_end, only_end);
   Level& next = levels.back();
   const auto push = [&](const ExploreStep& t, const std::vector<std::uint64_t>& sleep,
                         const std::vector<std::uint64_t>* only_keys) {
+    // Within --max-memory's range a level holds fewer than 2^31 entries.
+    TOKEN_ASSERT(i <= UINT32_MAX && sleep.size() <= UINT16_MAX &&
+                     (!only_keys || only_keys->size() <= UINT16_MAX),
+                 "an explorer level's entry fits its fields");
     Entry e;
     e.step = t;
     e.parent = static_cast<std::uint32_t>(i);
-    e.keys_begin = static_cast<std::uint32_t>(next.keys.size());
+    e.keys_begin = next.keys.size();
     e.sleep_size = static_cast<std::uint16_t>(sleep.size());
     next.keys.insert(next.keys.end(), sleep.begin(), sleep.end());
     if (only_keys) {
-      e.has_only = true;
       e.only_size = static_cast<std::uint16_t>(only_keys->size());
       next.keys.insert(next.keys.end(), only_keys->begin(), only_keys->end());
     }
@@ -292,7 +295,7 @@ ExploreResult Explorer::Run() {
     for (std::size_t fi = 0; fi < size; ++fi) {
       const State& cur = Materialize(levels, depth, fi);
       const std::vector<ExploreStep> enabled = Enabled(cur);
-      if (enabled.empty() && !levels[depth].entries[fi].has_only) {
+      if (enabled.empty() && levels[depth].entries[fi].only_size == 0) {
         ++r.terminal;
         if (liveness_) {
           if (auto why = CheckLiveness(cur)) {

@@ -33,7 +33,7 @@
 //
 // Memory: the visited set holds a 16-byte fingerprint per unique state (24 bytes a slot,
 // with the sleeping steps' names in a pool), never the state; each level keeps its states
-// as the step from a parent in the level before (about 40 bytes), and a state is made
+// as the step from a parent in the level before (32 bytes), and a state is made
 // again from its path when its level is expanded (one state per level at a time). So
 // memory follows the number of unique states (about 100 bytes each), bounded by
 // max_memory_mb.
@@ -109,7 +109,7 @@ struct ExploreConfig {
   std::uint64_t max_depth = 0;
   std::uint64_t max_states = 0;
   std::uint64_t max_frontier = 0;
-  // The search's own memory (visited set and levels), in MiB.
+  // The search's own memory (visited set and levels), in MiB; at most 65,536.
   std::uint64_t max_memory_mb = 4096;
   double max_seconds = 0;
   std::function<void(const ExploreProgress&)> progress;  // about once a second

@@ -130,7 +130,7 @@ Options Parse(int argc, char** argv) {
     } else if (a == "--max-frontier") {
       o.config.max_frontier = Number(a, value(), 1, 1'000'000'000);
     } else if (a == "--max-memory") {
-      o.config.max_memory_mb = Number(a, value(), 1, 1'000'000);
+      o.config.max_memory_mb = Number(a, value(), 1, 65'536);
     } else if (a == "--time-limit") {
       o.config.max_seconds = static_cast<double>(Number(a, value(), 1, 1'000'000));
     } else if (a == "--out") {
