@@ -523,6 +523,9 @@ void Node::HashState(StateHasher& h, NodeRename rename) const {
   h.Add(next_op_id_);
   for (const TokenState& t : tokens_) {
     h.Add((static_cast<std::uint64_t>(t.crashed) << 1) | static_cast<std::uint64_t>(t.catching_up));
+    // A token crashed here decides nothing more: it stays silent, across restarts too (a
+    // replacement starts from nothing), so what it held is not state.
+    if (t.crashed) continue;
     h.Add(t.stored);
     h.Add(t.last_version);
     h.Add(t.reserved_through);

@@ -73,9 +73,11 @@ class ExNode final : public token::host::Clock,
     token::ComputeRequest request;
     std::uint64_t n;  // the n-th job this node started
   };
+  // `disk_matters`: a restart may still read the disk (otherwise its records decide
+  // nothing and are not hashed).
   ExNode(std::shared_ptr<const token::ReplicationScheme> scheme, NodeIndex self,
-         const token::host::HostOptions& options)
-      : self_(self) {
+         const token::host::HostOptions& options, bool disk_matters)
+      : disk_matters_(disk_matters), self_(self) {
     host = std::make_unique<Host>(std::move(scheme), self, options, World());
   }
   ExNode(const ExNode& o)
@@ -84,6 +86,7 @@ class ExNode final : public token::host::Clock,
         sent(o.sent),
         jobs_started(o.jobs_started),
         incarnation(o.incarnation),
+        disk_matters_(o.disk_matters_),
         self_(o.self_) {
     host = std::make_unique<Host>(*o.host, World());
   }
@@ -126,7 +129,7 @@ class ExNode final : public token::host::Clock,
       h.Add(j.request.from);
       h.Add(j.request.to);
     }
-    disk.HashInto(h);
+    if (disk_matters_) disk.HashInto(h);
   }
   // Forgets the hashes: the node is about to change (only its one owner changes it).
   void Changing() {
@@ -170,6 +173,7 @@ class ExNode final : public token::host::Clock,
   token::host::World World() {
     return {.clock = this, .transport = this, .compute = this, .storage = this};
   }
+  bool disk_matters_;
   NodeIndex self_;
   mutable bool hashed_ = false;
   mutable Fp hash_;
@@ -404,7 +408,7 @@ class Explorer {
   State Initial() const {
     State s;
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
-      s.nodes.push_back(std::make_shared<ExNode>(c_.scheme, n, host_options_));
+      s.nodes.push_back(std::make_shared<ExNode>(c_.scheme, n, host_options_, c_.restarts > 0));
     }
     s.clients.resize(c_.processes.size());
     s.ops.resize(total_ops_);
