@@ -184,7 +184,8 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
   std::vector<std::uint64_t> only(sleep_end, only_end);
   Level& next = levels.back();
   const auto push = [&](const ExploreStep& t, const std::vector<std::uint64_t>& sleep,
-                        const std::vector<std::uint64_t>* only_keys) {
+                        const std::vector<std::uint64_t>* only_keys,
+                        const std::vector<NodeIndex>& succ_rename) {
     // Within --max-memory's range a level holds fewer than 2^31 entries.
     TOKEN_ASSERT(i <= UINT32_MAX && sleep.size() <= UINT16_MAX &&
                      (!only_keys || only_keys->size() <= UINT16_MAX),
@@ -193,6 +194,11 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     e.step = t;
     e.parent = static_cast<std::uint32_t>(i);
     e.keys_begin = next.keys.size();
+    if (succ_rename.size() <= 16) {
+      for (std::size_t n = 0; n < succ_rename.size(); ++n) {
+        e.rename |= std::uint64_t{succ_rename[n]} << (4 * n);
+      }
+    }
     e.sleep_size = static_cast<std::uint16_t>(sleep.size());
     next.keys.insert(next.keys.end(), sleep.begin(), sleep.end());
     if (only_keys) {
@@ -235,7 +241,7 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     const auto [slot, inserted] = visited.Insert(fp);
     if (inserted) {
       if (!sleep.empty()) visited.SetSleep(slot, sleep);
-      push(t, sleep, nullptr);
+      push(t, sleep, nullptr, succ_rename);
       continue;
     }
     if (!c_.sleep_sets || visited.Sleep(slot).empty()) continue;
@@ -247,7 +253,7 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     }
     if (woken.empty()) continue;
     visited.SetSleep(slot, still);
-    push(t, still, &woken);
+    push(t, still, &woken, succ_rename);
   }
 }
 
@@ -308,8 +314,18 @@ ExploreResult Explorer::Run() {
         cut = cut || !enabled.empty();  // its successors lie beyond the depth bound
         continue;
       }
+      // Its canonical renaming, as its entry keeps it (the initial state's is made here).
       std::vector<NodeIndex> rename;
-      if (c_.sleep_sets && !enabled.empty()) Fingerprint(cur, &rename);
+      if (c_.sleep_sets && !groups_.empty() && !enabled.empty()) {
+        if (depth == 0 || cur.nodes.size() > 16) {
+          Fingerprint(cur, &rename);
+        } else {
+          const std::uint64_t packed = levels[depth].entries[fi].rename;
+          for (std::size_t n = 0; n < cur.nodes.size(); ++n) {
+            rename.push_back(static_cast<NodeIndex>((packed >> (4 * n)) & 15));
+          }
+        }
+      }
       Expand(levels, fi, cur, rename, enabled, visited, r);
       if (r.verdict != ExploreResult::Verdict::kNone) break;
       r.unique = visited.size();

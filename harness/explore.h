@@ -33,7 +33,7 @@
 //
 // Memory: the visited set holds a 16-byte fingerprint per unique state (24 bytes a slot,
 // with the sleeping steps' names in a pool), never the state; each level keeps its states
-// as the step from a parent in the level before (32 bytes), and a state is made
+// as the step from a parent in the level before (40 bytes), and a state is made
 // again from its path when its level is expanded (one state per level at a time). So
 // memory follows the number of unique states (about 100 bytes each), bounded by
 // max_memory_mb.

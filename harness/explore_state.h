@@ -320,12 +320,15 @@ class Explorer {
  private:
   // A state of the search, kept as the step that made it from its parent (a state of the
   // level before) and made again from it when its level is expanded: the levels hold about
-  // 32 bytes a state (and its sleeping steps), never a state (Materialize).
+  // 40 bytes a state (and its sleeping steps), never a state (Materialize).
   struct Entry {
     ExploreStep step;  // from its parent (none at level 0)
     // Its sleep set and, for a re-expansion (only_size > 0: the steps woken there), the only
     // steps to take: keys in Level::keys from keys_begin.
     std::uint64_t keys_begin = 0;
+    // Its canonical renaming (symmetry), node i's image in bits 4i..4i+3 (up to 16 nodes;
+    // with more it is made again from the state).
+    std::uint64_t rename = 0;
     std::uint32_t parent = 0;  // its index in the level before
     std::uint16_t sleep_size = 0;
     std::uint16_t only_size = 0;
