@@ -31,8 +31,8 @@ std::string Describe(const ParseResult& r) {
     for (const Operation& op : t.ops) {
       out += fmt::format("  {} {} p{} {}..{} info@{} lines {}/{} value {} version {}:{}\n",
                          op.type == OpType::kWrite ? "w" : "r", static_cast<int>(op.outcome),
-                         op.process, op.invoke_time, op.complete_time, op.info_time, op.invoke_line,
-                         op.complete_line, op.value, op.has_version, op.version);
+                         op.process, op.invoke_time, op.complete_time, op.info_time(),
+                         op.invoke_line, op.complete_line, op.value, op.has_version, op.version);
     }
     for (std::uint32_t c : t.completed) out += fmt::format("  completed {}\n", c);
   }
