@@ -136,15 +136,13 @@ RC_GTEST_PROP(HistoryReader, SameHistoryHoweverRead, ()) {
   const int steps = *rc::gen::inRange(0, 60);
   const std::vector<std::string> tokens = {"\"t0\"",       "\"t1\"",  "7",
                                            "\"t\\u0030\"", "\"x y\"", "123456789012345678901234"};
-  const std::vector<std::string> values = {R"({"name":"v","low":0,"mid":1,"high":2})",
-                                           R"({"kind":"empty"})",
-                                           R"({ "mid" : 1, "low":0 , "name":"v","high":2})",
-                                           R"({"a":{"b":[1,2]}})",
-                                           "null",
-                                           R"({"name":"caf\u00e9"})",
-                                           R"({"name":"v","name":"w"})",
-                                           "[1]",
-                                           R"({"n":-0})"};
+  const std::vector<std::string> values = {
+      R"({"name":"v","low":0,"mid":1,"high":2})", R"({"kind":"empty"})",
+      R"({ "mid" : 1, "low":0 , "name":"v","high":2})", R"({"a":{"b":[1,2]}})", "null",
+      R"({"name":"caf\u00e9"})", R"({"name":"v","name":"w"})", "[1]", R"({"n":-0})",
+      // Keys sharing their first 8 bytes, in no order.
+      R"({"abcdefgh_b":1,"abcdefgh":2,"abcdefgh_a":3,"z":4})",
+      R"({"abcdefgh_a":1,"abcdefgh_a":2})"};
   std::vector<int> busy(static_cast<std::size_t>(processes), -1);  // token index or -1
   std::vector<bool> writes(static_cast<std::size_t>(processes), false);
   std::string text;
