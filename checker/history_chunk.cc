@@ -682,7 +682,6 @@ std::uint32_t TextTable<Texts>::Intern(std::string_view text, std::uint64_t hash
   }
   const auto id = static_cast<std::uint32_t>(texts_->size());
   texts_->emplace_back(text);
-  hashes_.push_back(hash);
   slots_[i] = (std::uint64_t{tag} << 32) | (id + 1);
   return id;
 }
@@ -697,17 +696,17 @@ void TextTable<Texts>::Reserve(std::size_t n, std::size_t bytes) {
   } else {
     texts_->reserve(n);
   }
-  hashes_.reserve(n);
 }
 
 template <typename Texts>
 void TextTable<Texts>::Rehash(std::size_t slots) {
   slots_.assign(slots, 0);
   const std::size_t mask = slots - 1;
-  for (std::size_t id = 0; id < hashes_.size(); ++id) {
-    std::size_t i = hashes_[id] & mask;
+  for (std::size_t id = 0; id < texts_->size(); ++id) {
+    const std::uint64_t hash = HashText((*texts_)[id]);
+    std::size_t i = hash & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
-    slots_[i] = (hashes_[id] >> 32 << 32) | (id + 1);
+    slots_[i] = (hash >> 32 << 32) | (id + 1);
   }
 }
 
