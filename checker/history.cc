@@ -72,7 +72,11 @@ class Assembler {
           static_cast<std::size_t>(static_cast<double>(chunk.values.bytes()) * scale * 1.25));
     }
     value_map_.resize(chunk.values.size());
+    // A big history's table is far larger than the cache and each value probes it at
+    // random: the slot of a value a few ahead is fetched while this one is interned.
+    constexpr std::size_t kAhead = 8;
     for (std::size_t j = 0; j < chunk.values.size(); ++j) {
+      if (j + kAhead < chunk.values.size()) values_.Prefetch(chunk.value_hashes[j + kAhead]);
       value_map_[j] = static_cast<ValueId>(values_.Intern(chunk.values[j], chunk.value_hashes[j]));
     }
     for (const Event& ev : chunk.events) {
