@@ -50,14 +50,20 @@ struct Cluster {
 
 static_assert(sizeof(Cluster) == 40);
 
-// The operation at `index` of the token (nullptr for Cluster::kNone).
-const Operation* OpAt(const TokenHistory& token, std::uint32_t index) {
-  return index == Cluster::kNone ? nullptr : &token.ops[index];
-}
+// A cluster as a violation's message names it: its zone's end operations and its value.
+struct Named {
+  const Operation* min_end;
+  const Operation* max_start;
+  std::string value;
+};
 
-// The value of a cluster.
-ValueId ValueOf(const TokenHistory& token, const Cluster& c) {
-  return c.write == Cluster::kNone ? kInitialValue : token.ops[c.write].value;
+Named Name(const History& history, const TokenHistory& token, const Cluster& c) {
+  const auto op = [&token](std::uint32_t i) {
+    return i == Cluster::kNone ? nullptr : &token.ops[i];
+  };
+  return {
+      op(c.min_end_op), op(c.max_start_op),
+      history.DescribeValue(c.write == Cluster::kNone ? kInitialValue : token.ops[c.write].value)};
 }
 
 // Names the rule when operation `late` (of the value `late_value`) had to take effect
@@ -146,21 +152,16 @@ std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
       // b's earliest-finishing op finished before a's latest-starting op started, and a's
       // earliest-finishing op finished before b's latest-starting op started: each value
       // would have to come after the other.
-      const Operation* a_min_end = OpAt(token, a.min_end_op);
-      const Operation* a_max_start = OpAt(token, a.max_start_op);
-      const Operation* b_min_end = OpAt(token, b.min_end_op);
-      const Operation* b_max_start = OpAt(token, b.max_start_op);
-      const std::string a_value = history.DescribeValue(ValueOf(token, a));
-      const std::string b_value = history.DescribeValue(ValueOf(token, b));
-      const Rule rule = ClassifyOrder(b_min_end, a_max_start);
+      const Named an = Name(history, token, a);
+      const Named bn = Name(history, token, b);
       return Violation(
-          token, rule,
+          token, ClassifyOrder(bn.min_end, an.max_start),
           fmt::format("{} ({}) started after {} ({}) had finished, so {} came after {}; but {} "
                       "({}) started after {} ({}) had finished, so {} came after {}",
-                      Describe(a_max_start), a_value, Describe(b_min_end), b_value, a_value,
-                      b_value, Describe(b_max_start), b_value, Describe(a_min_end), a_value,
-                      b_value, a_value),
-          {a_min_end, a_max_start, b_min_end, b_max_start});
+                      Describe(an.max_start), an.value, Describe(bn.min_end), bn.value, an.value,
+                      bn.value, Describe(bn.max_start), bn.value, Describe(an.min_end), an.value,
+                      bn.value, an.value),
+          {an.min_end, an.max_start, bn.min_end, bn.max_start});
     }
   }
   return std::nullopt;
@@ -180,24 +181,19 @@ std::optional<TokenVerdict> CheckBackwardZonesOutside(const History& history,
     if (it == forward.begin()) continue;
     const Cluster& f = **(it - 1);
     if (b.min_end < f.max_start) {
-      const Operation* f_min_end = OpAt(token, f.min_end_op);
-      const Operation* f_max_start = OpAt(token, f.max_start_op);
-      const Operation* b_min_end = OpAt(token, b.min_end_op);
-      const Operation* b_max_start = OpAt(token, b.max_start_op);
-      const std::string f_value = history.DescribeValue(ValueOf(token, f));
-      const std::string b_value = history.DescribeValue(ValueOf(token, b));
-      const Rule rule = ClassifyOrder(b_min_end, f_max_start);
-      const bool f_read = f_max_start && f_max_start->type == OpType::kRead;
+      const Named fn = Name(history, token, f);
+      const Named bn = Name(history, token, b);
+      const bool f_read = fn.max_start && fn.max_start->type == OpType::kRead;
       return Violation(
-          token, rule,
+          token, ClassifyOrder(bn.min_end, fn.max_start),
           fmt::format("{} {} {} although {} ({}) had finished before it started, and {} came "
                       "after {} ({})",
-                      Describe(f_max_start), f_read ? "returned" : "wrote", f_value,
-                      Describe(b_min_end), b_value, b_value, f_value,
-                      f_min_end ? fmt::format("{} finished before {} started", Describe(f_min_end),
-                                              Describe(b_max_start))
-                                : std::string("every written value comes after it")),
-          {f_min_end, f_max_start, b_min_end, b_max_start});
+                      Describe(fn.max_start), f_read ? "returned" : "wrote", fn.value,
+                      Describe(bn.min_end), bn.value, bn.value, fn.value,
+                      fn.min_end ? fmt::format("{} finished before {} started",
+                                               Describe(fn.min_end), Describe(bn.max_start))
+                                 : std::string("every written value comes after it")),
+          {fn.min_end, fn.max_start, bn.min_end, bn.max_start});
     }
   }
   return std::nullopt;
