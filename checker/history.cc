@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -40,6 +43,56 @@ void AdviseHugePages(void* p, std::size_t n) {
     ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only
   }
 }
+
+// Faults in the pages of a big vector's spare room on a thread of its own, 2 MiB at a time,
+// while the assembly fills it: on this checker's virtual machine a fresh page costs the
+// kernel milliseconds a megabyte to clear (docs/CHECKER.md, "Speed"), and on big inputs
+// that work made the assembling thread the longest of the reader's threads. A hint only:
+// the pages' contents do not change, and a failure changes nothing.
+class Prefaulter {
+ public:
+  Prefaulter() = default;
+  Prefaulter(const Prefaulter&) = delete;
+  Prefaulter& operator=(const Prefaulter&) = delete;
+  ~Prefaulter() { Stop(); }
+
+  // Starts on [p, p + n) (after stopping any earlier range).
+  void Start(void* p, std::size_t n) {
+    Stop();
+    stop_ = false;
+    try {
+      thread_ = std::thread([this, p, n] { Run(static_cast<char*>(p), n); });
+    } catch (const std::system_error&) {
+      // No thread: the pages are faulted in as they are written.
+    }
+  }
+  // Stops and waits (before the range is freed or moved).
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run(char* p, std::size_t n) {
+#ifdef MADV_POPULATE_WRITE
+    constexpr std::uintptr_t kPage = 4096;
+    constexpr std::size_t kStep = std::size_t{2} << 20;
+    auto at = (reinterpret_cast<std::uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(kPage - 1);
+    while (at < end && !stop_) {
+      const std::size_t len = std::min<std::size_t>(kStep, end - at);
+      ::madvise(reinterpret_cast<void*>(at), len, MADV_POPULATE_WRITE);
+      at += len;
+    }
+#else
+    (void)p;
+    (void)n;
+#endif
+  }
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // Where an outstanding operation lives.
 struct Pending {
@@ -79,7 +132,10 @@ class Assembler {
       if (j + kAhead < chunk.values.size()) values_.Prefetch(chunk.value_hashes[j + kAhead]);
       value_map_[j] = static_cast<ValueId>(values_.Intern(chunk.values[j], chunk.value_hashes[j]));
     }
-    for (const Event& ev : chunk.events) {
+    chunk_bytes_ = chunk.bytes;
+    chunk_events_ = chunk.events.size();
+    for (event_ = 0; event_ < chunk_events_; ++event_) {
+      const Event& ev = chunk.events[event_];
       if (!Apply(line_base_ + ev.line, ev, chunk)) return false;
     }
     history_.plain_lines += chunk.plain_lines;
@@ -94,6 +150,7 @@ class Assembler {
   }
 
   ParseResult Finish() {
+    prefaulter_.Stop();
     if (error_) return ParseResult{std::nullopt, std::move(error_)};
     history_.lines = line_base_;
     // Operations still outstanding at the end never completed: unknown outcome.
@@ -227,16 +284,34 @@ class Assembler {
   // Grows a full vector of a token's (its operations, its completions) to what the token
   // will need if the rest of the input is like what came so far (at least doubling): one
   // copy instead of one per doubling.
+  // The input read so far counts the part of the current chunk already applied, so the
+  // prediction holds from the first chunks on (it came out twice too large there).
   template <typename T>
-  void Grow(std::vector<T>& v) const {
+  void Grow(std::vector<T>& v) {
     std::size_t want = std::max<std::size_t>(64, v.size() * 2);
-    if (v.size() >= 1024 && bytes_done_ > 0 && total_bytes_ > bytes_done_) {
-      const double predicted = static_cast<double>(v.size()) * static_cast<double>(total_bytes_) /
-                               static_cast<double>(bytes_done_) * 1.05;
-      want = std::max(want, static_cast<std::size_t>(predicted));
+    const double done =
+        static_cast<double>(bytes_done_) +
+        (chunk_events_ == 0 ? 0.0
+                            : static_cast<double>(chunk_bytes_) * static_cast<double>(event_) /
+                                  static_cast<double>(chunk_events_));
+    std::size_t expected = 0;  // elements the prediction expects, without its margin
+    if (v.size() >= 1024 && done > 0 && static_cast<double>(total_bytes_) > done) {
+      const double need = static_cast<double>(v.size()) * static_cast<double>(total_bytes_) / done;
+      if (need * 1.05 > static_cast<double>(want)) {
+        expected = static_cast<std::size_t>(need);
+        want = static_cast<std::size_t>(need * 1.05);
+      }
     }
+    if constexpr (std::is_same_v<T, Operation>) prefaulter_.Stop();  // before v moves
     v.reserve(want);
     AdviseHugePages(v.data(), v.capacity() * sizeof(T));
+    if constexpr (std::is_same_v<T, Operation>) {
+      // The room the prediction expects to fill (not its margin), faulted in on another
+      // thread while this one fills it.
+      if (expected > v.size() && (expected - v.size()) * sizeof(T) >= kPrefaultBytes) {
+        prefaulter_.Start(v.data() + v.size(), (expected - v.size()) * sizeof(T));
+      }
+    }
   }
 
   std::size_t TokenIndex(const std::string& token) {
@@ -247,8 +322,14 @@ class Assembler {
     return history_.tokens.size() - 1;
   }
 
+  static constexpr std::size_t kPrefaultBytes = std::size_t{16} << 20;
+
   std::size_t total_bytes_;
-  std::size_t bytes_done_ = 0;  // the input assembled so far
+  std::size_t bytes_done_ = 0;    // the input assembled so far, in whole chunks
+  std::size_t chunk_bytes_ = 0;   // the chunk being applied: its length,
+  std::size_t chunk_events_ = 0;  // its events
+  std::size_t event_ = 0;         // and the one being applied
+  Prefaulter prefaulter_;
   History history_;
   internal::TextTable<TextList> values_{&history_.values};
   std::optional<ParseError> error_;
