@@ -6,15 +6,12 @@
 //   tokencheck --help
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
-#include <string_view>
 
 #include <fmt/format.h>
 
@@ -27,14 +24,8 @@
 
 namespace {
 
-// A big history takes hundreds of megabytes, written once and read a few times; on a
-// virtual machine every fresh 4 KiB page costs a fault and every TLB miss a nested page
-// walk, which made a third of tokencheck's time on a million operations. glibc reads its
-// malloc tunables only when a process starts: so tokencheck sets them and runs itself
-// again, once (TOKENCHECK_SMALL_PAGES=1 in the environment skips this; an exec that fails
-// goes on as is; a tunable already set is left as it is). docs/CHECKER.md ("Speed") has
-// the measurements.
-//  - hugetlb=1: malloc asks for transparent huge pages.
+// Malloc's tunables for tokencheck's second start besides hugetlb=1 (docs/CHECKER.md,
+// "Speed", has the measurements):
 //  - arena_max=1: the parsing threads allocate from the main heap too. An arena of its
 //    own grows a thread's heap a few pages at a time, and the kernel backs a growing edge
 //    with 4 KiB pages, each a fault.
@@ -44,36 +35,16 @@ namespace {
 //    one, and both its ends fall back to 4 KiB pages.
 //  - trim_threshold=4 GiB: memory freed at the heap's top (a phase's tables) stays for
 //    the next phase instead of going back to the kernel and coming back as fresh pages.
-// The last three together: 6,300 page faults on a million operations -> 1,700.
-void RunWithHugePages(char** argv) {
-  if (std::getenv("TOKENCHECK_SMALL_PAGES") != nullptr) return;
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::string value = tunables ? tunables : "";
-  if (value.find("glibc.malloc.hugetlb=") != std::string::npos) return;
-  for (const char* tunable :
-       {"glibc.malloc.hugetlb=1", "glibc.malloc.arena_max=1",
-        "glibc.malloc.mmap_threshold=33554432", "glibc.malloc.trim_threshold=4294967296"}) {
-    const std::string_view name(tunable,
-                                static_cast<std::size_t>(std::strchr(tunable, '=') + 1 - tunable));
-    if (value.find(name) != std::string::npos) continue;
-    if (!value.empty()) value += ':';
-    value += tunable;
-  }
-  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  // Whatever glibc does with the variable, this process does not come back here.
-  if (::setenv("TOKENCHECK_SMALL_PAGES", "0", 1) != 0) return;
-  // By its own path, not /proc/self/exe: the process keeps its name (ps, top).
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return;
-  self[n] = '\0';
-  ::execv(self, argv);
-}
+// The three together: 6,300 page faults on a million operations -> 1,700.
+constexpr const char* kMallocTunables[] = {"glibc.malloc.arena_max=1",
+                                           "glibc.malloc.mmap_threshold=33554432",
+                                           "glibc.malloc.trim_threshold=4294967296"};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  RunWithHugePages(argv);
+  // docs/CHECKER.md ("Speed") has the measurements.
+  tokenapp::cli::RunWithHugePages(argv, "TOKENCHECK_SMALL_PAGES", kMallocTunables);
   std::string path;
   std::string html_path;
   bool json = false;

@@ -216,17 +216,6 @@ bool Node::RefusesRequest(const Message& m) const {
   return !ts.IsReplica(self_) || !ts.IsReplica(m.from);
 }
 
-Message Node::QueryAnswer(const Message& m) const {
-  Message reply;
-  reply.type = MessageType::kQueryReply;
-  reply.from = self_;
-  reply.to = m.from;
-  reply.token = m.token;
-  reply.op_id = m.op_id;
-  reply.vv = tokens_[m.token].stored;
-  return reply;
-}
-
 std::map<std::uint64_t, Node::Operation>::const_iterator Node::AnsweredOp(const Message& m) const {
   auto it = operations_.find(m.op_id);
   if (Is(Mutant::kCountStaleAcks) && (it == operations_.end() || it->second.token != m.token)) {
@@ -254,9 +243,27 @@ bool Node::IgnoresForever(const Message& m) const {
   return phase == Phase::kDone;
 }
 
+// A Query changes nothing at the replica; an Update changes nothing once the replica
+// holds its version or a later one (stored versions only grow).
+bool Node::AdoptsUpdate(const Message& m) const {
+  return m.vv.version > tokens_[m.token].stored.version || Is(Mutant::kAdoptAnyVersion);
+}
+
+Message Node::AnswerTo(const Message& m) const {
+  Message reply;
+  reply.type = m.type == MessageType::kQuery ? MessageType::kQueryReply : MessageType::kUpdateAck;
+  reply.from = self_;
+  reply.to = m.from;
+  reply.token = m.token;
+  reply.op_id = m.op_id;
+  if (m.type == MessageType::kQuery) reply.vv = tokens_[m.token].stored;
+  return reply;
+}
+
 std::optional<Message> Node::OnlyAnswer(const Message& m) const {
-  if (m.type != MessageType::kQuery || Drops(m) || RefusesRequest(m)) return std::nullopt;
-  return QueryAnswer(m);
+  if (!IsRequestType(m.type) || Drops(m) || RefusesRequest(m)) return std::nullopt;
+  if (m.type == MessageType::kUpdate && AdoptsUpdate(m)) return std::nullopt;
+  return AnswerTo(m);
 }
 
 const Outputs& Node::OnMessage(const Message& m) {
@@ -275,21 +282,11 @@ const Outputs& Node::OnMessage(const Message& m) {
         ++stats_.messages_ignored;
         return out_;
       }
-      if (m.type == MessageType::kQuery) {
-        out_.messages.push_back(QueryAnswer(m));
-        return out_;
-      }
-      if (m.vv.version > state.stored.version || Is(Mutant::kAdoptAnyVersion)) {
+      if (m.type == MessageType::kUpdate && AdoptsUpdate(m)) {
         state.stored = m.vv;
         Persist(m.token);
       }
-      Message reply;
-      reply.type = MessageType::kUpdateAck;
-      reply.from = self_;
-      reply.to = m.from;
-      reply.token = m.token;
-      reply.op_id = m.op_id;
-      out_.messages.push_back(std::move(reply));
+      out_.messages.push_back(AnswerTo(m));  // an Update is acked either way
       return out_;
     }
     case MessageType::kQueryReply:
@@ -526,6 +523,9 @@ void Node::HashState(StateHasher& h, NodeRename rename) const {
   h.Add(next_op_id_);
   for (const TokenState& t : tokens_) {
     h.Add((static_cast<std::uint64_t>(t.crashed) << 1) | static_cast<std::uint64_t>(t.catching_up));
+    // A token crashed here decides nothing more: it stays silent, across restarts too (a
+    // replacement starts from nothing), so what it held is not state.
+    if (t.crashed) continue;
     h.Add(t.stored);
     h.Add(t.last_version);
     h.Add(t.reserved_through);

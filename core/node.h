@@ -203,8 +203,9 @@ class Node {
   // was abandoned, or it answers a phase the operation has left). The explorer drops such
   // messages in flight: delivering them at any time makes no difference.
   bool IgnoresForever(const Message& m) const;
-  // When OnMessage(m) would change nothing here but send one answer (a replica's
-  // QueryReply), that answer; nullopt otherwise.
+  // When OnMessage(m) would change nothing here but send one answer, now and at any later
+  // time in this process (a Query; an Update of a version the replica holds already or has
+  // passed), that answer (a later one may carry a newer value); nullopt otherwise.
   std::optional<Message> OnlyAnswer(const Message& m) const;
 
   NodeIndex self() const { return self_; }
@@ -274,7 +275,9 @@ class Node {
   // The shared tests of OnMessage and the questions above.
   bool Drops(const Message& m) const;
   bool RefusesRequest(const Message& m) const;
-  Message QueryAnswer(const Message& m) const;
+  bool AdoptsUpdate(const Message& m) const;
+  // A replica's answer to request m (QueryReply or UpdateAck).
+  Message AnswerTo(const Message& m) const;
   // The operation an answer counts for (operations_.end(): none).
   std::map<std::uint64_t, Operation>::const_iterator AnsweredOp(const Message& m) const;
   void OnQueryReply(const Message& m, std::uint64_t op_id, Operation& op);

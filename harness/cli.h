@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,19 @@ inline constexpr int kUsage = 2;
 
 // "<program> <version> (git <commit>)".
 std::string Version(std::string_view program);
+
+// Runs this program again, once, with glibc's malloc asking for transparent huge pages, for
+// programs that build hundreds of megabytes of short-lived objects: on a virtual machine
+// every fresh 4 KiB page costs a fault and every TLB miss a nested page walk (a third of
+// tokencheck's time on a million operations, half of the explorer's). glibc reads its
+// tunable glibc.malloc.hugetlb=1 only when a process starts, hence the second start. Nothing
+// happens when `skip_variable` is set in the environment (the second start sets it to 0;
+// a user sets it to 1 to keep small pages) or GLIBC_TUNABLES names the tunable already; a
+// failed exec goes on as is. `more_tunables` ("glibc.malloc.NAME=VALUE") are set for the
+// second start too, each unless GLIBC_TUNABLES names it already. Call it first thing in
+// main, with main's argv.
+void RunWithHugePages(char** argv, const char* skip_variable,
+                      std::span<const char* const> more_tunables = {});
 
 // A CLI::App with the shared settings: its name and description, --version, global options
 // accepted after a subcommand too (fallthrough), the exit codes in the footer ("exit: ...").

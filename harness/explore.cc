@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <unordered_map>
 #include <utility>
 
@@ -122,86 +121,139 @@ sim::Scenario Explorer::Counterexample(const std::vector<ExploreStep>& path, con
 }
 
 // The violation found at the end of `path`: its shortest path and counterexample go in `r`.
-void Explorer::Finish(ExploreResult& r, const std::shared_ptr<const PathNode>& path,
-                      const std::string& why, bool live) {
-  for (const PathNode* p = path.get(); p; p = p->parent.get()) r.path.push_back(p->step);
-  std::reverse(r.path.begin(), r.path.end());
+void Explorer::Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why,
+                      bool live) {
+  r.path = std::move(path);
   r.verdict = live ? ExploreResult::Verdict::kLiveness : ExploreResult::Verdict::kSafety;
   r.violation = why;
   r.counterexample = Counterexample(r.path, why, live, &r.trace);
 }
 
+const State& Explorer::Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i) {
+  if (made_.size() < levels.size()) made_.resize(levels.size());
+  Made& slot = made_[d];
+  if (slot.index == i) return slot.state;
+  if (d == 0) {
+    slot.state = Initial();
+  } else {
+    const Entry& e = levels[d].entries[i];
+    State s = Materialize(levels, d - 1, e.parent);  // a copy: nodes are shared, not copied
+    Apply(s, e.step);
+    slot.state = std::move(s);
+  }
+  slot.index = i;
+  return slot.state;
+}
+
+std::vector<ExploreStep> Explorer::PathTo(const std::vector<Level>& levels, std::size_t d,
+                                          std::size_t i) {
+  std::vector<ExploreStep> path;
+  for (; d > 0; --d) {
+    const Entry& e = levels[d].entries[i];
+    path.push_back(e.step);
+    i = e.parent;
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
 // Takes from `cur` each of its `enabled` steps that is not asleep there (and, when it is
 // re-expanded, that it names): successors not visited yet, or visited with some of the
 // steps they would put to sleep awake, join `next`. Stops at a safety violation (in `r`).
-void Explorer::Expand(Pending& cur, const std::vector<ExploreStep>& enabled, VisitedSet& visited,
-                      std::deque<Pending>& next, ExploreResult& r) {
+void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
+                      const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
+                      VisitedSet& visited, ExploreResult& r) {
+  const std::size_t d = levels.size() - 2;
+  const Entry& me = levels[d].entries[i];
+  const std::uint64_t* sleep_begin = levels[d].keys.data() + me.keys_begin;
+  const std::uint64_t* sleep_end = sleep_begin + me.sleep_size;
+  const std::uint64_t* only_end = sleep_end + me.only_size;
+  const auto asleep_here = [&](std::uint64_t key) {
+    return std::find(sleep_begin, sleep_end, key) != sleep_end;
+  };
   // Steps asleep here and steps explored here: they sleep in a successor when
   // independent of the step that made it.
   std::vector<std::pair<ExploreStep, NodeIndex>> done;
   std::vector<std::pair<ExploreStep, NodeIndex>> asleep;
   std::vector<std::uint64_t> keys;
   for (const ExploreStep& t : enabled) {
-    keys.push_back(StepKey(cur.state, t, cur.rename));
-    if (std::find(cur.sleep.begin(), cur.sleep.end(), keys.back()) != cur.sleep.end()) {
-      asleep.emplace_back(t, NodeOfStep(cur.state, t));
-    }
+    keys.push_back(StepKey(cur, t, rename));
+    if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
   }
+  const bool has_only = me.only_size > 0;
+  std::vector<std::uint64_t> only(sleep_end, only_end);
+  Level& next = levels.back();
+  const auto push = [&](const ExploreStep& t, const std::vector<std::uint64_t>& sleep,
+                        const std::vector<std::uint64_t>* only_keys) {
+    // Within --max-memory's range a level holds fewer than 2^31 entries.
+    TOKEN_ASSERT(i <= UINT32_MAX && sleep.size() <= UINT16_MAX &&
+                     (!only_keys || only_keys->size() <= UINT16_MAX),
+                 "an explorer level's entry fits its fields");
+    Entry e;
+    e.step = t;
+    e.parent = static_cast<std::uint32_t>(i);
+    e.keys_begin = next.keys.size();
+    e.sleep_size = static_cast<std::uint16_t>(sleep.size());
+    next.keys.insert(next.keys.end(), sleep.begin(), sleep.end());
+    if (only_keys) {
+      e.only_size = static_cast<std::uint16_t>(only_keys->size());
+      next.keys.insert(next.keys.end(), only_keys->begin(), only_keys->end());
+    }
+    next.entries.push_back(e);
+  };
   for (std::size_t ti = 0; ti < enabled.size(); ++ti) {
     const ExploreStep& t = enabled[ti];
     const std::uint64_t key = keys[ti];
-    if (std::find(cur.sleep.begin(), cur.sleep.end(), key) != cur.sleep.end()) continue;
-    if (cur.only && std::find(cur.only->begin(), cur.only->end(), key) == cur.only->end()) {
-      continue;
-    }
-    const NodeIndex t_node = NodeOfStep(cur.state, t);
-    State succ = cur.state;
+    if (asleep_here(key)) continue;
+    if (has_only && std::find(only.begin(), only.end(), key) == only.end()) continue;
+    const NodeIndex t_node = NodeOfStep(cur, t);
+    State succ = cur;
     Apply(succ, t);
     ++r.states;
-    std::vector<NodeIndex> rename;
+    std::vector<NodeIndex> succ_rename;
     std::optional<Fp> print;
     std::vector<std::uint64_t> sleep;
     if (c_.sleep_sets) {
-      print = Fingerprint(succ, &rename);
+      print = Fingerprint(succ, &succ_rename);
       for (const auto* list : {&asleep, &done}) {
         for (const auto& [u, n] : *list) {
-          if (Independent(u, n, t, t_node)) sleep.push_back(StepKey(succ, u, rename));
+          if (Independent(u, n, t, t_node)) sleep.push_back(StepKey(succ, u, succ_rename));
         }
       }
       done.emplace_back(t, t_node);
     }
-    auto path = std::make_shared<const PathNode>(PathNode{cur.path, t});
     if (succ.completed) {
       if (auto why = CheckSafety(succ)) {
         r.unique = visited.size();
-        Finish(r, path, *why, false);
+        std::vector<ExploreStep> path = PathTo(levels, d, i);
+        path.push_back(t);
+        Finish(r, std::move(path), *why, false);
         return;
       }
     }
-    const Fp fp = print ? *print : Fingerprint(succ, &rename);
-    auto [it, inserted] = visited.try_emplace(fp);
+    const Fp fp = print ? *print : Fingerprint(succ, &succ_rename);
+    const auto [slot, inserted] = visited.Insert(fp);
     if (inserted) {
-      it->second.sleep = sleep;
-      next.push_back(Pending{std::move(succ), std::move(sleep), std::nullopt, std::move(path),
-                             std::move(rename)});
+      if (!sleep.empty()) visited.SetSleep(slot, sleep);
+      push(t, sleep, nullptr);
       continue;
     }
-    if (!c_.sleep_sets || it->second.sleep.empty()) continue;
+    if (!c_.sleep_sets || visited.Sleep(slot).empty()) continue;
     // Reached again: the steps asleep before but awake now must be taken from it too.
     std::vector<std::uint64_t> woken;
     std::vector<std::uint64_t> still;
-    for (const std::uint64_t k : it->second.sleep) {
+    for (const std::uint64_t k : visited.Sleep(slot)) {
       (std::find(sleep.begin(), sleep.end(), k) == sleep.end() ? woken : still).push_back(k);
     }
     if (woken.empty()) continue;
-    it->second.sleep = still;
-    next.push_back(Pending{std::move(succ), std::move(still), std::move(woken), std::move(path),
-                           std::move(rename)});
+    visited.SetSleep(slot, still);
+    push(t, still, &woken);
   }
 }
 
 // The bound the search has reached ("" while none), checked after each state it expands.
-std::string Explorer::BoundReached(std::size_t unique, std::size_t next, double now) const {
+std::string Explorer::BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
+                                   double now) const {
   if (c_.max_states && unique >= c_.max_states) {
     return fmt::format("max states ({})", c_.max_states);
   }
@@ -210,6 +262,9 @@ std::string Explorer::BoundReached(std::size_t unique, std::size_t next, double 
   }
   if (c_.max_frontier && next >= c_.max_frontier) {
     return fmt::format("max frontier ({} states)", c_.max_frontier);
+  }
+  if (c_.max_memory_mb && bytes >= (c_.max_memory_mb << 20)) {
+    return fmt::format("max memory ({} MiB)", c_.max_memory_mb);
   }
   return "";
 }
@@ -221,29 +276,30 @@ ExploreResult Explorer::Run() {
   ExploreResult r;
   r.liveness_checked = liveness_;
   VisitedSet visited;
-  visited.reserve(1 << 16);
-  std::deque<Pending> frontier;
+  // Level d holds the states first reached at depth d (and re-expansions of earlier ones
+  // reached again there with fewer steps asleep), as steps from the level before.
+  std::vector<Level> levels(1);
+  levels[0].entries.push_back(Entry{});
   {
-    State init = Initial();
     std::vector<NodeIndex> rename;
-    const Fp fp = Fingerprint(init, &rename);
-    visited.emplace(fp, Visited{});
-    frontier.push_back(Pending{std::move(init), {}, std::nullopt, nullptr, std::move(rename)});
+    visited.Insert(Fingerprint(Initial(), &rename));
   }
   auto last_progress = elapsed();
+  std::size_t levels_bytes = 0;
   bool cut = false;
-  for (std::uint64_t depth = 0; !frontier.empty(); ++depth) {
+  for (std::uint64_t depth = 0; !levels.back().entries.empty(); ++depth) {
     r.depth = depth;
-    r.max_frontier = std::max<std::uint64_t>(r.max_frontier, frontier.size());
-    std::deque<Pending> next;
-    for (std::size_t fi = 0; fi < frontier.size(); ++fi) {
-      Pending& cur = frontier[fi];
-      const std::vector<ExploreStep> enabled = Enabled(cur.state);
-      if (enabled.empty() && !cur.only) {
+    const std::size_t size = levels[depth].entries.size();
+    r.max_frontier = std::max<std::uint64_t>(r.max_frontier, size);
+    levels.emplace_back();
+    for (std::size_t fi = 0; fi < size; ++fi) {
+      const State& cur = Materialize(levels, depth, fi);
+      const std::vector<ExploreStep> enabled = Enabled(cur);
+      if (enabled.empty() && levels[depth].entries[fi].only_size == 0) {
         ++r.terminal;
         if (liveness_) {
-          if (auto why = CheckLiveness(cur.state)) {
-            Finish(r, cur.path, *why, true);
+          if (auto why = CheckLiveness(cur)) {
+            Finish(r, PathTo(levels, depth, fi), *why, true);
             break;
           }
         }
@@ -252,16 +308,28 @@ ExploreResult Explorer::Run() {
         cut = cut || !enabled.empty();  // its successors lie beyond the depth bound
         continue;
       }
-      Expand(cur, enabled, visited, next, r);
+      std::vector<NodeIndex> rename;
+      if (c_.sleep_sets && !enabled.empty()) Fingerprint(cur, &rename);
+      Expand(levels, fi, cur, rename, enabled, visited, r);
       if (r.verdict != ExploreResult::Verdict::kNone) break;
       r.unique = visited.size();
       const double now = elapsed();
+      const std::size_t next = levels.back().entries.size();
       if (c_.progress && now - last_progress >= 1.0) {
         last_progress = now;
-        c_.progress(ExploreProgress{r.states, r.unique, depth,
-                                    frontier.size() - fi - 1 + next.size(), now});
+        c_.progress(ExploreProgress{r.states, r.unique, depth, size - fi - 1 + next, now});
       }
-      if (std::string bound = BoundReached(visited.size(), next.size(), now); !bound.empty()) {
+      // The levels' memory: checked every 4096 states (it only grows).
+      if ((fi & 4095) == 0) {
+        levels_bytes = 0;
+        for (const Level& l : levels) {
+          levels_bytes +=
+              l.entries.capacity() * sizeof(Entry) + l.keys.capacity() * sizeof(std::uint64_t);
+        }
+      }
+      if (std::string bound =
+              BoundReached(visited.size(), next, visited.bytes() + levels_bytes, now);
+          !bound.empty()) {
         r.stopped_by = std::move(bound);
         break;
       }
@@ -270,7 +338,6 @@ ExploreResult Explorer::Run() {
     if (cut) {
       r.stopped_by = fmt::format("max depth ({})", c_.max_depth);
     }
-    frontier = std::move(next);
   }
   r.unique = visited.size();
   r.histories_checked = histories_checked_;

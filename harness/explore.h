@@ -31,9 +31,12 @@
 // n replicas): in every terminal state (no step enabled) no operation may still wait at a
 // coordinator that is live for its token.
 //
-// Memory: the visited set holds a 16-byte fingerprint per unique state (with the sleeping
-// steps' names), never the state; the frontier holds whole states
-// (nodes are shared between states until a step changes them), bounded by max_frontier.
+// Memory: the visited set holds a 16-byte fingerprint per unique state (24 bytes a slot,
+// with the sleeping steps' names in a pool), never the state; each level keeps its states
+// as the step from a parent in the level before (32 bytes), and a state is made
+// again from its path when its level is expanded (one state per level at a time). So
+// memory follows the number of unique states (about 100 bytes each), bounded by
+// max_memory_mb.
 //
 // Thread-safety: Explore is re-entrant; runs share nothing.
 #pragma once
@@ -105,7 +108,9 @@ struct ExploreConfig {
   // Bounds (0: none). max_depth: steps from the initial state; max_states: unique states.
   std::uint64_t max_depth = 0;
   std::uint64_t max_states = 0;
-  std::uint64_t max_frontier = 1'000'000;
+  std::uint64_t max_frontier = 0;
+  // The search's own memory (visited set and levels), in MiB; at most 65,536.
+  std::uint64_t max_memory_mb = 4096;
   double max_seconds = 0;
   std::function<void(const ExploreProgress&)> progress;  // about once a second
 };

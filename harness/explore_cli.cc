@@ -129,6 +129,8 @@ Options Parse(int argc, char** argv) {
       o.config.max_states = Number(a, value(), 1, 1'000'000'000'000);
     } else if (a == "--max-frontier") {
       o.config.max_frontier = Number(a, value(), 1, 1'000'000'000);
+    } else if (a == "--max-memory") {
+      o.config.max_memory_mb = Number(a, value(), 1, 65'536);
     } else if (a == "--time-limit") {
       o.config.max_seconds = static_cast<double>(Number(a, value(), 1, 1'000'000));
     } else if (a == "--out") {
@@ -167,6 +169,7 @@ void ExploreUsage(std::FILE* out) {
       "                        [--no-sleep-sets] [--no-symmetry] [--keep-dead]\n"
       "                        [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
+      "                        [--max-memory MIB (default 4096)]\n"
       "                        [--time-limit SECONDS] [--out DIR] [--quiet]\n"
       "  explore  visit every interleaving of a small configuration (the scenario's scripted\n"
       "           operations, or the shape: --replicas 3 --tokens 1 --readers 2 --ops 1, one\n"
@@ -234,15 +237,16 @@ int ExploreCommand(int argc, char** argv) {
       c.name.c_str(), c.scheme->nodes().size(), c.scheme->tokens().size(), c.processes.size(),
       operations, c.crashes, c.restarts,
       std::string(token::MutantName(c.node_options.mutant)).c_str());
-  std::printf("reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
-              c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
-              !c.drop_dead        ? "kept"
-              : c.restarts == 0 ? "dropped"
-                                : "kept (restarts)",
-              c.fifo ? "FIFO per link" : "any order",
-              c.give_ups == GiveUps::kHeld     ? "of held calls"
-              : c.give_ups == GiveUps::kAlways ? "anywhere"
-                                               : "never");
+  std::printf(
+      "reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
+      c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
+      !c.drop_dead      ? "kept"
+      : c.restarts == 0 ? "dropped"
+                        : "kept (restarts)",
+      c.fifo ? "FIFO per link" : "any order",
+      c.give_ups == GiveUps::kHeld     ? "of held calls"
+      : c.give_ups == GiveUps::kAlways ? "anywhere"
+                                       : "never");
   std::fflush(stdout);
   const ExploreResult r = Explore(c);
   if (tty) std::fprintf(stderr, "\n");

@@ -25,11 +25,7 @@ std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename) {
     case Kind::kDeliver:
       for (const Msg& m : s.net) {
         if (m.m.from != t.a || m.n != t.b) continue;
-        h.Add((static_cast<std::uint64_t>(m.m.type) << 48) ^ (std::uint64_t{node(m.m.from)} << 24) ^
-              node(m.m.to));
-        h.Add(m.m.token);
-        h.Add(m.m.op_id);
-        h.Add(m.m.vv);
+        m.HashInto(h, rename);
       }
       break;
     case Kind::kInvoke:
@@ -65,12 +61,7 @@ Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
   std::uint64_t sum_hi = 0;
   for (const Msg& m : s.net) {
     StateHasher mh;
-    mh.Add((static_cast<std::uint64_t>(m.m.type) << 48) ^
-           (std::uint64_t{StateHasher::Renamed(rename, m.m.from)} << 24) ^
-           StateHasher::Renamed(rename, m.m.to));
-    mh.Add(m.m.token);
-    mh.Add(m.m.op_id);
-    mh.Add(m.m.vv);
+    m.HashInto(mh, rename);
     if (c_.fifo) {
       std::uint64_t rank = 0;
       for (const Msg& o : s.net) {
@@ -111,11 +102,7 @@ Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
   }
   for (const Msg& m : s.net) {
     StateHasher h;
-    h.Add((static_cast<std::uint64_t>(m.m.type) << 48) ^
-          (std::uint64_t{anonymous_[m.m.from]} << 24) ^ anonymous_[m.m.to]);
-    h.Add(m.m.token);
-    h.Add(m.m.op_id);
-    h.Add(m.m.vv);
+    m.HashInto(h, anonymous_);
     key[m.m.from] += h.low();
     key[m.m.to] += h.high();
   }

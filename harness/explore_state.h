@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -72,9 +73,11 @@ class ExNode final : public token::host::Clock,
     token::ComputeRequest request;
     std::uint64_t n;  // the n-th job this node started
   };
+  // `disk_matters`: a restart may still read the disk (otherwise its records decide
+  // nothing and are not hashed).
   ExNode(std::shared_ptr<const token::ReplicationScheme> scheme, NodeIndex self,
-         const token::host::HostOptions& options)
-      : self_(self) {
+         const token::host::HostOptions& options, bool disk_matters)
+      : disk_matters_(disk_matters), self_(self) {
     host = std::make_unique<Host>(std::move(scheme), self, options, World());
   }
   ExNode(const ExNode& o)
@@ -83,6 +86,7 @@ class ExNode final : public token::host::Clock,
         sent(o.sent),
         jobs_started(o.jobs_started),
         incarnation(o.incarnation),
+        disk_matters_(o.disk_matters_),
         self_(o.self_) {
     host = std::make_unique<Host>(*o.host, World());
   }
@@ -125,7 +129,7 @@ class ExNode final : public token::host::Clock,
       h.Add(j.request.from);
       h.Add(j.request.to);
     }
-    disk.HashInto(h);
+    if (disk_matters_) disk.HashInto(h);
   }
   // Forgets the hashes: the node is about to change (only its one owner changes it).
   void Changing() {
@@ -169,6 +173,7 @@ class ExNode final : public token::host::Clock,
   token::host::World World() {
     return {.clock = this, .transport = this, .compute = this, .storage = this};
   }
+  bool disk_matters_;
   NodeIndex self_;
   mutable bool hashed_ = false;
   mutable Fp hash_;
@@ -182,8 +187,25 @@ class ExNode final : public token::host::Clock,
 };
 
 struct Msg {
+  Msg(const Message& message, std::uint64_t count) : m(message), n(count) {
+    StateHasher h;
+    h.Add(m.token);
+    h.Add(m.op_id);
+    h.Add(m.vv);
+    content = Fp{h.low(), h.high()};
+  }
+  // Its hash with its sender and receiver renamed (fingerprints and sleep sets).
+  void HashInto(StateHasher& h, NodeRename rename) const {
+    h.Add((static_cast<std::uint64_t>(m.type) << 48) ^
+          (std::uint64_t{StateHasher::Renamed(rename, m.from)} << 24) ^
+          StateHasher::Renamed(rename, m.to));
+    h.Add(content.lo);
+    h.Add(content.hi);
+  }
+
   Message m;
   std::uint64_t n = 0;  // the n-th message its sender sent
+  Fp content;           // its token, operation and value hashed, once
 };
 
 // What the clients saw of one operation: all the checker needs (its outcome and the
@@ -296,26 +318,97 @@ class Explorer {
   Recorder* recorder = nullptr;
 
  private:
-  struct PathNode {
-    std::shared_ptr<const PathNode> parent;
-    ExploreStep step;
+  // A state of the search, kept as the step that made it from its parent (a state of the
+  // level before) and made again from it when its level is expanded: the levels hold about
+  // 32 bytes a state (and its sleeping steps), never a state (Materialize).
+  struct Entry {
+    ExploreStep step;  // from its parent (none at level 0)
+    // Its sleep set and, for a re-expansion (only_size > 0: the steps woken there), the only
+    // steps to take: keys in Level::keys from keys_begin.
+    std::uint64_t keys_begin = 0;
+    std::uint32_t parent = 0;  // its index in the level before
+    std::uint16_t sleep_size = 0;
+    std::uint16_t only_size = 0;
   };
-  struct Pending {
-    State state;
-    std::vector<std::uint64_t> sleep;                // keys of steps not to take from it
-    std::optional<std::vector<std::uint64_t>> only;  // re-expansion: take only these
-    std::shared_ptr<const PathNode> path;
-    std::vector<NodeIndex> rename;  // its canonical renaming (sleep sets name steps by it)
+  struct Level {
+    std::vector<Entry> entries;  // in the order their parents were expanded
+    std::vector<std::uint64_t> keys;
   };
-  struct Visited {
-    std::vector<std::uint64_t> sleep;  // steps left asleep there (canonical names)
+  // The state of entry `i` of level `d`, made again from the initial state along its path;
+  // one state per level is kept, so siblings (consecutive entries) share their parents'.
+  // The reference holds until the next call.
+  const State& Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i);
+  // The steps from the initial state to entry `i` of level `d`.
+  static std::vector<ExploreStep> PathTo(const std::vector<Level>& levels, std::size_t d,
+                                         std::size_t i);
+  // The fingerprints of the states visited, each with the steps left asleep there
+  // (canonical names): open addressing with linear probing, 24 bytes a slot at most 70%
+  // full, the sleeping steps in one pool (a state's set only ever shrinks, in place).
+  class VisitedSet {
+   public:
+    VisitedSet() : slots_(std::size_t{1} << 16) {}
+    std::size_t size() const { return size_; }
+    std::size_t bytes() const {
+      return slots_.capacity() * sizeof(Slot) + pool_.capacity() * sizeof(std::uint64_t);
+    }
+    // The slot of `fp`, and whether it was new (then with no steps asleep).
+    std::pair<std::uint32_t, bool> Insert(Fp fp) {
+      if ((size_ + 1) * 10 > slots_.size() * 7) Grow();
+      if (fp == Fp{}) fp.lo = 1;  // the empty slot's mark (another 1 in 2^128 of merging)
+      std::size_t i = Home(fp);
+      while (true) {
+        Slot& slot = slots_[i];
+        if (slot.fp == fp) return {static_cast<std::uint32_t>(i), false};
+        if (slot.fp == Fp{}) {
+          slot.fp = fp;
+          ++size_;
+          return {static_cast<std::uint32_t>(i), true};
+        }
+        i = (i + 1) & (slots_.size() - 1);
+      }
+    }
+    std::span<const std::uint64_t> Sleep(std::uint32_t slot) const {
+      const Slot& s = slots_[slot];
+      return {pool_.data() + s.sleep_begin, s.sleep_size};
+    }
+    void SetSleep(std::uint32_t slot, const std::vector<std::uint64_t>& keys) {
+      Slot& s = slots_[slot];
+      if (keys.size() > s.sleep_size) {
+        s.sleep_begin = pool_.size();
+        pool_.insert(pool_.end(), keys.begin(), keys.end());
+      } else {
+        std::copy(keys.begin(), keys.end(),
+                  pool_.begin() + static_cast<std::ptrdiff_t>(s.sleep_begin));
+      }
+      s.sleep_size = static_cast<std::uint32_t>(keys.size());
+    }
+
+   private:
+    struct Slot {
+      Fp fp;
+      std::uint64_t sleep_begin : 40 = 0;
+      std::uint64_t sleep_size : 24 = 0;
+    };
+    std::size_t Home(const Fp& fp) const { return FpHash{}(fp) & (slots_.size() - 1); }
+    void Grow() {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& s : old) {
+        if (s.fp == Fp{}) continue;
+        std::size_t i = Home(s.fp);
+        while (!(slots_[i].fp == Fp{})) i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = s;
+      }
+    }
+    std::vector<Slot> slots_;
+    std::vector<std::uint64_t> pool_;
+    std::size_t size_ = 0;
   };
-  using VisitedSet = std::unordered_map<Fp, Visited, FpHash>;
 
   State Initial() const {
     State s;
     for (NodeIndex n = 0; n < scheme_.nodes().size(); ++n) {
-      s.nodes.push_back(std::make_shared<ExNode>(c_.scheme, n, host_options_));
+      s.nodes.push_back(std::make_shared<ExNode>(c_.scheme, n, host_options_, c_.restarts > 0));
     }
     s.clients.resize(c_.processes.size());
     s.ops.resize(total_ops_);
@@ -365,11 +458,14 @@ class Explorer {
   std::optional<std::string> CheckLiveness(const State& s) const;
   std::string Describe(const State& before, const ExploreStep& t) const;
   void BuildSymmetry();
-  void Finish(ExploreResult& r, const std::shared_ptr<const PathNode>& path, const std::string& why,
-              bool live);
-  void Expand(Pending& cur, const std::vector<ExploreStep>& enabled, VisitedSet& visited,
-              std::deque<Pending>& next, ExploreResult& r);
-  std::string BoundReached(std::size_t unique, std::size_t next, double now) const;
+  void Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why, bool live);
+  // Expands entry `i` of the last level but one of `levels` (its state `cur`, its
+  // canonical renaming `rename`) into the last level.
+  void Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
+              const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
+              VisitedSet& visited, ExploreResult& r);
+  std::string BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
+                           double now) const;
   sim::Scenario Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
                                bool liveness, std::vector<std::string>* trace);
 
@@ -386,6 +482,11 @@ class Explorer {
   std::vector<std::vector<NodeIndex>> groups_;
   std::vector<NodeIndex> anonymous_;
   std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
+  struct Made {
+    std::size_t index = ~std::size_t{0};
+    State state;
+  };
+  std::vector<Made> made_;  // Materialize's last state of each level
   std::uint64_t histories_checked_ = 0;
 };
 

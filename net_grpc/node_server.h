@@ -57,12 +57,13 @@ struct NodeServerOptions {
   int compute_workers = 0;
   // An argmin over at most this many points runs inline on the node's executor thread
   // instead of a hop to the workers and back (two thread wake-ups); 0: never inline.
-  // bench/compute_hop_bench measures where the line falls (README, Benchmarks): 128 points
-  // are about 7 us of hashing, less than the quickest hop measured (10 us on a quiet
-  // machine, 30-300 us with both cores busy), and short enough not to hold up the
-  // executor's other work (the workers take 65,536 points at a time).
+  // bench/compute_hop_bench measures where the line falls (README, Benchmarks): 256 points
+  // are about 8.6 us of hashing with the two-lane SHA-NI argmin (34 ns a point), less than
+  // the quickest hop measured (10 us on a quiet machine, 30-300 us with both cores busy),
+  // and short enough not to hold up the executor's other work (the workers take 65,536
+  // points at a time).
   std::uint64_t inline_argmin_points = kDefaultInlineArgminPoints;
-  static constexpr std::uint64_t kDefaultInlineArgminPoints = 128;
+  static constexpr std::uint64_t kDefaultInlineArgminPoints = 256;
   // With --data-dir: while the store's commits (write and fdatasync) average less than
   // this, the executor commits a batch itself instead of waking the store's sync thread
   // and waiting for its report (storage::StoreOptions::inline_commit_below); 0: never.

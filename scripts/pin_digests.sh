@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tokensim=${1:-build}/apps/tokensim
-for f in scenarios/*.yaml scenarios/regressions/*.yaml; do
+for f in scenarios/*.yaml scenarios/regressions/*.yaml scenarios/explore/*.yaml; do
   digest=$("$tokensim" run "$f" 2>/dev/null | sed -n 's/.*digest \([0-9a-f]\{16\}\).*/\1/p' | head -1 || true)
   if [ -z "$digest" ]; then
     echo "$f: no digest in the output of tokensim run" >&2

@@ -230,6 +230,12 @@ TEST(Explore, BoundsStopTheSearchAndSaySo) {
   EXPECT_FALSE(r.exhausted);
   EXPECT_NE(r.stopped_by.find("max depth"), std::string::npos) << r.stopped_by;
   EXPECT_EQ(r.depth, 3u);
+  // The visited set alone starts above 1 MiB.
+  c.max_depth = 0;
+  c.max_memory_mb = 1;
+  r = Explore(c);
+  EXPECT_FALSE(r.exhausted);
+  EXPECT_NE(r.stopped_by.find("max memory (1 MiB)"), std::string::npos) << r.stopped_by;
 }
 
 TEST(Explore, FifoLinksExploreFewerStates) {

@@ -143,23 +143,36 @@ std::pair<std::uint64_t, std::uint64_t> HashOf(const Node& node) {
 
 // What Node::IgnoresForever and Node::OnlyAnswer promise (the explorer drops messages on
 // their word): under random operations, crashes, abandons and delivery orders, with the
-// correct protocol or a planted bug, a message declared ignored forever is set aside and
-// delivered again at random later moments, and every time it changes nothing and sends
-// nothing; a message with only an answer sends exactly that answer and changes nothing.
+// correct protocol or a planted bug, a message is set aside when its receiver ignores it
+// forever, or when its only effect is an answer that the answer's receiver ignores
+// forever; it is delivered again at random later moments, and every time it changes
+// nothing but that answer, which changes nothing. A message with only an answer sends
+// exactly that answer and changes nothing.
 void CheckDeadMessagesStayDead(Mutant mutant) {
   const int n = Pick(3, 6);
   Pump p(SchemeOf(n), NodeOptions{.fast_read = Pick(0, 2) == 0, .mutant = mutant});
-  std::vector<Message> dead;
+  // Set aside, and whether the receiver may answer it (its only effect an answer).
+  std::vector<std::pair<Message, bool>> dead;
   std::vector<std::uint64_t> requests;
   int crashes_left = (n - 1) / 2;
-  const auto deliver_dead = [&](std::size_t i) {
-    const Message m = dead[i];
-    Node& to = p.node(A(static_cast<int>(m.to) + 1));
+  const auto node_of = [&p](NodeIndex i) -> Node& { return p.node(A(static_cast<int>(i) + 1)); };
+  // Delivers m, which must change nothing at its receiver and send nothing, or only
+  // `answer` (when given), which must itself change nothing and send nothing.
+  const auto expect_no_effect = [&](const Message& m, bool answer_allowed) {
+    Node& to = node_of(m.to);
     const auto before = HashOf(to);
     const Outputs& out = to.OnMessage(m);
-    RC_ASSERT(out.empty());
     RC_ASSERT(HashOf(to) == before);
+    RC_ASSERT(out.replies.empty() && out.computes.empty() && out.writes.empty());
+    RC_ASSERT(out.messages.size() <= (answer_allowed ? 1u : 0u));
+    if (out.messages.empty()) return;
+    const Message answer = out.messages[0];
+    Node& back = node_of(answer.to);
+    const auto back_before = HashOf(back);
+    RC_ASSERT(back.OnMessage(answer).empty());
+    RC_ASSERT(HashOf(back) == back_before);
   };
+  const auto deliver_dead = [&](std::size_t i) { expect_no_effect(dead[i].first, dead[i].second); };
   for (int step = 0; step < 400; ++step) {
     switch (Pick(0, 12)) {
       case 0:
@@ -176,38 +189,43 @@ void CheckDeadMessagesStayDead(Mutant mutant) {
         break;
       case 3:
         if (!requests.empty()) {
-          const auto r = requests[static_cast<std::size_t>(Pick(0, static_cast<int>(requests.size())))];
+          const auto r =
+              requests[static_cast<std::size_t>(Pick(0, static_cast<int>(requests.size())))];
           for (int node = 1; node <= n; ++node) (void)p.node(A(node)).OnAbandon(r);
         }
         break;
       case 4:
-        if (!dead.empty()) deliver_dead(static_cast<std::size_t>(Pick(0, static_cast<int>(dead.size()))));
+        if (!dead.empty())
+          deliver_dead(static_cast<std::size_t>(Pick(0, static_cast<int>(dead.size()))));
         break;
       default:
         if (!p.computes.empty() && (p.inflight.empty() || Pick(0, 3) == 0)) {
           p.Compute(static_cast<std::size_t>(Pick(0, static_cast<int>(p.computes.size()))));
-        } else if (!p.inflight.empty()) {
-          const auto i = static_cast<std::size_t>(Pick(0, static_cast<int>(p.inflight.size())));
-          const Message m = p.inflight[i];
-          Node& to = p.node(A(static_cast<int>(m.to) + 1));
-          if (const auto answer = to.OnlyAnswer(m)) {
-            const auto before = HashOf(to);
-            const Outputs& out = to.OnMessage(m);
-            RC_ASSERT(out.messages.size() == 1u);
-            RC_ASSERT(out.replies.empty() && out.computes.empty() && out.writes.empty());
-            const Message& sent = out.messages[0];
-            RC_ASSERT(sent.type == answer->type && sent.to == answer->to &&
-                      sent.op_id == answer->op_id && sent.vv == answer->vv);
-            RC_ASSERT(HashOf(to) == before);
-            // Put it back: the pump delivers it for real below.
-          }
-          if (to.IgnoresForever(m)) {
-            dead.push_back(m);
-            p.inflight.erase(p.inflight.begin() + static_cast<std::ptrdiff_t>(i));
-            deliver_dead(dead.size() - 1);
-          } else {
-            p.Deliver(i);
-          }
+          break;
+        }
+        if (p.inflight.empty()) break;
+        const auto i = static_cast<std::size_t>(Pick(0, static_cast<int>(p.inflight.size())));
+        const Message m = p.inflight[i];
+        Node& to = node_of(m.to);
+        const std::optional<Message> answer = to.OnlyAnswer(m);
+        if (answer) {
+          const auto before = HashOf(to);
+          const Outputs& out = to.OnMessage(m);
+          RC_ASSERT(out.messages.size() == 1u);
+          RC_ASSERT(out.replies.empty() && out.computes.empty() && out.writes.empty());
+          const Message& sent = out.messages[0];
+          RC_ASSERT(sent.type == answer->type && sent.to == answer->to &&
+                    sent.op_id == answer->op_id && sent.vv == answer->vv);
+          RC_ASSERT(HashOf(to) == before);
+          // The pump delivers it for real below, unless it is dead.
+        }
+        const bool ignored = to.IgnoresForever(m);
+        if (ignored || (answer && node_of(answer->to).IgnoresForever(*answer))) {
+          dead.emplace_back(m, !ignored);
+          p.inflight.erase(p.inflight.begin() + static_cast<std::ptrdiff_t>(i));
+          deliver_dead(dead.size() - 1);
+        } else {
+          p.Deliver(i);
         }
     }
   }
