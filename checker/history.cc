@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -41,6 +44,64 @@ void AdviseHugePages(void* p, std::size_t n) {
   }
 }
 
+// Faults in the pages of a big vector's spare room on a thread of its own, 2 MiB at a time,
+// while the assembly fills it: on this checker's virtual machine a fresh page costs the
+// kernel milliseconds a megabyte to clear (docs/CHECKER.md, "Speed"), and on big inputs
+// that work made the assembling thread the longest of the reader's threads. A hint only:
+// the pages' contents do not change, and a failure changes nothing.
+class Prefaulter {
+ public:
+  Prefaulter() = default;
+  Prefaulter(const Prefaulter&) = delete;
+  Prefaulter& operator=(const Prefaulter&) = delete;
+  ~Prefaulter() { Stop(); }
+
+  // Starts on [p, p + n), spare room of the buffer at `owner` (after stopping any earlier
+  // range).
+  void Start(const void* owner, void* p, std::size_t n) {
+    Stop();
+    owner_ = owner;
+    stop_ = false;
+    try {
+      thread_ = std::thread([this, p, n] { Run(static_cast<char*>(p), n); });
+    } catch (const std::system_error&) {
+      // No thread: the pages are faulted in as they are written.
+    }
+  }
+  // Stops and waits (before the range is freed or moved).
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    owner_ = nullptr;
+  }
+  // Stops if working in the buffer at `owner`.
+  void StopFor(const void* owner) {
+    if (owner == owner_) Stop();
+  }
+
+ private:
+  void Run(char* p, std::size_t n) {
+#ifdef MADV_POPULATE_WRITE
+    constexpr std::uintptr_t kPage = 4096;
+    constexpr std::size_t kStep = std::size_t{2} << 20;
+    auto at = (reinterpret_cast<std::uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(kPage - 1);
+    while (at < end && !stop_) {
+      const std::size_t len = std::min<std::size_t>(kStep, end - at);
+      ::madvise(reinterpret_cast<void*>(at), len, MADV_POPULATE_WRITE);
+      at += len;
+    }
+#else
+    (void)p;
+    (void)n;
+#endif
+  }
+
+  std::atomic<bool> stop_{false};
+  const void* owner_ = nullptr;
+  std::thread thread_;
+};
+
 // Where an outstanding operation lives.
 struct Pending {
   std::size_t token = kNone;
@@ -61,16 +122,27 @@ class Assembler {
   bool Add(Chunk& chunk) {
     token_map_.assign(chunk.tokens.size(), kUnmapped);
     if (bytes_done_ == 0 && chunk.bytes > 0 && total_bytes_ > chunk.bytes) {
-      // Size the value table for the whole input from the first chunk.
+      // Size the value table for the whole input from the first chunk. The texts get a
+      // quarter more room: later values are often longer (counters in them gain digits; on
+      // histgen's 1M history the estimate fell 0.1% short), and a text buffer that grows
+      // once copies all of it (21 MB on 1M). Room reserved and never used costs no page.
       const double scale = static_cast<double>(total_bytes_) / static_cast<double>(chunk.bytes);
-      values_.Reserve(static_cast<std::size_t>(static_cast<double>(chunk.values.size()) * scale),
-                      static_cast<std::size_t>(static_cast<double>(chunk.values.bytes()) * scale));
+      values_.Reserve(
+          static_cast<std::size_t>(static_cast<double>(chunk.values.size()) * scale),
+          static_cast<std::size_t>(static_cast<double>(chunk.values.bytes()) * scale * 1.25));
     }
     value_map_.resize(chunk.values.size());
+    // A big history's table is far larger than the cache and each value probes it at
+    // random: the slot of a value a few ahead is fetched while this one is interned.
+    constexpr std::size_t kAhead = 8;
     for (std::size_t j = 0; j < chunk.values.size(); ++j) {
+      if (j + kAhead < chunk.values.size()) values_.Prefetch(chunk.value_hashes[j + kAhead]);
       value_map_[j] = static_cast<ValueId>(values_.Intern(chunk.values[j], chunk.value_hashes[j]));
     }
-    for (const Event& ev : chunk.events) {
+    chunk_bytes_ = chunk.bytes;
+    chunk_events_ = chunk.events.size();
+    for (event_ = 0; event_ < chunk_events_; ++event_) {
+      const Event& ev = chunk.events[event_];
       if (!Apply(line_base_ + ev.line, ev, chunk)) return false;
     }
     history_.plain_lines += chunk.plain_lines;
@@ -85,6 +157,7 @@ class Assembler {
   }
 
   ParseResult Finish() {
+    prefaulter_.Stop();
     if (error_) return ParseResult{std::nullopt, std::move(error_)};
     history_.lines = line_base_;
     // Operations still outstanding at the end never completed: unknown outcome.
@@ -102,6 +175,7 @@ class Assembler {
   }
 
   bool Apply(std::uint64_t line, const Event& ev, const Chunk& chunk) {
+    if (line > kMaxLine) return Fail(line, std::string(kTooManyLines));
     if (ev.time < last_time_) {
       return Fail(line, fmt::format("time {} goes backwards (previous line had {}): lines must "
                                     "be in real-time order",
@@ -128,7 +202,7 @@ class Assembler {
     op.type = ev.op;
     op.process = ev.process;
     op.invoke_time = ev.time;
-    op.invoke_line = line;
+    op.invoke_line = static_cast<std::uint32_t>(line);
     if (ev.op == OpType::kWrite) {
       if (!ev.has_value) return Fail(line, "a write invocation needs its 'value'");
       op.value = GlobalValue(ev.value);
@@ -176,15 +250,17 @@ class Assembler {
                                     ev.process, op.invoke_line));
     }
     if (outcome != Outcome::kInfo) {
-      history_.tokens[slot.token].completed.push_back(static_cast<std::uint32_t>(slot.op));
+      std::vector<std::uint32_t>& completed = history_.tokens[slot.token].completed;
+      if (completed.size() == completed.capacity()) Grow(completed);
+      completed.push_back(static_cast<std::uint32_t>(slot.op));
     }
     slot = Pending{};
-    op.outcome = outcome;
-    op.complete_line = line;  // an `info` keeps it for naming; complete_time stays kNever
-    if (outcome != Outcome::kInfo) {
-      op.complete_time = ev.time;
+    if (outcome == Outcome::kInfo) {
+      op.CompleteInfo(line, ev.time);  // its line names it; complete_time stays kNever
     } else {
-      op.info_time = ev.time;
+      op.outcome = outcome;
+      op.complete_line = static_cast<std::uint32_t>(line);
+      op.complete_time = ev.time;
     }
     if (outcome == Outcome::kOk) {
       const ValueId value = GlobalValue(ev.value);
@@ -212,17 +288,37 @@ class Assembler {
 
   Operation& Op(const Pending& p) { return history_.tokens[p.token].ops[p.op]; }
 
-  // Grows a full operation vector to what the token will need if the rest of the input
-  // is like what came so far (at least doubling): one copy instead of one per doubling.
-  void Grow(std::vector<Operation>& ops) const {
-    std::size_t want = std::max<std::size_t>(64, ops.size() * 2);
-    if (ops.size() >= 1024 && bytes_done_ > 0 && total_bytes_ > bytes_done_) {
-      const double predicted = static_cast<double>(ops.size()) * static_cast<double>(total_bytes_) /
-                               static_cast<double>(bytes_done_) * 1.05;
-      want = std::max(want, static_cast<std::size_t>(predicted));
+  // Grows a full vector of a token's (its operations, its completions) to what the token
+  // will need if the rest of the input is like what came so far (at least doubling): one
+  // copy instead of one per doubling.
+  // The input read so far counts the part of the current chunk already applied, so the
+  // prediction holds from the first chunks on (it came out twice too large there).
+  template <typename T>
+  void Grow(std::vector<T>& v) {
+    std::size_t want = std::max<std::size_t>(64, v.size() * 2);
+    const double done =
+        static_cast<double>(bytes_done_) +
+        (chunk_events_ == 0 ? 0.0
+                            : static_cast<double>(chunk_bytes_) * static_cast<double>(event_) /
+                                  static_cast<double>(chunk_events_));
+    std::size_t expected = 0;  // elements the prediction expects, without its margin
+    if (v.size() >= 1024 && done > 0 && static_cast<double>(total_bytes_) > done) {
+      const double need = static_cast<double>(v.size()) * static_cast<double>(total_bytes_) / done;
+      if (need * 1.05 > static_cast<double>(want)) {
+        expected = static_cast<std::size_t>(need);
+        want = static_cast<std::size_t>(need * 1.05);
+      }
     }
-    ops.reserve(want);
-    AdviseHugePages(ops.data(), ops.capacity() * sizeof(Operation));
+    if constexpr (std::is_same_v<T, Operation>) prefaulter_.StopFor(v.data());  // v moves
+    v.reserve(want);
+    AdviseHugePages(v.data(), v.capacity() * sizeof(T));
+    if constexpr (std::is_same_v<T, Operation>) {
+      // The room the prediction expects to fill (not its margin), faulted in on another
+      // thread while this one fills it.
+      if (expected > v.size() && (expected - v.size()) * sizeof(T) >= kPrefaultBytes) {
+        prefaulter_.Start(v.data(), v.data() + v.size(), (expected - v.size()) * sizeof(T));
+      }
+    }
   }
 
   std::size_t TokenIndex(const std::string& token) {
@@ -233,8 +329,14 @@ class Assembler {
     return history_.tokens.size() - 1;
   }
 
+  static constexpr std::size_t kPrefaultBytes = std::size_t{16} << 20;
+
   std::size_t total_bytes_;
-  std::size_t bytes_done_ = 0;  // the input assembled so far
+  std::size_t bytes_done_ = 0;    // the input assembled so far, in whole chunks
+  std::size_t chunk_bytes_ = 0;   // the chunk being applied: its length,
+  std::size_t chunk_events_ = 0;  // its events
+  std::size_t event_ = 0;         // and the one being applied
+  Prefaulter prefaulter_;
   History history_;
   internal::TextTable<TextList> values_{&history_.values};
   std::optional<ParseError> error_;

@@ -38,7 +38,14 @@ enum class Outcome : std::uint8_t {
   kInfo,  // unknown: may take effect at any time after invocation, or never
 };
 
-// 64 bytes, without padding (a history of 10M operations holds 10M of them).
+// Line numbers are kept in 32 bits; a longer input is refused (at hundreds of gigabytes),
+// at its first event past the limit, with this message.
+inline constexpr std::uint64_t kMaxLine = std::numeric_limits<std::uint32_t>::max();
+inline constexpr std::string_view kTooManyLines =
+    "more than 4294967295 lines: the checker numbers lines in 32 bits";
+
+// 48 bytes, without padding (a history of 10M operations holds 10M of them, and on the
+// checker's machine every fresh megabyte costs milliseconds: docs/CHECKER.md, "Speed").
 struct Operation {
   OpType type = OpType::kRead;
   Outcome outcome = Outcome::kInfo;
@@ -47,20 +54,33 @@ struct Operation {
   std::uint32_t process = 0;
   std::int64_t invoke_time = 0;
   std::int64_t complete_time = kNever;  // kNever unless ok or fail
-  std::int64_t info_time = kNever;      // when an `info` completion was recorded
-  std::uint64_t invoke_line = 0;        // 1-based line numbers in the input
-  std::uint64_t complete_line = 0;      // 0 when it never completed
-  ValueId value = kNoValue;             // write: written; read: read (when ok); cas: new
-  ValueId expected = kNoValue;          // cas: the value compared against
+  // With has_version (ok operations only): the version reported. An `info` completion keeps
+  // its time here instead (info_time()): an operation has one or the other.
   std::uint64_t version = 0;
+  std::uint32_t invoke_line = 0;    // 1-based line numbers in the input (at most kMaxLine)
+  std::uint32_t complete_line = 0;  // 0 when it never completed
+  ValueId value = kNoValue;         // write: written; read: read (when ok); cas: new
+  ValueId expected = kNoValue;      // cas: the value compared against
 
   // Real-time precedence: this op completed before `other` was invoked.
   bool Precedes(const Operation& other) const { return complete_time < other.invoke_time; }
   // The line that best names this operation (its completion if any).
   std::uint64_t line() const { return complete_line ? complete_line : invoke_line; }
+  // When an `info` completion was recorded; kNever without one.
+  std::int64_t info_time() const {
+    return outcome == Outcome::kInfo && complete_line != 0 ? static_cast<std::int64_t>(version)
+                                                           : kNever;
+  }
+  // Records an `info` completion at `line` and `time`.
+  void CompleteInfo(std::uint64_t line, std::int64_t time) {
+    outcome = Outcome::kInfo;
+    complete_line = static_cast<std::uint32_t>(line);
+    has_version = false;
+    version = static_cast<std::uint64_t>(time);
+  }
 };
 
-static_assert(sizeof(Operation) == 64);
+static_assert(sizeof(Operation) == 48);
 
 struct TokenHistory {
   std::string token;

@@ -74,6 +74,10 @@ class TextTable {
   explicit TextTable(Texts* texts);
   // The id of `text` (whose HashText is `hash`), added at the end when new.
   std::uint32_t Intern(std::string_view text, std::uint64_t hash);
+  // Asks the cache for the slot a text of hash `hash` probes first (a hint).
+  void Prefetch(std::uint64_t hash) const {
+    __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
   // Makes room for `n` texts of `bytes` in all without growing again.
   void Reserve(std::size_t n, std::size_t bytes);
 
@@ -81,8 +85,10 @@ class TextTable {
   void Rehash(std::size_t slots);
 
   Texts* texts_;
-  std::vector<std::uint64_t> slots_;   // 0: empty; else (hash tag << 32) | (id + 1)
-  std::vector<std::uint64_t> hashes_;  // the hash of each text, for growing
+  // 0: empty; else (hash tag << 32) | (id + 1). Growing hashes the texts again rather than
+  // keeping every hash (8 bytes a text, 40 MB on 10M operations): a table sized ahead
+  // (Reserve) does not grow.
+  std::vector<std::uint64_t> slots_;
 };
 
 }  // namespace checker::internal

@@ -29,6 +29,7 @@ ValueId HistoryBuilder::Intern(const std::string& canonical) {
 
 std::string HistoryBuilder::Invoke(std::uint64_t process, std::string_view token, OpType type,
                                    ValueId value, ValueId expected, std::uint64_t line) {
+  if (line > kMaxLine) return std::string(kTooManyLines);
   if (process > std::numeric_limits<std::uint32_t>::max()) {
     return fmt::format("process {} out of range 0..{}", process,
                        std::numeric_limits<std::uint32_t>::max());
@@ -47,7 +48,7 @@ std::string HistoryBuilder::Invoke(std::uint64_t process, std::string_view token
   op.type = type;
   op.process = static_cast<std::uint32_t>(process);
   op.invoke_time = ++time_;
-  op.invoke_line = line;
+  op.invoke_line = static_cast<std::uint32_t>(line);
   op.value = type == OpType::kRead ? kNoValue : value;
   op.expected = expected;
   t.ops.push_back(op);
@@ -65,6 +66,7 @@ bool HistoryBuilder::Outstanding(std::uint64_t process, OpType* type) const {
 
 std::string HistoryBuilder::Complete(std::uint64_t process, OpType type, Outcome outcome,
                                      ValueId value, bool cas_failed, std::uint64_t line) {
+  if (line > kMaxLine) return std::string(kTooManyLines);
   auto it = outstanding_.find(process);
   if (it == outstanding_.end()) {
     return fmt::format("a completion of process {}, which has no operation outstanding", process);
@@ -77,12 +79,12 @@ std::string HistoryBuilder::Complete(std::uint64_t process, OpType type, Outcome
   outstanding_.erase(it);
   ++history_.events;
   ++time_;
-  op.outcome = outcome;
-  op.complete_line = line;
   if (outcome == Outcome::kInfo) {
-    op.info_time = time_;
+    op.CompleteInfo(line, time_);
     return "";
   }
+  op.outcome = outcome;
+  op.complete_line = static_cast<std::uint32_t>(line);
   op.complete_time = time_;
   op.cas_failed = cas_failed;
   if (outcome == Outcome::kOk && type == OpType::kRead) op.value = value;

@@ -145,7 +145,7 @@ Clock FindClock(const History& history, const HtmlExtras& extras, std::size_t ke
     for (const Operation& op : th.ops) {
       see(op.invoke_time);
       see(op.complete_time);
-      see(op.info_time);
+      see(op.info_time());
     }
   }
   for (std::size_t i = 0; i < kept_messages; ++i) see(extras.messages[i].sent_ns);
@@ -264,7 +264,7 @@ void WriteOp(JsonWriter& w, const PageInput& in, const Operation& op, bool bad) 
       .Field("out", OutcomeName(op))
       .Field("inv", in.clock.Rel(op.invoke_time));
   if (op.outcome == Outcome::kInfo) {
-    if (op.complete_line != 0) w.Field("end", in.clock.Rel(op.info_time));
+    if (op.complete_line != 0) w.Field("end", in.clock.Rel(op.info_time()));
   } else {
     w.Field("end", in.clock.Rel(op.complete_time));
   }
@@ -279,7 +279,7 @@ void WriteOp(JsonWriter& w, const PageInput& in, const Operation& op, bool bad) 
   if (bad) w.Field("bad", true);
   if (!in.lines.empty()) {
     w.Key("raw").BeginArray();
-    for (std::uint64_t n : {op.invoke_line, op.complete_line}) {
+    for (const std::uint64_t n : {op.invoke_line, op.complete_line}) {
       if (n != 0 && n < in.lines.size()) w.String(Truncated(in.lines[n], 600));
     }
     w.EndArray();

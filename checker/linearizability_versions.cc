@@ -21,12 +21,12 @@ using lin_detail::WritesByVersion;
 bool VersionsApply(const TokenHistory& token) {
   std::size_t writes = 0;
   for (const Operation& op : token.ops) writes += op.type == OpType::kWrite ? 1 : 0;
-  WritesByVersion write_versions(writes);
+  WritesByVersion write_versions(token.ops, writes);
   for (const Operation& op : token.ops) {
     if (op.type == OpType::kCas) return false;
     if (op.outcome != Outcome::kOk) continue;
     if (!op.has_version) return false;
-    if (op.type == OpType::kWrite && write_versions.Insert(op.version, &op)) return false;
+    if (op.type == OpType::kWrite && write_versions.Insert(op)) return false;
   }
   return true;
 }
@@ -168,13 +168,16 @@ Relabelled RelabelByVersions(const History& history, const TokenHistory& token) 
   return out;
 }
 
+// The operations the version order is about: ok, with a version.
+bool Versioned(const Operation& op) { return op.outcome == Outcome::kOk && op.has_version; }
+
 // Each read of version v returned the value written with v, and that write started before
-// the read finished (`ops`: the ok operations with a version, in invocation order).
+// the read finished (the versioned reads in invocation order).
 std::optional<TokenVerdict> CheckReadVersions(const History& history, const TokenHistory& token,
-                                              const std::vector<const Operation*>& ops,
                                               const WritesByVersion& write_of_version) {
-  for (const Operation* op : ops) {
-    if (op->type != OpType::kRead) continue;
+  for (const Operation& r : token.ops) {
+    if (r.type != OpType::kRead || !Versioned(r)) continue;
+    const Operation* op = &r;
     if (op->version == 0 && op->value != kInitialValue) {
       return Violation(token, Rule::kValueNeverWritten,
                        fmt::format("the read at line {} returned version 0 with {}, but version 0 "
@@ -204,23 +207,22 @@ std::optional<TokenVerdict> CheckReadVersions(const History& history, const Toke
 }
 
 // No operation that started after another finished has a smaller version, nor a write an
-// equal one (`ops`: the ok operations with a version, in invocation order).
-std::optional<TokenVerdict> CheckVersionsFollowRealTime(const TokenHistory& token,
-                                                        const std::vector<const Operation*>& ops) {
-  // Sweep in invocation order (the order of `ops`, as the input had it) over the operations
-  // in completion order (as the input had it too): both orders come from the file.
-  std::vector<const Operation*> by_end;
-  by_end.reserve(ops.size());
-  for (std::uint32_t i : token.completed) {
-    const Operation& op = token.ops[i];
-    if (op.outcome == Outcome::kOk && op.has_version) by_end.push_back(&op);
-  }
-  const std::vector<const Operation*>& by_start = ops;
+// equal one (among the versioned operations).
+std::optional<TokenVerdict> CheckVersionsFollowRealTime(const TokenHistory& token) {
+  // Sweep in invocation order (the order of token.ops, as the input had it) over the
+  // operations in completion order (token.completed, as the input had it too). Both are
+  // walked in place: lists of the versioned operations would be fresh memory, 16 bytes an
+  // operation.
   const Operation* max_op = nullptr;
   std::size_t e = 0;
-  for (const Operation* b : by_start) {
-    while (e < by_end.size() && by_end[e]->complete_time < b->invoke_time) {
-      const Operation* a = by_end[e++];
+  const std::vector<std::uint32_t>& by_end = token.completed;
+  for (const Operation& start : token.ops) {
+    if (!Versioned(start)) continue;
+    const Operation* b = &start;
+    for (; e < by_end.size(); ++e) {
+      const Operation* a = &token.ops[by_end[e]];
+      if (!Versioned(*a)) continue;
+      if (a->complete_time >= b->invoke_time) break;
       // Prefer a write as the witness on ties: "stale read" names the cause most plainly.
       if (!max_op || a->version > max_op->version ||
           (a->version == max_op->version && a->type == OpType::kWrite)) {
@@ -258,34 +260,27 @@ TokenVerdict CheckByVersions(const History& history, const TokenHistory& token) 
 
 TokenVerdict CheckVersions(const History& history, const TokenHistory& token) {
   TokenVerdict result = Ok(token);
-  std::vector<const Operation*> ops;
   std::size_t versioned = 0, versioned_writes = 0;
   for (const Operation& op : token.ops) {
-    if (op.outcome != Outcome::kOk || !op.has_version) continue;
+    if (!Versioned(op)) continue;
     ++versioned;
     versioned_writes += op.type == OpType::kWrite ? 1 : 0;
   }
-  ops.reserve(versioned);
-  WritesByVersion write_of_version(versioned_writes);
+  WritesByVersion write_of_version(token.ops, versioned_writes);
   for (const Operation& op : token.ops) {
-    if (op.outcome != Outcome::kOk || !op.has_version) continue;
-    ops.push_back(&op);
-    if (op.type == OpType::kWrite) {
-      if (const Operation* first = write_of_version.Insert(op.version, &op)) {
-        return Violation(token, Rule::kWriteOrder,
-                         fmt::format("the writes at lines {} and {} both got version {}",
-                                     first->line(), op.line(), op.version),
-                         {first, &op});
-      }
+    if (op.type != OpType::kWrite || !Versioned(op)) continue;
+    if (const Operation* first = write_of_version.Insert(op)) {
+      return Violation(token, Rule::kWriteOrder,
+                       fmt::format("the writes at lines {} and {} both got version {}",
+                                   first->line(), op.line(), op.version),
+                       {first, &op});
     }
   }
-  if (ops.empty()) return result;
+  if (versioned == 0) return result;
   result.version_checked = true;
 
-  if (auto bad = CheckReadVersions(history, token, ops, write_of_version)) {
-    return *std::move(bad);
-  }
-  if (auto bad = CheckVersionsFollowRealTime(token, ops)) return *std::move(bad);
+  if (auto bad = CheckReadVersions(history, token, write_of_version)) return *std::move(bad);
+  if (auto bad = CheckVersionsFollowRealTime(token)) return *std::move(bad);
   return result;
 }
 

@@ -17,32 +17,54 @@ using lin_detail::Ok;
 using lin_detail::ValueSlots;
 using lin_detail::Violation;
 
+// One value's cluster: 40 bytes (operations named by their index in the token, 4 bytes
+// instead of a pointer's 8: a cluster per written value makes this the check's biggest
+// array, and fresh memory costs a page fault per 2 MiB; docs/CHECKER.md, "Speed").
 struct Cluster {
-  ValueId value = kInitialValue;
-  bool read = false;                 // some ok read returned the value
-  bool unfinished_write = false;     // write->outcome is kInfo
-  const Operation* write = nullptr;  // nullptr: the initial value's virtual write
-  // write->invoke_time (kBeforeEverything without a write): kept here, so the reads'
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};  // no operation
+
+  // The write's invoke_time (kBeforeEverything without a write): kept here, so the reads'
   // checks do not load the write (a cache miss each on a big token).
   std::int64_t write_invoke = kBeforeEverything;
   // Zone ends: the earliest completion and the latest invocation, with their operations.
   std::int64_t min_end = kNever;
-  const Operation* min_end_op = nullptr;
   std::int64_t max_start = kBeforeEverything;
-  const Operation* max_start_op = nullptr;
+  std::uint32_t write = kNone;  // kNone: the initial value's virtual write
+  std::uint32_t min_end_op = kNone;
+  std::uint32_t max_start_op = kNone;
+  bool read = false;              // some ok read returned the value
+  bool unfinished_write = false;  // the write's outcome is kInfo
 
-  void Add(const Operation* op, std::int64_t start, std::int64_t end) {
-    if (end < min_end || (end == min_end && !min_end_op)) {
+  void Add(std::uint32_t op, std::int64_t start, std::int64_t end) {
+    if (end < min_end || (end == min_end && min_end_op == kNone)) {
       min_end = end;
       min_end_op = op;
     }
-    if (start > max_start || (start == max_start && !max_start_op)) {
+    if (start > max_start || (start == max_start && max_start_op == kNone)) {
       max_start = start;
       max_start_op = op;
     }
   }
   bool forward() const { return min_end < max_start; }
 };
+
+static_assert(sizeof(Cluster) == 40);
+
+// A cluster as a violation's message names it: its zone's end operations and its value.
+struct Named {
+  const Operation* min_end;
+  const Operation* max_start;
+  std::string value;
+};
+
+Named Name(const History& history, const TokenHistory& token, const Cluster& c) {
+  const auto op = [&token](std::uint32_t i) {
+    return i == Cluster::kNone ? nullptr : &token.ops[i];
+  };
+  return {
+      op(c.min_end_op), op(c.max_start_op),
+      history.DescribeValue(c.write == Cluster::kNone ? kInitialValue : token.ops[c.write].value)};
+}
 
 // Names the rule when operation `late` (of the value `late_value`) had to take effect
 // after `early`, an operation of another value that itself had to come later.
@@ -65,7 +87,7 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
   for (const Operation& op : token.ops) writes += op.type == OpType::kWrite ? 1 : 0;
   clusters->reserve(writes + 1);
   clusters->assign(1, Cluster{});  // [0]: the initial value
-  (*clusters)[0].Add(nullptr, kBeforeEverything, kBeforeEverything);
+  (*clusters)[0].Add(Cluster::kNone, kBeforeEverything, kBeforeEverything);
   // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
   // write wrote.
   ValueSlots cluster_of(history.values.size());
@@ -79,13 +101,12 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
       continue;
     }
     cluster_of.Set(op.value, static_cast<std::int32_t>(clusters->size()));
-    Cluster c;
-    c.value = op.value;
-    c.write = &op;
+    const auto index = static_cast<std::uint32_t>(&op - token.ops.data());
+    Cluster& c = clusters->emplace_back();
+    c.write = index;
     c.write_invoke = op.invoke_time;
     c.unfinished_write = op.outcome == Outcome::kInfo;
-    c.Add(&op, op.invoke_time, op.complete_time);  // kNever for an info write
-    clusters->push_back(c);
+    c.Add(index, op.invoke_time, op.complete_time);  // kNever for an info write
   }
   for (const Operation& op : token.ops) {
     if (op.type != OpType::kRead || op.outcome != Outcome::kOk) continue;
@@ -106,14 +127,15 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
     }
     Cluster& c = (*clusters)[static_cast<std::size_t>(slot)];
     if (op.complete_time < c.write_invoke) {
-      return Violation(token, Rule::kReadFromFuture,
-                       fmt::format("the read at line {} returned {}, but the write of that value "
-                                   "at line {} started after the read had finished",
-                                   op.line(), history.DescribeValue(op.value), c.write->line()),
-                       {&op, c.write});
+      return Violation(
+          token, Rule::kReadFromFuture,
+          fmt::format("the read at line {} returned {}, but the write of that value "
+                      "at line {} started after the read had finished",
+                      op.line(), history.DescribeValue(op.value), token.ops[c.write].line()),
+          {&op, &token.ops[c.write]});
     }
     c.read = true;
-    c.Add(&op, op.invoke_time, op.complete_time);
+    c.Add(static_cast<std::uint32_t>(&op - token.ops.data()), op.invoke_time, op.complete_time);
   }
   return std::nullopt;
 }
@@ -130,18 +152,16 @@ std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
       // b's earliest-finishing op finished before a's latest-starting op started, and a's
       // earliest-finishing op finished before b's latest-starting op started: each value
       // would have to come after the other.
-      const Rule rule = ClassifyOrder(b.min_end_op, a.max_start_op);
+      const Named an = Name(history, token, a);
+      const Named bn = Name(history, token, b);
       return Violation(
-          token, rule,
+          token, ClassifyOrder(bn.min_end, an.max_start),
           fmt::format("{} ({}) started after {} ({}) had finished, so {} came after {}; but {} "
                       "({}) started after {} ({}) had finished, so {} came after {}",
-                      Describe(a.max_start_op), history.DescribeValue(a.value),
-                      Describe(b.min_end_op), history.DescribeValue(b.value),
-                      history.DescribeValue(a.value), history.DescribeValue(b.value),
-                      Describe(b.max_start_op), history.DescribeValue(b.value),
-                      Describe(a.min_end_op), history.DescribeValue(a.value),
-                      history.DescribeValue(b.value), history.DescribeValue(a.value)),
-          {a.min_end_op, a.max_start_op, b.min_end_op, b.max_start_op});
+                      Describe(an.max_start), an.value, Describe(bn.min_end), bn.value, an.value,
+                      bn.value, Describe(bn.max_start), bn.value, Describe(an.min_end), an.value,
+                      bn.value, an.value),
+          {an.min_end, an.max_start, bn.min_end, bn.max_start});
     }
   }
   return std::nullopt;
@@ -161,20 +181,19 @@ std::optional<TokenVerdict> CheckBackwardZonesOutside(const History& history,
     if (it == forward.begin()) continue;
     const Cluster& f = **(it - 1);
     if (b.min_end < f.max_start) {
-      const Rule rule = ClassifyOrder(b.min_end_op, f.max_start_op);
-      const bool f_read = f.max_start_op && f.max_start_op->type == OpType::kRead;
+      const Named fn = Name(history, token, f);
+      const Named bn = Name(history, token, b);
+      const bool f_read = fn.max_start && fn.max_start->type == OpType::kRead;
       return Violation(
-          token, rule,
+          token, ClassifyOrder(bn.min_end, fn.max_start),
           fmt::format("{} {} {} although {} ({}) had finished before it started, and {} came "
                       "after {} ({})",
-                      Describe(f.max_start_op), f_read ? "returned" : "wrote",
-                      history.DescribeValue(f.value), Describe(b.min_end_op),
-                      history.DescribeValue(b.value), history.DescribeValue(b.value),
-                      history.DescribeValue(f.value),
-                      f.min_end_op ? fmt::format("{} finished before {} started",
-                                                 Describe(f.min_end_op), Describe(b.max_start_op))
-                                   : std::string("every written value comes after it")),
-          {f.min_end_op, f.max_start_op, b.min_end_op, b.max_start_op});
+                      Describe(fn.max_start), f_read ? "returned" : "wrote", fn.value,
+                      Describe(bn.min_end), bn.value, bn.value, fn.value,
+                      fn.min_end ? fmt::format("{} finished before {} started",
+                                               Describe(fn.min_end), Describe(bn.max_start))
+                                 : std::string("every written value comes after it")),
+          {fn.min_end, fn.max_start, bn.min_end, bn.max_start});
     }
   }
   return std::nullopt;

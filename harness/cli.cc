@@ -247,12 +247,17 @@ CLI::Option* AddJson(CLI::App& app, bool* json) {
   return app.add_flag("--json", *json, "print one JSON object per result");
 }
 
-void RunWithHugePages(char** argv, const char* skip_variable) {
+void RunWithHugePages(char** argv, const char* skip_variable,
+                      std::span<const char* const> more_tunables) {
   if (std::getenv(skip_variable) != nullptr) return;
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   std::string value = tunables ? tunables : "";
   if (value.find("glibc.malloc.hugetlb=") != std::string::npos) return;
   value += value.empty() ? "glibc.malloc.hugetlb=1" : ":glibc.malloc.hugetlb=1";
+  for (const char* tunable : more_tunables) {
+    const std::string_view name(tunable, std::string_view(tunable).find('=') + 1);
+    if (value.find(name) == std::string::npos) value += ':' + std::string(tunable);
+  }
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   // Whatever glibc does with the variable, this process does not come back here.
   if (::setenv(skip_variable, "0", 1) != 0) return;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,11 @@ std::string Version(std::string_view program);
 // tunable glibc.malloc.hugetlb=1 only when a process starts, hence the second start. Nothing
 // happens when `skip_variable` is set in the environment (the second start sets it to 0;
 // a user sets it to 1 to keep small pages) or GLIBC_TUNABLES names the tunable already; a
-// failed exec goes on as is. Call it first thing in main, with main's argv.
-void RunWithHugePages(char** argv, const char* skip_variable);
+// failed exec goes on as is. `more_tunables` ("glibc.malloc.NAME=VALUE") are set for the
+// second start too, each unless GLIBC_TUNABLES names it already. Call it first thing in
+// main, with main's argv.
+void RunWithHugePages(char** argv, const char* skip_variable,
+                      std::span<const char* const> more_tunables = {});
 
 // A CLI::App with the shared settings: its name and description, --version, global options
 // accepted after a subcommand too (fallthrough), the exit codes in the footer ("exit: ...").
