@@ -10,7 +10,10 @@
 // completion (a write sets the register and the next version, a read returns the current
 // value). --info-permille leaves that share of operations with an unknown outcome (a write
 // that then takes effect or not, at random); --stale-reads K replaces K reads' values with
-// an older value, which the checker must flag. --values K draws every written value from K
+// the value before the token's last write: a violation the checker must flag when that
+// write completed before the read was invoked, but legal when the two overlapped (with many
+// processes they often do: such a history may still be linearizable). --values K draws
+// every written value from K
 // names (values repeat, as create and drop make them); --no-versions leaves versions out
 // (as a tool that does not see them would), so repeated values go to the checker's search.
 #include <cstdio>
@@ -53,8 +56,9 @@ int main(int argc, char** argv) {
                            "share of operations left with an unknown outcome (a write then "
                            "takes effect or not, at random)");
   tokenapp::cli::AddNumber(app, "--stale-reads", &stale, 0, 1'000'000'000,
-                           "replace up to K reads' values with an older value (the checker "
-                           "must flag them)");
+                           "replace up to K reads' values with the value before the last "
+                           "write (a violation when that write completed before the read "
+                           "began; legal when they overlapped)");
   tokenapp::cli::AddNumber(app, "--values", &distinct_values, 1, 1'000'000'000,
                            "written values repeat, drawn from K names (as create and drop make "
                            "them; default: every write its own value)");
