@@ -91,6 +91,10 @@ TEST(Cli, HelpForEveryCommand) {
   EXPECT_EQ(fuzz.exit_code, 0) << fuzz.err;
   EXPECT_THAT(fuzz.out, HasSubstr("--time-limit"));
   EXPECT_THAT(fuzz.out, HasSubstr("--shard"));
+  const ToolRun explore = RunTool("tokensim", {"explore", "--help"});
+  EXPECT_EQ(explore.exit_code, 0) << explore.err;
+  EXPECT_THAT(explore.out, HasSubstr("--keep-dead"));
+  EXPECT_THAT(explore.out, HasSubstr("--max-memory"));
 }
 
 TEST(Cli, NumbersAreRangeChecked) {
@@ -118,6 +122,8 @@ TEST(Cli, NumbersAreRangeChecked) {
       {"tokensim", {"fuzz", "--cases", "0"}, "1..1000000000000"},
       {"tokensim", {"fuzz", "--time-limit", "-1"}, "--time-limit"},
       {"tokensim", {"fuzz", "--shard", "3/3"}, "0 <= K < N"},
+      {"tokensim", {"explore", "--max-memory", "0"}, "1..65536"},
+      {"tokensim", {"explore", "--max-memory", "65537"}, "1..65536"},
       {"histgen", {"--ops", "0"}, "1..1000000000"},
       {"histgen", {"--ops", "5", "--info-permille", "1001"}, "0..1000"},
   };
