@@ -206,8 +206,13 @@ bool Node::CountAnswer(const Message& m, Operation& op) {
 // request while the token catches up (a replica that may lack acknowledged values answers
 // nothing).
 bool Node::Drops(const Message& m) const {
-  return m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed ||
-         (tokens_[m.token].catching_up && IsRequestType(m.type));
+  return Silenced(m) || (tokens_[m.token].catching_up && IsRequestType(m.type));
+}
+
+// Not for this node, an unknown token, or one crashed here: for good within a process (a
+// crash mark is never taken back; the scheme never changes).
+bool Node::Silenced(const Message& m) const {
+  return m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed;
 }
 
 // Replica role: only members of the token's replica set talk to each other.
@@ -228,8 +233,7 @@ std::map<std::uint64_t, Node::Operation>::const_iterator Node::AnsweredOp(const 
 }
 
 bool Node::IgnoresForever(const Message& m) const {
-  // A crash mark is never taken back within a process; the scheme never changes.
-  if (m.to != self_ || m.token >= tokens_.size() || tokens_[m.token].crashed) return true;
+  if (Silenced(m)) return true;
   if (IsRequestType(m.type)) return RefusesRequest(m);
   // An answer. Under count-stale-acks a later operation of the token may count it.
   if (Is(Mutant::kCountStaleAcks)) return false;

@@ -274,6 +274,7 @@ class Node {
   void StartUpdatePhase(std::uint64_t op_id, Operation& op);
   // The shared tests of OnMessage and the questions above.
   bool Drops(const Message& m) const;
+  bool Silenced(const Message& m) const;
   bool RefusesRequest(const Message& m) const;
   bool AdoptsUpdate(const Message& m) const;
   // A replica's answer to request m (QueryReply or UpdateAck).

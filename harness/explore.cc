@@ -181,7 +181,6 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
   }
   const bool has_only = me.only_size > 0;
-  std::vector<std::uint64_t> only(sleep_end, only_end);
   Level& next = levels.back();
   const auto push = [&](const ExploreStep& t, const std::vector<std::uint64_t>& sleep,
                         const std::vector<std::uint64_t>* only_keys,
@@ -211,7 +210,7 @@ void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cu
     const ExploreStep& t = enabled[ti];
     const std::uint64_t key = keys[ti];
     if (asleep_here(key)) continue;
-    if (has_only && std::find(only.begin(), only.end(), key) == only.end()) continue;
+    if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
     const NodeIndex t_node = NodeOfStep(cur, t);
     State succ = cur;
     Apply(succ, t);
