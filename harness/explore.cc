@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -14,8 +17,7 @@
 namespace tokensim {
 namespace explore_detail {
 
-// The history so far as the simulator writes it, through the project's checker.
-std::optional<std::string> Explorer::CheckSafety(const State& s) {
+std::uint64_t Explorer::HistoryKey(const State& s) {
   StateHasher key;
   for (const OpRec& r : s.ops) {
     key.Add(static_cast<std::uint64_t>(r.status));
@@ -23,9 +25,24 @@ std::optional<std::string> Explorer::CheckSafety(const State& s) {
     key.Add(r.version);
     key.Add(r.value);
   }
-  auto [it, inserted] = verdicts_.try_emplace(key.low() ^ key.high());
-  if (!inserted) return it->second;
-  ++histories_checked_;
+  return key.low() ^ key.high();
+}
+
+std::optional<std::string> Explorer::Verdict(std::uint64_t key, const State& s) {
+  {
+    std::lock_guard<std::mutex> lock(verdicts_mutex_);
+    if (const auto it = verdicts_.find(key); it != verdicts_.end()) return it->second;
+  }
+  // Outside the lock: another thread may check the same history at the same time, and
+  // reaches the same verdict.
+  std::optional<std::string> v = CheckSafety(s);
+  std::lock_guard<std::mutex> lock(verdicts_mutex_);
+  verdicts_.try_emplace(key, v);
+  return v;
+}
+
+// The history so far as the simulator writes it, through the project's checker.
+std::optional<std::string> Explorer::CheckSafety(const State& s) const {
   std::vector<sim::HistoryEvent> events;
   std::vector<std::uint32_t> process_of(s.ops.size());
   for (std::uint32_t p = 0; p < c_.processes.size(); ++p) {
@@ -70,12 +87,10 @@ std::optional<std::string> Explorer::CheckSafety(const State& s) {
   if (report.overall == checker::Verdict::kViolation) {
     for (const checker::TokenVerdict& t : report.tokens) {
       if (t.verdict != checker::Verdict::kViolation) continue;
-      it->second =
-          fmt::format("token {}: {}: {}", t.token, checker::RuleName(t.rule), t.explanation);
-      break;
+      return fmt::format("token {}: {}: {}", t.token, checker::RuleName(t.rule), t.explanation);
     }
   }
-  return it->second;
+  return std::nullopt;
 }
 
 std::optional<std::string> Explorer::CheckLiveness(const State& s) const {
@@ -129,15 +144,17 @@ void Explorer::Finish(ExploreResult& r, std::vector<ExploreStep> path, const std
   r.counterexample = Counterexample(r.path, why, live, &r.trace);
 }
 
-const State& Explorer::Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i) {
-  if (made_.size() < levels.size()) made_.resize(levels.size());
-  Made& slot = made_[d];
+const State& Explorer::Materialize(std::vector<Made>& made, const std::vector<Level>& levels,
+                                   std::size_t d, std::size_t i) {
+  if (made.size() < levels.size()) made.resize(levels.size());
+  Made& slot = made[d];
   if (slot.index == i) return slot.state;
   if (d == 0) {
     slot.state = Initial();
   } else {
     const Entry& e = levels[d].entries[i];
-    State s = Materialize(levels, d - 1, e.parent);  // a copy: nodes are shared, not copied
+    // A copy: nodes are shared, not copied.
+    State s = Materialize(made, levels, d - 1, e.parent);
     Apply(s, e.step);
     slot.state = std::move(s);
   }
@@ -157,103 +174,183 @@ std::vector<ExploreStep> Explorer::PathTo(const std::vector<Level>& levels, std:
   return path;
 }
 
-// Takes from `cur` each of its `enabled` steps that is not asleep there (and, when it is
-// re-expanded, that it names): successors not visited yet, or visited with some of the
-// steps they would put to sleep awake, join `next`. Stops at a safety violation (in `r`).
-void Explorer::Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
-                      const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
-                      VisitedSet& visited, ExploreResult& r) {
-  const std::size_t d = levels.size() - 2;
-  const Entry& me = levels[d].entries[i];
-  const std::uint64_t* sleep_begin = levels[d].keys.data() + me.keys_begin;
-  const std::uint64_t* sleep_end = sleep_begin + me.sleep_size;
-  const std::uint64_t* only_end = sleep_end + me.only_size;
-  const auto asleep_here = [&](std::uint64_t key) {
-    return std::find(sleep_begin, sleep_end, key) != sleep_end;
-  };
-  // Steps asleep here and steps explored here: they sleep in a successor when
-  // independent of the step that made it.
+void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std::vector<Made>& made,
+                           Chunk& c) {
+  c.Clear();
   std::vector<std::pair<ExploreStep, NodeIndex>> done;
   std::vector<std::pair<ExploreStep, NodeIndex>> asleep;
   std::vector<std::uint64_t> keys;
-  for (const ExploreStep& t : enabled) {
-    keys.push_back(StepKey(cur, t, rename));
-    if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
-  }
-  const bool has_only = me.only_size > 0;
-  Level& next = levels.back();
-  const auto push = [&](const ExploreStep& t, const std::vector<std::uint64_t>& sleep,
-                        const std::vector<std::uint64_t>* only_keys,
-                        const std::vector<NodeIndex>& succ_rename) {
-    // Within --max-memory's range a level holds fewer than 2^31 entries.
-    TOKEN_ASSERT(i <= UINT32_MAX && sleep.size() <= UINT16_MAX &&
-                     (!only_keys || only_keys->size() <= UINT16_MAX),
-                 "an explorer level's entry fits its fields");
-    Entry e;
-    e.step = t;
-    e.parent = static_cast<std::uint32_t>(i);
-    e.keys_begin = next.keys.size();
-    if (succ_rename.size() <= 16) {
-      for (std::size_t n = 0; n < succ_rename.size(); ++n) {
-        e.rename |= std::uint64_t{succ_rename[n]} << (4 * n);
-      }
+  std::vector<NodeIndex> rename;
+  std::vector<NodeIndex> succ_rename;
+  for (std::size_t i = c.begin; i < c.end; ++i) {
+    const State& cur = Materialize(made, levels, d, i);
+    const std::vector<ExploreStep> enabled = Enabled(cur);
+    const Entry& me = levels[d].entries[i];
+    Parent& p = c.parents.emplace_back();
+    if (enabled.empty() && me.only_size == 0) {
+      p.terminal = true;
+      if (liveness_) p.liveness = CheckLiveness(cur);
     }
-    e.sleep_size = static_cast<std::uint16_t>(sleep.size());
-    next.keys.insert(next.keys.end(), sleep.begin(), sleep.end());
-    if (only_keys) {
-      e.only_size = static_cast<std::uint16_t>(only_keys->size());
-      next.keys.insert(next.keys.end(), only_keys->begin(), only_keys->end());
-    }
-    next.entries.push_back(e);
-  };
-  for (std::size_t ti = 0; ti < enabled.size(); ++ti) {
-    const ExploreStep& t = enabled[ti];
-    const std::uint64_t key = keys[ti];
-    if (asleep_here(key)) continue;
-    if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
-    const NodeIndex t_node = NodeOfStep(cur, t);
-    State succ = cur;
-    Apply(succ, t);
-    ++r.states;
-    std::vector<NodeIndex> succ_rename;
-    std::optional<Fp> print;
-    std::vector<std::uint64_t> sleep;
-    if (c_.sleep_sets) {
-      print = Fingerprint(succ, &succ_rename);
-      for (const auto* list : {&asleep, &done}) {
-        for (const auto& [u, n] : *list) {
-          if (Independent(u, n, t, t_node)) sleep.push_back(StepKey(succ, u, succ_rename));
-        }
-      }
-      done.emplace_back(t, t_node);
-    }
-    if (succ.completed) {
-      if (auto why = CheckSafety(succ)) {
-        r.unique = visited.size();
-        std::vector<ExploreStep> path = PathTo(levels, d, i);
-        path.push_back(t);
-        Finish(r, std::move(path), *why, false);
-        return;
-      }
-    }
-    const Fp fp = print ? *print : Fingerprint(succ, &succ_rename);
-    const auto [slot, inserted] = visited.Insert(fp);
-    if (inserted) {
-      if (!sleep.empty()) visited.SetSleep(slot, sleep);
-      push(t, sleep, nullptr, succ_rename);
+    if (c_.max_depth && d >= c_.max_depth) {
+      p.bounded = true;
+      p.cut = !enabled.empty();  // its successors lie beyond the depth bound
+      p.succ_end = static_cast<std::uint32_t>(c.succs.size());
       continue;
     }
-    if (!c_.sleep_sets || visited.Sleep(slot).empty()) continue;
-    // Reached again: the steps asleep before but awake now must be taken from it too.
-    std::vector<std::uint64_t> woken;
-    std::vector<std::uint64_t> still;
-    for (const std::uint64_t k : visited.Sleep(slot)) {
-      (std::find(sleep.begin(), sleep.end(), k) == sleep.end() ? woken : still).push_back(k);
+    // Its canonical renaming, as its entry keeps it (the initial state's is made here).
+    rename.clear();
+    if (c_.sleep_sets && !groups_.empty() && !enabled.empty()) {
+      if (d == 0 || cur.nodes.size() > 16) {
+        Fingerprint(cur, &rename);
+      } else {
+        for (std::size_t n = 0; n < cur.nodes.size(); ++n) {
+          rename.push_back(static_cast<NodeIndex>((me.rename >> (4 * n)) & 15));
+        }
+      }
     }
-    if (woken.empty()) continue;
-    visited.SetSleep(slot, still);
-    push(t, still, &woken, succ_rename);
+    // Takes from `cur` each of its enabled steps that is not asleep there (and, when it
+    // is re-expanded, that it names). Steps asleep here and steps explored here sleep in
+    // a successor when independent of the step that made it.
+    const std::uint64_t* sleep_begin = levels[d].keys.data() + me.keys_begin;
+    const std::uint64_t* sleep_end = sleep_begin + me.sleep_size;
+    const std::uint64_t* only_end = sleep_end + me.only_size;
+    const auto asleep_here = [&](std::uint64_t key) {
+      return std::find(sleep_begin, sleep_end, key) != sleep_end;
+    };
+    done.clear();
+    asleep.clear();
+    keys.clear();
+    for (const ExploreStep& t : enabled) {
+      keys.push_back(StepKey(cur, t, rename));
+      if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
+    }
+    const bool has_only = me.only_size > 0;
+    for (std::size_t ti = 0; ti < enabled.size(); ++ti) {
+      const ExploreStep& t = enabled[ti];
+      const std::uint64_t key = keys[ti];
+      if (asleep_here(key)) continue;
+      if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
+      const NodeIndex t_node = NodeOfStep(cur, t);
+      State succ = cur;
+      Apply(succ, t);
+      Successor& out = c.succs.emplace_back();
+      out.step = t;
+      out.fp = Fingerprint(succ, &succ_rename);
+      if (succ_rename.size() <= 16) {
+        for (std::size_t n = 0; n < succ_rename.size(); ++n) {
+          out.rename |= std::uint64_t{succ_rename[n]} << (4 * n);
+        }
+      }
+      out.sleep_begin = static_cast<std::uint32_t>(c.keys.size());
+      if (c_.sleep_sets) {
+        for (const auto* list : {&asleep, &done}) {
+          for (const auto& [u, n] : *list) {
+            if (Independent(u, n, t, t_node)) c.keys.push_back(StepKey(succ, u, succ_rename));
+          }
+        }
+        done.emplace_back(t, t_node);
+      }
+      out.sleep_size = static_cast<std::uint32_t>(c.keys.size() - out.sleep_begin);
+      if (succ.completed) {
+        out.checked = true;
+        out.history = HistoryKey(succ);
+        if (auto why = Verdict(out.history, succ)) {
+          out.violation = static_cast<std::int32_t>(c.violations.size());
+          c.violations.push_back(std::move(*why));
+        }
+      }
+    }
+    p.succ_end = static_cast<std::uint32_t>(c.succs.size());
   }
+}
+
+bool Explorer::Merge(std::vector<Level>& levels, std::size_t d, const Chunk& c, VisitedSet& visited,
+                     ExploreResult& r, bool& cut) {
+  Level& next = levels.back();
+  const auto push = [&](std::size_t parent, const Successor& s,
+                        std::span<const std::uint64_t> sleep, std::span<const std::uint64_t> only) {
+    // Within --max-memory's range a level holds fewer than 2^31 entries.
+    TOKEN_ASSERT(parent <= UINT32_MAX && sleep.size() <= UINT16_MAX && only.size() <= UINT16_MAX,
+                 "an explorer level's entry fits its fields");
+    Entry e;
+    e.step = s.step;
+    e.parent = static_cast<std::uint32_t>(parent);
+    e.keys_begin = next.keys.size();
+    e.rename = s.rename;
+    e.sleep_size = static_cast<std::uint16_t>(sleep.size());
+    e.only_size = static_cast<std::uint16_t>(only.size());
+    next.keys.insert(next.keys.end(), sleep.begin(), sleep.end());
+    next.keys.insert(next.keys.end(), only.begin(), only.end());
+    next.entries.push_back(e);
+  };
+  std::vector<std::uint64_t> woken;
+  std::vector<std::uint64_t> still;
+  std::uint32_t si = 0;
+  for (std::size_t k = 0; k < c.parents.size(); ++k) {
+    const std::size_t i = c.begin + k;
+    const Parent& p = c.parents[k];
+    if (p.terminal) ++r.terminal;
+    if (p.liveness) {
+      pending_ = Pending{PathTo(levels, d, i), *p.liveness, true};
+      return false;
+    }
+    cut = cut || p.cut;
+    for (; si < p.succ_end; ++si) {
+      const Successor& s = c.succs[si];
+      ++r.states;
+      if (s.checked && counted_.insert(s.history).second) ++histories_checked_;
+      if (s.violation >= 0) {
+        r.unique = visited.size();
+        std::vector<ExploreStep> path = PathTo(levels, d, i);
+        path.push_back(s.step);
+        pending_ =
+            Pending{std::move(path), c.violations[static_cast<std::size_t>(s.violation)], false};
+        return false;
+      }
+      const std::span<const std::uint64_t> sleep(c.keys.data() + s.sleep_begin, s.sleep_size);
+      const auto [slot, inserted] = visited.Insert(s.fp);
+      if (inserted) {
+        if (!sleep.empty()) visited.SetSleep(slot, {sleep.begin(), sleep.end()});
+        push(i, s, sleep, {});
+        continue;
+      }
+      if (!c_.sleep_sets || visited.Sleep(slot).empty()) continue;
+      // Reached again: the steps asleep before but awake now must be taken from it too.
+      woken.clear();
+      still.clear();
+      for (const std::uint64_t key : visited.Sleep(slot)) {
+        (std::find(sleep.begin(), sleep.end(), key) == sleep.end() ? woken : still).push_back(key);
+      }
+      if (woken.empty()) continue;
+      visited.SetSleep(slot, still);
+      push(i, s, still, woken);
+    }
+    if (p.bounded) continue;
+    r.unique = visited.size();
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::size_t frontier = next.entries.size();
+    if (c_.progress && now - last_progress_ >= 1.0) {
+      last_progress_ = now;
+      c_.progress(
+          ExploreProgress{r.states, r.unique, d, levels[d].entries.size() - i - 1 + frontier, now});
+    }
+    // The levels' memory: checked every 4096 states (it only grows).
+    if ((i & 4095) == 0) {
+      levels_bytes_ = 0;
+      for (const Level& l : levels) {
+        levels_bytes_ +=
+            l.entries.capacity() * sizeof(Entry) + l.keys.capacity() * sizeof(std::uint64_t);
+      }
+    }
+    if (std::string bound =
+            BoundReached(visited.size(), frontier, visited.bytes() + levels_bytes_, now);
+        !bound.empty()) {
+      r.stopped_by = std::move(bound);
+      return false;
+    }
+  }
+  return true;
 }
 
 // The bound the search has reached ("" while none), checked after each state it expands.
@@ -275,9 +372,8 @@ std::string Explorer::BoundReached(std::size_t unique, std::size_t next, std::si
 }
 
 ExploreResult Explorer::Run() {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  start_ = std::chrono::steady_clock::now();
+  last_progress_ = 0;
   ExploreResult r;
   r.liveness_checked = liveness_;
   VisitedSet visited;
@@ -289,76 +385,94 @@ ExploreResult Explorer::Run() {
     std::vector<NodeIndex> rename;
     visited.Insert(Fingerprint(Initial(), &rename));
   }
-  auto last_progress = elapsed();
-  std::size_t levels_bytes = 0;
+  const std::size_t threads = std::max<std::size_t>(1, c_.threads);
+  // Each thread's states, made along their paths (Materialize).
+  std::vector<std::vector<Made>> made(threads);
   bool cut = false;
   for (std::uint64_t depth = 0; !levels.back().entries.empty(); ++depth) {
     r.depth = depth;
     const std::size_t size = levels[depth].entries.size();
     r.max_frontier = std::max<std::uint64_t>(r.max_frontier, size);
     levels.emplace_back();
-    for (std::size_t fi = 0; fi < size; ++fi) {
-      const State& cur = Materialize(levels, depth, fi);
-      const std::vector<ExploreStep> enabled = Enabled(cur);
-      if (enabled.empty() && levels[depth].entries[fi].only_size == 0) {
-        ++r.terminal;
-        if (liveness_) {
-          if (auto why = CheckLiveness(cur)) {
-            Finish(r, PathTo(levels, depth, fi), *why, true);
-            break;
-          }
-        }
-      }
-      if (c_.max_depth && depth >= c_.max_depth) {
-        cut = cut || !enabled.empty();  // its successors lie beyond the depth bound
-        continue;
-      }
-      // Its canonical renaming, as its entry keeps it (the initial state's is made here).
-      std::vector<NodeIndex> rename;
-      if (c_.sleep_sets && !groups_.empty() && !enabled.empty()) {
-        if (depth == 0 || cur.nodes.size() > 16) {
-          Fingerprint(cur, &rename);
-        } else {
-          const std::uint64_t packed = levels[depth].entries[fi].rename;
-          for (std::size_t n = 0; n < cur.nodes.size(); ++n) {
-            rename.push_back(static_cast<NodeIndex>((packed >> (4 * n)) & 15));
-          }
-        }
-      }
-      Expand(levels, fi, cur, rename, enabled, visited, r);
-      if (r.verdict != ExploreResult::Verdict::kNone) break;
-      r.unique = visited.size();
-      const double now = elapsed();
-      const std::size_t next = levels.back().entries.size();
-      if (c_.progress && now - last_progress >= 1.0) {
-        last_progress = now;
-        c_.progress(ExploreProgress{r.states, r.unique, depth, size - fi - 1 + next, now});
-      }
-      // The levels' memory: checked every 4096 states (it only grows).
-      if ((fi & 4095) == 0) {
-        levels_bytes = 0;
-        for (const Level& l : levels) {
-          levels_bytes +=
-              l.entries.capacity() * sizeof(Entry) + l.keys.capacity() * sizeof(std::uint64_t);
-        }
-      }
-      if (std::string bound =
-              BoundReached(visited.size(), next, visited.bytes() + levels_bytes, now);
-          !bound.empty()) {
-        r.stopped_by = std::move(bound);
-        break;
-      }
+    const bool more = ExpandLevel(levels, depth, made, visited, r, cut);
+    if (pending_) {
+      // Every worker has stopped: the counterexample is made again on this thread.
+      Finish(r, std::move(pending_->path), pending_->why, pending_->liveness);
+      pending_.reset();
     }
-    if (r.verdict != ExploreResult::Verdict::kNone || !r.stopped_by.empty()) break;
-    if (cut) {
-      r.stopped_by = fmt::format("max depth ({})", c_.max_depth);
-    }
+    if (!more) break;
+    if (cut) r.stopped_by = fmt::format("max depth ({})", c_.max_depth);
   }
   r.unique = visited.size();
   r.histories_checked = histories_checked_;
   r.exhausted = r.verdict == ExploreResult::Verdict::kNone && r.stopped_by.empty();
-  r.seconds = elapsed();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   return r;
+}
+
+// Level `depth` in chunks of consecutive entries: worker threads expand them (each with
+// its own states), this thread merges them in order, so the search is the same whatever
+// the number of threads. false when it stops.
+bool Explorer::ExpandLevel(std::vector<Level>& levels, std::size_t depth,
+                           std::vector<std::vector<Made>>& made, VisitedSet& visited,
+                           ExploreResult& r, bool& cut) {
+  const std::size_t size = levels[depth].entries.size();
+  constexpr std::size_t kChunk = 512;
+  const std::size_t chunks = (size + kChunk - 1) / kChunk;
+  const auto bounds = [&](Chunk& c, std::size_t k) {
+    c.begin = k * kChunk;
+    c.end = std::min(size, c.begin + kChunk);
+  };
+  if (made.size() == 1 || chunks == 1) {
+    Chunk c;
+    for (std::size_t k = 0; k < chunks; ++k) {
+      bounds(c, k);
+      ExpandChunk(levels, depth, made[0], c);
+      if (!Merge(levels, depth, c, visited, r, cut)) return false;
+    }
+    return true;
+  }
+  // A window of chunks ahead of the merge: chunk k goes to slot k % window.
+  const std::size_t window = 4 * made.size();
+  std::vector<Chunk> slots(window);
+  std::vector<std::size_t> filled(window, ~std::size_t{0});  // the chunk a slot holds
+  std::mutex mu;
+  std::condition_variable changed;
+  std::size_t next = 0;    // the next chunk to expand
+  std::size_t merged = 0;  // chunks merged
+  bool stop = false;
+  const auto work = [&](std::vector<Made>& mine) {
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      changed.wait(lock, [&] { return stop || next >= chunks || next < merged + window; });
+      if (stop || next >= chunks) return;
+      const std::size_t k = next++;
+      Chunk& c = slots[k % window];
+      lock.unlock();
+      bounds(c, k);
+      ExpandChunk(levels, depth, mine, c);
+      lock.lock();
+      filled[k % window] = k;
+      changed.notify_all();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < made.size(); ++t) workers.emplace_back(work, std::ref(made[t]));
+  bool more = true;
+  for (std::size_t k = 0; k < chunks && more; ++k) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      changed.wait(lock, [&] { return filled[k % window] == k; });
+    }
+    // The slot is this thread's until `merged` passes it.
+    more = Merge(levels, depth, slots[k % window], visited, r, cut);
+    std::lock_guard<std::mutex> lock(mu);
+    merged = k + 1;
+    if (!more) stop = true;
+    changed.notify_all();
+  }
+  for (std::thread& w : workers) w.join();
+  return more;
 }
 
 }  // namespace explore_detail

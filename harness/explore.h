@@ -112,6 +112,9 @@ struct ExploreConfig {
   // The search's own memory (visited set and levels), in MiB; at most 65,536.
   std::uint64_t max_memory_mb = 4096;
   double max_seconds = 0;
+  // Threads that expand states (each level in chunks, merged in order: the search and its
+  // result are the same for any number). At most 64.
+  std::uint32_t threads = 1;
   std::function<void(const ExploreProgress&)> progress;  // about once a second
 };
 

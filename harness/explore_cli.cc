@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -45,6 +47,7 @@ struct Options {
 
 Options Parse(int argc, char** argv) {
   Options o;
+  o.config.threads = std::clamp(std::thread::hardware_concurrency(), 1U, 64U);
   bool shape_given = false;
   for (int i = 0; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -131,6 +134,8 @@ Options Parse(int argc, char** argv) {
       o.config.max_frontier = Number(a, value(), 1, 1'000'000'000);
     } else if (a == "--max-memory") {
       o.config.max_memory_mb = Number(a, value(), 1, 65'536);
+    } else if (a == "--threads") {
+      o.config.threads = static_cast<std::uint32_t>(Number(a, value(), 1, 64));
     } else if (a == "--time-limit") {
       o.config.max_seconds = static_cast<double>(Number(a, value(), 1, 1'000'000));
     } else if (a == "--out") {
@@ -169,7 +174,8 @@ void ExploreUsage(std::FILE* out) {
       "                        [--no-sleep-sets] [--no-symmetry] [--keep-dead]\n"
       "                        [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
-      "                        [--max-memory MIB (default 4096)]\n"
+      "                        [--max-memory MIB (default 4096)] [--threads N (default: the\n"
+      "                        machine's cores)]\n"
       "                        [--time-limit SECONDS] [--out DIR] [--quiet]\n"
       "  explore  visit every interleaving of a small configuration (the scenario's scripted\n"
       "           operations, or the shape: --replicas 3 --tokens 1 --readers 2 --ops 1, one\n"
@@ -238,7 +244,8 @@ int ExploreCommand(int argc, char** argv) {
       operations, c.crashes, c.restarts,
       std::string(token::MutantName(c.node_options.mutant)).c_str());
   std::printf(
-      "reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s\n",
+      "reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s; "
+      "%u thread%s\n",
       c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
       !c.drop_dead      ? "kept"
       : c.restarts == 0 ? "dropped"
@@ -246,7 +253,8 @@ int ExploreCommand(int argc, char** argv) {
       c.fifo ? "FIFO per link" : "any order",
       c.give_ups == GiveUps::kHeld     ? "of held calls"
       : c.give_ups == GiveUps::kAlways ? "anywhere"
-                                       : "never");
+                                       : "never",
+      c.threads, c.threads == 1 ? "" : "s");
   std::fflush(stdout);
   const ExploreResult r = Explore(c);
   if (tty) std::fprintf(stderr, "\n");

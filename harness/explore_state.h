@@ -5,13 +5,16 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/state_hash.h"
@@ -337,10 +340,16 @@ class Explorer {
     std::vector<Entry> entries;  // in the order their parents were expanded
     std::vector<std::uint64_t> keys;
   };
+  // Materialize's last state of each level (one per thread that expands states).
+  struct Made {
+    std::size_t index = ~std::size_t{0};
+    State state;
+  };
   // The state of entry `i` of level `d`, made again from the initial state along its path;
-  // one state per level is kept, so siblings (consecutive entries) share their parents'.
-  // The reference holds until the next call.
-  const State& Materialize(const std::vector<Level>& levels, std::size_t d, std::size_t i);
+  // one state per level is kept in `made`, so siblings (consecutive entries) share their
+  // parents'. The reference holds until the next call with the same `made`.
+  const State& Materialize(std::vector<Made>& made, const std::vector<Level>& levels, std::size_t d,
+                           std::size_t i);
   // The steps from the initial state to entry `i` of level `d`.
   static std::vector<ExploreStep> PathTo(const std::vector<Level>& levels, std::size_t d,
                                          std::size_t i);
@@ -374,7 +383,7 @@ class Explorer {
       const Slot& s = slots_[slot];
       return {pool_.data() + s.sleep_begin, s.sleep_size};
     }
-    void SetSleep(std::uint32_t slot, const std::vector<std::uint64_t>& keys) {
+    void SetSleep(std::uint32_t slot, std::span<const std::uint64_t> keys) {
       Slot& s = slots_[slot];
       if (keys.size() > s.sleep_size) {
         s.sleep_begin = pool_.size();
@@ -457,16 +466,61 @@ class Explorer {
   // The canonical fingerprint; `chosen` gets the renaming that gives it (empty: none).
   Fp Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const;
   Fp FingerprintRenamed(const State& s, NodeRename rename) const;
-  std::optional<std::string> CheckSafety(const State& s);
+  std::optional<std::string> CheckSafety(const State& s) const;
   std::optional<std::string> CheckLiveness(const State& s) const;
   std::string Describe(const State& before, const ExploreStep& t) const;
   void BuildSymmetry();
   void Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why, bool live);
-  // Expands entry `i` of the last level but one of `levels` (its state `cur`, its
-  // canonical renaming `rename`) into the last level.
-  void Expand(std::vector<Level>& levels, std::size_t i, const State& cur,
-              const std::vector<NodeIndex>& rename, const std::vector<ExploreStep>& enabled,
-              VisitedSet& visited, ExploreResult& r);
+  // What expanding a run of consecutive entries of one level gives (ExpandChunk), for
+  // Merge to add to the search in the entries' order: each entry's successors with their
+  // fingerprints, canonical renamings, sleep sets and safety verdicts.
+  struct Successor {
+    ExploreStep step;
+    Fp fp;
+    std::uint64_t rename = 0;       // packed as in Entry
+    std::uint64_t history = 0;      // the history's fingerprint when an operation completed
+    std::uint32_t sleep_begin = 0;  // in Chunk::keys
+    std::uint32_t sleep_size = 0;
+    std::int32_t violation = -1;  // in Chunk::violations
+    bool checked = false;         // an operation completed: its history was checked
+  };
+  struct Parent {
+    std::uint32_t succ_end = 0;  // its successors end here in Chunk::succs
+    bool terminal = false;
+    bool bounded = false;  // at the depth bound: not expanded
+    bool cut = false;      // ... with steps enabled
+    std::optional<std::string> liveness;
+  };
+  struct Chunk {
+    std::size_t begin = 0;  // entries [begin, end) of the level
+    std::size_t end = 0;
+    std::vector<Parent> parents;
+    std::vector<Successor> succs;
+    std::vector<std::uint64_t> keys;
+    std::vector<std::string> violations;
+    void Clear() {
+      parents.clear();
+      succs.clear();
+      keys.clear();
+      violations.clear();
+    }
+  };
+  // Expands entries [c.begin, c.end) of level `d` into `c`. Reads the levels, never the
+  // visited set: threads run it side by side, each with its own `made`.
+  void ExpandChunk(const std::vector<Level>& levels, std::size_t d, std::vector<Made>& made,
+                   Chunk& c);
+  // Adds chunk `c` of level `d` to the next level, in order, as one thread expanding the
+  // entries one after the other would: successors not visited yet, or visited with some
+  // of the steps they would put to sleep awake, join it. false when the search stops
+  // (a violation, in `r`, or a bound, in r.stopped_by); `cut` notes the depth bound.
+  bool Merge(std::vector<Level>& levels, std::size_t d, const Chunk& c, VisitedSet& visited,
+             ExploreResult& r, bool& cut);
+  bool ExpandLevel(std::vector<Level>& levels, std::size_t depth,
+                   std::vector<std::vector<Made>>& made, VisitedSet& visited, ExploreResult& r,
+                   bool& cut);
+  // The history's safety verdict, memoised by its fingerprint `key` (thread-safe).
+  std::optional<std::string> Verdict(std::uint64_t key, const State& s);
+  static std::uint64_t HistoryKey(const State& s);
   std::string BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
                            double now) const;
   sim::Scenario Counterexample(const std::vector<ExploreStep>& path, const std::string& why,
@@ -484,13 +538,20 @@ class Explorer {
   // that makes each class one node.
   std::vector<std::vector<NodeIndex>> groups_;
   std::vector<NodeIndex> anonymous_;
+  std::mutex verdicts_mutex_;
   std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
-  struct Made {
-    std::size_t index = ~std::size_t{0};
-    State state;
-  };
-  std::vector<Made> made_;  // Materialize's last state of each level
+  std::unordered_set<std::uint64_t> counted_;  // histories merged (Merge's order)
   std::uint64_t histories_checked_ = 0;
+  std::chrono::steady_clock::time_point start_;  // Run's
+  // The violation Merge found, made into a counterexample once the workers stopped.
+  struct Pending {
+    std::vector<ExploreStep> path;
+    std::string why;
+    bool liveness = false;
+  };
+  std::optional<Pending> pending_;
+  double last_progress_ = 0;
+  std::size_t levels_bytes_ = 0;
 };
 
 }  // namespace tokensim::explore_detail

@@ -95,6 +95,7 @@ TEST(Cli, HelpForEveryCommand) {
   EXPECT_EQ(explore.exit_code, 0) << explore.err;
   EXPECT_THAT(explore.out, HasSubstr("--keep-dead"));
   EXPECT_THAT(explore.out, HasSubstr("--max-memory"));
+  EXPECT_THAT(explore.out, HasSubstr("--threads"));
 }
 
 TEST(Cli, NumbersAreRangeChecked) {
@@ -124,6 +125,8 @@ TEST(Cli, NumbersAreRangeChecked) {
       {"tokensim", {"fuzz", "--shard", "3/3"}, "0 <= K < N"},
       {"tokensim", {"explore", "--max-memory", "0"}, "1..65536"},
       {"tokensim", {"explore", "--max-memory", "65537"}, "1..65536"},
+      {"tokensim", {"explore", "--threads", "0"}, "1..64"},
+      {"tokensim", {"explore", "--threads", "65"}, "1..64"},
       {"histgen", {"--ops", "0"}, "1..1000000000"},
       {"histgen", {"--ops", "5", "--info-permille", "1001"}, "0..1000"},
   };

@@ -207,6 +207,47 @@ TEST(Explore, ReductionsAgreeWithThePlainSearch) {
   }
 }
 
+// Threads expand a level's states in chunks and one merges them in order: the search is
+// the same step for step, whatever the number of threads (counts, depth, the histories
+// checked, the counterexample's path). Chunks hold 512 states: these levels have many.
+TEST(Explore, ThreadsDoNotChangeTheSearch) {
+  const std::vector<ExploreConfig> configs = {
+      Shape(3, 2, 1),
+      Shape(3, 2, 1, token::Mutant::kCountStaleAcks),
+      [] {
+        ExploreConfig c = Shape(3, 2, 2);
+        c.crashes = 1;
+        c.max_states = 20'000;  // stops inside a level
+        return c;
+      }(),
+  };
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    SCOPED_TRACE(i);
+    const ExploreResult one = Explore(configs[i]);
+    EXPECT_GT(one.max_frontier, 2000U) << "levels of several chunks";
+    const std::uint32_t thread_counts[] = {2, 3};
+    // Under the sanitizers two threads only (testing::Scaled).
+    for (int k = 0; k < token::testing::Scaled(2); ++k) {
+      const std::uint32_t threads = thread_counts[k];
+      ExploreConfig c = configs[i];
+      c.threads = threads;
+      const ExploreResult r = Explore(c);
+      SCOPED_TRACE(threads);
+      EXPECT_EQ(r.verdict, one.verdict);
+      EXPECT_EQ(r.exhausted, one.exhausted);
+      EXPECT_EQ(r.stopped_by, one.stopped_by);
+      EXPECT_EQ(r.states, one.states);
+      EXPECT_EQ(r.unique, one.unique);
+      EXPECT_EQ(r.terminal, one.terminal);
+      EXPECT_EQ(r.depth, one.depth);
+      EXPECT_EQ(r.max_frontier, one.max_frontier);
+      EXPECT_EQ(r.histories_checked, one.histories_checked);
+      EXPECT_EQ(r.trace, one.trace);
+      EXPECT_EQ(r.violation, one.violation);
+    }
+  }
+}
+
 TEST(Explore, LivenessBeyondTheBudgetFindsAHungOperation) {
   ExploreConfig c = Shape(3, 1, 1);
   c.crashes = 2;
