@@ -539,7 +539,7 @@ void Node::HashState(StateHasher& h, NodeRename rename) const {
   h.Add(operations_.size());
   for (const auto& [op_id, op] : operations_) {
     h.Add(op_id);
-    h.Add(op.request_id);
+    h.AddCall(op.request_id);
     h.Add((static_cast<std::uint64_t>(op.kind) << 16) |
           (static_cast<std::uint64_t>(op.phase) << 8) |
           static_cast<std::uint64_t>(op.waiting_final));

@@ -8,6 +8,9 @@
 //
 // A NodeRename maps every NodeIndex written into the hash (empty: the identity): two states
 // that differ only by swapping interchangeable nodes then hash alike (symmetry reduction).
+// Likewise MapCalls maps the client call ids (request ids) written with AddCall, so that
+// states that differ only by swapping interchangeable clients hash alike; a hasher that
+// maps calls asks the state to feed what it keeps by call id in the mapped ids' order.
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -66,6 +69,13 @@ class StateHasher {
     Add(vv.value);
   }
 
+  // Call ids in 1..calls.size() are written as calls[id - 1]; others as they are.
+  void MapCalls(std::span<const std::uint64_t> calls) { calls_ = calls; }
+  bool maps_calls() const { return !calls_.empty(); }
+  std::uint64_t Call(std::uint64_t id) const {
+    return id >= 1 && id <= calls_.size() ? calls_[id - 1] : id;
+  }
+  void AddCall(std::uint64_t id) { Add(Call(id)); }
   std::uint64_t low() const { return a_; }
   std::uint64_t high() const { return Mix(b_ ^ a_, 0xBF58476D1CE4E5B9ULL); }
 
@@ -81,6 +91,7 @@ class StateHasher {
   }
   std::uint64_t a_ = 0x243F6A8885A308D3ULL;
   std::uint64_t b_ = 0x13198A2E03707344ULL;
+  std::span<const std::uint64_t> calls_;
 };
 
 }  // namespace token

@@ -180,8 +180,8 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
   std::vector<std::pair<ExploreStep, NodeIndex>> done;
   std::vector<std::pair<ExploreStep, NodeIndex>> asleep;
   std::vector<std::uint64_t> keys;
-  std::vector<NodeIndex> rename;
-  std::vector<NodeIndex> succ_rename;
+  Renaming rename;
+  Renaming succ_rename;
   for (std::size_t i = c.begin; i < c.end; ++i) {
     const State& cur = Materialize(made, levels, d, i);
     const std::vector<ExploreStep> enabled = Enabled(cur);
@@ -198,14 +198,12 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       continue;
     }
     // Its canonical renaming, as its entry keeps it (the initial state's is made here).
-    rename.clear();
-    if (c_.sleep_sets && !groups_.empty() && !enabled.empty()) {
-      if (d == 0 || cur.nodes.size() > 16) {
+    rename = Renaming{};
+    if (c_.sleep_sets && (!groups_.empty() || !group_.empty()) && !enabled.empty()) {
+      if (d == 0 || (group_.empty() && cur.nodes.size() > 16)) {
         Fingerprint(cur, &rename);
       } else {
-        for (std::size_t n = 0; n < cur.nodes.size(); ++n) {
-          rename.push_back(static_cast<NodeIndex>((me.rename >> (4 * n)) & 15));
-        }
+        Unpack(me.rename, cur.nodes.size(), &rename);
       }
     }
     // Takes from `cur` each of its enabled steps that is not asleep there (and, when it
@@ -236,11 +234,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       Successor& out = c.succs.emplace_back();
       out.step = t;
       out.fp = Fingerprint(succ, &succ_rename);
-      if (succ_rename.size() <= 16) {
-        for (std::size_t n = 0; n < succ_rename.size(); ++n) {
-          out.rename |= std::uint64_t{succ_rename[n]} << (4 * n);
-        }
-      }
+      out.rename = Pack(succ_rename);
       out.sleep_begin = static_cast<std::uint32_t>(c.keys.size());
       if (c_.sleep_sets) {
         for (const auto* list : {&asleep, &done}) {
@@ -382,7 +376,7 @@ ExploreResult Explorer::Run() {
   std::vector<Level> levels(1);
   levels[0].entries.push_back(Entry{});
   {
-    std::vector<NodeIndex> rename;
+    Renaming rename;
     visited.Insert(Fingerprint(Initial(), &rename));
   }
   const std::size_t threads = std::max<std::size_t>(1, c_.threads);

@@ -1,6 +1,7 @@
 // The explorer's fingerprints (harness/explore_state.h): a state's, under the renamings
 // symmetry allows, and a step's name in a sleep set.
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <numeric>
 
@@ -15,9 +16,10 @@ bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, N
   return local(u.kind) && local(t.kind) && u_node != t_node;
 }
 
-std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename) {
+std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& renaming) {
   StateHasher h;
   h.Add(static_cast<std::uint64_t>(t.kind));
+  const NodeRename rename = renaming.nodes;
   auto node = [&](std::uint64_t n) {
     return StateHasher::Renamed(rename, static_cast<NodeIndex>(n));
   };
@@ -29,11 +31,11 @@ std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename) {
       }
       break;
     case Kind::kInvoke:
-      h.Add(t.a);
+      h.Add(renaming.Process(t.a));
       h.Add(node(t.b));
       break;
     case Kind::kGiveUp:
-      h.Add(t.a);
+      h.Add(renaming.Process(t.a));
       break;
     case Kind::kCompute:
     case Kind::kSync:
@@ -46,13 +48,16 @@ std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename) {
   return (static_cast<std::uint64_t>(t.kind) << 56) | (h.low() >> 8);
 }
 
-Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
+Fp Explorer::FingerprintRenamed(const State& s, const Renaming& renaming) const {
   StateHasher h;
+  const NodeRename rename = renaming.nodes;
+  const Symmetry* sym = renaming.sym;
   // Nodes in renamed order.
   std::vector<NodeIndex> order(s.nodes.size());
   for (NodeIndex n = 0; n < s.nodes.size(); ++n) order[StateHasher::Renamed(rename, n)] = n;
   for (const NodeIndex n : order) {
-    const Fp f = s.nodes[n]->HashUnder(rename);
+    const Fp f = sym ? s.nodes[n]->HashAs(renaming.element, rename, sym->calls)
+                     : s.nodes[n]->HashUnder(rename);
     h.Add(f.lo);
     h.Add(f.hi);
   }
@@ -75,27 +80,89 @@ Fp Explorer::FingerprintRenamed(const State& s, NodeRename rename) const {
   h.Add(s.net.size());
   h.Add(sum_lo);
   h.Add(sum_hi);
-  for (const Client& cl : s.clients) {
+  // Clients and operations in renamed order (a process's image takes its place).
+  const std::size_t procs = s.clients.size();
+  std::vector<std::uint32_t> proc_at(procs);
+  for (std::uint32_t p = 0; p < procs; ++p) proc_at[renaming.Process(p)] = p;
+  for (const std::uint32_t p : proc_at) {
+    const Client& cl = s.clients[p];
     h.Add((std::uint64_t{cl.next} << 1) | static_cast<std::uint64_t>(cl.busy));
-    h.Add(cl.call);
+    h.Add(sym ? (cl.call == 0 ? 0 : sym->calls[cl.call - 1]) : cl.call);
   }
-  for (const OpRec& r : s.ops) {
+  const auto hash_op = [&](const OpRec& r) {
     h.Add((static_cast<std::uint64_t>(r.status) << 32) | StateHasher::Renamed(rename, r.node));
-    h.Add(r.before);
+    std::uint64_t before = r.before;
+    if (sym) {
+      before = 0;
+      for (std::uint64_t b = r.before; b != 0; b &= b - 1) {
+        before |= std::uint64_t{1} << sym->ops[static_cast<std::size_t>(std::countr_zero(b))];
+      }
+    }
+    h.Add(before);
     h.Add(r.version);
     h.Add(r.value);
+  };
+  if (sym) {
+    std::vector<std::uint32_t> op_at(s.ops.size());
+    for (std::uint32_t i = 0; i < op_at.size(); ++i) op_at[sym->ops[i]] = i;
+    for (const std::uint32_t i : op_at) hash_op(s.ops[i]);
+  } else {
+    for (const OpRec& r : s.ops) hash_op(r);
   }
   h.Add((std::uint64_t{s.crashes} << 32) | s.restarts);
   return Fp{h.low(), h.high()};
+}
+
+std::uint64_t Explorer::Pack(const Renaming& r) {
+  if (r.sym) return (std::uint64_t{1} << 63) | r.element;
+  std::uint64_t packed = 0;
+  for (std::size_t n = 0; n < r.nodes.size() && n < 16; ++n) {
+    packed |= std::uint64_t{r.nodes[n]} << (4 * n);
+  }
+  return packed;
+}
+
+void Explorer::Unpack(std::uint64_t packed, std::size_t nodes, Renaming* r) const {
+  r->sym = nullptr;
+  r->element = 0;
+  r->nodes.clear();
+  if (!group_.empty()) {
+    r->element = static_cast<std::size_t>(packed & ~(std::uint64_t{1} << 63));
+    r->sym = &group_[r->element];
+    r->nodes = r->sym->nodes;
+    return;
+  }
+  if (groups_.empty()) return;
+  for (std::size_t n = 0; n < nodes; ++n) {
+    r->nodes.push_back(static_cast<NodeIndex>((packed >> (4 * n)) & 15));
+  }
 }
 
 // With symmetry: the least fingerprint over the renamings that sort each class of
 // interchangeable nodes by what they hold (their state, their messages and operations, all
 // hashed with the class's members made one). Two states that differ by a renaming sort
 // alike; members that tie are tried in every order.
-Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
-  chosen->clear();
-  if (groups_.empty()) return FingerprintRenamed(s, {});
+Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
+  chosen->nodes.clear();
+  chosen->sym = nullptr;
+  chosen->element = 0;
+  if (!group_.empty()) {
+    // The least over the whole group (the identity first; a state with an automorphism
+    // keeps the first element that reaches its least print).
+    Fp best;
+    for (std::size_t e = 0; e < group_.size(); ++e) {
+      const Renaming r{group_[e].nodes, &group_[e], e};
+      const Fp f = FingerprintRenamed(s, r);
+      if (e == 0 || f < best) {
+        best = f;
+        chosen->element = e;
+      }
+    }
+    chosen->sym = &group_[chosen->element];
+    chosen->nodes = chosen->sym->nodes;
+    return best;
+  }
+  if (groups_.empty()) return FingerprintRenamed(s, Renaming{});
   std::vector<std::uint64_t> key(s.nodes.size(), 0);
   for (const auto& g : groups_) {
     for (const NodeIndex n : g) key[n] = s.nodes[n]->HashUnder(anonymous_).lo;
@@ -129,8 +196,8 @@ Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
       j = e;
     }
   }
-  Fp best = FingerprintRenamed(s, rename);
-  *chosen = rename;
+  Fp best = FingerprintRenamed(s, Renaming{rename});
+  chosen->nodes = rename;
   // Tied members: every order of each run (their targets stay the run's slots).
   std::vector<std::vector<NodeIndex>> orders;
   for (const auto& t : ties) {
@@ -151,10 +218,10 @@ Fp Explorer::Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const {
     for (std::size_t t = 0; t < ties.size(); ++t) {
       for (std::size_t j = 0; j < ties[t].size(); ++j) r[ties[t][j]] = perms[t][j];
     }
-    const Fp f = FingerprintRenamed(s, r);
+    const Fp f = FingerprintRenamed(s, Renaming{r});
     if (f < best) {
       best = f;
-      *chosen = std::move(r);
+      chosen->nodes = std::move(r);
     }
   }
   return best;
@@ -187,6 +254,109 @@ void Explorer::BuildSymmetry() {
     groups_.push_back(members);
     for (const NodeIndex m : members) anonymous_[m] = members.front();
   }
+  BuildGroup();
+  if (!group_.empty()) groups_.clear();
+}
+
+// The symmetries that move processes as well as nodes: every renaming of nodes within
+// their classes of roles (named by operations or not) with every renaming of processes
+// that maps each process's operations onto another's under it. Kept when some element moves
+// a process and the group has at most 16 elements (each state is fingerprinted under each).
+void Explorer::BuildGroup() {
+  const std::size_t n = scheme_.nodes().size();
+  const std::size_t procs = c_.processes.size();
+  std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> classes;
+  for (NodeIndex i = 0; i < n; ++i) {
+    std::vector<std::uint8_t> roles;
+    for (const auto& t : scheme_.tokens()) {
+      roles.push_back(static_cast<std::uint8_t>((t.writer == i ? 4 : 0) | (t.IsReader(i) ? 2 : 0) |
+                                                (t.IsReplica(i) ? 1 : 0)));
+    }
+    classes[roles].push_back(i);
+  }
+  constexpr std::size_t kMaxElements = 16;
+  // Every node renaming within the classes (an odometer over each class's permutations).
+  std::vector<std::vector<NodeIndex>> perms;
+  for (const auto& [roles, members] : classes) perms.push_back(members);
+  std::vector<std::vector<NodeIndex>> node_maps;
+  for (;;) {
+    std::vector<NodeIndex> map(n);
+    std::size_t k = 0;
+    for (const auto& [roles, members] : classes) {
+      for (std::size_t j = 0; j < members.size(); ++j) map[members[j]] = perms[k][j];
+      ++k;
+    }
+    node_maps.push_back(std::move(map));
+    if (node_maps.size() > kMaxElements) return;
+    std::size_t c = 0;
+    while (c < perms.size() && !std::next_permutation(perms[c].begin(), perms[c].end())) ++c;
+    if (c == perms.size()) break;
+  }
+  const auto same_ops = [&](const std::vector<NodeIndex>& map, std::uint32_t p, std::uint32_t q) {
+    const auto& a = c_.processes[p];
+    const auto& b = c_.processes[q];
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      const ExploreOp& x = a[k];
+      const ExploreOp& y = b[k];
+      if (x.kind != y.kind || x.token != y.token || x.domain.name != y.domain.name ||
+          x.domain.low != y.domain.low || x.domain.mid != y.domain.mid ||
+          x.domain.high != y.domain.high || x.node.has_value() != y.node.has_value() ||
+          (x.node && map[*x.node] != *y.node)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::vector<Symmetry> group;
+  bool moves_processes = false;
+  for (const auto& map : node_maps) {
+    // Every bijection p -> q with same_ops (backtracking in process order).
+    std::vector<std::uint32_t> image(procs);
+    std::vector<bool> taken(procs, false);
+    const auto assign = [&](auto&& self, std::uint32_t p) -> bool {
+      if (p == procs) {
+        Symmetry s;
+        s.nodes = map;
+        s.processes = image;
+        s.ops.resize(total_ops_);
+        s.calls.resize(total_ops_);
+        for (std::uint32_t q = 0; q < procs; ++q) {
+          for (std::uint32_t k = 0; k < c_.processes[q].size(); ++k) {
+            const std::uint32_t to = op_offset_[image[q]] + k;
+            s.ops[op_offset_[q] + k] = to;
+            s.calls[op_offset_[q] + k] = to + 1;
+          }
+          moves_processes = moves_processes || image[q] != q;
+        }
+        group.push_back(std::move(s));
+        return group.size() <= kMaxElements;
+      }
+      for (std::uint32_t q = 0; q < procs; ++q) {
+        if (taken[q] || !same_ops(map, p, q)) continue;
+        taken[q] = true;
+        image[p] = q;
+        if (!self(self, p + 1)) return false;
+        taken[q] = false;
+      }
+      return true;
+    };
+    if (!assign(assign, 0)) return;
+  }
+  if (!moves_processes) return;
+  // The identity first.
+  const auto identity = std::find_if(group.begin(), group.end(), [&](const Symmetry& s) {
+    for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+      if (s.nodes[i] != i) return false;
+    }
+    for (std::size_t p = 0; p < s.processes.size(); ++p) {
+      if (s.processes[p] != p) return false;
+    }
+    return true;
+  });
+  TOKEN_ASSERT(identity != group.end(), "the identity is a symmetry");
+  std::iter_swap(group.begin(), identity);
+  group_ = std::move(group);
 }
 
 }  // namespace tokensim::explore_detail

@@ -138,6 +138,22 @@ class ExNode final : public token::host::Clock,
   void Changing() {
     hashed_ = false;
     for (Renamed& r : renamed_) r.rename.clear();
+    as_known_ = 0;
+  }
+  // The hash under symmetry `element` of the explorer's group (its node renaming and call
+  // map), remembered for the first 16 elements.
+  Fp HashAs(std::size_t element, NodeRename rename, std::span<const std::uint64_t> calls) const {
+    const bool keep = element < as_.size();
+    if (keep && (as_known_ >> element & 1) != 0) return as_[element];
+    StateHasher h;
+    h.MapCalls(calls);
+    HashInto(h, rename);
+    const Fp fp{h.low(), h.high()};
+    if (keep) {
+      as_[element] = fp;
+      as_known_ |= 1U << element;
+    }
+    return fp;
   }
   // The hash under `rename`, remembered for the last few renamings.
   Fp HashUnder(NodeRename rename) const {
@@ -187,6 +203,8 @@ class ExNode final : public token::host::Clock,
   };
   mutable std::array<Renamed, 3> renamed_;
   mutable std::size_t renamed_next_ = 0;
+  mutable std::array<Fp, 16> as_;
+  mutable std::uint32_t as_known_ = 0;
 };
 
 struct Msg {
@@ -260,6 +278,25 @@ struct State {
   bool completed = false;  // the last step completed an operation ok or fail
 };
 
+// A symmetry of a configuration: a renaming of its nodes and, with it, of its processes
+// (clients) whose operations are the same up to that renaming (an operation's node
+// renamed); their operations and call ids follow the processes.
+struct Symmetry {
+  std::vector<NodeIndex> nodes;          // node n -> nodes[n]
+  std::vector<std::uint32_t> processes;  // process p -> processes[p]
+  std::vector<std::uint32_t> ops;        // operation index -> operation index
+  std::vector<std::uint64_t> calls;      // call id c (1-based) -> calls[c - 1]
+};
+
+// How a state is renamed for its canonical fingerprint: its nodes (empty: as they are) and,
+// when the explorer's group moves processes, the group's element.
+struct Renaming {
+  std::vector<NodeIndex> nodes;
+  const Symmetry* sym = nullptr;
+  std::size_t element = 0;
+  std::uint32_t Process(std::uint32_t p) const { return sym ? sym->processes[p] : p; }
+};
+
 // Whether `u` at node `u_node` and `t` at node `t_node` commute (sleep sets).
 bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, NodeIndex t_node);
 
@@ -268,7 +305,7 @@ bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, N
 // by two paths names its steps alike.
 // With symmetry, nodes are named as in the state's canonical renaming `rename`, so that the
 // sleep sets of two renamings of one state compare.
-std::uint64_t StepKey(const State& s, const ExploreStep& t, NodeRename rename);
+std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& rename);
 
 class Explorer {
  public:
@@ -463,13 +500,17 @@ class Explorer {
   void SyncAll(State& s);
   // Removes the dead messages in flight (ExploreConfig::drop_dead).
   void DropDead(State& s) const;
-  // The canonical fingerprint; `chosen` gets the renaming that gives it (empty: none).
-  Fp Fingerprint(const State& s, std::vector<NodeIndex>* chosen) const;
-  Fp FingerprintRenamed(const State& s, NodeRename rename) const;
+  // The canonical fingerprint; `chosen` gets the renaming that gives it.
+  Fp Fingerprint(const State& s, Renaming* chosen) const;
+  Fp FingerprintRenamed(const State& s, const Renaming& rename) const;
+  // A renaming as an Entry packs it, and back.
+  static std::uint64_t Pack(const Renaming& r);
+  void Unpack(std::uint64_t packed, std::size_t nodes, Renaming* r) const;
   std::optional<std::string> CheckSafety(const State& s) const;
   std::optional<std::string> CheckLiveness(const State& s) const;
   std::string Describe(const State& before, const ExploreStep& t) const;
   void BuildSymmetry();
+  void BuildGroup();
   void Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why, bool live);
   // What expanding a run of consecutive entries of one level gives (ExpandChunk), for
   // Merge to add to the search in the entries' order: each entry's successors with their
@@ -538,6 +579,9 @@ class Explorer {
   // that makes each class one node.
   std::vector<std::vector<NodeIndex>> groups_;
   std::vector<NodeIndex> anonymous_;
+  // When some symmetry moves processes: the whole group (the identity first), and a state's
+  // fingerprint is the least over it (groups_ is then empty).
+  std::vector<Symmetry> group_;
   std::mutex verdicts_mutex_;
   std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
   std::unordered_set<std::uint64_t> counted_;  // histories merged (Merge's order)

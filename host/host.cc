@@ -52,12 +52,21 @@ Host::Host(const Host& other, World world) : Host(other) {
 void Host::HashState(StateHasher& h, NodeRename rename) const {
   node_.HashState(h, rename);
   h.Add(calls_.size());
-  for (const auto& [call, entry] : calls_) {
-    h.Add(call);
+  const auto add_call = [&h](CallId call, const CallEntry& entry) {
+    h.AddCall(call);
     h.Add((static_cast<std::uint64_t>(entry.client) << 1) | static_cast<std::uint64_t>(entry.held));
     h.Add(entry.token ? *entry.token + 1 : 0);
     h.Add(static_cast<std::uint64_t>(entry.request.kind));
     h.Add(entry.request.token);
+  };
+  if (h.maps_calls()) {
+    // In the mapped ids' order, as the map's own state would list them.
+    std::vector<std::pair<std::uint64_t, const std::pair<const CallId, CallEntry>*>> mapped;
+    for (const auto& kv : calls_) mapped.emplace_back(h.Call(kv.first), &kv);
+    std::sort(mapped.begin(), mapped.end());
+    for (const auto& [id, kv] : mapped) add_call(kv->first, kv->second);
+  } else {
+    for (const auto& [call, entry] : calls_) add_call(call, entry);
   }
   h.Add(jobs_.size());
   for (const auto& [job, request] : jobs_) {
@@ -66,7 +75,7 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
     h.Add(request.token);
     h.Add(request.from);
     h.Add(request.to);
-    h.Add(request.request_id);
+    h.AddCall(request.request_id);
   }
   h.Add(waiting_.size());
   for (const Waiting& w : waiting_) {
@@ -77,8 +86,8 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
     h.Add(w.message.token);
     h.Add(w.message.op_id);
     h.Add(w.message.vv);
-    h.Add(w.call);
-    h.Add(w.reply.request_id);
+    h.AddCall(w.call);
+    h.AddCall(w.reply.request_id);
     h.Add(static_cast<std::uint64_t>(w.reply.status.code()));
     h.Add(w.reply.version);
     h.Add(w.reply.value);
