@@ -1,6 +1,7 @@
 // The explorer's fingerprints (harness/explore_state.h): a state's, under the renamings
 // symmetry allows, and a step's name in a sleep set.
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <map>
 #include <numeric>
@@ -19,7 +20,7 @@ bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, N
 std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& renaming) {
   StateHasher h;
   h.Add(static_cast<std::uint64_t>(t.kind));
-  const NodeRename rename = renaming.nodes;
+  const NodeRename rename = renaming.nodes();
   auto node = [&](std::uint64_t n) {
     return StateHasher::Renamed(rename, static_cast<NodeIndex>(n));
   };
@@ -48,19 +49,35 @@ std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& rena
   return (static_cast<std::uint64_t>(t.kind) << 56) | (h.low() >> 8);
 }
 
+namespace {
+
+// Room for `n` values without allocating when n is small (fingerprints run once a state).
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(std::size_t n)
+      : data_(n <= kSmall ? small_.data() : (big_.resize(n), big_.data())) {}
+  T& operator[](std::size_t i) { return data_[i]; }
+
+ private:
+  static constexpr std::size_t kSmall = 64;
+  std::array<T, kSmall> small_;
+  std::vector<T> big_;
+  T* data_;
+};
+
+}  // namespace
+
 Fp Explorer::FingerprintRenamed(const State& s, const Renaming& renaming) const {
+  return NodesPart(s, renaming, RestPart(s, renaming));
+}
+
+// Everything but the nodes' own states: the messages in flight, the clients and what they
+// saw, the fault counts (cheap: no node is hashed).
+Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   StateHasher h;
-  const NodeRename rename = renaming.nodes;
+  const NodeRename rename = renaming.nodes();
   const Symmetry* sym = renaming.sym;
-  // Nodes in renamed order.
-  std::vector<NodeIndex> order(s.nodes.size());
-  for (NodeIndex n = 0; n < s.nodes.size(); ++n) order[StateHasher::Renamed(rename, n)] = n;
-  for (const NodeIndex n : order) {
-    const Fp f = sym ? s.nodes[n]->HashAs(renaming.element, rename, sym->calls)
-                     : s.nodes[n]->HashUnder(rename);
-    h.Add(f.lo);
-    h.Add(f.hi);
-  }
   // Messages in flight: a multiset (sum of per-message hashes), or per-link sequences.
   std::uint64_t sum_lo = 0;
   std::uint64_t sum_hi = 0;
@@ -82,12 +99,12 @@ Fp Explorer::FingerprintRenamed(const State& s, const Renaming& renaming) const 
   h.Add(sum_hi);
   // Clients and operations in renamed order (a process's image takes its place).
   const std::size_t procs = s.clients.size();
-  std::vector<std::uint32_t> proc_at(procs);
+  Scratch<std::uint32_t> proc_at(procs);
   for (std::uint32_t p = 0; p < procs; ++p) proc_at[renaming.Process(p)] = p;
-  for (const std::uint32_t p : proc_at) {
-    const Client& cl = s.clients[p];
+  for (std::size_t q = 0; q < procs; ++q) {
+    const Client& cl = s.clients[proc_at[q]];
     h.Add((std::uint64_t{cl.next} << 1) | static_cast<std::uint64_t>(cl.busy));
-    h.Add(sym ? (cl.call == 0 ? 0 : sym->calls[cl.call - 1]) : cl.call);
+    h.Add(sym && cl.call != 0 ? sym->calls[cl.call - 1] : cl.call);
   }
   const auto hash_op = [&](const OpRec& r) {
     h.Add((static_cast<std::uint64_t>(r.status) << 32) | StateHasher::Renamed(rename, r.node));
@@ -103,9 +120,9 @@ Fp Explorer::FingerprintRenamed(const State& s, const Renaming& renaming) const 
     h.Add(r.value);
   };
   if (sym) {
-    std::vector<std::uint32_t> op_at(s.ops.size());
-    for (std::uint32_t i = 0; i < op_at.size(); ++i) op_at[sym->ops[i]] = i;
-    for (const std::uint32_t i : op_at) hash_op(s.ops[i]);
+    Scratch<std::uint32_t> op_at(s.ops.size());
+    for (std::uint32_t i = 0; i < s.ops.size(); ++i) op_at[sym->ops[i]] = i;
+    for (std::size_t i = 0; i < s.ops.size(); ++i) hash_op(s.ops[op_at[i]]);
   } else {
     for (const OpRec& r : s.ops) hash_op(r);
   }
@@ -113,11 +130,30 @@ Fp Explorer::FingerprintRenamed(const State& s, const Renaming& renaming) const 
   return Fp{h.low(), h.high()};
 }
 
+// `rest` (RestPart) with the nodes' states, in renamed order.
+Fp Explorer::NodesPart(const State& s, const Renaming& renaming, Fp rest) const {
+  StateHasher h;
+  h.Add(rest.lo);
+  h.Add(rest.hi);
+  const NodeRename rename = renaming.nodes();
+  const std::size_t nodes = s.nodes.size();
+  Scratch<NodeIndex> order(nodes);
+  for (NodeIndex n = 0; n < nodes; ++n) order[StateHasher::Renamed(rename, n)] = n;
+  for (std::size_t i = 0; i < nodes; ++i) {
+    const ExNode& node = *s.nodes[order[i]];
+    const Fp f = renaming.sym ? node.HashAs(renaming.element, rename, renaming.sym->calls)
+                              : node.HashUnder(rename);
+    h.Add(f.lo);
+    h.Add(f.hi);
+  }
+  return Fp{h.low(), h.high()};
+}
+
 std::uint64_t Explorer::Pack(const Renaming& r) {
   if (r.sym) return (std::uint64_t{1} << 63) | r.element;
   std::uint64_t packed = 0;
-  for (std::size_t n = 0; n < r.nodes.size() && n < 16; ++n) {
-    packed |= std::uint64_t{r.nodes[n]} << (4 * n);
+  for (std::size_t n = 0; n < r.own.size() && n < 16; ++n) {
+    packed |= std::uint64_t{r.own[n]} << (4 * n);
   }
   return packed;
 }
@@ -125,16 +161,15 @@ std::uint64_t Explorer::Pack(const Renaming& r) {
 void Explorer::Unpack(std::uint64_t packed, std::size_t nodes, Renaming* r) const {
   r->sym = nullptr;
   r->element = 0;
-  r->nodes.clear();
+  r->own.clear();
   if (!group_.empty()) {
     r->element = static_cast<std::size_t>(packed & ~(std::uint64_t{1} << 63));
     r->sym = &group_[r->element];
-    r->nodes = r->sym->nodes;
     return;
   }
   if (groups_.empty()) return;
   for (std::size_t n = 0; n < nodes; ++n) {
-    r->nodes.push_back(static_cast<NodeIndex>((packed >> (4 * n)) & 15));
+    r->own.push_back(static_cast<NodeIndex>((packed >> (4 * n)) & 15));
   }
 }
 
@@ -143,23 +178,33 @@ void Explorer::Unpack(std::uint64_t packed, std::size_t nodes, Renaming* r) cons
 // hashed with the class's members made one). Two states that differ by a renaming sort
 // alike; members that tie are tried in every order.
 Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
-  chosen->nodes.clear();
+  chosen->own.clear();
   chosen->sym = nullptr;
   chosen->element = 0;
   if (!group_.empty()) {
-    // The least over the whole group (the identity first; a state with an automorphism
-    // keeps the first element that reaches its least print).
+    // The least over the whole group of (the cheap part, the whole): the nodes are hashed
+    // only under the elements that tie for the least cheap part (a state and its renamings
+    // have the same pairs, so they choose alike). The identity first; a state with an
+    // automorphism keeps the first element that reaches its least print.
+    const std::size_t size = group_.size();
+    Scratch<Fp> rest(size);
+    std::size_t least = 0;
+    for (std::size_t e = 0; e < size; ++e) {
+      rest[e] = RestPart(s, Renaming{{}, &group_[e], e});
+      if (rest[e] < rest[least]) least = e;
+    }
     Fp best;
-    for (std::size_t e = 0; e < group_.size(); ++e) {
-      const Renaming r{group_[e].nodes, &group_[e], e};
-      const Fp f = FingerprintRenamed(s, r);
-      if (e == 0 || f < best) {
+    bool any = false;
+    for (std::size_t e = 0; e < size; ++e) {
+      if (!(rest[e] == rest[least])) continue;
+      const Fp f = NodesPart(s, Renaming{{}, &group_[e], e}, rest[e]);
+      if (!any || f < best) {
         best = f;
         chosen->element = e;
+        any = true;
       }
     }
     chosen->sym = &group_[chosen->element];
-    chosen->nodes = chosen->sym->nodes;
     return best;
   }
   if (groups_.empty()) return FingerprintRenamed(s, Renaming{});
@@ -197,7 +242,7 @@ Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
     }
   }
   Fp best = FingerprintRenamed(s, Renaming{rename});
-  chosen->nodes = rename;
+  chosen->own = rename;
   // Tied members: every order of each run (their targets stay the run's slots).
   std::vector<std::vector<NodeIndex>> orders;
   for (const auto& t : ties) {
@@ -221,7 +266,7 @@ Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
     const Fp f = FingerprintRenamed(s, Renaming{r});
     if (f < best) {
       best = f;
-      chosen->nodes = std::move(r);
+      chosen->own = std::move(r);
     }
   }
   return best;

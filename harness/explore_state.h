@@ -291,9 +291,10 @@ struct Symmetry {
 // How a state is renamed for its canonical fingerprint: its nodes (empty: as they are) and,
 // when the explorer's group moves processes, the group's element.
 struct Renaming {
-  std::vector<NodeIndex> nodes;
+  std::vector<NodeIndex> own;  // the nodes' images without a group element (empty: none)
   const Symmetry* sym = nullptr;
   std::size_t element = 0;
+  NodeRename nodes() const { return sym ? NodeRename(sym->nodes) : NodeRename(own); }
   std::uint32_t Process(std::uint32_t p) const { return sym ? sym->processes[p] : p; }
 };
 
@@ -503,6 +504,8 @@ class Explorer {
   // The canonical fingerprint; `chosen` gets the renaming that gives it.
   Fp Fingerprint(const State& s, Renaming* chosen) const;
   Fp FingerprintRenamed(const State& s, const Renaming& rename) const;
+  Fp RestPart(const State& s, const Renaming& rename) const;
+  Fp NodesPart(const State& s, const Renaming& rename, Fp rest) const;
   // A renaming as an Entry packs it, and back.
   static std::uint64_t Pack(const Renaming& r);
   void Unpack(std::uint64_t packed, std::size_t nodes, Renaming* r) const;
