@@ -22,8 +22,7 @@ std::uint64_t Explorer::HistoryKey(const State& s) {
   for (const OpRec& r : s.ops) {
     key.Add(static_cast<std::uint64_t>(r.status));
     key.Add(r.before);
-    key.Add(r.version);
-    key.Add(r.value);
+    key.Add(r.value_hash);
   }
   return key.low() ^ key.high();
 }
@@ -290,6 +289,7 @@ bool Explorer::Merge(std::vector<Level>& levels, std::size_t d, const Chunk& c, 
     }
     cut = cut || p.cut;
     for (; si < p.succ_end; ++si) {
+      if (si + 8 < c.succs.size()) visited.Prefetch(c.succs[si + 8].fp);
       const Successor& s = c.succs[si];
       ++r.states;
       if (s.checked && counted_.insert(s.history).second) ++histories_checked_;

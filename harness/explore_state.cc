@@ -82,15 +82,17 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   std::uint64_t sum_lo = 0;
   std::uint64_t sum_hi = 0;
   for (const Msg& m : s.net) {
+    if (!c_.fifo) {
+      m.AddTo(sum_lo, sum_hi, rename);
+      continue;
+    }
     StateHasher mh;
     m.HashInto(mh, rename);
-    if (c_.fifo) {
-      std::uint64_t rank = 0;
-      for (const Msg& o : s.net) {
-        rank += o.m.from == m.m.from && o.m.to == m.m.to && o.n < m.n ? 1 : 0;
-      }
-      mh.Add(rank);
+    std::uint64_t rank = 0;
+    for (const Msg& o : s.net) {
+      rank += o.m.from == m.m.from && o.m.to == m.m.to && o.n < m.n ? 1 : 0;
     }
+    mh.Add(rank);
     sum_lo += mh.low();
     sum_hi += mh.high();
   }
@@ -116,8 +118,7 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
       }
     }
     h.Add(before);
-    h.Add(r.version);
-    h.Add(r.value);
+    h.Add(r.value_hash);
   };
   if (sym) {
     Scratch<std::uint32_t> op_at(s.ops.size());

@@ -215,6 +215,20 @@ struct Msg {
     h.Add(m.vv);
     content = Fp{h.low(), h.high()};
   }
+  // Its hash with its sender and receiver renamed, added to a multiset's two lanes
+  // (fingerprints: cheaper than HashInto, its content hashed already).
+  void AddTo(std::uint64_t& lo, std::uint64_t& hi, NodeRename rename) const {
+    const std::uint64_t key = (static_cast<std::uint64_t>(m.type) << 48) ^
+                              (std::uint64_t{StateHasher::Renamed(rename, m.from)} << 24) ^
+                              StateHasher::Renamed(rename, m.to);
+    lo += Mix(content.lo ^ (key * 0x9E3779B97F4A7C15ULL));
+    hi += Mix(content.hi + (key * 0xD6E8FEB86659FD93ULL) + 0x632BE59BD9B4E019ULL);
+  }
+  static std::uint64_t Mix(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
   // Its hash with its sender and receiver renamed (fingerprints and sleep sets).
   void HashInto(StateHasher& h, NodeRename rename) const {
     h.Add((static_cast<std::uint64_t>(m.type) << 48) ^
@@ -238,6 +252,7 @@ struct OpRec {
   std::uint64_t before = 0;  // bit i: operation i had completed when this one was invoked
   std::uint64_t version = 0;
   token::RegisterValue value;
+  std::uint64_t value_hash = 0;  // of version and value, made when they are set
   std::optional<token::HashPoint> final_point;
   std::string error;
 };
@@ -344,6 +359,12 @@ class Explorer {
         rec.status = OpRec::kOk;
         rec.version = r.version;
         rec.value = r.value;
+        {
+          StateHasher vh;
+          vh.Add(r.version);
+          vh.Add(r.value);
+          rec.value_hash = vh.low() ^ vh.high();
+        }
         rec.final_point = r.final_point;
         s.completed = true;
       } else {
@@ -417,6 +438,8 @@ class Explorer {
         i = (i + 1) & (slots_.size() - 1);
       }
     }
+    // A hint: `fp`'s slot will be asked for soon (a probe misses the cache otherwise).
+    void Prefetch(const Fp& fp) const { __builtin_prefetch(&slots_[Home(fp)]); }
     std::span<const std::uint64_t> Sleep(std::uint32_t slot) const {
       const Slot& s = slots_[slot];
       return {pool_.data() + s.sleep_begin, s.sleep_size};
