@@ -181,6 +181,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
   std::vector<std::uint64_t> keys;
   Renaming rename;
   Renaming succ_rename;
+  State succ;
   for (std::size_t i = c.begin; i < c.end; ++i) {
     const State& cur = Materialize(made, levels, d, i);
     const std::vector<ExploreStep> enabled = Enabled(cur);
@@ -228,7 +229,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       if (asleep_here(key)) continue;
       if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
       const NodeIndex t_node = NodeOfStep(cur, t);
-      State succ = cur;
+      succ = cur;  // into the last successor's storage: no allocation for its vectors
       Apply(succ, t);
       Successor& out = c.succs.emplace_back();
       out.step = t;
