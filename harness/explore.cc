@@ -248,9 +248,11 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       if (succ.completed) {
         out.checked = true;
         out.history = HistoryKey(succ);
-        if (auto why = Verdict(out.history, succ)) {
+        if (Verdict(out.history, succ)) {
+          // The memo knows the verdict; the explanation (it cites the history's lines) is
+          // this history's own, whichever thread checked an equal-keyed one first.
           out.violation = static_cast<std::int32_t>(c.violations.size());
-          c.violations.push_back(std::move(*why));
+          c.violations.push_back(CheckSafety(succ).value_or("violation"));
         }
       }
     }

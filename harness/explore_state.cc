@@ -109,7 +109,10 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
     h.Add(sym && cl.call != 0 ? sym->calls[cl.call - 1] : cl.call);
   }
   const auto hash_op = [&](const OpRec& r) {
-    h.Add((static_cast<std::uint64_t>(r.status) << 32) | StateHasher::Renamed(rename, r.node));
+    // An operation not invoked yet has no node (its 0 is no node 0: not renamed).
+    const std::uint64_t node =
+        r.status == OpRec::kNotInvoked ? 0 : StateHasher::Renamed(rename, r.node);
+    h.Add((static_cast<std::uint64_t>(r.status) << 32) | node);
     std::uint64_t before = r.before;
     if (sym) {
       before = 0;

@@ -81,8 +81,11 @@ void Host::HashState(StateHasher& h, NodeRename rename) const {
   for (const Waiting& w : waiting_) {
     h.Add((static_cast<std::uint64_t>(w.kind) << 8) | static_cast<std::uint64_t>(w.message.type));
     h.Add(w.after);
-    h.Add((std::uint64_t{StateHasher::Renamed(rename, w.message.from)} << 32) |
-          StateHasher::Renamed(rename, w.message.to));
+    // A client reply waits with an empty message: its nodes are no nodes (not renamed).
+    if (w.kind != Waiting::Kind::kClientReply) {
+      h.Add((std::uint64_t{StateHasher::Renamed(rename, w.message.from)} << 32) |
+            StateHasher::Renamed(rename, w.message.to));
+    }
     h.Add(w.message.token);
     h.Add(w.message.op_id);
     h.Add(w.message.vv);

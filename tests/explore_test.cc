@@ -4,6 +4,7 @@
 // and the schedule's file format.
 #include "harness/explore.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -282,6 +283,46 @@ TEST(Explore, InterchangeableClientsMeet) {
     EXPECT_LE(with.unique * 2, without.unique + without.unique / 50)
         << with.unique << " of " << without.unique;
     EXPECT_GT(with.unique * 2, without.unique);
+  }
+}
+
+// The fingerprint is canonical whatever a node is called: the same configuration with its
+// nodes numbered otherwise (the writer first, or last) has as many states under every
+// reduction. An operation not yet invoked holds no node, so its placeholder 0 must not
+// be renamed as node 0 (it was: 4,076 states against 4,304).
+TEST(Explore, NodeNumberingDoesNotChangeTheCount) {
+  const auto config = [](int writer) {
+    std::string yaml = fmt::format(R"(
+name: numbering
+scheme:
+  - {{token: 1, writer: 127.0.0.1:{}, readers: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]}}
+operations:
+  - {{at: 0, process: 0, op: write, token: 1, value: {{name: a, low: 0, mid: 1, high: 2}}}}
+)",
+                                   writer);
+    int p = 1;
+    for (int node = 1; node <= 3; ++node) {
+      if (node == writer) continue;
+      yaml += fmt::format("  - {{at: 0, process: {}, op: read, token: 1, node: 127.0.0.1:{}}}\n",
+                          p++, node);
+    }
+    auto s = sim::ParseScenarioYaml(yaml, "numbering.yaml");
+    EXPECT_TRUE(s.ok()) << s.status().ToString() << yaml;
+    auto c = ExploreConfigFromScenario(*s);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return *c;
+  };
+  for (const std::uint32_t crashes : {0U, 1U}) {
+    SCOPED_TRACE(crashes);
+    ExploreConfig first = config(1);
+    ExploreConfig last = config(3);
+    first.crashes = last.crashes = crashes;
+    first.sleep_sets = last.sleep_sets = false;
+    const ExploreResult a = Explore(first);
+    const ExploreResult b = Explore(last);
+    EXPECT_EQ(a.unique, b.unique);
+    EXPECT_EQ(a.terminal, b.terminal);
+    EXPECT_EQ(a.verdict, ExploreResult::Verdict::kNone);
   }
 }
 
