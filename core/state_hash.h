@@ -9,8 +9,8 @@
 // A NodeRename maps every NodeIndex written into the hash (empty: the identity): two states
 // that differ only by swapping interchangeable nodes then hash alike (symmetry reduction).
 // Likewise MapCalls maps the client call ids (request ids) written with AddCall, so that
-// states that differ only by swapping interchangeable clients hash alike; a hasher that
-// maps calls asks the state to feed what it keeps by call id in the mapped ids' order.
+// states that differ only by swapping interchangeable clients hash alike (what a state keeps
+// by call id is then hashed as a set, not in the ids' order).
 //
 // Thread-safety: a plain value.
 #pragma once
@@ -71,7 +71,6 @@ class StateHasher {
 
   // Call ids in 1..calls.size() are written as calls[id - 1]; others as they are.
   void MapCalls(std::span<const std::uint64_t> calls) { calls_ = calls; }
-  bool maps_calls() const { return !calls_.empty(); }
   std::uint64_t Call(std::uint64_t id) const {
     return id >= 1 && id <= calls_.size() ? calls_[id - 1] : id;
   }
@@ -82,13 +81,15 @@ class StateHasher {
   static NodeIndex Renamed(NodeRename rename, NodeIndex n) {
     return rename.empty() ? n : rename[n];
   }
-
- private:
+  // The finalizer both lanes use (a splitmix64 round with multiplier `k`); for callers that
+  // sum hashes of a multiset's members.
   static std::uint64_t Mix(std::uint64_t z, std::uint64_t k) {
     z = (z ^ (z >> 30)) * k;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
+
+ private:
   std::uint64_t a_ = 0x243F6A8885A308D3ULL;
   std::uint64_t b_ = 0x13198A2E03707344ULL;
   std::span<const std::uint64_t> calls_;

@@ -27,14 +27,14 @@ std::uint64_t Explorer::HistoryKey(const State& s) {
   return key.low() ^ key.high();
 }
 
-std::optional<std::string> Explorer::Verdict(std::uint64_t key, const State& s) {
+bool Explorer::Violates(std::uint64_t key, const State& s) {
   {
     std::lock_guard<std::mutex> lock(verdicts_mutex_);
     if (const auto it = verdicts_.find(key); it != verdicts_.end()) return it->second;
   }
-  // Outside the lock: another thread may check the same history at the same time, and
-  // reaches the same verdict.
-  std::optional<std::string> v = CheckSafety(s);
+  // Outside the lock: another thread may check an equal-keyed history at the same time,
+  // and reaches the same verdict.
+  const bool v = CheckSafety(s).has_value();
   std::lock_guard<std::mutex> lock(verdicts_mutex_);
   verdicts_.try_emplace(key, v);
   return v;
@@ -248,9 +248,9 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       if (succ.completed) {
         out.checked = true;
         out.history = HistoryKey(succ);
-        if (Verdict(out.history, succ)) {
-          // The memo knows the verdict; the explanation (it cites the history's lines) is
-          // this history's own, whichever thread checked an equal-keyed one first.
+        if (Violates(out.history, succ)) {
+          // The explanation cites the history's lines: this history's own (the memo's key
+          // leaves out the order of events; the search stops here, so this runs once).
           out.violation = static_cast<std::int32_t>(c.violations.size());
           c.violations.push_back(CheckSafety(succ).value_or("violation"));
         }
@@ -307,7 +307,7 @@ bool Explorer::Merge(std::vector<Level>& levels, std::size_t d, const Chunk& c, 
       const std::span<const std::uint64_t> sleep(c.keys.data() + s.sleep_begin, s.sleep_size);
       const auto [slot, inserted] = visited.Insert(s.fp);
       if (inserted) {
-        if (!sleep.empty()) visited.SetSleep(slot, {sleep.begin(), sleep.end()});
+        if (!sleep.empty()) visited.SetSleep(slot, sleep);
         push(i, s, sleep, {});
         continue;
       }

@@ -5,6 +5,7 @@
 #include <bit>
 #include <map>
 #include <numeric>
+#include <ranges>
 
 #include "harness/explore_state.h"
 
@@ -78,6 +79,7 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   StateHasher h;
   const NodeRename rename = renaming.nodes();
   const Symmetry* sym = renaming.sym;
+  if (sym) h.MapCalls(sym->calls);
   // Messages in flight: a multiset (sum of per-message hashes), or per-link sequences.
   std::uint64_t sum_lo = 0;
   std::uint64_t sum_hi = 0;
@@ -106,7 +108,7 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   for (std::size_t q = 0; q < procs; ++q) {
     const Client& cl = s.clients[proc_at[q]];
     h.Add((std::uint64_t{cl.next} << 1) | static_cast<std::uint64_t>(cl.busy));
-    h.Add(sym && cl.call != 0 ? sym->calls[cl.call - 1] : cl.call);
+    h.AddCall(cl.call);
   }
   const auto hash_op = [&](const OpRec& r) {
     // An operation not invoked yet has no node (its 0 is no node 0: not renamed).
@@ -278,6 +280,21 @@ Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
 
 // Nodes that play the same roles in every token and that no operation names can be
 // swapped: every permutation within such classes (the identity excluded).
+std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> Explorer::RoleClasses(
+    const std::vector<bool>& skip) const {
+  std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> classes;
+  for (NodeIndex i = 0; i < scheme_.nodes().size(); ++i) {
+    if (skip[i]) continue;
+    std::vector<std::uint8_t> roles;
+    for (const auto& t : scheme_.tokens()) {
+      roles.push_back(static_cast<std::uint8_t>((t.writer == i ? 4 : 0) | (t.IsReader(i) ? 2 : 0) |
+                                                (t.IsReplica(i) ? 1 : 0)));
+    }
+    classes[roles].push_back(i);
+  }
+  return classes;
+}
+
 void Explorer::BuildSymmetry() {
   const std::size_t n = scheme_.nodes().size();
   std::vector<bool> pinned(n, false);
@@ -286,16 +303,7 @@ void Explorer::BuildSymmetry() {
       if (op.node) pinned[*op.node] = true;
     }
   }
-  std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> classes;
-  for (NodeIndex i = 0; i < n; ++i) {
-    if (pinned[i]) continue;
-    std::vector<std::uint8_t> roles;
-    for (const auto& t : scheme_.tokens()) {
-      roles.push_back(static_cast<std::uint8_t>((t.writer == i ? 4 : 0) | (t.IsReader(i) ? 2 : 0) |
-                                                (t.IsReplica(i) ? 1 : 0)));
-    }
-    classes[roles].push_back(i);
-  }
+  const auto classes = RoleClasses(pinned);
   anonymous_.resize(n);
   std::iota(anonymous_.begin(), anonymous_.end(), NodeIndex{0});
   for (auto& [roles, members] : classes) {
@@ -314,15 +322,7 @@ void Explorer::BuildSymmetry() {
 void Explorer::BuildGroup() {
   const std::size_t n = scheme_.nodes().size();
   const std::size_t procs = c_.processes.size();
-  std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> classes;
-  for (NodeIndex i = 0; i < n; ++i) {
-    std::vector<std::uint8_t> roles;
-    for (const auto& t : scheme_.tokens()) {
-      roles.push_back(static_cast<std::uint8_t>((t.writer == i ? 4 : 0) | (t.IsReader(i) ? 2 : 0) |
-                                                (t.IsReplica(i) ? 1 : 0)));
-    }
-    classes[roles].push_back(i);
-  }
+  const auto classes = RoleClasses(std::vector<bool>(n, false));
   constexpr std::size_t kMaxElements = 16;
   // Every node renaming within the classes (an odometer over each class's permutations).
   std::vector<std::vector<NodeIndex>> perms;
@@ -393,18 +393,12 @@ void Explorer::BuildGroup() {
     if (!assign(assign, 0)) return;
   }
   if (!moves_processes) return;
-  // The identity first.
-  const auto identity = std::find_if(group.begin(), group.end(), [&](const Symmetry& s) {
-    for (std::size_t i = 0; i < s.nodes.size(); ++i) {
-      if (s.nodes[i] != i) return false;
-    }
-    for (std::size_t p = 0; p < s.processes.size(); ++p) {
-      if (s.processes[p] != p) return false;
-    }
-    return true;
-  });
-  TOKEN_ASSERT(identity != group.end(), "the identity is a symmetry");
-  std::iter_swap(group.begin(), identity);
+  // The odometer starts at the identity of the nodes and the backtracking tries each process
+  // itself first: the identity comes first.
+  TOKEN_ASSERT(std::ranges::equal(group[0].nodes, std::views::iota(NodeIndex{0}, NodeIndex(n))) &&
+                   std::ranges::equal(group[0].processes,
+                                      std::views::iota(0U, static_cast<std::uint32_t>(procs))),
+               "the group's first element is the identity");
   group_ = std::move(group);
 }
 

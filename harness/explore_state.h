@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -221,13 +222,9 @@ struct Msg {
     const std::uint64_t key = (static_cast<std::uint64_t>(m.type) << 48) ^
                               (std::uint64_t{StateHasher::Renamed(rename, m.from)} << 24) ^
                               StateHasher::Renamed(rename, m.to);
-    lo += Mix(content.lo ^ (key * 0x9E3779B97F4A7C15ULL));
-    hi += Mix(content.hi + (key * 0xD6E8FEB86659FD93ULL) + 0x632BE59BD9B4E019ULL);
-  }
-  static std::uint64_t Mix(std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    lo += StateHasher::Mix(content.lo ^ (key * 0x9E3779B97F4A7C15ULL), 0xBF58476D1CE4E5B9ULL);
+    hi += StateHasher::Mix(content.hi + (key * 0xD6E8FEB86659FD93ULL) + 0x632BE59BD9B4E019ULL,
+                           0xBF58476D1CE4E5B9ULL);
   }
   // Its hash with its sender and receiver renamed (fingerprints and sleep sets).
   void HashInto(StateHasher& h, NodeRename rename) const {
@@ -537,6 +534,9 @@ class Explorer {
   std::string Describe(const State& before, const ExploreStep& t) const;
   void BuildSymmetry();
   void BuildGroup();
+  // The nodes by their roles in every token (writer, reader, replica), leaving out `skip`.
+  std::map<std::vector<std::uint8_t>, std::vector<NodeIndex>> RoleClasses(
+      const std::vector<bool>& skip) const;
   void Finish(ExploreResult& r, std::vector<ExploreStep> path, const std::string& why, bool live);
   // What expanding a run of consecutive entries of one level gives (ExpandChunk), for
   // Merge to add to the search in the entries' order: each entry's successors with their
@@ -585,8 +585,8 @@ class Explorer {
   bool ExpandLevel(std::vector<Level>& levels, std::size_t depth,
                    std::vector<std::vector<Made>>& made, VisitedSet& visited, ExploreResult& r,
                    bool& cut);
-  // The history's safety verdict, memoised by its fingerprint `key` (thread-safe).
-  std::optional<std::string> Verdict(std::uint64_t key, const State& s);
+  // Whether the history violates safety, memoised by its fingerprint `key` (thread-safe).
+  bool Violates(std::uint64_t key, const State& s);
   static std::uint64_t HistoryKey(const State& s);
   std::string BoundReached(std::size_t unique, std::size_t next, std::size_t bytes,
                            double now) const;
@@ -609,8 +609,8 @@ class Explorer {
   // fingerprint is the least over it (groups_ is then empty).
   std::vector<Symmetry> group_;
   std::mutex verdicts_mutex_;
-  std::unordered_map<std::uint64_t, std::optional<std::string>> verdicts_;  // by history
-  std::unordered_set<std::uint64_t> counted_;  // histories merged (Merge's order)
+  std::unordered_map<std::uint64_t, bool> verdicts_;  // violation or not, by history
+  std::unordered_set<std::uint64_t> counted_;         // histories merged (Merge's order)
   std::uint64_t histories_checked_ = 0;
   std::chrono::steady_clock::time_point start_;  // Run's
   // The violation Merge found, made into a counterexample once the workers stopped.

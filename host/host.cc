@@ -51,23 +51,23 @@ Host::Host(const Host& other, World world) : Host(other) {
 
 void Host::HashState(StateHasher& h, NodeRename rename) const {
   node_.HashState(h, rename);
+  // The calls as a set (a sum of their hashes): the same whatever their ids' order, which
+  // a call-id map (StateHasher::MapCalls) may change.
   h.Add(calls_.size());
-  const auto add_call = [&h](CallId call, const CallEntry& entry) {
-    h.AddCall(call);
-    h.Add((static_cast<std::uint64_t>(entry.client) << 1) | static_cast<std::uint64_t>(entry.held));
-    h.Add(entry.token ? *entry.token + 1 : 0);
-    h.Add(static_cast<std::uint64_t>(entry.request.kind));
-    h.Add(entry.request.token);
-  };
-  if (h.maps_calls()) {
-    // In the mapped ids' order, as the map's own state would list them.
-    std::vector<std::pair<std::uint64_t, const std::pair<const CallId, CallEntry>*>> mapped;
-    for (const auto& kv : calls_) mapped.emplace_back(h.Call(kv.first), &kv);
-    std::sort(mapped.begin(), mapped.end());
-    for (const auto& [id, kv] : mapped) add_call(kv->first, kv->second);
-  } else {
-    for (const auto& [call, entry] : calls_) add_call(call, entry);
+  std::uint64_t calls_lo = 0;
+  std::uint64_t calls_hi = 0;
+  for (const auto& [call, entry] : calls_) {
+    StateHasher c;
+    c.Add(h.Call(call));
+    c.Add((static_cast<std::uint64_t>(entry.client) << 1) | static_cast<std::uint64_t>(entry.held));
+    c.Add(entry.token ? *entry.token + 1 : 0);
+    c.Add(static_cast<std::uint64_t>(entry.request.kind));
+    c.Add(entry.request.token);
+    calls_lo += c.low();
+    calls_hi += c.high();
   }
+  h.Add(calls_lo);
+  h.Add(calls_hi);
   h.Add(jobs_.size());
   for (const auto& [job, request] : jobs_) {
     h.Add(job);
