@@ -114,7 +114,10 @@ sim::Scenario Explorer::Counterexample(const std::vector<ExploreStep>& path, con
   State s = Initial();
   for (const ExploreStep& t : path) {
     trace->push_back(Describe(s, t));
+    rec.eager.clear();
     Apply(s, t);
+    // The client steps taken with it (ExploreConfig::eager_clients).
+    for (const std::string& e : rec.eager) trace->back() += fmt::format("; at once, {}", e);
   }
   recorder = nullptr;
   sim::Scenario out;

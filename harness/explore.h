@@ -98,6 +98,15 @@ struct ExploreConfig {
   // it and the state without it have the same futures. Only without restarts (a restart
   // begins another process, which may count what the last one ignored).
   bool drop_dead = true;
+  // Client steps nothing can tell apart from later ones are taken at once (sound for the
+  // checker, which lets an info operation take effect at any time after its invocation or
+  // never, and ignores an info read): a call held silent at a crashed coordinator is given
+  // up as soon as it is held (unless GiveUps::kNever); a client's next operation whose
+  // coordinator is crashed for its token is invoked (held, given up) as soon as the client
+  // is free, when it is a read pinned to that node or a write whose value no other write
+  // of the token shares (its value can then never be read: it constrains nothing). And a
+  // state whose clients have all finished ends its path (its history is complete).
+  bool eager_clients = true;
   // Liveness is checked within the fault budget (above) by default; kAlways checks it
   // beyond (where it must fail: a way to see the check find a hung operation).
   enum class Liveness : std::uint8_t {

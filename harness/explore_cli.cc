@@ -115,6 +115,8 @@ Options Parse(int argc, char** argv) {
       o.config.symmetry = false;
     } else if (a == "--keep-dead") {
       o.config.drop_dead = false;
+    } else if (a == "--no-eager-clients") {
+      o.config.eager_clients = false;
     } else if (a == "--liveness") {
       const std::string_view l = value();
       if (l == "budget") {
@@ -172,6 +174,7 @@ void ExploreUsage(std::FILE* out) {
       "                        [--ops N] [--crashes N] [--restarts N] [--restart-kinds LIST]\n"
       "                        [--mutant NAME] [--give-ups held|always|never] [--fifo]\n"
       "                        [--no-sleep-sets] [--no-symmetry] [--keep-dead]\n"
+      "                        [--no-eager-clients]\n"
       "                        [--liveness budget|always|off]\n"
       "                        [--max-depth N] [--max-states N] [--max-frontier N]\n"
       "                        [--max-memory MIB (default 4096)] [--threads N (default: the\n"
@@ -244,13 +247,13 @@ int ExploreCommand(int argc, char** argv) {
       operations, c.crashes, c.restarts,
       std::string(token::MutantName(c.node_options.mutant)).c_str());
   std::printf(
-      "reductions: sleep sets %s, symmetry %s, dead messages %s; delivery %s; give-ups %s; "
-      "%u thread%s\n",
+      "reductions: sleep sets %s, symmetry %s, dead messages %s, eager clients %s; delivery "
+      "%s; give-ups %s; %u thread%s\n",
       c.sleep_sets ? "on" : "off", c.symmetry ? "on" : "off",
       !c.drop_dead      ? "kept"
       : c.restarts == 0 ? "dropped"
                         : "kept (restarts)",
-      c.fifo ? "FIFO per link" : "any order",
+      c.eager_clients ? "on" : "off", c.fifo ? "FIFO per link" : "any order",
       c.give_ups == GiveUps::kHeld     ? "of held calls"
       : c.give_ups == GiveUps::kAlways ? "anywhere"
                                        : "never",

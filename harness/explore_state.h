@@ -62,6 +62,7 @@ struct Recorder {
   std::vector<sim::Fault> faults;
   std::int64_t now = 0;
   std::vector<std::uint64_t> ops_invoked;  // per process
+  std::vector<std::string> eager;          // client steps taken at once (eager_clients), said so
 };
 
 // One node: its host and the world around it, as the simulator's SimNode models it (one
@@ -328,8 +329,17 @@ class Explorer {
     for (const auto& p : c.processes) {
       op_offset_.push_back(offset);
       offset += static_cast<std::uint32_t>(p.size());
+      for (const ExploreOp& op : p) op_at_.push_back(&op);
     }
     total_ops_ = offset;
+    for (const ExploreOp* op : op_at_) {
+      const auto same = [op](const ExploreOp* o) {
+        return o->kind == OpKind::kWrite && o->token == op->token && o->domain == op->domain;
+      };
+      unseen_dead_.push_back(
+          op->kind == OpKind::kRead ||
+          (op->kind == OpKind::kWrite && std::ranges::count_if(op_at_, same) == 1));
+    }
     // Liveness holds only while a quorum of every token stays up.
     std::size_t budget = ~std::size_t{0};
     for (const auto& t : scheme_.tokens()) budget = std::min(budget, (t.replicas.size() - 1) / 2);
@@ -338,6 +348,7 @@ class Explorer {
         (c.liveness == ExploreConfig::Liveness::kWithinBudget && c.crashes + c.restarts <= budget);
     sync_steps_ = c.restarts > 0;
     drop_dead_ = c.drop_dead && c.restarts == 0;
+    eager_clients_ = c.eager_clients;
     if (c.symmetry) BuildSymmetry();
   }
 
@@ -365,7 +376,11 @@ class Explorer {
         rec.final_point = r.final_point;
         s.completed = true;
       } else {
-        rec.status = token::MayHaveTakenEffect(r.status.code()) ? OpRec::kInfo : OpRec::kFail;
+        if (token::MayHaveTakenEffect(r.status.code())) {
+          MarkInfo(rec, op);
+        } else {
+          rec.status = OpRec::kFail;
+        }
         rec.error = r.status.ToString();
         s.completed = s.completed || rec.status == OpRec::kFail;
       }
@@ -518,6 +533,18 @@ class Explorer {
   void Apply(State& s, const ExploreStep& t);
   void ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now);
   void ApplyRestart(State& s, const ExploreStep& t, std::int64_t now);
+  void GiveUp(State& s, std::uint32_t p, std::int64_t now);
+  // Operation `index`'s outcome is unknown. The checker lets an info operation take effect
+  // at any time after its invocation or never: when it completed decides nothing, and a
+  // read's whole record decides nothing (it returned no value), so neither is state.
+  void MarkInfo(OpRec& rec, std::uint32_t index) const {
+    rec.status = OpRec::kInfo;
+    if (op_at_[index]->kind == OpKind::kRead) rec.before = 0;
+  }
+  // ExploreConfig::eager_clients: held calls given up, dead operations run.
+  void EagerClients(State& s);
+  // Every client has finished its operations.
+  bool Finished(const State& s) const;
   void SyncAll(State& s);
   // Removes the dead messages in flight (ExploreConfig::drop_dead).
   void DropDead(State& s) const;
@@ -601,6 +628,11 @@ class Explorer {
   bool liveness_ = false;
   bool sync_steps_ = false;
   bool drop_dead_ = false;
+  bool eager_clients_ = false;
+  std::vector<const ExploreOp*> op_at_;  // by global operation index
+  // By global operation index: invoked at a crashed coordinator, it is invisible to the
+  // checker (a read, or a write whose value no other write of its token has).
+  std::vector<bool> unseen_dead_;
   // Classes of interchangeable nodes (each sorted, at least two members), and the renaming
   // that makes each class one node.
   std::vector<std::vector<NodeIndex>> groups_;

@@ -18,6 +18,7 @@ void ExNode::AnswerClient(CallId, const ClientReply& reply) { explorer->OnReply(
 
 std::vector<ExploreStep> Explorer::Enabled(const State& s) const {
   std::vector<ExploreStep> out;
+  if (eager_clients_ && Finished(s)) return out;  // its history is complete
   for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
     const Client& cl = s.clients[p];
     if (cl.busy) {
@@ -105,7 +106,7 @@ void Explorer::ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now) {
   rec.node = static_cast<NodeIndex>(t.b);
   for (std::uint32_t i = 0; i < s.ops.size(); ++i) {
     const auto st = s.ops[i].status;
-    if (st == OpRec::kOk || st == OpRec::kFail || st == OpRec::kInfo) rec.before |= 1ULL << i;
+    if (st == OpRec::kOk || st == OpRec::kFail) rec.before |= 1ULL << i;
   }
   cl.busy = true;
   // The call's id names the operation, not the order of invocations: states that differ
@@ -143,7 +144,7 @@ void Explorer::ApplyRestart(State& s, const ExploreStep& t, std::int64_t now) {
     const std::uint32_t index = op_offset_[p] + cl.next - 1;
     if (!cl.busy || s.ops[index].node != n) continue;
     cl.busy = false;
-    s.ops.Mutable(index).status = OpRec::kInfo;
+    MarkInfo(s.ops.Mutable(index), index);
     s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
   }
   // It comes back from its disk (SimNode::Boot).
@@ -204,25 +205,70 @@ void Explorer::Apply(State& s, const ExploreStep& t) {
       Own(s, static_cast<NodeIndex>(t.a)).host->CrashToken(static_cast<TokenIndex>(t.b));
       break;
     }
-    case Kind::kGiveUp: {
-      Client& cl = s.clients[t.a];
-      const std::uint32_t index = op_offset_[t.a] + cl.next - 1;
-      OpRec& rec = s.ops.Mutable(index);
-      rec.status = OpRec::kInfo;
-      cl.busy = false;
-      s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
-      if (recorder) {
-        recorder->schedule.push_back({sim::ScheduleStep::Kind::kGiveUp, now, t.a, cl.next});
-      }
-      Own(s, rec.node).host->OnCallCancelled(cl.call);
+    case Kind::kGiveUp:
+      GiveUp(s, t.a, now);
       break;
-    }
     case Kind::kRestart:
       ApplyRestart(s, t, now);
       break;
   }
   if (!sync_steps_) SyncAll(s);
+  if (eager_clients_) EagerClients(s);
   if (drop_dead_) DropDead(s);
+}
+
+// Process p gives up its pending call (its operation's outcome is unknown: info).
+void Explorer::GiveUp(State& s, std::uint32_t p, std::int64_t now) {
+  Client& cl = s.clients[p];
+  const std::uint32_t index = op_offset_[p] + cl.next - 1;
+  OpRec& rec = s.ops.Mutable(index);
+  MarkInfo(rec, index);
+  cl.busy = false;
+  s.events.push_back(static_cast<std::uint16_t>(index << 2 | 1));
+  if (recorder) {
+    recorder->schedule.push_back({sim::ScheduleStep::Kind::kGiveUp, now, p, cl.next});
+  }
+  Own(s, rec.node).host->OnCallCancelled(cl.call);
+}
+
+// Every call held at a crashed coordinator is given up, and every operation that would be
+// held and is invisible to the checker is invoked (and so given up), until none is left
+// (ExploreConfig::eager_clients).
+void Explorer::EagerClients(State& s) {
+  const auto next_now = [this] { return recorder ? (recorder->now += 1'000'000) : 0; };
+  for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
+    while (true) {
+      const Client& cl = s.clients[p];
+      if (cl.busy) {
+        if (c_.give_ups == GiveUps::kNever) break;
+        const OpRec& rec = s.ops[op_offset_[p] + cl.next - 1];
+        if (!s.nodes[rec.node]->host->node().IsCrashed(OpOf(p, cl.next - 1).token)) break;
+        if (recorder)
+          recorder->eager.push_back(fmt::format("process {} gives up its held call", p));
+        GiveUp(s, p, next_now());
+        continue;
+      }
+      if (cl.next >= c_.processes[p].size() || !unseen_dead_[op_offset_[p] + cl.next]) break;
+      const ExploreOp& op = OpOf(p, cl.next);
+      // Pinned to one coordinator: a read's node, a writer operation's writer.
+      if (!op.node && !token::IsWriterOp(op.kind)) break;
+      const NodeIndex at = op.node ? *op.node : scheme_.token(op.token).writer;
+      if (!s.nodes[at]->host->node().IsCrashed(op.token)) break;
+      if (recorder) {
+        recorder->eager.push_back(fmt::format("process {} invokes {} token {} at {}", p,
+                                              token::OpKindName(op.kind),
+                                              scheme_.token(op.token).id, scheme_.node(at)));
+      }
+      ApplyInvoke(s, ExploreStep{Kind::kInvoke, p, at}, next_now());
+    }
+  }
+}
+
+bool Explorer::Finished(const State& s) const {
+  for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
+    if (s.clients[p].busy || s.clients[p].next < c_.processes[p].size()) return false;
+  }
+  return true;
 }
 
 void Explorer::DropDead(State& s) const {
