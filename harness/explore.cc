@@ -185,6 +185,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
   Renaming rename;
   Renaming succ_rename;
   State succ;
+  std::vector<std::shared_ptr<ExNode>> scratch(scheme_.nodes().size());
   for (std::size_t i = c.begin; i < c.end; ++i) {
     const State& cur = Materialize(made, levels, d, i);
     const std::vector<ExploreStep> enabled = Enabled(cur);
@@ -233,6 +234,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
       const NodeIndex t_node = NodeOfStep(cur, t);
       succ = cur;  // into the last successor's storage: no allocation for its vectors
+      succ.scratch = &scratch;
       Apply(succ, t);
       Successor& out = c.succs.emplace_back();
       out.step = t;

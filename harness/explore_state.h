@@ -96,6 +96,16 @@ class ExNode final : public token::host::Clock,
     host = std::make_unique<Host>(*o.host, World());
   }
   ExNode& operator=(const ExNode&) = delete;
+  // Becomes a copy of `o` (of the same node) in this node's storage: its host's maps and
+  // vectors are reused, so a successor's changed node costs no allocation once warm.
+  void Assign(const ExNode& o) {
+    worker = o.worker;
+    disk = o.disk;
+    sent = o.sent;
+    jobs_started = o.jobs_started;
+    incarnation = o.incarnation;
+    host->AssignState(*o.host);
+  }
 
   // host::Clock: the explorer has no time; timers never fire (a client's give-up is a step).
   std::int64_t NowNs() const override { return 0; }
@@ -282,6 +292,10 @@ struct Client {
 
 struct State {
   std::vector<std::shared_ptr<ExNode>> nodes;
+  // Where the nodes a step changes are made (by node index; Explorer::Own), when the state
+  // is a successor thrown away once fingerprinted: its storage is reused by the next one.
+  // Set on each successor after it is copied (null: every changed node is a new one).
+  std::vector<std::shared_ptr<ExNode>>* scratch = nullptr;
   std::vector<Msg> net;
   std::vector<Client> clients;
   OpRecs ops;                         // by global operation index
@@ -505,7 +519,16 @@ class Explorer {
   }
 
   ExNode& Own(State& s, NodeIndex n) {
-    if (s.nodes[n].use_count() > 1) s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
+    std::shared_ptr<ExNode>* scratch = s.scratch ? &(*s.scratch)[n] : nullptr;
+    if (scratch && *scratch && s.nodes[n] == *scratch) {
+      // Made in the scratch already by this step.
+    } else if (scratch && *scratch && scratch->use_count() == 1) {
+      (*scratch)->Assign(*s.nodes[n]);
+      s.nodes[n] = *scratch;
+    } else if (s.nodes[n].use_count() > 1) {
+      s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
+      if (scratch && !*scratch) *scratch = s.nodes[n];
+    }
     ExNode& node = *s.nodes[n];
     node.Changing();
     node.state = &s;

@@ -49,6 +49,16 @@ Host::Host(const Host& other, World world) : Host(other) {
                "a Host needs a clock, a transport, a compute runner and storage");
 }
 
+void Host::AssignState(const Host& other) {
+  TOKEN_ASSERT(self_ == other.self_ && scheme_ == other.scheme_,
+               "a host takes the state of a host of the same node");
+  TOKEN_ASSERT(!acting_ && !other.acting_ && other.to_self_.empty(),
+               "a host is copied between its calls");
+  const World world = world_;
+  *this = other;
+  world_ = world;
+}
+
 void Host::HashState(StateHasher& h, NodeRename rename) const {
   node_.HashState(h, rename);
   // The calls as a set (a sum of their hashes): the same whatever their ids' order, which

@@ -114,7 +114,11 @@ class Host {
   // branch a node's state (the explorer, harness/explore.h). REQUIRES: `other` is not inside
   // one of its own calls.
   Host(const Host& other, World world);
-  Host& operator=(const Host&) = delete;
+  // Becomes a copy of `other`, a host of the same node, as the constructor above makes
+  // one, but keeps its world and reuses its own storage where it can (the explorer makes
+  // each successor's changed node in the last one's). REQUIRES: neither host is inside one
+  // of its calls.
+  void AssignState(const Host& other);
 
   // Starts the node from its storage (Node::OnStart, which says what `first_op_id` must
   // be); comes first, once. A host never started runs a new node whose ids start at 1.
@@ -164,6 +168,7 @@ class Host {
   // Every member copied (the public copy above then changes the world): a new member is
   // copied without anyone listing it.
   Host(const Host&) = default;
+  Host& operator=(const Host&) = default;
 
   struct CallEntry {
     bool client = true;     // false: a peer's unary call
@@ -205,8 +210,8 @@ class Host {
   void LogReply(const CallEntry& entry, const ClientReply& reply) const;
 
   std::shared_ptr<const ReplicationScheme> scheme_;
-  const NodeIndex self_;
-  const std::string self_name_;
+  NodeIndex self_;  // never changes (assigned only by AssignState, from the same node)
+  std::string self_name_;
   HostOptions options_;
   World world_;
   Node node_;
@@ -218,7 +223,7 @@ class Host {
   Fifo<Waiting> waiting_;  // in the order made; `after` never decreases
   BatchId batches_issued_ = 0;
   BatchId batches_durable_ = 0;
-  const bool answers_before_durable_;  // the planted bug Mutant::kAckBeforeDurable
+  bool answers_before_durable_;  // the planted bug Mutant::kAckBeforeDurable
   std::size_t held_ = 0;
   std::size_t client_calls_ = 0;                // client calls in flight
   std::vector<std::uint32_t> calls_per_token_;  // client calls in flight, by TokenIndex
