@@ -303,6 +303,8 @@ struct State {
   std::uint32_t crashes = 0;
   std::uint32_t restarts = 0;
   bool completed = false;  // the last step completed an operation ok or fail
+  // The nodes the last step changed (bit n; all bits with more than 64 nodes).
+  std::uint64_t changed = 0;
 };
 
 // A symmetry of a configuration: a renaming of its nodes and, with it, of its processes
@@ -529,6 +531,7 @@ class Explorer {
       s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
       if (scratch && !*scratch) *scratch = s.nodes[n];
     }
+    s.changed |= n < 64 ? std::uint64_t{1} << n : ~std::uint64_t{0};
     ExNode& node = *s.nodes[n];
     node.Changing();
     node.state = &s;

@@ -158,6 +158,7 @@ void Explorer::ApplyRestart(State& s, const ExploreStep& t, std::int64_t now) {
 
 void Explorer::Apply(State& s, const ExploreStep& t) {
   s.completed = false;
+  s.changed = 0;
   const std::int64_t now = recorder ? (recorder->now += 1'000'000) : 0;
   switch (t.kind) {
     case Kind::kInvoke:
@@ -271,9 +272,14 @@ bool Explorer::Finished(const State& s) const {
   return true;
 }
 
+// Only messages to or from a node the step changed can have died (a message's fate
+// depends on its receiver and, for a request, on its sender, which counts the answer): the
+// rest were alive in the state before. A message sent in the step is from a changed node.
 void Explorer::DropDead(State& s) const {
-  std::erase_if(s.net, [&s](const Msg& msg) {
+  const auto bit = [](NodeIndex n) { return n < 64 ? std::uint64_t{1} << n : ~std::uint64_t{0}; };
+  std::erase_if(s.net, [&s, &bit](const Msg& msg) {
     const Message& m = msg.m;
+    if ((s.changed & (bit(m.to) | bit(m.from))) == 0) return false;
     const token::Node& to = s.nodes[m.to]->host->node();
     if (to.IgnoresForever(m)) return true;
     const std::optional<Message> answer = to.OnlyAnswer(m);
