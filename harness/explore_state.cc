@@ -110,6 +110,23 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
     h.Add((std::uint64_t{cl.next} << 1) | static_cast<std::uint64_t>(cl.busy));
     h.AddCall(cl.call);
   }
+  // The records: cached with them under the group's elements and the identity (slot 16).
+  const bool cached = sym != nullptr || renaming.own.empty();
+  const Fp ops =
+      s.ops.size() == 0 ? Fp{}
+      : cached ? s.ops.HashAs(sym ? renaming.element : 16, [&] { return OpsPart(s, renaming); })
+               : OpsPart(s, renaming);
+  h.Add(ops.lo);
+  h.Add(ops.hi);
+  h.Add((std::uint64_t{s.crashes} << 32) | s.restarts);
+  return Fp{h.low(), h.high()};
+}
+
+// The operations' records in renamed order (a process's image takes its place).
+Fp Explorer::OpsPart(const State& s, const Renaming& renaming) const {
+  StateHasher h;
+  const NodeRename rename = renaming.nodes();
+  const Symmetry* sym = renaming.sym;
   const auto hash_op = [&](const OpRec& r) {
     // An operation not invoked yet has no node (its 0 is no node 0: not renamed).
     const std::uint64_t node =
@@ -132,7 +149,6 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   } else {
     for (const OpRec& r : s.ops) hash_op(r);
   }
-  h.Add((std::uint64_t{s.crashes} << 32) | s.restarts);
   return Fp{h.low(), h.high()};
 }
 

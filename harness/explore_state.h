@@ -269,19 +269,41 @@ struct OpRec {
 // deliver a message and change none): copying a state copies a pointer.
 class OpRecs {
  public:
-  void resize(std::size_t n) { recs_ = std::make_shared<std::vector<OpRec>>(n); }
-  std::size_t size() const { return recs_ ? recs_->size() : 0; }
-  const OpRec& operator[](std::size_t i) const { return (*recs_)[i]; }
+  void resize(std::size_t n) {
+    block_ = std::make_shared<Block>();
+    block_->recs.resize(n);
+  }
+  std::size_t size() const { return block_ ? block_->recs.size() : 0; }
+  const OpRec& operator[](std::size_t i) const { return block_->recs[i]; }
   // The record to change, copied first when another state shares it.
   OpRec& Mutable(std::size_t i) {
-    if (recs_.use_count() > 1) recs_ = std::make_shared<std::vector<OpRec>>(*recs_);
-    return (*recs_)[i];
+    if (block_.use_count() > 1) block_ = std::make_shared<Block>(*block_);
+    block_->known = 0;
+    return block_->recs[i];
   }
-  auto begin() const { return recs_->cbegin(); }
-  auto end() const { return recs_->cend(); }
+  auto begin() const { return block_->recs.cbegin(); }
+  auto end() const { return block_->recs.cend(); }
+  // The records' hash under renaming `slot` (< kSlots), made by `make` the first time it
+  // is asked for: states that share the records share it (they change far more rarely
+  // than the rest of a state).
+  static constexpr std::size_t kSlots = 17;
+  template <typename Make>
+  Fp HashAs(std::size_t slot, const Make& make) const {
+    Block& b = *block_;
+    if ((b.known >> slot & 1) == 0) {
+      b.hash[slot] = make();
+      b.known |= std::uint32_t{1} << slot;
+    }
+    return b.hash[slot];
+  }
 
  private:
-  std::shared_ptr<std::vector<OpRec>> recs_;
+  struct Block {
+    std::vector<OpRec> recs;
+    std::array<Fp, kSlots> hash{};
+    std::uint32_t known = 0;
+  };
+  std::shared_ptr<Block> block_;
 };
 
 struct Client {
@@ -578,6 +600,7 @@ class Explorer {
   Fp Fingerprint(const State& s, Renaming* chosen) const;
   Fp FingerprintRenamed(const State& s, const Renaming& rename) const;
   Fp RestPart(const State& s, const Renaming& rename) const;
+  Fp OpsPart(const State& s, const Renaming& rename) const;
   Fp NodesPart(const State& s, const Renaming& rename, Fp rest) const;
   // A renaming as an Entry packs it, and back.
   static std::uint64_t Pack(const Renaming& r);
