@@ -179,8 +179,8 @@ std::vector<ExploreStep> Explorer::PathTo(const std::vector<Level>& levels, std:
 void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std::vector<Made>& made,
                            Chunk& c) {
   c.Clear();
-  std::vector<std::pair<ExploreStep, NodeIndex>> done;
-  std::vector<std::pair<ExploreStep, NodeIndex>> asleep;
+  std::vector<Taken> done;
+  std::vector<Taken> asleep;
   std::vector<std::uint64_t> keys;
   Renaming rename;
   Renaming succ_rename;
@@ -224,7 +224,8 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
     keys.clear();
     for (const ExploreStep& t : enabled) {
       keys.push_back(StepKey(cur, t, rename));
-      if (asleep_here(keys.back())) asleep.emplace_back(t, NodeOfStep(cur, t));
+      // (What an asleep step does here is not known: not quiet.)
+      if (asleep_here(keys.back())) asleep.push_back(Taken{t, NodeOfStep(cur, t), false});
     }
     const bool has_only = me.only_size > 0;
     for (std::size_t ti = 0; ti < enabled.size(); ++ti) {
@@ -242,12 +243,14 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       out.rename = Pack(succ_rename);
       out.sleep_begin = static_cast<std::uint32_t>(c.keys.size());
       if (c_.sleep_sets) {
+        // No client invoked, heard back or gave up.
+        const Taken taken{t, t_node, succ.events.size() == cur.events.size()};
         for (const auto* list : {&asleep, &done}) {
-          for (const auto& [u, n] : *list) {
-            if (Independent(u, n, t, t_node)) c.keys.push_back(StepKey(succ, u, succ_rename));
+          for (const Taken& u : *list) {
+            if (Independent(u, taken)) c.keys.push_back(StepKey(succ, u.step, succ_rename));
           }
         }
-        done.emplace_back(t, t_node);
+        done.push_back(taken);
       }
       out.sleep_size = static_cast<std::uint32_t>(c.keys.size() - out.sleep_begin);
       if (succ.completed) {

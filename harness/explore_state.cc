@@ -11,11 +11,18 @@
 
 namespace tokensim::explore_detail {
 
-bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, NodeIndex t_node) {
+bool Independent(const Taken& u, const Taken& t) {
+  if (u.node == t.node) return false;
   auto local = [](Kind k) {
     return k == Kind::kDeliver || k == Kind::kCompute || k == Kind::kSync || k == Kind::kCrash;
   };
-  return local(u.kind) && local(t.kind) && u_node != t_node;
+  const bool u_invoke = u.step.kind == Kind::kInvoke;
+  const bool t_invoke = t.step.kind == Kind::kInvoke;
+  if (local(u.step.kind) && local(t.step.kind)) return true;
+  if (u_invoke && t_invoke) return true;
+  if (u_invoke && local(t.step.kind)) return t.quiet;
+  if (t_invoke && local(u.step.kind)) return u.quiet;
+  return false;
 }
 
 std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& renaming) {

@@ -350,7 +350,19 @@ struct Renaming {
 };
 
 // Whether `u` at node `u_node` and `t` at node `t_node` commute (sleep sets).
-bool Independent(const ExploreStep& u, NodeIndex u_node, const ExploreStep& t, NodeIndex t_node);
+// A step taken (or asleep) at a state: the node it acts at and whether it is quiet there
+// (it changed no client and no operation's record: no invocation, completion or give-up).
+struct Taken {
+  ExploreStep step;
+  NodeIndex node = 0;
+  bool quiet = false;
+};
+// Whether `u` and `t`, both enabled at one state, commute there (sleep sets): steps at
+// different nodes that no client sees (deliveries, computes, syncs, crashes), and an
+// invocation with another invocation or with a quiet such step at another node. (A step
+// that completes an operation does not commute with an invocation: the invoked operation
+// records which operations had finished.)
+bool Independent(const Taken& u, const Taken& t);
 
 // A step's name in a sleep set: its kind (top byte) and what it does, never a counter of
 // the path that led here (a message is named by its content), so that one state reached
