@@ -26,35 +26,39 @@ bool Independent(const Taken& u, const Taken& t) {
 }
 
 std::uint64_t StepKey(const State& s, const ExploreStep& t, const Renaming& renaming) {
-  StateHasher h;
-  h.Add(static_cast<std::uint64_t>(t.kind));
   const NodeRename rename = renaming.nodes();
   auto node = [&](std::uint64_t n) {
-    return StateHasher::Renamed(rename, static_cast<NodeIndex>(n));
+    return std::uint64_t{StateHasher::Renamed(rename, static_cast<NodeIndex>(n))};
   };
+  // A few mixes of what the step does (StateHasher's finalizer): a key is made for every
+  // enabled step of every state expanded and for every step put to sleep.
+  constexpr std::uint64_t kA = 0x9E3779B97F4A7C15ULL;
+  constexpr std::uint64_t kB = 0xBF58476D1CE4E5B9ULL;
+  std::uint64_t x = static_cast<std::uint64_t>(t.kind) * kA;
   switch (t.kind) {
     case Kind::kDeliver:
       for (const Msg& m : s.net) {
         if (m.m.from != t.a || m.n != t.b) continue;
-        m.HashInto(h, rename);
+        const std::uint64_t link =
+            (static_cast<std::uint64_t>(m.m.type) << 48) ^ (node(m.m.from) << 24) ^ node(m.m.to);
+        x = StateHasher::Mix(x ^ m.content.lo ^ StateHasher::Mix(m.content.hi + link * kA, kB), kA);
+        break;
       }
       break;
     case Kind::kInvoke:
-      h.Add(renaming.Process(t.a));
-      h.Add(node(t.b));
+      x = StateHasher::Mix(x ^ (std::uint64_t{renaming.Process(t.a)} << 32) ^ node(t.b), kB);
       break;
     case Kind::kGiveUp:
-      h.Add(renaming.Process(t.a));
+      x = StateHasher::Mix(x ^ renaming.Process(t.a), kB);
       break;
     case Kind::kCompute:
     case Kind::kSync:
     case Kind::kCrash:
     case Kind::kRestart:
-      h.Add(node(t.a));
-      h.Add(t.b);
+      x = StateHasher::Mix(x ^ (node(t.a) << 32) ^ t.b, kB);
       break;
   }
-  return (static_cast<std::uint64_t>(t.kind) << 56) | (h.low() >> 8);
+  return (static_cast<std::uint64_t>(t.kind) << 56) | (x >> 8);
 }
 
 namespace {
