@@ -437,8 +437,10 @@ bool Explorer::ExpandLevel(std::vector<Level>& levels, std::size_t depth,
     }
     return true;
   }
-  // A window of chunks ahead of the merge: chunk k goes to slot k % window.
-  const std::size_t window = 4 * made.size();
+  // A window of chunks ahead of the merge: chunk k goes to slot k % window. Wide (about
+  // 100 KB a chunk), so that the workers keep expanding while the merge stops to double
+  // the visited set (1.5 s at 16 million states here).
+  const std::size_t window = 128 * made.size();
   std::vector<Chunk> slots(window);
   std::vector<std::size_t> filled(window, ~std::size_t{0});  // the chunk a slot holds
   std::mutex mu;
