@@ -121,16 +121,18 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
     h.Add((std::uint64_t{cl.next} << 1) | static_cast<std::uint64_t>(cl.busy));
     h.AddCall(cl.call);
   }
-  // The records: cached with them under the group's elements and the identity (slot 16).
-  const bool cached = sym != nullptr || renaming.own.empty();
-  const Fp ops =
-      s.ops.size() == 0 ? Fp{}
-      : cached ? s.ops.HashAs(sym ? renaming.element : 16, [&] { return OpsPart(s, renaming); })
-               : OpsPart(s, renaming);
+  const Fp ops = CachedOpsPart(s, renaming);
   h.Add(ops.lo);
   h.Add(ops.hi);
   h.Add((std::uint64_t{s.crashes} << 32) | s.restarts);
   return Fp{h.low(), h.high()};
+}
+
+// The records' part, cached with them under the group's elements and the identity (slot 16).
+Fp Explorer::CachedOpsPart(const State& s, const Renaming& renaming) const {
+  if (s.ops.size() == 0) return Fp{};
+  if (renaming.sym == nullptr && !renaming.own.empty()) return OpsPart(s, renaming);
+  return s.ops.HashAs(renaming.sym ? renaming.element : 16, [&] { return OpsPart(s, renaming); });
 }
 
 // The operations' records in renamed order (a process's image takes its place).
@@ -219,17 +221,26 @@ Fp Explorer::Fingerprint(const State& s, Renaming* chosen) const {
     // only under the elements that tie for the least cheap part (a state and its renamings
     // have the same pairs, so they choose alike). The identity first; a state with an
     // automorphism keeps the first element that reaches its least print.
+    // The cheap part is itself chosen in two steps: the records (kept with them, so
+    // mostly not computed again), then the messages and clients of the elements that tie.
     const std::size_t size = group_.size();
-    Scratch<Fp> rest(size);
-    std::size_t least = 0;
+    Scratch<Fp> ops(size);
+    std::size_t least_ops = 0;
     for (std::size_t e = 0; e < size; ++e) {
+      ops[e] = CachedOpsPart(s, Renaming{{}, &group_[e], e});
+      if (ops[e] < ops[least_ops]) least_ops = e;
+    }
+    Scratch<Fp> rest(size);
+    std::size_t least = least_ops;
+    for (std::size_t e = 0; e < size; ++e) {
+      if (!(ops[e] == ops[least_ops])) continue;
       rest[e] = RestPart(s, Renaming{{}, &group_[e], e});
       if (rest[e] < rest[least]) least = e;
     }
     Fp best;
     bool any = false;
     for (std::size_t e = 0; e < size; ++e) {
-      if (!(rest[e] == rest[least])) continue;
+      if (!(ops[e] == ops[least_ops]) || !(rest[e] == rest[least])) continue;
       const Fp f = NodesPart(s, Renaming{{}, &group_[e], e}, rest[e]);
       if (!any || f < best) {
         best = f;

@@ -613,6 +613,7 @@ class Explorer {
   Fp FingerprintRenamed(const State& s, const Renaming& rename) const;
   Fp RestPart(const State& s, const Renaming& rename) const;
   Fp OpsPart(const State& s, const Renaming& rename) const;
+  Fp CachedOpsPart(const State& s, const Renaming& rename) const;
   Fp NodesPart(const State& s, const Renaming& rename, Fp rest) const;
   // A renaming as an Entry packs it, and back.
   static std::uint64_t Pack(const Renaming& r);
