@@ -399,6 +399,12 @@ ExploreResult Explorer::Run() {
     const std::size_t size = levels[depth].entries.size();
     r.max_frontier = std::max<std::uint64_t>(r.max_frontier, size);
     levels.emplace_back();
+    if (depth >= 1) {
+      // The level before this one is expanded: its sleep sets are no longer read. The next
+      // level's go in their room (memory already touched; fresh pages cost this VM dearly).
+      levels.back().keys = std::move(levels[depth - 1].keys);
+      levels.back().keys.clear();
+    }
     const bool more = ExpandLevel(levels, depth, made, visited, r, cut);
     if (pending_) {
       // Every worker has stopped: the counterexample is made again on this thread.
