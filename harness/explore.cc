@@ -233,6 +233,12 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       const std::uint64_t key = keys[ti];
       if (asleep_here(key)) continue;
       if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
+      const Message* delivered = nullptr;
+      if (t.kind == Kind::kDeliver && drop_dead_ && cur.crashes < c_.crashes) {
+        for (const Msg& m : cur.net) {
+          if (m.m.from == t.a && m.n == t.b) delivered = &m.m;
+        }
+      }
       const NodeIndex t_node = NodeOfStep(cur, t);
       succ = cur;  // into the last successor's storage: no allocation for its vectors
       succ.scratch = &scratch;
@@ -251,6 +257,17 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
           }
         }
         done.push_back(taken);
+        // The crash of the Query's sender absorbs the delivery: crashing it here reaches
+        // the state crashing it reaches from `cur` (which takes that crash, or has it
+        // asleep), so it sleeps here as a step explored already.
+        if (delivered && Absorbed(cur, succ, *delivered)) {
+          const ExploreStep crash{Kind::kCrash, delivered->from, delivered->token};
+          const std::uint64_t crash_key = StepKey(succ, crash, succ_rename);
+          if (std::find(c.keys.begin() + out.sleep_begin, c.keys.end(), crash_key) ==
+              c.keys.end()) {
+            c.keys.push_back(crash_key);
+          }
+        }
       }
       out.sleep_size = static_cast<std::uint32_t>(c.keys.size() - out.sleep_begin);
       if (succ.completed) {

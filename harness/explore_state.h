@@ -605,6 +605,9 @@ class Explorer {
   void EagerClients(State& s);
   // Every client has finished its operations.
   bool Finished(const State& s) const;
+  // Whether delivering `m` from `before` (making `after`) is absorbed by a crash of its
+  // sender: a Query whose receiver is unchanged and which sent nothing but its answer.
+  bool Absorbed(const State& before, const State& after, const Message& m) const;
   void SyncAll(State& s);
   // Removes the dead messages in flight (ExploreConfig::drop_dead).
   void DropDead(State& s) const;

@@ -265,6 +265,25 @@ void Explorer::EagerClients(State& s) {
   }
 }
 
+// Delivering Query m (n to r) then crashing n for its token reaches the state that crashing
+// n reaches without the delivery when the delivery changed r in nothing (a replica's Query)
+// and sent nothing but answers to n: after the crash those answers are dead (dropped), and
+// so is the Query when the crash comes first (its only effect, the answer, is ignored).
+bool Explorer::Absorbed(const State& before, const State& after, const Message& m) const {
+  if (m.type != token::MessageType::kQuery || after.events.size() != before.events.size() ||
+      after.net.size() != before.net.size()) {
+    return false;
+  }
+  // The delivery took one message and sent one: its answer, to n.
+  const Msg& sent = after.net.back();
+  if (sent.m.to != m.from || sent.m.from != m.to || sent.m.token != m.token ||
+      sent.m.type != token::MessageType::kQueryReply) {
+    return false;
+  }
+  // The receiver is as it was (its hash, everything that decides its future).
+  return before.nodes[m.to]->HashUnder({}) == after.nodes[m.to]->HashUnder({});
+}
+
 bool Explorer::Finished(const State& s) const {
   for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
     if (s.clients[p].busy || s.clients[p].next < c_.processes[p].size()) return false;
