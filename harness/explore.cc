@@ -157,7 +157,14 @@ const State& Explorer::Materialize(std::vector<Made>& made, const std::vector<Le
     const Entry& e = levels[d].entries[i];
     // A copy: nodes are shared, not copied.
     State s = Materialize(made, levels, d - 1, e.parent);
+    // The last state made here lets go of its nodes first, so that the step can make the
+    // node it changes in the scratch's storage.
+    slot.state = State{};
+    slot.index = ~std::size_t{0};
+    slot.scratch.resize(s.nodes.size());
+    s.scratch = &slot.scratch;
     Apply(s, e.step);
+    s.scratch = nullptr;
     slot.state = std::move(s);
   }
   slot.index = i;

@@ -465,6 +465,9 @@ class Explorer {
   struct Made {
     std::size_t index = ~std::size_t{0};
     State state;
+    // Where its steps make the nodes they change (State::scratch): a node still shared with
+    // a state below it is made anew instead.
+    std::vector<std::shared_ptr<ExNode>> scratch;
   };
   // The state of entry `i` of level `d`, made again from the initial state along its path;
   // one state per level is kept in `made`, so siblings (consecutive entries) share their
