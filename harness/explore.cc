@@ -186,6 +186,7 @@ std::vector<ExploreStep> Explorer::PathTo(const std::vector<Level>& levels, std:
 void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std::vector<Made>& made,
                            Chunk& c) {
   c.Clear();
+  std::vector<ExploreStep> enabled;
   std::vector<Taken> done;
   std::vector<Taken> asleep;
   std::vector<std::uint64_t> keys;
@@ -195,7 +196,7 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
   std::vector<std::shared_ptr<ExNode>> scratch(scheme_.nodes().size());
   for (std::size_t i = c.begin; i < c.end; ++i) {
     const State& cur = Materialize(made, levels, d, i);
-    const std::vector<ExploreStep> enabled = Enabled(cur);
+    Enabled(cur, enabled);
     const Entry& me = levels[d].entries[i];
     Parent& p = c.parents.emplace_back();
     if (enabled.empty() && me.only_size == 0) {

@@ -592,7 +592,8 @@ class Explorer {
     }
   }
 
-  std::vector<ExploreStep> Enabled(const State& s) const;
+  // The steps enabled in `s`, into `out` (reused: a state expanded asks once).
+  void Enabled(const State& s, std::vector<ExploreStep>& out) const;
   void Apply(State& s, const ExploreStep& t);
   void ApplyInvoke(State& s, const ExploreStep& t, std::int64_t now);
   void ApplyRestart(State& s, const ExploreStep& t, std::int64_t now);

@@ -16,9 +16,9 @@ void ExNode::Send(const Message& m) {
 
 void ExNode::AnswerClient(CallId, const ClientReply& reply) { explorer->OnReply(*state, reply); }
 
-std::vector<ExploreStep> Explorer::Enabled(const State& s) const {
-  std::vector<ExploreStep> out;
-  if (eager_clients_ && Finished(s)) return out;  // its history is complete
+void Explorer::Enabled(const State& s, std::vector<ExploreStep>& out) const {
+  out.clear();
+  if (eager_clients_ && Finished(s)) return;  // its history is complete
   for (std::uint32_t p = 0; p < s.clients.size(); ++p) {
     const Client& cl = s.clients[p];
     if (cl.busy) {
@@ -72,7 +72,6 @@ std::vector<ExploreStep> Explorer::Enabled(const State& s) const {
       if (c_.restart_disk_lost) out.push_back({Kind::kRestart, n, 2});
     }
   }
-  return out;
 }
 
 // Completes every running sync until none is left (steps without sync steps of their own:
@@ -280,8 +279,12 @@ bool Explorer::Absorbed(const State& before, const State& after, const Message& 
       sent.m.type != token::MessageType::kQueryReply) {
     return false;
   }
-  // The receiver is as it was (its hash, everything that decides its future).
-  return before.nodes[m.to]->HashUnder({}) == after.nodes[m.to]->HashUnder({});
+  // The receiver is as it was (its hash, everything that decides its future; as the
+  // fingerprint hashes it under the identity, so that it is made once).
+  const auto hash = [this](const ExNode& n) {
+    return group_.empty() ? n.HashUnder({}) : n.HashAs(0, {}, group_[0].calls);
+  };
+  return hash(*before.nodes[m.to]) == hash(*after.nodes[m.to]);
 }
 
 bool Explorer::Finished(const State& s) const {
