@@ -144,7 +144,11 @@ class ExNode final : public token::host::Clock,
       h.Add(j.request.from);
       h.Add(j.request.to);
     }
-    if (disk_matters_) disk.HashInto(h);
+    if (disk_matters_) {
+      // The disk names batches by the host's numbers: with it, they count as they are.
+      disk.HashInto(h);
+      h.Add(host->batches_durable());
+    }
   }
   // Forgets the hashes: the node is about to change (only its one owner changes it).
   void Changing() {

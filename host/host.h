@@ -161,8 +161,11 @@ class Host {
   const HostStats& stats() const { return stats_; }
   // Feeds everything that decides this host's future calls into the world to `h` (its
   // node, calls in flight, jobs, waiting outputs, storage progress; not stats, logs or
-  // times), node indices mapped through `rename` (core/state_hash.h).
+  // times), node indices mapped through `rename` (core/state_hash.h). Storage progress
+  // counts relative to the last durable batch (batches_durable() is not fed): a driver
+  // that hashes its storage's batch numbers too adds that.
   void HashState(StateHasher& h, NodeRename rename = {}) const;
+  BatchId batches_durable() const { return batches_durable_; }
 
  private:
   // Every member copied (the public copy above then changes the world): a new member is
