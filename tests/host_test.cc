@@ -396,6 +396,35 @@ TEST_F(HostTest, AReplicaAnswersOnlyWhatItsStorageHasMadeDurable) {
   EXPECT_EQ(host_->stats().outputs_held_durable, 3u);
 }
 
+// The explorer's fingerprints (harness/explore.h) hash storage progress relative to the
+// last durable batch: a replica that adopted two versions and one that adopted only the
+// later one act alike from then on, and a write not yet durable still tells them apart.
+TEST_F(HostTest, HostsThatDifferOnlyInHowManyBatchesTheyWroteHashAlike) {
+  TestWorld other_world;
+  Host other(scheme_, 0, HostOptions{},
+             World{.clock = &other_world,
+                   .transport = &other_world,
+                   .compute = &other_world,
+                   .storage = &other_world});
+  const auto hash = [](const Host& h) {
+    StateHasher s;
+    h.HashState(s);
+    return std::pair{s.low(), s.high()};
+  };
+  host_->OnPeerMessage(UpdateFrom(1, T("t"), 7, 2));
+  SyncAll();
+  host_->OnPeerMessage(UpdateFrom(1, T("t"), 8, 3));
+  ASSERT_EQ(world_.writes.size(), 2u);
+  other.OnPeerMessage(UpdateFrom(1, T("t"), 8, 3));
+  ASSERT_EQ(other_world.writes.size(), 1u);
+  // Both hold version 3 with its write in flight (what the disk holds is the disk's).
+  EXPECT_EQ(hash(*host_), hash(other));
+  other.OnStorageDone(1);
+  EXPECT_NE(hash(*host_), hash(other)) << "a write in flight here, none there";
+  SyncAll();
+  EXPECT_EQ(hash(*host_), hash(other)) << "two batches here, one there, the same state";
+}
+
 TEST_F(HostTest, APeerCallsAnswerWaitsForStorageAndACancelEndsIt) {
   host_->OnPeerCall(21, UpdateFrom(1, T("t"), 7, 3));
   EXPECT_TRUE(world_.peer_answers.empty());
