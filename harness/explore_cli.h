@@ -3,8 +3,9 @@
 //   tokensim explore [SCENARIO.yaml] [--replicas N] [--tokens N] [--readers N] [--ops N]
 //                    [--crashes N] [--restarts N] [--restart-kinds LIST] [--mutant NAME]
 //                    [--give-ups held|always|never] [--fifo] [--no-sleep-sets]
-//                    [--no-symmetry] [--keep-dead] [--liveness budget|always|off]
-//                    [--max-depth N] [--max-states N] [--max-frontier N] [--max-memory MIB]
+//                    [--no-symmetry] [--keep-dead] [--no-eager-clients]
+//                    [--liveness budget|always|off] [--max-depth N] [--max-states N]
+//                    [--max-frontier N] [--max-memory MIB] [--threads N]
 //                    [--time-limit SECONDS] [--out DIR] [--quiet]
 //
 // Prints a summary; on a violation writes the shortest counterexample as DIR/NAME.yaml (a

@@ -94,6 +94,7 @@ TEST(Cli, HelpForEveryCommand) {
   const ToolRun explore = RunTool("tokensim", {"explore", "--help"});
   EXPECT_EQ(explore.exit_code, 0) << explore.err;
   EXPECT_THAT(explore.out, HasSubstr("--keep-dead"));
+  EXPECT_THAT(explore.out, HasSubstr("--no-eager-clients"));
   EXPECT_THAT(explore.out, HasSubstr("--max-memory"));
   EXPECT_THAT(explore.out, HasSubstr("--threads"));
 }
