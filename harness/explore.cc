@@ -241,11 +241,12 @@ void Explorer::ExpandChunk(const std::vector<Level>& levels, std::size_t d, std:
       const std::uint64_t key = keys[ti];
       if (asleep_here(key)) continue;
       if (has_only && std::find(sleep_end, only_end, key) == only_end) continue;
+      // A delivery a crash may absorb (below): looked up before the step takes it.
       const Message* delivered = nullptr;
-      if (t.kind == Kind::kDeliver && drop_dead_ && cur.crashes < c_.crashes) {
-        for (const Msg& m : cur.net) {
-          if (m.m.from == t.a && m.n == t.b) delivered = &m.m;
-        }
+      if (c_.sleep_sets && t.kind == Kind::kDeliver && drop_dead_ && cur.crashes < c_.crashes) {
+        const auto it = std::find_if(cur.net.begin(), cur.net.end(),
+                                     [&t](const Msg& m) { return m.m.from == t.a && m.n == t.b; });
+        if (it != cur.net.end()) delivered = &it->m;
       }
       const NodeIndex t_node = NodeOfStep(cur, t);
       succ = cur;  // into the last successor's storage: no allocation for its vectors
@@ -468,9 +469,9 @@ bool Explorer::ExpandLevel(std::vector<Level>& levels, std::size_t depth,
     }
     return true;
   }
-  // A window of chunks ahead of the merge: chunk k goes to slot k % window. Wide (about
-  // 100 KB a chunk), so that the workers keep expanding while the merge stops to double
-  // the visited set (1.5 s at 16 million states here).
+  // A window of chunks ahead of the merge: chunk k goes to slot k % window. Wide (a chunk
+  // holds some 1,500 successors of 64 bytes), so that the workers keep expanding while the
+  // merge stops to double the visited set (1.5 s at 16 million states here).
   const std::size_t window = 128 * made.size();
   std::vector<Chunk> slots(window);
   std::vector<std::size_t> filled(window, ~std::size_t{0});  // the chunk a slot holds

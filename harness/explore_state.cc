@@ -128,11 +128,12 @@ Fp Explorer::RestPart(const State& s, const Renaming& renaming) const {
   return Fp{h.low(), h.high()};
 }
 
-// The records' part, cached with them under the group's elements and the identity (slot 16).
+// The records' part, cached with them under the group's elements and the identity.
 Fp Explorer::CachedOpsPart(const State& s, const Renaming& renaming) const {
   if (s.ops.size() == 0) return Fp{};
   if (renaming.sym == nullptr && !renaming.own.empty()) return OpsPart(s, renaming);
-  return s.ops.HashAs(renaming.sym ? renaming.element : 16, [&] { return OpsPart(s, renaming); });
+  return s.ops.HashAs(renaming.sym ? renaming.element : OpRecs::kIdentitySlot,
+                      [&] { return OpsPart(s, renaming); });
 }
 
 // The operations' records in renamed order (a process's image takes its place).

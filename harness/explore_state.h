@@ -85,25 +85,15 @@ class ExNode final : public token::host::Clock,
       : disk_matters_(disk_matters), self_(self) {
     host = std::make_unique<Host>(std::move(scheme), self, options, World());
   }
-  ExNode(const ExNode& o)
-      : worker(o.worker),
-        disk(o.disk),
-        sent(o.sent),
-        jobs_started(o.jobs_started),
-        incarnation(o.incarnation),
-        disk_matters_(o.disk_matters_),
-        self_(o.self_) {
+  ExNode(const ExNode& o) : disk_matters_(o.disk_matters_), self_(o.self_) {
+    CopyWorld(o);
     host = std::make_unique<Host>(*o.host, World());
   }
   ExNode& operator=(const ExNode&) = delete;
   // Becomes a copy of `o` (of the same node) in this node's storage: its host's maps and
   // vectors are reused, so a successor's changed node costs no allocation once warm.
   void Assign(const ExNode& o) {
-    worker = o.worker;
-    disk = o.disk;
-    sent = o.sent;
-    jobs_started = o.jobs_started;
-    incarnation = o.incarnation;
+    CopyWorld(o);
     host->AssignState(*o.host);
   }
 
@@ -208,6 +198,14 @@ class ExNode final : public token::host::Clock,
   token::host::World World() {
     return {.clock = this, .transport = this, .compute = this, .storage = this};
   }
+  // What a copy takes from `o` besides its host (the copy and Assign share it).
+  void CopyWorld(const ExNode& o) {
+    worker = o.worker;
+    disk = o.disk;
+    sent = o.sent;
+    jobs_started = o.jobs_started;
+    incarnation = o.incarnation;
+  }
   bool disk_matters_;
   NodeIndex self_;
   mutable bool hashed_ = false;
@@ -291,6 +289,7 @@ class OpRecs {
   // is asked for: states that share the records share it (they change far more rarely
   // than the rest of a state).
   static constexpr std::size_t kSlots = 17;
+  static constexpr std::size_t kIdentitySlot = kSlots - 1;  // after the group's 16 elements
   template <typename Make>
   Fp HashAs(std::size_t slot, const Make& make) const {
     Block& b = *block_;
@@ -329,9 +328,14 @@ struct State {
   std::uint32_t crashes = 0;
   std::uint32_t restarts = 0;
   bool completed = false;  // the last step completed an operation ok or fail
-  // The nodes the last step changed (bit n; all bits with more than 64 nodes).
+  // The nodes the last step changed (NodeBit).
   std::uint64_t changed = 0;
 };
+
+// Node n's bit in State::changed (every bit for nodes past 64: all count as changed).
+inline std::uint64_t NodeBit(NodeIndex n) {
+  return n < 64 ? std::uint64_t{1} << n : ~std::uint64_t{0};
+}
 
 // A symmetry of a configuration: a renaming of its nodes and, with it, of its processes
 // (clients) whose operations are the same up to that renaming (an operation's node
@@ -353,7 +357,6 @@ struct Renaming {
   std::uint32_t Process(std::uint32_t p) const { return sym ? sym->processes[p] : p; }
 };
 
-// Whether `u` at node `u_node` and `t` at node `t_node` commute (sleep sets).
 // A step taken (or asleep) at a state: the node it acts at and whether it is quiet there
 // (it changed no client and no operation's record: no invocation, completion or give-up).
 struct Taken {
@@ -572,7 +575,7 @@ class Explorer {
       s.nodes[n] = std::make_shared<ExNode>(*s.nodes[n]);
       if (scratch && !*scratch) *scratch = s.nodes[n];
     }
-    s.changed |= n < 64 ? std::uint64_t{1} << n : ~std::uint64_t{0};
+    s.changed |= NodeBit(n);
     ExNode& node = *s.nodes[n];
     node.Changing();
     node.state = &s;

@@ -298,10 +298,9 @@ bool Explorer::Finished(const State& s) const {
 // depends on its receiver and, for a request, on its sender, which counts the answer): the
 // rest were alive in the state before. A message sent in the step is from a changed node.
 void Explorer::DropDead(State& s) const {
-  const auto bit = [](NodeIndex n) { return n < 64 ? std::uint64_t{1} << n : ~std::uint64_t{0}; };
-  std::erase_if(s.net, [&s, &bit](const Msg& msg) {
+  std::erase_if(s.net, [&s](const Msg& msg) {
     const Message& m = msg.m;
-    if ((s.changed & (bit(m.to) | bit(m.from))) == 0) return false;
+    if ((s.changed & (NodeBit(m.to) | NodeBit(m.from))) == 0) return false;
     const token::Node& to = s.nodes[m.to]->host->node();
     if (to.IgnoresForever(m)) return true;
     const std::optional<Message> answer = to.OnlyAnswer(m);
