@@ -1,7 +1,9 @@
 #include "checker/linearizability.h"
 
 #include <algorithm>
+#include <future>
 #include <optional>
+#include <system_error>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -307,6 +309,15 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
     }
   }
   TokenVerdict v;
+  std::future<TokenVerdict> versions_ahead;  // the version order, checked beside the zones
+  if (unique && options.check_versions && token.ops.size() >= options.parallel_from) {
+    try {
+      versions_ahead = std::async(std::launch::async,
+                                  [&history, &token] { return CheckVersions(history, token); });
+    } catch (const std::system_error&) {
+      // No thread: checked after the zones, as below.
+    }
+  }
   if (unique) {
     v = CheckZones(history, token);
   } else if (options.check_versions && VersionsApply(token)) {
@@ -333,7 +344,8 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
   }
   if (v.verdict == Verdict::kViolation || !options.check_versions) return v;
   // The version order, whichever method decided linearizability (or could not).
-  TokenVerdict versions = CheckVersions(history, token);
+  TokenVerdict versions =
+      versions_ahead.valid() ? versions_ahead.get() : CheckVersions(history, token);
   if (versions.verdict == Verdict::kViolation) {
     versions.method = v.method;
     versions.search = v.search;

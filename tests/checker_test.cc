@@ -208,6 +208,50 @@ TEST(Checker, VersionOrderIsStricterThanLinearizability) {
   EXPECT_EQ(r.tokens[0].rule, Rule::kStaleRead) << FormatReportText(r);
 }
 
+TEST(Checker, VersionOrderCheckedBesideTheZonesGivesTheSameReport) {
+  // parallel_from 0 checks every token's version order on a second thread while the zone
+  // method runs; SIZE_MAX never does. Both must give the same report, violation or not.
+  const std::string histories[] = {
+      // zones linearizable, version order broken
+      Builder()
+          .Invoke(0, "write", "a")
+          .Invoke(2, "write", "b")
+          .Ok(0, "write", "a", 1)
+          .Ok(2, "write", "b", 2)
+          .Invoke(1, "read")
+          .Ok(1, "read", "a", 1)
+          .text(),
+      // a stale read: the zones find it
+      Builder()
+          .Invoke(0, "write", "a")
+          .Ok(0, "write", "a", 1)
+          .Invoke(0, "write", "b")
+          .Ok(0, "write", "b", 2)
+          .Invoke(1, "read")
+          .Ok(1, "read", "a", 1)
+          .text(),
+      // linearizable, versions in order, two tokens
+      Builder()
+          .Invoke(0, "write", "a")
+          .Ok(0, "write", "a", 1)
+          .Invoke(1, "read", nullptr, "u")
+          .Ok(1, "read", nullptr, 0, "u")
+          .Invoke(1, "read")
+          .Ok(1, "read", "a", 1)
+          .text(),
+  };
+  for (const std::string& text : histories) {
+    CheckOptions beside;
+    beside.parallel_from = 0;
+    CheckOptions after;
+    after.parallel_from = SIZE_MAX;
+    const Report a = Check(text, beside);
+    const Report b = Check(text, after);
+    EXPECT_EQ(FormatReportJson(a), FormatReportJson(b)) << text;
+    EXPECT_EQ(a.overall, &text == &histories[2] ? Verdict::kLinearizable : Verdict::kViolation);
+  }
+}
+
 TEST(Checker, VersionMismatchAndDuplicateVersions) {
   auto mismatch = Builder()
                       .Invoke(0, "write", "a")
