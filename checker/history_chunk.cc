@@ -464,6 +464,16 @@ class ChunkParser {
       if (raw) *raw = std::string_view(s, static_cast<std::size_t>(p_ - s));
       return true;
     }
+    // The literal `lit` (a key with its quotes and colon, say) at the cursor, compared at
+    // constant length (inlined).
+    template <std::size_t N>
+    bool Expect(const char (&lit)[N]) {
+      if (static_cast<std::size_t>(end_ - p_) < N - 1 || std::memcmp(p_, lit, N - 1) != 0) {
+        return false;
+      }
+      p_ += N - 1;
+      return true;
+    }
     bool Word(std::string_view word, std::string_view* raw = nullptr) {
       if (static_cast<std::size_t>(end_ - p_) < word.size() ||
           std::memcmp(p_, word.data(), word.size()) != 0) {
@@ -576,52 +586,152 @@ class ChunkParser {
     return true;
   }
 
+  // The fields the format knows, in the order the project's tools write them
+  // (checker/history_writer.cc): each key is matched whole while the keys come in that
+  // order, and any field after is read by its key.
+  enum class Key { kProcess, kType, kF, kToken, kValue, kVersion, kTime, kOther };
+
+  // A value object in the form the tools write, `{"name":S,"low":I,"mid":I,"high":I}`, as
+  // its canonical text (keys sorted) written at once; any other object is sorted by
+  // ScanValueObject. Both give the same text.
+  bool ScanToolsValue(Cursor& c, std::string* canonical) {
+    Cursor at = c;
+    std::string_view name, low, mid, high, inner;
+    if (!at.Expect("{\"name\":") || !at.Peek('"') || !at.String(&inner, &name) ||
+        !at.Expect(",\"low\":") || !at.Integer(nullptr, &low) || !at.Expect(",\"mid\":") ||
+        !at.Integer(nullptr, &mid) || !at.Expect(",\"high\":") || !at.Integer(nullptr, &high) ||
+        !at.Lit('}')) {
+      return ScanValueObject(c, canonical);
+    }
+    c = at;
+    constexpr std::string_view kHigh = "{\"high\":", kLow = ",\"low\":", kMid = ",\"mid\":",
+                               kName = ",\"name\":";
+    canonical->resize(kHigh.size() + high.size() + kLow.size() + low.size() + kMid.size() +
+                      mid.size() + kName.size() + name.size() + 1);
+    char* out = canonical->data();
+    for (const std::string_view piece : {kHigh, high, kLow, low, kMid, mid, kName, name}) {
+      std::memcpy(out, piece.data(), piece.size());
+      out += piece.size();
+    }
+    *out++ = '}';
+    return true;
+  }
+
+  // The value of a field whose key was read; false if the plain scanner does not take it.
+  bool ScanValue(Cursor& c, Key key, Fields* fields, std::size_t* pending_values) {
+    switch (key) {
+      case Key::kProcess:
+        if (!c.Integer(&fields->process) || !ProcessInRange(fields->process)) return false;
+        fields->has_process = true;
+        return true;
+      case Key::kType:
+        fields->has_type = true;
+        return c.String(&fields->type);
+      case Key::kF:
+        fields->has_f = true;
+        return c.String(&fields->f);
+      case Key::kToken:
+        fields->has_token = true;
+        if (c.Peek('"')) return c.String(&fields->token);
+        return c.Integer(nullptr, &fields->token);
+      case Key::kTime:
+        fields->has_time = true;
+        return c.Integer(&fields->time);
+      case Key::kValue:
+        fields->has_value = true;
+        if (c.Word("null")) {
+          fields->value = kInitialValue;
+          return true;
+        }
+        if (*pending_values == scan_values_.size()) scan_values_.emplace_back();
+        if (!ScanToolsValue(c, &scan_values_[*pending_values])) return false;
+        fields->value = static_cast<ValueId>(-100 - static_cast<ValueId>(*pending_values));
+        ++*pending_values;
+        return true;
+      case Key::kVersion: {
+        std::int64_t v;
+        if (!c.Integer(&v) || v < 0) return false;
+        fields->version = static_cast<std::uint64_t>(v);
+        fields->has_version = true;
+        return true;
+      }
+      case Key::kOther:
+        return c.Skip(0);
+    }
+    return false;
+  }
+
+  // A field read by its key (after the leading ones).
+  bool ScanKeyedField(Cursor& c, Fields* fields, std::size_t* pending_values) {
+    std::string_view key;
+    if (!c.String(&key) || !c.Lit(':')) return false;
+    Key k = Key::kOther;
+    if (Is(key, "process")) {
+      k = Key::kProcess;
+    } else if (Is(key, "type")) {
+      k = Key::kType;
+    } else if (Is(key, "f")) {
+      k = Key::kF;
+    } else if (Is(key, "token")) {
+      k = Key::kToken;
+    } else if (Is(key, "time")) {
+      k = Key::kTime;
+    } else if (Is(key, "value")) {
+      k = Key::kValue;
+    } else if (Is(key, "version")) {
+      k = Key::kVersion;
+    }
+    return ScanValue(c, k, fields, pending_values);
+  }
+
   bool Scan(const char* p, std::size_t len, Fields* fields) {
     Cursor c(p, p + len);
     if (!c.Lit('{') || c.Lit('}')) return false;
     // Values are interned only once the whole line is taken.
     std::size_t pending_values = 0;
-    do {
-      std::string_view key;
-      if (!c.String(&key) || !c.Lit(':')) return false;
-      if (Is(key, "process")) {
-        if (!c.Integer(&fields->process) || !ProcessInRange(fields->process)) return false;
-        fields->has_process = true;
-      } else if (Is(key, "type")) {
-        if (!c.String(&fields->type)) return false;
-        fields->has_type = true;
-      } else if (Is(key, "f")) {
-        if (!c.String(&fields->f)) return false;
-        fields->has_f = true;
-      } else if (Is(key, "token")) {
-        if (c.Peek('"')) {
-          if (!c.String(&fields->token)) return false;
-        } else if (!c.Integer(nullptr, &fields->token)) {
-          return false;
-        }
-        fields->has_token = true;
-      } else if (Is(key, "time")) {
-        if (!c.Integer(&fields->time)) return false;
-        fields->has_time = true;
-      } else if (Is(key, "value")) {
-        if (c.Word("null")) {
-          fields->value = kInitialValue;
-        } else {
-          if (pending_values == scan_values_.size()) scan_values_.emplace_back();
-          if (!ScanValueObject(c, &scan_values_[pending_values])) return false;
-          fields->value = static_cast<ValueId>(-100 - static_cast<ValueId>(pending_values));
-          ++pending_values;
-        }
-        fields->has_value = true;
-      } else if (Is(key, "version")) {
-        std::int64_t v;
-        if (!c.Integer(&v) || v < 0) return false;
-        fields->version = static_cast<std::uint64_t>(v);
-        fields->has_version = true;
-      } else if (!c.Skip(0)) {
-        return false;
+    // The leading fields, while their keys come in the tools' order: a missing optional
+    // field (value, version) is skipped over, any other key ends the run.
+    bool more = true;  // a field follows
+    for (const Key k : {Key::kProcess, Key::kType, Key::kF, Key::kToken, Key::kValue, Key::kVersion,
+                        Key::kTime}) {
+      bool matched = false;
+      switch (k) {
+        case Key::kProcess:
+          matched = c.Expect("\"process\":");
+          break;
+        case Key::kType:
+          matched = c.Expect("\"type\":");
+          break;
+        case Key::kF:
+          matched = c.Expect("\"f\":");
+          break;
+        case Key::kToken:
+          matched = c.Expect("\"token\":");
+          break;
+        case Key::kValue:
+          matched = c.Expect("\"value\":");
+          break;
+        case Key::kVersion:
+          matched = c.Expect("\"version\":");
+          break;
+        case Key::kTime:
+          matched = c.Expect("\"time\":");
+          break;
+        case Key::kOther:
+          break;
       }
-    } while (c.Lit(','));
+      if (!matched) {
+        if (k == Key::kValue || k == Key::kVersion) continue;
+        break;
+      }
+      if (!ScanValue(c, k, fields, &pending_values)) return false;
+      more = c.Lit(',');
+      if (!more) break;
+    }
+    while (more) {
+      if (!ScanKeyedField(c, fields, &pending_values)) return false;
+      more = c.Lit(',');
+    }
     if (!c.Lit('}') || !c.AtEnd()) return false;
     // Taken: intern its values in line order (a repeated 'value' key interns each, as
     // simdjson's reading does; the last one counts).

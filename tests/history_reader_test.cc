@@ -143,8 +143,12 @@ RC_GTEST_PROP(HistoryReader, SameHistoryHoweverRead, ()) {
       R"({ "mid" : 1, "low":0 , "name":"v","high":2})", R"({"a":{"b":[1,2]}})", "null",
       R"({"name":"caf\u00e9"})", R"({"name":"v","name":"w"})", "[1]", R"({"n":-0})",
       // Keys sharing their first 8 bytes, in no order.
-      R"({"abcdefgh_b":1,"abcdefgh":2,"abcdefgh_a":3,"z":4})",
-      R"({"abcdefgh_a":1,"abcdefgh_a":2})"};
+      R"({"abcdefgh_b":1,"abcdefgh":2,"abcdefgh_a":3,"z":4})", R"({"abcdefgh_a":1,"abcdefgh_a":2})",
+      // Near the tools' form, which the scanner writes out without sorting: one thing off.
+      R"({"name":"v","low":0,"mid":1,"high":2,"x":1})", R"({"name":7,"low":0,"mid":1,"high":2})",
+      R"({"name":"v","low":0,"mid":1,"high":2.5})", R"({"name":"v","low":-3,"mid":01,"high":2})",
+      R"({"name":"v","low":0,"high":2,"mid":1})", R"({"name":"v","low":0,"mid":1})",
+      R"({"name":"v","low":0,"mid":1,"high":99999999999999999999999})"};
   std::vector<int> busy(static_cast<std::size_t>(processes), -1);  // token index or -1
   std::vector<bool> writes(static_cast<std::size_t>(processes), false);
   std::string text;
