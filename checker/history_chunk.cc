@@ -193,8 +193,26 @@ class ChunkParser {
     const char* p = text;
     const char* end = text + length;
     std::uint64_t line = 0;
+    // With room behind the chunk for its 8-byte reads, the scanner reads a line in the
+    // tools' form straight from where it starts and finds its end as it goes (looking for
+    // the line's end first was a second pass over the text). Any other line is cut at its
+    // line end and read as below (the scanner tries it again there, and gives it up again).
+    const bool scan_ahead = fast_path_ && padding >= kScanPadding;
     while (p < end) {
       ++line;
+      if (scan_ahead) {
+        Fields fields;
+        const char* next = nullptr;
+        if (Scan(p, end, &fields, &next)) {
+          ++out_->plain_lines;
+          if (!Emit(line, fields)) {
+            out_->lines = line;
+            return;
+          }
+          p = next;
+          continue;
+        }
+      }
       const char* nl =
           static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* line_end = nl ? nl : end;
@@ -233,7 +251,7 @@ class ChunkParser {
       scan_copy_.append(kScanPadding, ' ');
       scan = scan_copy_.data();
     }
-    if (fast_path_ && Scan(scan, len, &fields)) {
+    if (fast_path_ && Scan(scan, scan + len, &fields, nullptr)) {
       ++out_->plain_lines;
     } else {
       fields = Fields{};
@@ -415,6 +433,7 @@ class ChunkParser {
    public:
     Cursor(const char* p, const char* end) : p_(p), end_(end) {}
     bool AtEnd() const { return p_ == end_; }
+    const char* position() const { return p_; }
     bool Peek(char c) const { return p_ < end_ && *p_ == c; }
     bool Lit(char c) {
       if (!Peek(c)) return false;
@@ -684,8 +703,11 @@ class ChunkParser {
     return ScanValue(c, k, fields, pending_values);
   }
 
-  bool Scan(const char* p, std::size_t len, Fields* fields) {
-    Cursor c(p, p + len);
+  // Reads the line at [p, end). With `next`, the line ends at its object's closing brace,
+  // where a line end ("\n" or "\r\n", then *next is past it) or `end` must follow;
+  // without, at `end`.
+  bool Scan(const char* p, const char* end, Fields* fields, const char** next) {
+    Cursor c(p, end);
     if (!c.Lit('{') || c.Lit('}')) return false;
     // Values are interned only once the whole line is taken.
     std::size_t pending_values = 0;
@@ -732,7 +754,13 @@ class ChunkParser {
       if (!ScanKeyedField(c, fields, &pending_values)) return false;
       more = c.Lit(',');
     }
-    if (!c.Lit('}') || !c.AtEnd()) return false;
+    if (!c.Lit('}')) return false;
+    if (next != nullptr) {
+      if (!c.AtEnd() && !c.Lit('\n') && !(c.Lit('\r') && c.Lit('\n'))) return false;
+      *next = c.position();
+    } else if (!c.AtEnd()) {
+      return false;
+    }
     // Taken: intern its values in line order (a repeated 'value' key interns each, as
     // simdjson's reading does; the last one counts).
     for (std::size_t i = 0; i < pending_values; ++i) {
