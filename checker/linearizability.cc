@@ -1,9 +1,11 @@
 #include "checker/linearizability.h"
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -293,21 +295,24 @@ TokenVerdict CheckSearch(const History& history, const TokenHistory& token,
   return bad;
 }
 
-TokenVerdict CheckToken(const History& history, const TokenHistory& token,
-                        const CheckOptions& options) {
-  // Written values unique (failed writes included: a read of such a value is ambiguous)?
-  bool unique = true;
-  {
-    ValueSlots seen(history.values.size());
-    for (const Operation& op : token.ops) {
-      if (op.type == OpType::kRead) continue;
-      if (op.type == OpType::kCas || op.value == kInitialValue || seen.Get(op.value) != -1) {
-        unique = false;
-        break;
-      }
-      seen.Set(op.value, 1);
+namespace {
+
+// Whether the token's written values are unique (failed writes included: a read of such a
+// value is ambiguous) and it has no cas: then the zone method decides, without the search.
+bool UniqueWrites(const History& history, const TokenHistory& token) {
+  ValueSlots seen(history.values.size());
+  for (const Operation& op : token.ops) {
+    if (op.type == OpType::kRead) continue;
+    if (op.type == OpType::kCas || op.value == kInitialValue || seen.Get(op.value) != -1) {
+      return false;
     }
+    seen.Set(op.value, 1);
   }
+  return true;
+}
+
+TokenVerdict CheckTokenKnowing(const History& history, const TokenHistory& token,
+                               const CheckOptions& options, bool unique) {
   TokenVerdict v;
   std::future<TokenVerdict> versions_ahead;  // the version order, checked beside the zones
   if (unique && options.check_versions && token.ops.size() >= options.parallel_from) {
@@ -364,12 +369,60 @@ TokenVerdict CheckToken(const History& history, const TokenHistory& token,
   return v;
 }
 
+}  // namespace
+
+TokenVerdict CheckToken(const History& history, const TokenHistory& token,
+                        const CheckOptions& options) {
+  return CheckTokenKnowing(history, token, options, UniqueWrites(history, token));
+}
+
 Report CheckHistory(const History& history, const CheckOptions& options) {
   Report report;
-  for (const TokenHistory& token : history.tokens) {
-    report.tokens.push_back(CheckToken(history, token, options));
-    report.operations += token.ops.size();
-    const Verdict v = report.tokens.back().verdict;
+  const std::size_t n = history.tokens.size();
+  report.tokens.resize(n);
+  std::size_t operations = 0;
+  for (const TokenHistory& token : history.tokens) operations += token.ops.size();
+  std::vector<char> unique(n);
+  for (std::size_t i = 0; i < n; ++i) unique[i] = UniqueWrites(history, history.tokens[i]);
+  // The tokens the zone method decides (no search: its budget holds per token, one search
+  // at a time) are checked on as many threads as there are cores, at most 8, when the
+  // history is big enough; each thread takes the next one not yet taken.
+  std::vector<std::size_t> zoned;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (unique[i]) zoned.push_back(i);
+  }
+  unsigned threads = 1;
+  if (zoned.size() > 1 && operations >= options.parallel_from) {
+    threads = static_cast<unsigned>(std::min<std::size_t>(
+        zoned.size(), std::clamp(std::thread::hardware_concurrency(), 1U, 8U)));
+  }
+  if (threads > 1) {
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t k = next++; k < zoned.size(); k = next++) {
+        const std::size_t i = zoned[k];
+        report.tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, true);
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < threads; ++t) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // fewer threads: the rest is checked here
+      }
+    }
+    work();
+    for (std::thread& t : helpers) t.join();
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (threads == 1 || !unique[i]) {
+      report.tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, unique[i] != 0);
+    }
+  }
+  report.operations = operations;
+  for (const TokenVerdict& verdict : report.tokens) {
+    const Verdict v = verdict.verdict;
     if (v == Verdict::kViolation) {
       report.overall = Verdict::kViolation;
     } else if (v == Verdict::kCannotDecide && report.overall == Verdict::kLinearizable) {

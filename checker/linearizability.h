@@ -74,9 +74,10 @@ struct CheckOptions {
   bool check_versions = true;
   SearchBudget budget;
   // A token of at least this many operations, checked by the zone method, has its version
-  // order checked on a second thread meanwhile (below it a thread costs more than it
-  // saves; docs/CHECKER.md, "Speed", has the measurements). The verdict is the same either
-  // way. SIZE_MAX: never.
+  // order checked on a second thread meanwhile, and a history of at least this many
+  // operations has its tokens that the zone method decides checked on several threads
+  // (below it a thread costs more than it saves; docs/CHECKER.md, "Speed", has the
+  // measurements). The report is the same either way. SIZE_MAX: never.
   std::size_t parallel_from = 100'000;
 };
 
