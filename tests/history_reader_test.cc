@@ -90,7 +90,7 @@ std::vector<ParseOptions> EveryWay(const std::vector<std::size_t>& chunks) {
 // every variation simdjson must decide (spaces, escapes, other key orders, nested and
 // extra fields, numbers as tokens, non-ASCII, wrong types, broken JSON).
 std::string Spell(int process, const char* type, const char* f, const std::string& token,
-                  const std::string& value, std::int64_t time, int version, int style) {
+                  const std::string& value, std::int64_t time, std::int64_t version, int style) {
   std::vector<std::string> fields;
   fields.push_back(fmt::format("\"process\":{}", process));
   fields.push_back(fmt::format("\"type\":\"{}\"", type));
@@ -157,8 +157,13 @@ RC_GTEST_PROP(HistoryReader, SameHistoryHoweverRead, ()) {
     const int p = *rc::gen::inRange(0, processes);
     const int style = *rc::gen::weightedElement<int>(
         {{40, 0}, {3, 1}, {3, 2}, {2, 3}, {2, 4}, {1, 5}, {2, 6}, {2, 7}, {1, 8}});
-    time += *rc::gen::weightedElement<int>({{20, 1}, {3, 0}, {1, -1}});
-    const int version = *rc::gen::element(-1, 1, 2, 3);
+    // Times and versions of every length the scanner reads 8 digits at a time: 1 to 19
+    // digits (past 18, simdjson decides).
+    time += *rc::gen::weightedElement<std::int64_t>(
+        {{20, 1}, {3, 0}, {1, -1}, {1, 9'999'999}, {1, 87'654'321}, {1, 123'456'789'012}});
+    const std::int64_t version = *rc::gen::element<std::int64_t>(
+        -1, 1, 2, 3, 10, 12'345'678, 123'456'789, 999'999'999'999'999'999,
+        1'000'000'000'000'000'000);
     auto& b = busy[static_cast<std::size_t>(p)];
     if (*rc::gen::weightedElement<int>({{30, 0}, {1, 1}}) == 1) text += "\n";  // blank line
     if (b < 0) {
