@@ -636,8 +636,25 @@ class ChunkParser {
     return true;
   }
 
+  // How a leading field went: read with a comma after it (the run goes on), read as the
+  // last field or not there (the run ends), or a value the scanner does not take.
+  enum class Lead { kNext, kEnd, kAbsent, kBad };
+
+  // The leading field of key K, whose text with its quotes and colon is `lit`: kAbsent when
+  // another key comes instead (`more` stays true: a field follows).
+  template <Key K, std::size_t N>
+  Lead LeadField(Cursor& c, const char (&lit)[N], Fields* fields, std::size_t* pending_values,
+                 bool* more) {
+    if (!c.Expect(lit)) return Lead::kAbsent;
+    if (!ScanValue(c, K, fields, pending_values)) return Lead::kBad;
+    *more = c.Lit(',');
+    return *more ? Lead::kNext : Lead::kEnd;
+  }
+
   // The value of a field whose key was read; false if the plain scanner does not take it.
-  bool ScanValue(Cursor& c, Key key, Fields* fields, std::size_t* pending_values) {
+  // Inlined: the leading fields call it with a constant key.
+  [[gnu::always_inline]] bool ScanValue(Cursor& c, Key key, Fields* fields,
+                                        std::size_t* pending_values) {
     switch (key) {
       case Key::kProcess:
         if (!c.Integer(&fields->process) || !ProcessInRange(fields->process)) return false;
@@ -712,44 +729,27 @@ class ChunkParser {
     // Values are interned only once the whole line is taken.
     std::size_t pending_values = 0;
     // The leading fields, while their keys come in the tools' order: a missing optional
-    // field (value, version) is skipped over, any other key ends the run.
+    // field (value, version) is skipped over, any other key ends the run. Written out key by
+    // key, so that each value's reading is inlined for its key (a loop over the keys
+    // branched on the key twice a field: a third of this function's samples).
     bool more = true;  // a field follows
-    for (const Key k : {Key::kProcess, Key::kType, Key::kF, Key::kToken, Key::kValue, Key::kVersion,
-                        Key::kTime}) {
-      bool matched = false;
-      switch (k) {
-        case Key::kProcess:
-          matched = c.Expect("\"process\":");
-          break;
-        case Key::kType:
-          matched = c.Expect("\"type\":");
-          break;
-        case Key::kF:
-          matched = c.Expect("\"f\":");
-          break;
-        case Key::kToken:
-          matched = c.Expect("\"token\":");
-          break;
-        case Key::kValue:
-          matched = c.Expect("\"value\":");
-          break;
-        case Key::kVersion:
-          matched = c.Expect("\"version\":");
-          break;
-        case Key::kTime:
-          matched = c.Expect("\"time\":");
-          break;
-        case Key::kOther:
-          break;
+    Lead lead = Lead::kEnd;
+    if ((lead = LeadField<Key::kProcess>(c, "\"process\":", fields, &pending_values, &more)) ==
+            Lead::kNext &&
+        (lead = LeadField<Key::kType>(c, "\"type\":", fields, &pending_values, &more)) ==
+            Lead::kNext &&
+        (lead = LeadField<Key::kF>(c, "\"f\":", fields, &pending_values, &more)) == Lead::kNext &&
+        (lead = LeadField<Key::kToken>(c, "\"token\":", fields, &pending_values, &more)) ==
+            Lead::kNext) {
+      lead = LeadField<Key::kValue>(c, "\"value\":", fields, &pending_values, &more);
+      if (lead == Lead::kNext || lead == Lead::kAbsent) {
+        lead = LeadField<Key::kVersion>(c, "\"version\":", fields, &pending_values, &more);
       }
-      if (!matched) {
-        if (k == Key::kValue || k == Key::kVersion) continue;
-        break;
+      if (lead == Lead::kNext || lead == Lead::kAbsent) {
+        lead = LeadField<Key::kTime>(c, "\"time\":", fields, &pending_values, &more);
       }
-      if (!ScanValue(c, k, fields, &pending_values)) return false;
-      more = c.Lit(',');
-      if (!more) break;
     }
+    if (lead == Lead::kBad) return false;
     while (more) {
       if (!ScanKeyedField(c, fields, &pending_values)) return false;
       more = c.Lit(',');
