@@ -161,9 +161,9 @@ RC_GTEST_PROP(HistoryReader, SameHistoryHoweverRead, ()) {
     // digits (past 18, simdjson decides).
     time += *rc::gen::weightedElement<std::int64_t>(
         {{20, 1}, {3, 0}, {1, -1}, {1, 9'999'999}, {1, 87'654'321}, {1, 123'456'789'012}});
-    const std::int64_t version = *rc::gen::element<std::int64_t>(
-        -1, 1, 2, 3, 10, 12'345'678, 123'456'789, 999'999'999'999'999'999,
-        1'000'000'000'000'000'000);
+    const std::int64_t version =
+        *rc::gen::element<std::int64_t>(-1, 1, 2, 3, 10, 12'345'678, 123'456'789,
+                                        999'999'999'999'999'999, 1'000'000'000'000'000'000);
     auto& b = busy[static_cast<std::size_t>(p)];
     if (*rc::gen::weightedElement<int>({{30, 0}, {1, 1}}) == 1) text += "\n";  // blank line
     if (b < 0) {
