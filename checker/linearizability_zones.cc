@@ -144,10 +144,11 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
 // shows between neighbours.
 std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
                                                       const TokenHistory& token,
-                                                      const std::vector<const Cluster*>& forward) {
+                                                      const std::vector<Cluster>& clusters,
+                                                      const std::vector<std::uint32_t>& forward) {
   for (std::size_t i = 1; i < forward.size(); ++i) {
-    const Cluster& a = *forward[i - 1];
-    const Cluster& b = *forward[i];
+    const Cluster& a = clusters[forward[i - 1]];
+    const Cluster& b = clusters[forward[i]];
     if (b.min_end < a.max_start) {
       // b's earliest-finishing op finished before a's latest-starting op started, and a's
       // earliest-finishing op finished before b's latest-starting op started: each value
@@ -168,18 +169,20 @@ std::optional<TokenVerdict> CheckForwardZonesDisjoint(const History& history,
 }
 
 // No backward zone may lie strictly inside a forward zone (`forward` sorted by start).
+// Both lists hold indices into `clusters`.
 std::optional<TokenVerdict> CheckBackwardZonesOutside(const History& history,
                                                       const TokenHistory& token,
-                                                      const std::vector<const Cluster*>& forward,
-                                                      const std::vector<const Cluster*>& backward) {
-  for (const Cluster* bp : backward) {
-    const Cluster& b = *bp;
+                                                      const std::vector<Cluster>& clusters,
+                                                      const std::vector<std::uint32_t>& forward,
+                                                      const std::vector<std::uint32_t>& backward) {
+  for (const std::uint32_t bi : backward) {
+    const Cluster& b = clusters[bi];
     // The last forward zone starting before b's zone starts (at b.max_start).
-    auto it =
-        std::lower_bound(forward.begin(), forward.end(), b.max_start,
-                         [](const Cluster* f, std::int64_t start) { return f->min_end < start; });
+    auto it = std::lower_bound(
+        forward.begin(), forward.end(), b.max_start,
+        [&clusters](std::uint32_t f, std::int64_t start) { return clusters[f].min_end < start; });
     if (it == forward.begin()) continue;
-    const Cluster& f = **(it - 1);
+    const Cluster& f = clusters[*(it - 1)];
     if (b.min_end < f.max_start) {
       const Named fn = Name(history, token, f);
       const Named bn = Name(history, token, b);
@@ -205,21 +208,30 @@ TokenVerdict CheckZones(const History& history, const TokenHistory& token) {
   std::vector<Cluster> clusters;
   if (auto violation = BuildClusters(history, token, &clusters)) return *std::move(violation);
 
-  std::vector<const Cluster*> forward;
-  std::vector<const Cluster*> backward;
-  forward.reserve(clusters.size());
+  // The clusters by kind, as 4-byte indices in lists sized exactly (a pointer each, and a
+  // list grown by doubling, were 40 MB more of fresh memory on 10M operations).
+  // An unfinished write nobody read may never have taken effect: it constrains nothing.
+  const auto counts = [](const Cluster& c) { return !(c.unfinished_write && !c.read); };
+  std::size_t forward_count = 0, backward_count = 0;
   for (const Cluster& c : clusters) {
-    // An unfinished write nobody read may never have taken effect: it constrains nothing.
-    if (c.unfinished_write && !c.read) continue;
-    (c.forward() ? forward : backward).push_back(&c);
+    if (counts(c)) ++(c.forward() ? forward_count : backward_count);
   }
-  std::sort(forward.begin(), forward.end(),
-            [](const Cluster* a, const Cluster* b) { return a->min_end < b->min_end; });
+  std::vector<std::uint32_t> forward;
+  std::vector<std::uint32_t> backward;
+  forward.reserve(forward_count);
+  backward.reserve(backward_count);
+  for (std::size_t i = 0; i < clusters.size(); ++i) {
+    const Cluster& c = clusters[i];
+    if (counts(c)) (c.forward() ? forward : backward).push_back(static_cast<std::uint32_t>(i));
+  }
+  std::sort(forward.begin(), forward.end(), [&clusters](std::uint32_t a, std::uint32_t b) {
+    return clusters[a].min_end < clusters[b].min_end;
+  });
 
-  if (auto violation = CheckForwardZonesDisjoint(history, token, forward)) {
+  if (auto violation = CheckForwardZonesDisjoint(history, token, clusters, forward)) {
     return *std::move(violation);
   }
-  if (auto violation = CheckBackwardZonesOutside(history, token, forward, backward)) {
+  if (auto violation = CheckBackwardZonesOutside(history, token, clusters, forward, backward)) {
     return *std::move(violation);
   }
   return Ok(token);
