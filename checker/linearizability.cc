@@ -311,18 +311,22 @@ bool UniqueWrites(const History& history, const TokenHistory& token) {
   return true;
 }
 
+// `known_unique`: UniqueWrites of the token when the caller knows it.
 TokenVerdict CheckTokenKnowing(const History& history, const TokenHistory& token,
-                               const CheckOptions& options, bool unique) {
+                               const CheckOptions& options, std::optional<bool> known_unique) {
   TokenVerdict v;
-  std::future<TokenVerdict> versions_ahead;  // the version order, checked beside the zones
-  if (unique && options.check_versions && token.ops.size() >= options.parallel_from) {
+  // The version order, checked on a thread of its own beside the rest: every way below
+  // needs it at the end unless it finds a violation first.
+  std::future<TokenVerdict> versions_ahead;
+  if (options.check_versions && token.ops.size() >= options.parallel_from) {
     try {
       versions_ahead = std::async(std::launch::async,
                                   [&history, &token] { return CheckVersions(history, token); });
     } catch (const std::system_error&) {
-      // No thread: checked after the zones, as below.
+      // No thread: checked at the end, as below.
     }
   }
+  const bool unique = known_unique ? *known_unique : UniqueWrites(history, token);
   if (unique) {
     v = CheckZones(history, token);
   } else if (options.check_versions && VersionsApply(token)) {
@@ -369,24 +373,15 @@ TokenVerdict CheckTokenKnowing(const History& history, const TokenHistory& token
   return v;
 }
 
-}  // namespace
-
-TokenVerdict CheckToken(const History& history, const TokenHistory& token,
-                        const CheckOptions& options) {
-  return CheckTokenKnowing(history, token, options, UniqueWrites(history, token));
-}
-
-Report CheckHistory(const History& history, const CheckOptions& options) {
-  Report report;
+// The tokens of a history of several: those the zone method decides (no search: its
+// budget holds per token, one search at a time) on as many threads as there are cores, at
+// most 8, when the history is big enough, each thread taking the next one not yet taken;
+// the others after, one at a time.
+void CheckTokens(const History& history, const CheckOptions& options, std::size_t operations,
+                 Report* report) {
   const std::size_t n = history.tokens.size();
-  report.tokens.resize(n);
-  std::size_t operations = 0;
-  for (const TokenHistory& token : history.tokens) operations += token.ops.size();
   std::vector<char> unique(n);
   for (std::size_t i = 0; i < n; ++i) unique[i] = UniqueWrites(history, history.tokens[i]);
-  // The tokens the zone method decides (no search: its budget holds per token, one search
-  // at a time) are checked on as many threads as there are cores, at most 8, when the
-  // history is big enough; each thread takes the next one not yet taken.
   std::vector<std::size_t> zoned;
   for (std::size_t i = 0; i < n; ++i) {
     if (unique[i]) zoned.push_back(i);
@@ -401,7 +396,7 @@ Report CheckHistory(const History& history, const CheckOptions& options) {
     auto work = [&] {
       for (std::size_t k = next++; k < zoned.size(); k = next++) {
         const std::size_t i = zoned[k];
-        report.tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, true);
+        report->tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, true);
       }
     };
     std::vector<std::thread> helpers;
@@ -417,8 +412,29 @@ Report CheckHistory(const History& history, const CheckOptions& options) {
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (threads == 1 || !unique[i]) {
-      report.tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, unique[i] != 0);
+      report->tokens[i] = CheckTokenKnowing(history, history.tokens[i], options, unique[i] != 0);
     }
+  }
+}
+
+}  // namespace
+
+TokenVerdict CheckToken(const History& history, const TokenHistory& token,
+                        const CheckOptions& options) {
+  return CheckTokenKnowing(history, token, options, std::nullopt);
+}
+
+Report CheckHistory(const History& history, const CheckOptions& options) {
+  Report report;
+  const std::size_t n = history.tokens.size();
+  report.tokens.resize(n);
+  std::size_t operations = 0;
+  for (const TokenHistory& token : history.tokens) operations += token.ops.size();
+  if (n == 1) {
+    // CheckToken starts the version order's thread before it looks at the values.
+    report.tokens[0] = CheckToken(history, history.tokens[0], options);
+  } else {
+    CheckTokens(history, options, operations, &report);
   }
   report.operations = operations;
   for (const TokenVerdict& verdict : report.tokens) {
