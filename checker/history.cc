@@ -24,6 +24,7 @@
 #include <simdjson.h>
 
 #include "checker/history_chunk.h"
+#include "checker/prefault.h"
 
 namespace checker {
 namespace {
@@ -31,6 +32,7 @@ namespace {
 using internal::Chunk;
 using internal::Event;
 using internal::EventType;
+using internal::Prefaulter;
 
 // Asks the kernel for huge pages under [p, p + n) (its 2 MiB-aligned interior), for big
 // arrays written once from front to back: on a virtual machine a page fault costs
@@ -43,64 +45,6 @@ void AdviseHugePages(void* p, std::size_t n) {
     ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only
   }
 }
-
-// Faults in the pages of a big vector's spare room on a thread of its own, 2 MiB at a time,
-// while the assembly fills it: on this checker's virtual machine a fresh page costs the
-// kernel milliseconds a megabyte to clear (docs/CHECKER.md, "Speed"), and on big inputs
-// that work made the assembling thread the longest of the reader's threads. A hint only:
-// the pages' contents do not change, and a failure changes nothing.
-class Prefaulter {
- public:
-  Prefaulter() = default;
-  Prefaulter(const Prefaulter&) = delete;
-  Prefaulter& operator=(const Prefaulter&) = delete;
-  ~Prefaulter() { Stop(); }
-
-  // Starts on [p, p + n), spare room of the buffer at `owner` (after stopping any earlier
-  // range).
-  void Start(const void* owner, void* p, std::size_t n) {
-    Stop();
-    owner_ = owner;
-    stop_ = false;
-    try {
-      thread_ = std::thread([this, p, n] { Run(static_cast<char*>(p), n); });
-    } catch (const std::system_error&) {
-      // No thread: the pages are faulted in as they are written.
-    }
-  }
-  // Stops and waits (before the range is freed or moved).
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    owner_ = nullptr;
-  }
-  // Stops if working in the buffer at `owner`.
-  void StopFor(const void* owner) {
-    if (owner == owner_) Stop();
-  }
-
- private:
-  void Run(char* p, std::size_t n) {
-#ifdef MADV_POPULATE_WRITE
-    constexpr std::uintptr_t kPage = 4096;
-    constexpr std::size_t kStep = std::size_t{2} << 20;
-    auto at = (reinterpret_cast<std::uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) & ~(kPage - 1);
-    while (at < end && !stop_) {
-      const std::size_t len = std::min<std::size_t>(kStep, end - at);
-      ::madvise(reinterpret_cast<void*>(at), len, MADV_POPULATE_WRITE);
-      at += len;
-    }
-#else
-    (void)p;
-    (void)n;
-#endif
-  }
-
-  std::atomic<bool> stop_{false};
-  const void* owner_ = nullptr;
-  std::thread thread_;
-};
 
 // Where an outstanding operation lives.
 struct Pending {

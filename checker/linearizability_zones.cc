@@ -7,6 +7,7 @@
 
 #include "checker/linearizability.h"
 #include "checker/linearizability_detail.h"
+#include "checker/prefault.h"
 
 namespace checker {
 namespace {
@@ -77,6 +78,10 @@ Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
   return Rule::kWriteOrder;
 }
 
+// From this size on, the clusters' pages are faulted in on a thread of their own (below
+// it, a thread costs more than it saves; docs/CHECKER.md, "Speed").
+constexpr std::size_t kPrefaultBytes = std::size_t{64} << 20;
+
 // One cluster per value written (the initial value first), each holding its write and the
 // reads that returned it; a read of a value no write wrote, or of one whose write started
 // after the read finished, is a violation.
@@ -86,6 +91,14 @@ std::optional<TokenVerdict> BuildClusters(const History& history, const TokenHis
   std::size_t writes = 0;
   for (const Operation& op : token.ops) writes += op.type == OpType::kWrite ? 1 : 0;
   clusters->reserve(writes + 1);
+  // A big array's pages are faulted in from its back on a thread of its own while this one
+  // fills it from the front: the kernel clearing them was 45% of the check's samples on
+  // 10M operations, where the version order's thread leaves a core idle at the end.
+  internal::Prefaulter prefaulter;  // stopped (and joined) when this function returns
+  if (clusters->capacity() * sizeof(Cluster) >= kPrefaultBytes) {
+    prefaulter.Start(clusters->data(), clusters->data(), clusters->capacity() * sizeof(Cluster),
+                     internal::Prefaulter::From::kBack);
+  }
   clusters->assign(1, Cluster{});  // [0]: the initial value
   (*clusters)[0].Add(Cluster::kNone, kBeforeEverything, kBeforeEverything);
   // ValueId -> cluster index, or -(2 + index of a failed write) for a value only a failed
