@@ -493,13 +493,12 @@ class ChunkParser {
       p_ += N - 1;
       return true;
     }
-    bool Word(std::string_view word, std::string_view* raw = nullptr) {
-      if (static_cast<std::size_t>(end_ - p_) < word.size() ||
-          std::memcmp(p_, word.data(), word.size()) != 0) {
-        return false;
-      }
-      if (raw) *raw = std::string_view(p_, word.size());
-      p_ += word.size();
+    // The literal `word` (true, false, null) followed by ',' '}' or ']'; `raw` gets it.
+    template <std::size_t N>
+    bool Word(const char (&word)[N], std::string_view* raw = nullptr) {
+      const char* s = p_;
+      if (!Expect(word)) return false;
+      if (raw) *raw = std::string_view(s, N - 1);
       return Peek(',') || Peek('}') || Peek(']');
     }
     // A scalar: a string, an integer, true, false or null; `raw` gets its text.
