@@ -37,11 +37,12 @@ namespace {
 //    fall back to 4 KiB pages; freed, it goes back to the kernel, and the next big block
 //    (the check's tables after the reader's) comes as fresh pages again, where a hole in
 //    the heap is reused. (Before, mmap_threshold=32 MiB, glibc's largest, kept only the
-//    blocks below it in the heap: 10M operations took 4,900-5,300 page faults and 1.0-2.5
-//    s of system time; now 1,400-1,700 and 0.9-1.1 s, peak memory 2-5% higher.)
+//    blocks below it in the heap: 10M operations took 4,900-6,000 page faults, now
+//    1,400-1,800, peak memory 1-5% higher. System time moves more with what a fresh page
+//    costs at the moment than with either setting: 0.8-1.6 s both ways.)
 //  - trim_threshold=4 GiB: memory freed at the heap's top (a phase's tables) stays for
 //    the next phase instead of going back to the kernel and coming back as fresh pages.
-// The three together: 6,300 page faults on a million operations -> 800-1,100.
+// The three together: 6,300 page faults on a million operations -> 1,000-1,200.
 constexpr const char* kMallocTunables[] = {"glibc.malloc.arena_max=1", "glibc.malloc.mmap_max=0",
                                            "glibc.malloc.trim_threshold=4294967296"};
 
