@@ -73,11 +73,11 @@ struct TokenVerdict {
 struct CheckOptions {
   bool check_versions = true;
   SearchBudget budget;
-  // A token of at least this many operations, checked by the zone method, has its version
-  // order checked on a second thread meanwhile, and a history of at least this many
-  // operations has its tokens that the zone method decides checked on several threads
-  // (below it a thread costs more than it saves; docs/CHECKER.md, "Speed", has the
-  // measurements). The report is the same either way. SIZE_MAX: never.
+  // A token of at least this many operations has its version order checked on a thread
+  // of its own beside the rest of its check, and a history of at least this many
+  // operations has its tokens that the zone method decides checked on several threads.
+  // The report is the same either way. The line was chosen, not measured (a thread
+  // started for a check of a few milliseconds); SIZE_MAX: never.
   std::size_t parallel_from = 100'000;
 };
 
