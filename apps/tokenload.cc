@@ -6,13 +6,16 @@
 //             [--seed S]
 //   tokenload --etcd HOST:PORT[,HOST:PORT...] --tokens ID,... --clients N --ops M ...
 //
-// Each client is a process of the history (FORMATS.md): it has one operation outstanding,
-// writes distinct values (name "p<process>-<n>"), sends writes to the token's writer and
-// reads to a random reader. A write that ends without a clear answer (timeout, lost
-// connection) is recorded as `info` and the client continues as a new process, as Jepsen
-// does. With --etcd the same load runs against an etcd cluster (put and linearizable get of
-// one key per token), for comparison. Prints throughput, p50/p99 latency per operation type
-// and the checker's verdict. Exit: 0 linearizable, 1 violation, 2 bad input or no decision.
+// First it reads each token once: a value already there (from an earlier run) goes into the
+// history as a write of it that ends before the load. Each client is a process of the
+// history (FORMATS.md): it has one operation outstanding, writes distinct values (name
+// "p<process>-<n>", after a run tag "r<ms>-" when a token held a value), sends writes to the
+// token's writer and reads to a random reader. A write that ends without a clear answer (timeout,
+// lost connection) is recorded as `info` and the client continues as a new process, as Jepsen does.
+// With --etcd the same load runs against an etcd cluster (put and linearizable get of one key per
+// token), for comparison. Prints throughput, p50/p99 latency per operation type and the checker's
+// verdict. Exit: 0 linearizable, 1 violation, 2 bad input, a token no reader answered for before
+// the load, or no decision.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -87,9 +90,10 @@ void Define(CLI::App& app, Flags& f) {
       app, "tokenload",
       "Closed-loop load against a live cluster (--config) or etcd (--etcd, for comparison), "
       "with token crashes on schedule; records the history and prints throughput, p50/p99 "
-      "latency per operation type and the checker's verdict.",
-      "0 linearizable, 1 violation, 2 bad input or the checker could not "
-      "decide");
+      "latency per operation type and the checker's verdict. It reads each token first: a "
+      "value already there (an earlier run's) enters the history as written before the load.",
+      "0 linearizable, 1 violation, 2 bad input, a token that no reader answered for before "
+      "the load, or the checker could not decide");
   auto* config =
       app.add_option("--config", f.config, "the token cluster's scheme")->type_name("FILE");
   app.add_option("--etcd", f.etcd, "load an etcd cluster instead")
@@ -368,7 +372,10 @@ int main(int argc, char** argv) {
   const std::shared_ptr<const token::ReplicationScheme> scheme = o.scheme;
 
   Load load(std::move(o));
-  load.Run();
+  if (const token::Status s = load.Run(); !s.ok()) {
+    std::fprintf(stderr, "tokenload: %s\n", s.message().c_str());
+    return 2;
+  }
   const std::string history = load.History();
   if (!flags.history.empty()) {
     std::ofstream out(flags.history, std::ios::binary);

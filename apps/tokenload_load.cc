@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -13,6 +14,19 @@
 #include "net_grpc/credentials.h"
 
 namespace tokenload {
+
+namespace {
+
+std::string Base36(std::uint64_t n) {
+  std::string out;
+  do {
+    out.insert(out.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[n % 36]);
+    n /= 36;
+  } while (n != 0);
+  return out;
+}
+
+}  // namespace
 
 struct Load::Client {
   Load* load;
@@ -42,10 +56,7 @@ struct Load::Client {
   std::chrono::milliseconds backoff{0};
   grpc::Alarm alarm;
 
-  checker::LineValue Value(std::string_view name) const {
-    return checker::LineValue{checker::LineValue::Kind::kData, name, 0, load->o_.domain / 2,
-                              load->o_.domain};
-  }
+  checker::LineValue Value(std::string_view name) const { return load->Value(name); }
   checker::HistoryLine Line(checker::LineType type) const {
     checker::HistoryLine l;
     l.process = process;
@@ -101,7 +112,7 @@ struct Load::Client {
       }
       return;
     }
-    const std::string name = fmt::format("p{}-{}", process, seq++);
+    const std::string name = fmt::format("{}p{}-{}", load->name_prefix_, process, seq++);
     written = name;
     checker::HistoryLine invoke = Line(checker::LineType::kInvoke);
     invoke.value = Value(written);
@@ -166,7 +177,11 @@ struct Load::Client {
 Load::Load(Options o) : o_(std::move(o)), ops_left_(o_.ops) {}
 Load::~Load() = default;
 
-void Load::Run() {
+checker::LineValue Load::Value(std::string_view name) const {
+  return checker::LineValue{checker::LineValue::Kind::kData, name, 0, o_.domain / 2, o_.domain};
+}
+
+token::Status Load::Run() {
   // Channels: `channels` connections per node, each its own subchannel.
   std::vector<std::string> endpoints = o_.etcd;
   if (o_.scheme) endpoints = o_.scheme->nodes();
@@ -192,6 +207,8 @@ void Load::Run() {
     clients_.push_back(std::move(c));
   }
   start_ = Clock::now();
+  if (token::Status s = RecordInitialValues(); !s.ok()) return s;
+  load_start_ = Clock::now();
   std::thread crasher([this] { RunCrashes(); });
   for (auto& c : clients_) c->Next();
   {
@@ -200,16 +217,97 @@ void Load::Run() {
     load_over_ = true;
     cv_.notify_all();
   }
-  seconds_ = std::chrono::duration<double>(Clock::now() - start_).count();
+  seconds_ = std::chrono::duration<double>(Clock::now() - load_start_).count();
   crasher.join();
   if (o_.final_reads && o_.scheme) FinalReads();
+  return token::Status::Ok();
+}
+
+token::Status Load::RecordInitialValues() {
+  using token::Status;
+  std::vector<std::string> names;  // the values found
+  for (const std::string& token : o_.tokens) {
+    checker::HistoryLine line;
+    line.process = next_process_++;
+    line.read = false;
+    line.token = token;
+    const std::int64_t invoked_ns = Now();
+    std::optional<std::string> value;
+    std::optional<std::uint64_t> version;
+    std::string errors;
+    bool read = false;
+    if (o_.scheme) {
+      // Any reader answers for the token's value (the reads are atomic); one that does not
+      // (crashed for the token, down) is skipped after the deadline.
+      const token::TokenScheme& ts = o_.scheme->token(*o_.scheme->FindToken(token));
+      for (token::NodeIndex r : ts.readers) {
+        pb::TokenReply reply;
+        const std::string& node = o_.scheme->node(r);
+        const grpc::Status s = SyncRead(node, token, &reply);
+        if (!s.ok()) {
+          errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", node, s.error_message());
+          continue;
+        }
+        if (reply.kind() == pb::VALUE_DATA) value = reply.domain().name();
+        version = reply.version();
+        read = true;
+        break;
+      }
+    } else {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
+      etcdserverpb::RangeRequest request;
+      request.set_key("token/" + token);
+      etcdserverpb::RangeResponse response;
+      const grpc::Status s = stubs_.at(o_.etcd.front()).etcd[0]->Range(&ctx, request, &response);
+      if (s.ok()) {
+        if (response.kvs_size() > 0) value = response.kvs(0).value();
+        read = true;
+      } else {
+        errors = fmt::format("{}: {}", o_.etcd.front(), s.error_message());
+      }
+    }
+    if (!read) {
+      return Status::Unavailable(
+          fmt::format("could not read token {}'s value before the load ({})", token, errors));
+    }
+    if (!value) continue;  // the initial value: nothing was written yet
+    // The value was written before the load: a write of it that ends before the load
+    // starts, so that the load's reads of it are reads of a written value.
+    line.type = checker::LineType::kInvoke;
+    line.value = Value(*value);
+    line.time_ns = invoked_ns;
+    {
+      std::lock_guard lock(mu_);
+      checker::AppendHistoryLine(history_, line);
+    }
+    line.type = checker::LineType::kOk;
+    line.version = version;
+    Record(line);
+    names.push_back(*value);
+  }
+  if (names.empty()) return Status::Ok();
+  // This load's names must differ from the values already there: a run tag from the clock,
+  // moved on while a value found starts with it.
+  auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  for (;;) {
+    name_prefix_ = fmt::format("r{}-", Base36(ms));
+    if (std::none_of(names.begin(), names.end(),
+                     [this](const std::string& n) { return n.rfind(name_prefix_, 0) == 0; })) {
+      break;
+    }
+    ++ms;
+  }
+  return Status::Ok();
 }
 
 void Load::RunCrashes() {
   for (Crash& crash : o_.crashes) {
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_until(lock, start_ + std::chrono::milliseconds(crash.at_ms),
+      if (cv_.wait_until(lock, load_start_ + std::chrono::milliseconds(crash.at_ms),
                          [this] { return load_over_; })) {
         return;  // the load ended first
       }
@@ -262,8 +360,7 @@ void Load::FinalReads() {
         line.type = checker::LineType::kOk;
         line.value = checker::LineValue{};  // null: the initial value
         if (reply.kind() == pb::VALUE_DATA) {
-          line.value = checker::LineValue{checker::LineValue::Kind::kData, reply.domain().name(), 0,
-                                          o_.domain / 2, o_.domain};
+          line.value = Value(reply.domain().name());
         }
         line.version = reply.version();
       } else {

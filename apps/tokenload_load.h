@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "checker/history_writer.h"
 #include "core/scheme.h"
 #include "proto/etcd_kv.grpc.pb.h"
@@ -57,7 +58,9 @@ class Load {
   explicit Load(Options o);
   ~Load();
 
-  void Run();
+  // Reads what each token holds first (RecordInitialValues), then runs the load.
+  // UNAVAILABLE when a token could not be read before the load.
+  token::Status Run();
   std::string History() const {
     std::lock_guard lock(mu_);
     return history_;
@@ -101,6 +104,14 @@ class Load {
     ++clients_done_;
     cv_.notify_all();
   }
+  // Each loaded token's value before the load (a cluster or etcd may hold values from an
+  // earlier run), recorded as a write of it by a process of its own that ends before the
+  // load starts: the load's reads of it are then reads of a written value. When any token
+  // holds a value, this load's names get a run tag ("r<ms since 1970, base 36>-") that no
+  // value found starts with, so that its writes never write a value already there.
+  // UNAVAILABLE when no reader of a token answered.
+  token::Status RecordInitialValues();
+  checker::LineValue Value(std::string_view name) const;
   void RunCrashes();
   void FinalReads();
   grpc::Status SyncRead(const std::string& node, const std::string& token, pb::TokenReply* reply);
@@ -109,7 +120,9 @@ class Load {
   std::map<std::string, Stubs> stubs_;  // by node / endpoint
   std::atomic<std::int64_t> ops_left_;
   std::atomic<std::uint64_t> next_process_{0};
-  Clock::time_point start_;
+  Clock::time_point start_;       // the history's clock starts here
+  Clock::time_point load_start_;  // the clients start here (--crash times count from it)
+  std::string name_prefix_;       // RecordInitialValues' run tag, or empty
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int clients_done_ = 0;
