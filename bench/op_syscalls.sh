@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# What one operation costs the kernel: a 3-node token cluster (8 tokens, data in /dev/shm)
+# and one closed-loop client (tokenload, half reads, domain 16), as in
+# `cluster_bench.sh ... unloaded`. Prints, per operation:
+#   - the machine's context switches and the system calls that move messages and put
+#     threads to sleep (perf stat -a over the whole run: nodes, client and kernel);
+#   - the nodes' writes to sockets (sendmsg, traced with strace in a second run), split
+#     into those that carry data and those that carry only HTTP/2 WINDOW_UPDATE frames
+#     (gRPC's flow-control refunds: docs/ARCHITECTURE.md, "Latency").
+# strace slows the second run down; only its counts are used, not its times.
+#
+#   bash bench/op_syscalls.sh [BUILD_DIR] [OPS]      (default build, 3000; OPS 100..1000000)
+#
+# Environment: SERVER_ARGS="--flag=value ..." extra tokenserver flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OPS=${2:-3000}
+if ! [[ "$OPS" =~ ^[0-9]+$ ]] || [ "$OPS" -lt 100 ] || [ "$OPS" -gt 1000000 ]; then
+  echo "op_syscalls: OPS is a number in 100..1000000, not '$OPS'" >&2
+  exit 2
+fi
+for tool in perf strace jq; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "op_syscalls: needs $tool (Debian: linux-perf, strace, jq)" >&2
+    exit 2
+  fi
+done
+WORK=$(mktemp -d /tmp/token-syscalls-XXXXXX)
+DATA=$(mktemp -d /dev/shm/token-syscalls-XXXXXX)
+trap 'rm -rf "$WORK" "$DATA"' EXIT
+for t in 0 1 2 3 4 5 6 7; do
+  echo "- {token: t$t, writer: 127.0.0.1:$((41000 + t % 3)), readers: [127.0.0.1:41000, 127.0.0.1:41001, 127.0.0.1:41002]}"
+done > "$WORK/scheme.yaml"
+server_args=()
+for a in ${SERVER_ARGS:-}; do server_args+=("--server-arg=$a"); done
+
+# The command tokencluster runs once the nodes serve: a warm-up, then the measured load
+# under perf stat (MODE=stat) or under strace of every node (MODE=strace). tokencluster
+# stops the nodes after it.
+cat > "$WORK/inside.sh" <<'EOF'
+#!/usr/bin/env bash
+set -euo pipefail
+exec 2>> "$WORK/inside.err"
+load() {
+  "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$1" \
+    --read-ratio 0.5 --domain 16 --quiet --json --seed "$2"
+}
+nodes=()
+for child in $(cat /proc/"$PPID"/task/*/children); do
+  if [ "$(cat /proc/"$child"/comm 2>/dev/null)" = tokenserver ]; then nodes+=("$child"); fi
+done
+# The nodes' threads: "TID NAME SWITCHES" (voluntary switches: the thread went to sleep).
+sleeps() {
+  local p t
+  for p in "${nodes[@]}"; do
+    for t in /proc/"$p"/task/*; do
+      echo "${t##*/} $(tr ' ' _ < "$t"/comm) $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t"/status)"
+    done
+  done
+}
+load 300 2 > /dev/null
+if [ "$MODE" = stat ]; then
+  sleeps > "$WORK/sleeps.before"
+  perf stat -a -x, -o "$WORK/stat.csv" -e context-switches,syscalls:sys_enter_sendmsg \
+    -e syscalls:sys_enter_recvmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex \
+    -- "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$OPS" \
+    --read-ratio 0.5 --domain 16 --quiet --json --seed 1 > "$WORK/stat.json"
+  sleeps > "$WORK/sleeps.after"
+else
+  tracers=()
+  for child in "${nodes[@]}"; do
+    strace -f -p "$child" -e trace=sendmsg -xx -s 8 -o "$WORK/trace.$child" 2> /dev/null &
+    tracers+=($!)
+  done
+  sleep 1  # strace attaches to every thread
+  load "$OPS" 1 > "$WORK/trace.json"
+  kill -INT "${tracers[@]}" 2> /dev/null || true
+  wait "${tracers[@]}" 2> /dev/null || true
+fi
+EOF
+
+run() {
+  rm -rf "${DATA:?}"/*
+  BUILD=$BUILD WORK=$WORK OPS=$OPS MODE=$1 "$BUILD/apps/tokencluster" --config "$WORK/scheme.yaml" \
+    --quiet --log-dir "$WORK/logs" --data-dir "$DATA" --fresh \
+    --server-bin "$BUILD/apps/tokenserver" "${server_args[@]}" -- bash "$WORK/inside.sh" \
+    > "$WORK/cluster-$1.log" 2>&1 || {
+    cat "$WORK/cluster-$1.log" "$WORK/inside.err" >&2
+    exit 1
+  }
+}
+export BUILD WORK OPS
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+run stat
+ops=$(jq .ok_operations "$WORK/stat.json")
+jq -r '"1 client, \(.ok_operations) operations: \(.ops_per_s) ops/s, read p50 \(.operations.read.p50_ms) ms, write p50 \(.operations.write.p50_ms) ms"' "$WORK/stat.json"
+awk -F, -v ops="$ops" '/^[0-9]/ {
+    name = $3; sub(/^syscalls:sys_enter_/, "", name)
+    printf "%s%s %.2f", (n++ ? ", " : "per operation, whole machine: "), name, $1 / ops
+  } END { print "" }' "$WORK/stat.csv"
+# Threads that start or end during the load are left out.
+awk -v ops="$ops" 'NR == FNR { before[$1] = $3; next }
+  $1 in before { slept[$2] += $3 - before[$1] }
+  END {
+    printf "the nodes'"'"' threads went to sleep, per operation:"
+    for (name in slept) if (slept[name] > 0) printf " %s %.2f", name, slept[name] / ops
+    print ""
+  }' "$WORK/sleeps.before" "$WORK/sleeps.after"
+
+run strace
+ops=$(jq .ok_operations "$WORK/trace.json")
+# A write that holds only WINDOW_UPDATE frames (9-byte header: length 4, type 8) is 13 or
+# 26 bytes (the stream's and the connection's) and starts with 00 00 04 08.
+cat "$WORK"/trace.* | awk -v ops="$ops" '
+  /sendmsg\(/ && / = [0-9]+$/ {
+    total++
+    if ($NF == 13 || $NF == 26) { if (index($0, "iov_base=\"\\x00\\x00\\x04\\x08")) refunds++ }
+  }
+  END {
+    printf "the nodes'"'"' socket writes per operation (strace, %d operations): %.2f, of which %.2f carry only WINDOW_UPDATE frames, %.2f data\n",
+      ops, total / ops, refunds / ops, (total - refunds) / ops
+  }'
