@@ -123,6 +123,14 @@ class NodeServer::Impl : public host::Clock,
       impl_->executor_->RunOrPost([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
+    // OnDone and OnCancel run on the thread that ends the call instead of a hop to gRPC's
+    // default executor thread, a thread wake-up per call (bench/op_syscalls.sh;
+    // docs/ARCHITECTURE.md, "Latency"). gRPC keeps this for reactors with trivial
+    // reactions ("not API": its DefaultReactor has it), and ours are: OnDone deletes the
+    // Call, which nothing touches after Complete (TakeCall removed it from the table
+    // first); OnCancel hands the host a task (RunOrPost queues it when tasks are already
+    // running, on this thread or another).
+    bool InternalInlineable() override { return true; }
     void Complete(const grpc::Status& status) { Finish(EncodeReply(status, *response_, out_)); }
 
     Impl* const impl_;
