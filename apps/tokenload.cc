@@ -9,8 +9,8 @@
 // First it reads each token once: a value already there (from an earlier run) goes into the
 // history as a write of it that ends before the load. Each client is a process of the
 // history (FORMATS.md): it has one operation outstanding, writes distinct values (name
-// "p<process>-<n>", after a run tag "r<ms>-" when a token held a value), sends writes to the
-// token's writer and reads to a random reader. A write that ends without a clear answer (timeout,
+// "r<run tag>-p<process>-<n>"), sends writes to the token's writer and reads to a random
+// reader. A write that ends without a clear answer (timeout,
 // lost connection) is recorded as `info` and the client continues as a new process, as Jepsen does.
 // With --etcd the same load runs against an etcd cluster (put and linearizable get of one key per
 // token), for comparison. Prints throughput, p50/p99 latency per operation type and the checker's

@@ -152,8 +152,8 @@ struct Load::Client {
         line.value = checker::LineValue{};  // null: the initial value
         if (etcd && range_response.kvs_size() > 0) {
           line.value = Value(range_response.kvs(0).value());
-        } else if (!etcd && reply.kind() == pb::VALUE_DATA) {
-          line.value = Value(reply.domain().name());
+        } else if (!etcd) {
+          line.value = load->ReplyValue(reply);
         }
       }
       if (!etcd) line.version = reply.version();
@@ -179,6 +179,22 @@ Load::~Load() = default;
 
 checker::LineValue Load::Value(std::string_view name) const {
   return checker::LineValue{checker::LineValue::Kind::kData, name, 0, o_.domain / 2, o_.domain};
+}
+
+checker::LineValue Load::ReplyValue(const pb::TokenReply& reply) const {
+  switch (reply.kind()) {
+    case pb::VALUE_DATA:
+      return Value(reply.domain().name());
+    case pb::VALUE_EMPTY:
+    case pb::VALUE_DROPPED: {
+      checker::LineValue v;
+      v.kind = reply.kind() == pb::VALUE_EMPTY ? checker::LineValue::Kind::kEmpty
+                                               : checker::LineValue::Kind::kDropped;
+      return v;
+    }
+    default:
+      return checker::LineValue{};  // null: the initial value
+  }
 }
 
 token::Status Load::Run() {
@@ -225,17 +241,13 @@ token::Status Load::Run() {
 
 token::Status Load::RecordInitialValues() {
   using token::Status;
-  std::vector<std::string> names;  // the values found
+  std::vector<std::string> names;  // the data values found
   for (const std::string& token : o_.tokens) {
-    checker::HistoryLine line;
-    line.process = next_process_++;
-    line.read = false;
-    line.token = token;
     const std::int64_t invoked_ns = Now();
-    std::optional<std::string> value;
+    std::optional<checker::LineValue> value;  // what the token holds; unset: not read
+    std::string text;                         // value.name's storage
     std::optional<std::uint64_t> version;
     std::string errors;
-    bool read = false;
     if (o_.scheme) {
       // Any reader answers for the token's value (the reads are atomic); one that does not
       // (crashed for the token, down) is skipped after the deadline.
@@ -248,34 +260,46 @@ token::Status Load::RecordInitialValues() {
           errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", node, s.error_message());
           continue;
         }
-        if (reply.kind() == pb::VALUE_DATA) value = reply.domain().name();
+        text = reply.domain().name();
+        value = ReplyValue(reply);
+        value->name = text;
         version = reply.version();
-        read = true;
         break;
       }
     } else {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
-      etcdserverpb::RangeRequest request;
-      request.set_key("token/" + token);
-      etcdserverpb::RangeResponse response;
-      const grpc::Status s = stubs_.at(o_.etcd.front()).etcd[0]->Range(&ctx, request, &response);
-      if (s.ok()) {
-        if (response.kvs_size() > 0) value = response.kvs(0).value();
-        read = true;
-      } else {
-        errors = fmt::format("{}: {}", o_.etcd.front(), s.error_message());
+      for (const std::string& endpoint : o_.etcd) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
+        etcdserverpb::RangeRequest request;
+        request.set_key("token/" + token);
+        etcdserverpb::RangeResponse response;
+        const grpc::Status s = stubs_.at(endpoint).etcd[0]->Range(&ctx, request, &response);
+        if (!s.ok()) {
+          errors +=
+              fmt::format("{}{}: {}", errors.empty() ? "" : "; ", endpoint, s.error_message());
+          continue;
+        }
+        value = checker::LineValue{};
+        if (response.kvs_size() > 0) {
+          text = response.kvs(0).value();
+          value = Value(text);
+        }
+        break;
       }
     }
-    if (!read) {
+    if (!value) {
       return Status::Unavailable(
           fmt::format("could not read token {}'s value before the load ({})", token, errors));
     }
-    if (!value) continue;  // the initial value: nothing was written yet
+    if (value->kind == checker::LineValue::Kind::kInitial) continue;  // never written
     // The value was written before the load: a write of it that ends before the load
     // starts, so that the load's reads of it are reads of a written value.
+    checker::HistoryLine line;
+    line.process = next_process_++;
+    line.read = false;
+    line.token = token;
     line.type = checker::LineType::kInvoke;
-    line.value = Value(*value);
+    line.value = *value;
     line.time_ns = invoked_ns;
     {
       std::lock_guard lock(mu_);
@@ -284,11 +308,10 @@ token::Status Load::RecordInitialValues() {
     line.type = checker::LineType::kOk;
     line.version = version;
     Record(line);
-    names.push_back(*value);
+    if (value->kind == checker::LineValue::Kind::kData) names.push_back(text);
   }
-  if (names.empty()) return Status::Ok();
-  // This load's names must differ from the values already there: a run tag from the clock,
-  // moved on while a value found starts with it.
+  // This load's names differ from every value found: a run tag from the clock, moved on
+  // while a value found starts with it.
   auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count());
@@ -321,8 +344,12 @@ void Load::RunCrashes() {
     pb::CrashTokenReply reply;
     const grpc::Status s = stub->CrashToken(&ctx, request, &reply);
     if (s.ok()) crash.done_ns = Now();
-    crash.outcome = s.ok() ? fmt::format("crashed at {} ms", crash.done_ns / 1'000'000)
-                           : fmt::format("failed: {}", s.error_message());
+    // Printed from the load's start, as --crash plans it (done_ns is on the history's clock).
+    const std::int64_t load_offset_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(load_start_ - start_).count();
+    crash.outcome =
+        s.ok() ? fmt::format("crashed at {} ms", (crash.done_ns - load_offset_ns) / 1'000'000)
+               : fmt::format("failed: {}", s.error_message());
     if (!o_.quiet) {
       std::printf("tokenload: crash %s at %s: %s\n", crash.token.c_str(), crash.node.c_str(),
                   crash.outcome.c_str());
@@ -358,10 +385,7 @@ void Load::FinalReads() {
       line.node = node;
       if (s.ok()) {
         line.type = checker::LineType::kOk;
-        line.value = checker::LineValue{};  // null: the initial value
-        if (reply.kind() == pb::VALUE_DATA) {
-          line.value = Value(reply.domain().name());
-        }
+        line.value = ReplyValue(reply);
         line.version = reply.version();
       } else {
         line.type = checker::LineType::kFail;

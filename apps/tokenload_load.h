@@ -105,13 +105,16 @@ class Load {
     cv_.notify_all();
   }
   // Each loaded token's value before the load (a cluster or etcd may hold values from an
-  // earlier run), recorded as a write of it by a process of its own that ends before the
-  // load starts: the load's reads of it are then reads of a written value. When any token
-  // holds a value, this load's names get a run tag ("r<ms since 1970, base 36>-") that no
-  // value found starts with, so that its writes never write a value already there.
-  // UNAVAILABLE when no reader of a token answered.
+  // earlier run: data, or a created or dropped token), recorded as a write of it by a
+  // process of its own that ends before the load starts: the load's reads of it are then
+  // reads of a written value. This load's names get a run tag ("r<ms since 1970, base
+  // 36>-") that no value found starts with, so its writes never write a value already
+  // there. UNAVAILABLE when no reader of a token (no etcd endpoint) answered.
   token::Status RecordInitialValues();
+  // A written domain `name` as the history records it (the load's low, mid and high).
   checker::LineValue Value(std::string_view name) const;
+  // What a read's reply holds; a data value's name points into `reply`.
+  checker::LineValue ReplyValue(const pb::TokenReply& reply) const;
   void RunCrashes();
   void FinalReads();
   grpc::Status SyncRead(const std::string& node, const std::string& token, pb::TokenReply* reply);
@@ -122,7 +125,7 @@ class Load {
   std::atomic<std::uint64_t> next_process_{0};
   Clock::time_point start_;       // the history's clock starts here
   Clock::time_point load_start_;  // the clients start here (--crash times count from it)
-  std::string name_prefix_;       // RecordInitialValues' run tag, or empty
+  std::string name_prefix_;       // RecordInitialValues' run tag
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int clients_done_ = 0;

@@ -7,17 +7,18 @@
 #   - the nodes' writes to sockets (sendmsg, traced with strace in a second run), split
 #     into those that carry data and those that carry only HTTP/2 WINDOW_UPDATE frames
 #     (gRPC's flow-control refunds: docs/ARCHITECTURE.md, "Latency").
-# strace slows the second run down; only its counts are used, not its times.
+# strace slows the second run down; only its counts are used, not its times. Each run is
+# cut off after 10 minutes.
 #
-#   bash bench/op_syscalls.sh [BUILD_DIR] [OPS]      (default build, 3000; OPS 100..1000000)
+#   bash bench/op_syscalls.sh [BUILD_DIR] [OPS]      (default build, 3000; OPS 100..100000)
 #
 # Environment: SERVER_ARGS="--flag=value ..." extra tokenserver flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 OPS=${2:-3000}
-if ! [[ "$OPS" =~ ^[0-9]+$ ]] || [ "$OPS" -lt 100 ] || [ "$OPS" -gt 1000000 ]; then
-  echo "op_syscalls: OPS is a number in 100..1000000, not '$OPS'" >&2
+if ! [[ "$OPS" =~ ^[0-9]+$ ]] || [ "$OPS" -lt 100 ] || [ "$OPS" -gt 100000 ]; then
+  echo "op_syscalls: OPS is a number in 100..100000, not '$OPS'" >&2
   exit 2
 fi
 for tool in perf strace jq; do
@@ -42,6 +43,8 @@ cat > "$WORK/inside.sh" <<'EOF'
 #!/usr/bin/env bash
 set -euo pipefail
 exec 2>> "$WORK/inside.err"
+tracers=()
+trap 'if [ "${#tracers[@]}" -gt 0 ]; then kill "${tracers[@]}" 2> /dev/null || true; fi' EXIT
 load() {
   "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$1" \
     --read-ratio 0.5 --domain 16 --quiet --json --seed "$2"
@@ -50,12 +53,17 @@ nodes=()
 for child in $(cat /proc/"$PPID"/task/*/children); do
   if [ "$(cat /proc/"$child"/comm 2>/dev/null)" = tokenserver ]; then nodes+=("$child"); fi
 done
+if [ "${#nodes[@]}" -ne 3 ]; then
+  echo "op_syscalls: found ${#nodes[@]} tokenserver processes under tokencluster, not 3" >&2
+  exit 1
+fi
 # The nodes' threads: "TID NAME SWITCHES" (voluntary switches: the thread went to sleep).
 sleeps() {
   local p t
   for p in "${nodes[@]}"; do
     for t in /proc/"$p"/task/*; do
-      echo "${t##*/} $(tr ' ' _ < "$t"/comm) $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t"/status)"
+      # A thread that ends meanwhile gives a short line, which the report skips.
+      echo "${t##*/} $(tr ' ' _ < "$t"/comm 2> /dev/null) $(awk '/^voluntary_ctxt_switches/ {print $2}' "$t"/status 2> /dev/null)"
     done
   done
 }
@@ -68,21 +76,22 @@ if [ "$MODE" = stat ]; then
     --read-ratio 0.5 --domain 16 --quiet --json --seed 1 > "$WORK/stat.json"
   sleeps > "$WORK/sleeps.after"
 else
-  tracers=()
+  # -ff: a file per thread, so no call is split into "unfinished" and "resumed" halves.
   for child in "${nodes[@]}"; do
-    strace -f -p "$child" -e trace=sendmsg -xx -s 8 -o "$WORK/trace.$child" 2> /dev/null &
+    strace -ff -p "$child" -e trace=sendmsg -xx -s 64 -o "$WORK/trace" 2> /dev/null &
     tracers+=($!)
   done
   sleep 1  # strace attaches to every thread
-  load "$OPS" 1 > "$WORK/trace.json"
+  load "$OPS" 1 > "$WORK/load-traced.json"
   kill -INT "${tracers[@]}" 2> /dev/null || true
   wait "${tracers[@]}" 2> /dev/null || true
+  tracers=()
 fi
 EOF
 
 run() {
   rm -rf "${DATA:?}"/*
-  BUILD=$BUILD WORK=$WORK OPS=$OPS MODE=$1 "$BUILD/apps/tokencluster" --config "$WORK/scheme.yaml" \
+  BUILD=$BUILD WORK=$WORK OPS=$OPS MODE=$1 timeout 600 "$BUILD/apps/tokencluster" --config "$WORK/scheme.yaml" \
     --quiet --log-dir "$WORK/logs" --data-dir "$DATA" --fresh \
     --server-bin "$BUILD/apps/tokenserver" "${server_args[@]}" -- bash "$WORK/inside.sh" \
     > "$WORK/cluster-$1.log" 2>&1 || {
@@ -95,14 +104,15 @@ export BUILD WORK OPS
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 run stat
 ops=$(jq .ok_operations "$WORK/stat.json")
+if [ "$ops" -lt 1 ]; then echo "op_syscalls: no operation succeeded" >&2; exit 1; fi
 jq -r '"1 client, \(.ok_operations) operations: \(.ops_per_s) ops/s, read p50 \(.operations.read.p50_ms) ms, write p50 \(.operations.write.p50_ms) ms"' "$WORK/stat.json"
 awk -F, -v ops="$ops" '/^[0-9]/ {
     name = $3; sub(/^syscalls:sys_enter_/, "", name)
     printf "%s%s %.2f", (n++ ? ", " : "per operation, whole machine: "), name, $1 / ops
   } END { print "" }' "$WORK/stat.csv"
 # Threads that start or end during the load are left out.
-awk -v ops="$ops" 'NR == FNR { before[$1] = $3; next }
-  $1 in before { slept[$2] += $3 - before[$1] }
+awk -v ops="$ops" 'NR == FNR { if (NF == 3) before[$1] = $3; next }
+  NF == 3 && $1 in before { slept[$2] += $3 - before[$1] }
   END {
     printf "the nodes'"'"' threads went to sleep, per operation:"
     for (name in slept) if (slept[name] > 0) printf " %s %.2f", name, slept[name] / ops
@@ -110,15 +120,32 @@ awk -v ops="$ops" 'NR == FNR { before[$1] = $3; next }
   }' "$WORK/sleeps.before" "$WORK/sleeps.after"
 
 run strace
-ops=$(jq .ok_operations "$WORK/trace.json")
-# A write that holds only WINDOW_UPDATE frames (9-byte header: length 4, type 8) is 13 or
-# 26 bytes (the stream's and the connection's) and starts with 00 00 04 08.
-cat "$WORK"/trace.* | awk -v ops="$ops" '
+ops=$(jq .ok_operations "$WORK/load-traced.json")
+if [ "$ops" -lt 1 ]; then echo "op_syscalls: no operation succeeded under strace" >&2; exit 1; fi
+# A write holds only WINDOW_UPDATE frames when every frame in it (a 9-byte header: 3 bytes
+# of length, then the type) has type 8 and they fill the write (strace shows 64 bytes of
+# each buffer: longer writes count as data).
+cat "$WORK"/trace.[0-9]* | awk -v ops="$ops" '
+  function byte(h) { return (index(HEX, substr(h, 1, 1)) - 1) * 16 + index(HEX, substr(h, 2, 1)) - 1 }
+  BEGIN { HEX = "0123456789abcdef" }
   /sendmsg\(/ && / = [0-9]+$/ {
     total++
-    if ($NF == 13 || $NF == 26) { if (index($0, "iov_base=\"\\x00\\x00\\x04\\x08")) refunds++ }
+    bytes = ""
+    rest = $0
+    while (match(rest, /iov_base="[^"]*"/)) {
+      bytes = bytes substr(rest, RSTART + 10, RLENGTH - 11)
+      rest = substr(rest, RSTART + RLENGTH)
+    }
+    nb = split(bytes, hex, "\\\\x") - 1  # hex[2..nb+1]: the bytes shown, one each
+    pos = 0
+    only_updates = 1
+    while (pos + 9 <= nb) {
+      if (byte(hex[pos + 5]) != 8) { only_updates = 0; break }
+      pos += 9 + byte(hex[pos + 2]) * 65536 + byte(hex[pos + 3]) * 256 + byte(hex[pos + 4])
+    }
+    if (only_updates && pos == $NF && nb >= $NF) refunds++
   }
   END {
-    printf "the nodes'"'"' socket writes per operation (strace, %d operations): %.2f, of which %.2f carry only WINDOW_UPDATE frames, %.2f data\n",
+    printf "the nodes'"'"' socket writes per operation (strace, %d operations): %.2f, of which %.2f hold only WINDOW_UPDATE frames, %.2f data\n",
       ops, total / ops, refunds / ops, (total - refunds) / ops
   }'

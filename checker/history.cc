@@ -522,9 +522,7 @@ ParseResult ParseHistoryString(std::string_view text, const ParseOptions& option
 
 namespace {
 
-ParseResult FileError(std::string message) {
-  return ParseResult{std::nullopt, ParseError{0, std::move(message)}};
-}
+ParseResult FileError(std::string message) { return ParseResult::Failure(0, std::move(message)); }
 
 // A file descriptor, closed when it goes out of scope.
 class FileDescriptor {

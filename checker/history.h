@@ -139,6 +139,10 @@ struct ParseError {
 struct ParseResult {
   std::optional<History> history;
   std::optional<ParseError> error;
+  // No history: the error at `line` (0: not about one line).
+  static ParseResult Failure(std::uint64_t line, std::string message) {
+    return ParseResult{std::nullopt, ParseError{line, std::move(message)}};
+  }
 };
 
 // How the reader works; the defaults suit every use.

@@ -181,8 +181,7 @@ ParseResult ReadHistoryFileAs(const std::string& path, HistoryFormat format, std
   if (!in) return ReadHistoryFile(path, text);  // its error names the cause
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) {
-    return ParseResult{std::nullopt, ParseError{0, fmt::format("cannot read '{}': {}", path,
-                                                               std::strerror(errno))}};
+    return ParseResult::Failure(0, fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
   }
   ParseResult r = ParseHistoryAs(content, format);
   if (text) *text = std::move(content);

@@ -12,10 +12,6 @@
 namespace checker {
 namespace {
 
-ParseResult Error(std::uint64_t line, std::string message) {
-  return ParseResult{std::nullopt, ParseError{line, std::move(message)}};
-}
-
 bool IsPair(const edn::Value* v) { return v && v->IsSequence() && v->items.size() == 2; }
 
 std::optional<OpType> RegisterOp(const edn::Value* f) {
@@ -59,17 +55,19 @@ bool Independent(const std::vector<const edn::Value*>& ops) {
 
 ParseResult ParseJepsenHistory(std::string_view text) {
   edn::ReadResult read = edn::ReadAll(text);
-  if (read.error) return Error(read.error->line, "not valid EDN: " + read.error->message);
+  if (read.error)
+    return ParseResult::Failure(read.error->line, "not valid EDN: " + read.error->message);
   std::vector<const edn::Value*> ops;
   if (read.values.size() == 1 && read.values[0].IsSequence()) {
     for (const edn::Value& v : read.values[0].items) ops.push_back(&v);
   } else {
     for (const edn::Value& v : read.values) ops.push_back(&v);
   }
-  if (ops.empty()) return Error(1, "the history holds no operation");
+  if (ops.empty()) return ParseResult::Failure(1, "the history holds no operation");
   for (const edn::Value* op : ops) {
     if (op->kind != edn::Value::Kind::kMap) {
-      return Error(op->line, "an operation must be a map ({:process 0, :type :invoke, ...})");
+      return ParseResult::Failure(op->line,
+                                  "an operation must be a map ({:process 0, :type :invoke, ...})");
     }
   }
   const bool independent = Independent(ops);
@@ -78,18 +76,20 @@ ParseResult ParseJepsenHistory(std::string_view text) {
     const std::uint64_t line = op->line;
     std::uint64_t process = 0;
     if (!ClientProcess(*op, &process)) {
-      if (!op->Get("process")) return Error(line, "an operation needs its :process");
+      if (!op->Get("process")) return ParseResult::Failure(line, "an operation needs its :process");
       continue;  // the nemesis
     }
     const edn::Value* type = op->Get("type");
     if (!type || type->kind != edn::Value::Kind::kKeyword) {
-      return Error(line, "an operation needs its :type (:invoke, :ok, :fail or :info)");
+      return ParseResult::Failure(line,
+                                  "an operation needs its :type (:invoke, :ok, :fail or :info)");
     }
     const edn::Value* f_value = op->Get("f");
     const std::optional<OpType> f = RegisterOp(f_value);
     if (!f) {
-      return Error(line, fmt::format("unsupported :f {} (registers: :read, :write, :cas)",
-                                     f_value ? edn::Canonical(*f_value) : "(missing)"));
+      return ParseResult::Failure(line,
+                                  fmt::format("unsupported :f {} (registers: :read, :write, :cas)",
+                                              f_value ? edn::Canonical(*f_value) : "(missing)"));
     }
     const edn::Value nil;
     const edn::Value* value = op->Get("value");
@@ -97,7 +97,8 @@ ParseResult ParseJepsenHistory(std::string_view text) {
     std::string token = "register";
     if (independent) {
       if (!IsPair(value)) {
-        return Error(line, "an independent history's value must be a [key value] tuple");
+        return ParseResult::Failure(line,
+                                    "an independent history's value must be a [key value] tuple");
       }
       token = edn::Canonical(value->items[0]);
       value = &value->items[1];
@@ -109,7 +110,7 @@ ParseResult ParseJepsenHistory(std::string_view text) {
       if (*f == OpType::kWrite) {
         written = builder.Intern(edn::Canonical(*value));
       } else if (*f == OpType::kCas) {
-        if (!IsPair(value)) return Error(line, "a cas needs its value [old new]");
+        if (!IsPair(value)) return ParseResult::Failure(line, "a cas needs its value [old new]");
         expected = builder.Intern(edn::Canonical(value->items[0]));
         written = builder.Intern(edn::Canonical(value->items[1]));
       }
@@ -123,10 +124,11 @@ ParseResult ParseJepsenHistory(std::string_view text) {
                             : kNoValue;
       problem = builder.Complete(process, *f, outcome, v, false, line);
     } else {
-      return Error(line, fmt::format("unknown :type {} (expected :invoke, :ok, :fail or :info)",
-                                     edn::Canonical(*type)));
+      return ParseResult::Failure(
+          line, fmt::format("unknown :type {} (expected :invoke, :ok, :fail or :info)",
+                            edn::Canonical(*type)));
     }
-    if (!problem.empty()) return Error(line, problem);
+    if (!problem.empty()) return ParseResult::Failure(line, problem);
   }
   const auto lines = static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n')) +
                      (text.empty() || text.back() == '\n' ? 0 : 1);

@@ -16,10 +16,6 @@
 namespace checker {
 namespace {
 
-ParseResult Error(std::uint64_t line, std::string message) {
-  return ParseResult{std::nullopt, ParseError{line, std::move(message)}};
-}
-
 // The next whitespace-separated field of `rest`.
 std::string_view Field(std::string_view* rest) {
   std::size_t i = 0;
@@ -65,12 +61,13 @@ ParseResult ParsePorcupineLog(std::string_view text) {
     } else if (f == ":cas") {
       op_type = OpType::kCas;
     } else {
-      return Error(line,
-                   fmt::format("unsupported operation '{}' (registers: :read, :write, :cas)", f));
+      return ParseResult::Failure(
+          line, fmt::format("unsupported operation '{}' (registers: :read, :write, :cas)", f));
     }
     edn::ReadResult value = edn::ReadAll(rest);
     if (value.error || value.values.size() != 1) {
-      return Error(line, "the operation's value must be one EDN value (nil, 3, [1 4], :timed-out)");
+      return ParseResult::Failure(
+          line, "the operation's value must be one EDN value (nil, 3, [1 4], :timed-out)");
     }
     const edn::Value& v = value.values[0];
     std::string problem;
@@ -81,7 +78,7 @@ ParseResult ParsePorcupineLog(std::string_view text) {
         written = builder.Intern(edn::Canonical(v));
       } else if (op_type == OpType::kCas) {
         if (!v.IsSequence() || v.items.size() != 2) {
-          return Error(line, "a cas needs its value [old new]");
+          return ParseResult::Failure(line, "a cas needs its value [old new]");
         }
         expected = builder.Intern(edn::Canonical(v.items[0]));
         written = builder.Intern(edn::Canonical(v.items[1]));
@@ -102,13 +99,13 @@ ParseResult ParsePorcupineLog(std::string_view text) {
                                : kNoValue;
       problem = builder.Complete(process, op_type, outcome, read, cas_failed, line);
     } else {
-      return Error(line,
-                   fmt::format("unknown type '{}' (expected :invoke, :ok, :fail or :info)", type));
+      return ParseResult::Failure(
+          line, fmt::format("unknown type '{}' (expected :invoke, :ok, :fail or :info)", type));
     }
-    if (!problem.empty()) return Error(line, problem);
+    if (!problem.empty()) return ParseResult::Failure(line, problem);
   }
   if (operations == 0) {
-    return Error(
+    return ParseResult::Failure(
         0, "no operation found (expected lines like 'INFO  jepsen.util - 0\t:invoke\t:read\tnil')");
   }
   return ParseResult{builder.Finish(line), std::nullopt};

@@ -119,17 +119,19 @@ class NodeServer::Impl : public host::Clock,
     Call(Impl* impl, host::CallId id, std::unique_ptr<google::protobuf::Message> response,
          grpc::ByteBuffer* out)
         : impl_(impl), id_(id), response_(std::move(response)), out_(out) {}
+    // Posted, never run here: with InternalInlineable this runs on whatever thread ends
+    // the call (a poller, the executor inside Finish, or Shutdown inside gRPC's
+    // cancel-all under the server's lock), no place for the host's tasks. Cancels are rare.
     void OnCancel() override {
-      impl_->executor_->RunOrPost([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
+      impl_->executor_->Post([impl = impl_, id = id_] { impl->host_.OnCallCancelled(id); });
     }
     void OnDone() override { delete this; }
     // OnDone and OnCancel run on the thread that ends the call instead of a hop to gRPC's
     // default executor thread, a thread wake-up per call (bench/op_syscalls.sh;
     // docs/ARCHITECTURE.md, "Latency"). gRPC keeps this for reactors with trivial
-    // reactions ("not API": its DefaultReactor has it), and ours are: OnDone deletes the
-    // Call, which nothing touches after Complete (TakeCall removed it from the table
-    // first); OnCancel hands the host a task (RunOrPost queues it when tasks are already
-    // running, on this thread or another).
+    // reactions ("not API": its DefaultReactor has it; check it again on a gRPC upgrade),
+    // and ours are: OnDone deletes the Call, which nothing touches after Complete
+    // (TakeCall removed it from the table first); OnCancel posts a task.
     bool InternalInlineable() override { return true; }
     void Complete(const grpc::Status& status) { Finish(EncodeReply(status, *response_, out_)); }
 

@@ -197,21 +197,25 @@ TEST(Net, LoadWithCrashesGivesALinearizableHistory) {
 }
 
 // A cluster keeps its values between loads. A second tokenload reads what each token holds
-// first and records it as written before its load, and tags its own names, so its reads of
-// the first run's values are not "read of a value never written" (as they were before).
+// first (data, or an empty token created since) and records it as written before its load,
+// and tags its own names, so its reads of what the first run left are not "read of a value
+// never written" (as they were before).
 TEST(Net, ASecondLoadOnTheSameClusterStartsFromWhatTheFirstLeft) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   std::vector<std::string> args = {"--config", c.config(), "--clients",    "2",  "--ops", "200",
                                    "--seed",   "3",        "--read-ratio", "0.5"};
   auto first = c.Run("tokenload", args, 60);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  // acct-7 created again: empty, at a version above 0 (reads of it are not of null).
+  auto create = c.Run("tokenclient", {"--config", c.config(), "create", "acct-7"});
+  ASSERT_EQ(create.exit_code, 0) << create.out << create.err;
   const std::string history = c.dir() + "/second.jsonl";
   args.insert(args.end(), {"--history", history});
   auto second = c.Run("tokenload", args, 60);
   EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
   EXPECT_THAT(second.out, HasSubstr("verdict: linearizable"));
-  // The history opens with each token's value as the first load left it: a write (invoke,
-  // then ok) by a process of its own. The second load's names carry its run tag.
+  // The history opens with each token's value as the load found it: a write (invoke, then
+  // ok) by a process of its own. The second load's names carry its run tag.
   std::ifstream in(history);
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
@@ -221,12 +225,21 @@ TEST(Net, ASecondLoadOnTheSameClusterStartsFromWhatTheFirstLeft) {
     EXPECT_EQ(lines[i]["f"], "write");
     EXPECT_EQ(lines[i]["token"], i < 2 ? "1" : "acct-7");
     EXPECT_EQ(lines[i]["process"], lines[i - i % 2]["process"]);
-    EXPECT_EQ(lines[i]["value"]["name"].get<std::string>().rfind("p", 0), 0U);
   }
+  // Each load's names start with its own run tag ("r<ms, base 36>-").
+  const auto tag = [](const nlohmann::json& line) {
+    const std::string name = line["value"]["name"].get<std::string>();
+    return name.substr(0, name.find('-') + 1);
+  };
+  const std::string first_tag = tag(lines[0]);
+  EXPECT_EQ(first_tag.rfind('r', 0), 0U) << lines[0].dump();
+  EXPECT_EQ(lines[2]["value"], nlohmann::json({{"kind", "empty"}}));
+  EXPECT_GT(lines[3]["version"].get<std::uint64_t>(), 0U);
   std::size_t tagged = 0;
   for (std::size_t i = 4; i < lines.size(); ++i) {
     if (lines[i]["f"] != "write") continue;
-    EXPECT_EQ(lines[i]["value"]["name"].get<std::string>().rfind("r", 0), 0U) << lines[i].dump();
+    EXPECT_EQ(tag(lines[i]).rfind('r', 0), 0U) << lines[i].dump();
+    EXPECT_NE(tag(lines[i]), first_tag) << lines[i].dump();
     ++tagged;
   }
   EXPECT_GT(tagged, 0U);

@@ -11,6 +11,7 @@ namespace {
 
 using tokensim::Pick;
 
+using testing::Addr;
 using testing::Pump;
 
 std::string SchemeOf(int n) {
@@ -18,8 +19,6 @@ std::string SchemeOf(int n) {
   for (int i = 1; i <= n; ++i) readers += (i > 1 ? ", " : "") + ("127.0.0.1:" + std::to_string(i));
   return "- token: t\n  writer: 127.0.0.1:1\n  readers: [" + readers + "]\n";
 }
-
-std::string A(int i) { return "127.0.0.1:" + std::to_string(i); }
 
 // A random delivery order: every message gets a due step when it is sent, drawn from a
 // short or (rarely) long delay, plus a large extra delay towards "laggard" nodes; the
@@ -70,7 +69,7 @@ void CheckNoInversion(bool fast_read) {
   Pump p(SchemeOf(n), NodeOptions{fast_read});
   const int prior_writes = Pick(0, 3);
   for (int k = 0; k < prior_writes; ++k) {
-    p.Write(A(1), "t", Domain{"prior" + std::to_string(k), 0, 3, 6});
+    p.Write(Addr(1), "t", Domain{"prior" + std::to_string(k), 0, 3, 6});
     p.DeliverAll();
   }
   const int reader1 = Pick(1, n + 1);
@@ -96,21 +95,21 @@ void CheckNoInversion(bool fast_read) {
   RandomOrder order(p);
   order.SetLaggards(draw_laggards());
   const auto laggards_second = draw_laggards();
-  const auto w = p.Write(A(1), "t", Domain{"racing", 0, 3, 6});
-  const auto r1 = p.Read(A(reader1), "t");
+  const auto w = p.Write(Addr(1), "t", Domain{"racing", 0, 3, 6});
+  const auto r1 = p.Read(Addr(reader1), "t");
   std::optional<std::uint64_t> r2;
   for (int step = 0; step < 10000; ++step) {
     for (const auto& [at, node] : crash_at) {
-      if (at == step) p.Crash(A(node), "t");
+      if (at == step) p.Crash(Addr(node), "t");
     }
     if (!r2 && p.reply(r1)) {
-      r2 = p.Read(A(reader2), "t");
+      r2 = p.Read(Addr(reader2), "t");
       order.SetLaggards(laggards_second);
     }
     if (!order.Step()) break;
   }
   if (!r2 && p.reply(r1)) {
-    r2 = p.Read(A(reader2), "t");
+    r2 = p.Read(Addr(reader2), "t");
     p.DeliverAll();
   }
   // Within the fault budget everything completes.
@@ -155,7 +154,7 @@ void CheckDeadMessagesStayDead(Mutant mutant) {
   std::vector<std::pair<Message, bool>> dead;
   std::vector<std::uint64_t> requests;
   int crashes_left = (n - 1) / 2;
-  const auto node_of = [&p](NodeIndex i) -> Node& { return p.node(A(static_cast<int>(i) + 1)); };
+  const auto node_of = [&p](NodeIndex i) -> Node& { return p.node(Addr(static_cast<int>(i) + 1)); };
   // Delivers m, which must change nothing at its receiver and send nothing, or only
   // `answer` (when given), which must itself change nothing and send nothing.
   const auto expect_no_effect = [&](const Message& m, bool answer_allowed) {
@@ -176,22 +175,22 @@ void CheckDeadMessagesStayDead(Mutant mutant) {
   for (int step = 0; step < 400; ++step) {
     switch (Pick(0, 12)) {
       case 0:
-        requests.push_back(p.Write(A(1), "t", Domain{"w" + std::to_string(step), 0, 2, 4}));
+        requests.push_back(p.Write(Addr(1), "t", Domain{"w" + std::to_string(step), 0, 2, 4}));
         break;
       case 1:
-        requests.push_back(p.Read(A(Pick(1, n + 1)), "t"));
+        requests.push_back(p.Read(Addr(Pick(1, n + 1)), "t"));
         break;
       case 2:
         if (crashes_left > 0) {
           --crashes_left;
-          p.Crash(A(Pick(1, n + 1)), "t");
+          p.Crash(Addr(Pick(1, n + 1)), "t");
         }
         break;
       case 3:
         if (!requests.empty()) {
           const auto r =
               requests[static_cast<std::size_t>(Pick(0, static_cast<int>(requests.size())))];
-          for (int node = 1; node <= n; ++node) (void)p.node(A(node)).OnAbandon(r);
+          for (int node = 1; node <= n; ++node) (void)p.node(Addr(node)).OnAbandon(r);
         }
         break;
       case 4:

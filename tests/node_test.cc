@@ -9,6 +9,7 @@
 namespace token {
 namespace {
 
+using testing::Addr;
 using testing::Pump;
 
 // Five nodes; token "t" has writer :1 and readers :1..:5 (5 replicas, quorum 3);
@@ -25,8 +26,6 @@ constexpr const char* kScheme = R"(
   readers: [127.0.0.1:2, 127.0.0.1:3]
 )";
 
-std::string A(int i) { return "127.0.0.1:" + std::to_string(i); }
-
 Domain D(const std::string& name, std::uint64_t low = 0, std::uint64_t mid = 10,
          std::uint64_t high = 20) {
   return Domain{name, low, mid, high};
@@ -37,21 +36,21 @@ const std::string& NameOf(const ClientReply& r) { return r.value.data().domain.n
 TEST(Node, WriteThenReadAtEveryReader) {
   for (bool fast : {true, false}) {
     Pump p(kScheme, NodeOptions{fast});
-    auto w = p.Write(A(1), "t", D("v1"));
+    auto w = p.Write(Addr(1), "t", D("v1"));
     p.DeliverAll();
     ASSERT_TRUE(p.reply(w)) << "write completes";
     EXPECT_TRUE(p.reply(w)->status.ok());
     EXPECT_EQ(p.reply(w)->version, 1u);
     for (int i = 1; i <= 5; ++i) {
-      auto r = p.Read(A(i), "t");
+      auto r = p.Read(Addr(i), "t");
       p.DeliverAll();
-      ASSERT_TRUE(p.reply(r)) << "read at " << A(i);
+      ASSERT_TRUE(p.reply(r)) << "read at " << Addr(i);
       EXPECT_EQ(p.reply(r)->version, 1u);
       EXPECT_EQ(NameOf(*p.reply(r)), "v1");
       ASSERT_TRUE(p.reply(r)->final_point.has_value());
       EXPECT_EQ(*p.reply(r)->final_point, ComputeFinal(ComputeTokenData(D("v1"))));
     }
-    EXPECT_EQ(p.node(A(1)).pending_operations(), 0u);
+    EXPECT_EQ(p.node(Addr(1)).pending_operations(), 0u);
   }
 }
 
@@ -61,14 +60,14 @@ TEST(Node, TranscriptOfTheOriginalSystem) {
   ASSERT_TRUE(in.good());
   const auto t = nlohmann::json::parse(in).at("tokens").at(0);
   Pump p(kScheme);
-  auto w = p.Write(A(1), "t", Domain{t.at("name"), t.at("low"), t.at("mid"), t.at("high")});
+  auto w = p.Write(Addr(1), "t", Domain{t.at("name"), t.at("low"), t.at("mid"), t.at("high")});
   p.DeliverAll();
   ASSERT_TRUE(p.reply(w) && p.reply(w)->status.ok());
   const auto& partial = p.reply(w)->value.data().partial;
   ASSERT_TRUE(partial.has_value());
   EXPECT_EQ(partial->x, t.at("partial").at("x").get<std::uint64_t>());
   EXPECT_EQ(partial->hash, t.at("partial").at("hash").get<std::uint64_t>());
-  auto r = p.Read(A(3), "t");
+  auto r = p.Read(Addr(3), "t");
   p.DeliverAll();
   ASSERT_TRUE(p.reply(r) && p.reply(r)->status.ok());
   ASSERT_TRUE(p.reply(r)->final_point.has_value());
@@ -78,23 +77,23 @@ TEST(Node, TranscriptOfTheOriginalSystem) {
 
 TEST(Node, ReadsOfTheInitialValueCreateAndDrop) {
   Pump p(kScheme);
-  auto r0 = p.Read(A(2), "t");
+  auto r0 = p.Read(Addr(2), "t");
   p.DeliverAll();
   ASSERT_TRUE(p.reply(r0) && p.reply(r0)->status.ok());
   EXPECT_EQ(p.reply(r0)->version, 0u);
   EXPECT_EQ(p.reply(r0)->value.kind(), ValueKind::kInitial);
   EXPECT_FALSE(p.reply(r0)->final_point.has_value());
 
-  auto c = p.Submit(A(1), ClientRequest{0, OpKind::kCreate, "t", {}});
+  auto c = p.Submit(Addr(1), ClientRequest{0, OpKind::kCreate, "t", {}});
   p.DeliverAll();
-  auto r1 = p.Read(A(2), "t");
+  auto r1 = p.Read(Addr(2), "t");
   p.DeliverAll();
   EXPECT_EQ(p.reply(c)->version, 1u);
   EXPECT_EQ(p.reply(r1)->value.kind(), ValueKind::kEmpty);
 
-  auto d = p.Submit(A(1), ClientRequest{0, OpKind::kDrop, "t", {}});
+  auto d = p.Submit(Addr(1), ClientRequest{0, OpKind::kDrop, "t", {}});
   p.DeliverAll();
-  auto r2 = p.Read(A(4), "t");
+  auto r2 = p.Read(Addr(4), "t");
   p.DeliverAll();
   EXPECT_EQ(p.reply(d)->version, 2u);
   EXPECT_EQ(p.reply(r2)->version, 2u);
@@ -107,24 +106,26 @@ TEST(Node, ReadsOfTheInitialValueCreateAndDrop) {
 TEST(Node, WriterCrashMidWriteGivesNoNewOldInversion) {
   for (bool fast : {true, false}) {
     Pump p(kScheme, NodeOptions{fast});
-    auto w = p.Write(A(1), "t", D("half"));
+    auto w = p.Write(Addr(1), "t", D("half"));
     p.ComputeAll();  // the partial; the Updates are now in flight
     std::vector<Message> updates;
     for (std::size_t i = 0; i < p.inflight.size();) {
-      if (p.inflight[i].type == MessageType::kUpdate && p.inflight[i].to == p.N(A(2))) {
+      if (p.inflight[i].type == MessageType::kUpdate && p.inflight[i].to == p.N(Addr(2))) {
         p.Deliver(i);
       } else {
         ++i;
       }
     }
-    p.Crash(A(1), "t");
+    p.Crash(Addr(1), "t");
     p.inflight.clear();  // the other Updates are lost with the writer's process
     EXPECT_FALSE(p.reply(w));
-    EXPECT_EQ(p.node(A(2)).Stored(p.T("t"))->version, 1u);
+    EXPECT_EQ(p.node(Addr(2)).Stored(p.T("t"))->version, 1u);
 
     // Read at :3 whose quorum (:3, :4, :5) misses :2: it may return the initial value.
-    p.hold = [&](const Message& m) { return m.type == MessageType::kQuery && m.to == p.N(A(2)); };
-    auto r1 = p.Read(A(3), "t");
+    p.hold = [&](const Message& m) {
+      return m.type == MessageType::kQuery && m.to == p.N(Addr(2));
+    };
+    auto r1 = p.Read(Addr(3), "t");
     p.DeliverAll();
     ASSERT_TRUE(p.reply(r1));
     EXPECT_EQ(p.reply(r1)->version, 0u);
@@ -132,7 +133,7 @@ TEST(Node, WriterCrashMidWriteGivesNoNewOldInversion) {
     p.inflight.clear();  // drop the held query: it belongs to a finished read
 
     // Read at :2 sees version 1 and imposes it on a quorum.
-    auto r2 = p.Read(A(2), "t");
+    auto r2 = p.Read(Addr(2), "t");
     p.DeliverAll();
     ASSERT_TRUE(p.reply(r2));
     EXPECT_EQ(p.reply(r2)->version, 1u);
@@ -141,11 +142,11 @@ TEST(Node, WriterCrashMidWriteGivesNoNewOldInversion) {
     // Every later read, at any reader and with any quorum, returns at least version 1.
     for (int reader : {3, 4, 5}) {
       // Hold back :2 so the quorum must rely on the impose.
-      p.hold = [&](const Message& m) { return m.to == p.N(A(2)); };
-      auto r = p.Read(A(reader), "t");
+      p.hold = [&](const Message& m) { return m.to == p.N(Addr(2)); };
+      auto r = p.Read(Addr(reader), "t");
       p.DeliverAll();
-      ASSERT_TRUE(p.reply(r)) << "read at " << A(reader);
-      EXPECT_EQ(p.reply(r)->version, 1u) << "new-old inversion at " << A(reader);
+      ASSERT_TRUE(p.reply(r)) << "read at " << Addr(reader);
+      EXPECT_EQ(p.reply(r)->version, 1u) << "new-old inversion at " << Addr(reader);
       p.hold = nullptr;
       p.inflight.clear();
     }
@@ -154,55 +155,55 @@ TEST(Node, WriterCrashMidWriteGivesNoNewOldInversion) {
 
 TEST(Node, MinorityCrashedOperationsComplete) {
   Pump p(kScheme);
-  p.Crash(A(4), "t");
-  p.Crash(A(5), "t");
-  auto w = p.Write(A(1), "t", D("m"));
+  p.Crash(Addr(4), "t");
+  p.Crash(Addr(5), "t");
+  auto w = p.Write(Addr(1), "t", D("m"));
   p.DeliverAll();
   ASSERT_TRUE(p.reply(w));
   EXPECT_TRUE(p.reply(w)->status.ok());
   for (int i = 1; i <= 3; ++i) {
-    auto r = p.Read(A(i), "t");
+    auto r = p.Read(Addr(i), "t");
     p.DeliverAll();
-    ASSERT_TRUE(p.reply(r)) << A(i);
+    ASSERT_TRUE(p.reply(r)) << Addr(i);
     EXPECT_EQ(p.reply(r)->version, 1u);
   }
   // The crashed replicas stayed silent and unchanged.
-  EXPECT_EQ(p.node(A(4)).Stored(p.T("t"))->version, 0u);
-  EXPECT_TRUE(p.node(A(4)).IsCrashed(p.T("t")));
+  EXPECT_EQ(p.node(Addr(4)).Stored(p.T("t"))->version, 0u);
+  EXPECT_TRUE(p.node(Addr(4)).IsCrashed(p.T("t")));
 }
 
 TEST(Node, MajorityCrashedOperationsNeverCompleteNorLie) {
   Pump p(kScheme);
-  auto w0 = p.Write(A(1), "t", D("before"));
+  auto w0 = p.Write(Addr(1), "t", D("before"));
   p.DeliverAll();
   ASSERT_TRUE(p.reply(w0));
-  for (int i : {3, 4, 5}) p.Crash(A(i), "t");
-  auto w = p.Write(A(1), "t", D("after"));
-  auto r = p.Read(A(2), "t");
+  for (int i : {3, 4, 5}) p.Crash(Addr(i), "t");
+  auto w = p.Write(Addr(1), "t", D("after"));
+  auto r = p.Read(Addr(2), "t");
   p.DeliverAll();
   EXPECT_FALSE(p.reply(w)) << "a write without a quorum must not be acknowledged";
   EXPECT_FALSE(p.reply(r)) << "a read without a quorum must not answer";
-  EXPECT_EQ(p.node(A(1)).pending_operations(), 1u);
-  EXPECT_EQ(p.node(A(2)).pending_operations(), 1u);
+  EXPECT_EQ(p.node(Addr(1)).pending_operations(), 1u);
+  EXPECT_EQ(p.node(Addr(2)).pending_operations(), 1u);
   EXPECT_TRUE(p.inflight.empty()) << "nothing left to deliver: the operations hang";
 }
 
 TEST(Node, AbandonedOperationsAreForgottenAndLateRepliesIgnored) {
   Pump p(kScheme);
-  for (int i : {3, 4, 5}) p.Crash(A(i), "t");
-  auto w = p.Write(A(1), "t", D("lost"));
-  auto r = p.Read(A(2), "t");
+  for (int i : {3, 4, 5}) p.Crash(Addr(i), "t");
+  auto w = p.Write(Addr(1), "t", D("lost"));
+  auto r = p.Read(Addr(2), "t");
   p.DeliverAll();
-  ASSERT_EQ(p.node(A(1)).pending_operations(), 1u);
-  p.node(A(1)).OnAbandon(w);
-  p.node(A(2)).OnAbandon(r);
-  p.node(A(2)).OnAbandon(r);  // twice: a no-op
-  EXPECT_EQ(p.node(A(1)).pending_operations(), 0u);
-  EXPECT_EQ(p.node(A(2)).pending_operations(), 0u);
-  EXPECT_EQ(p.node(A(1)).stats().operations_abandoned, 1u);
-  EXPECT_EQ(p.node(A(2)).stats().operations_abandoned, 1u);
+  ASSERT_EQ(p.node(Addr(1)).pending_operations(), 1u);
+  p.node(Addr(1)).OnAbandon(w);
+  p.node(Addr(2)).OnAbandon(r);
+  p.node(Addr(2)).OnAbandon(r);  // twice: a no-op
+  EXPECT_EQ(p.node(Addr(1)).pending_operations(), 0u);
+  EXPECT_EQ(p.node(Addr(2)).pending_operations(), 0u);
+  EXPECT_EQ(p.node(Addr(1)).stats().operations_abandoned, 1u);
+  EXPECT_EQ(p.node(Addr(2)).stats().operations_abandoned, 1u);
   // Another token on the same nodes is untouched and completes.
-  auto u = p.Write(A(2), "u", D("fine"));
+  auto u = p.Write(Addr(2), "u", D("fine"));
   p.DeliverAll();
   ASSERT_TRUE(p.reply(u));
   EXPECT_TRUE(p.reply(u)->status.ok());
@@ -212,7 +213,7 @@ TEST(Node, AbandonedOperationsAreForgottenAndLateRepliesIgnored) {
 
 TEST(Node, LateAckOfAnEarlierOperationIsNotCounted) {
   Pump p(kScheme);  // token "w": replicas :1 (writer), :2, :3; quorum 2
-  auto w1 = p.Write(A(1), "w", D("one"));
+  auto w1 = p.Write(Addr(1), "w", D("one"));
   p.ComputeAll();
   // Deliver w1's Updates but hold every ack.
   p.hold = [](const Message& m) { return m.type == MessageType::kUpdateAck; };
@@ -221,12 +222,12 @@ TEST(Node, LateAckOfAnEarlierOperationIsNotCounted) {
   ASSERT_EQ(w1_acks.size(), 3u);
   p.inflight.clear();
 
-  auto w2 = p.Write(A(1), "w", D("two"));
+  auto w2 = p.Write(Addr(1), "w", D("two"));
   p.hold = nullptr;
   p.ComputeAll();
   // w2's Update reaches only :1 itself; its ack comes back.
   for (std::size_t i = 0; i < p.inflight.size();) {
-    if (p.inflight[i].to == p.N(A(1))) {
+    if (p.inflight[i].to == p.N(Addr(1))) {
       p.Deliver(i);
     } else {
       ++i;
@@ -254,14 +255,14 @@ TEST(Node, LateAckOfAnEarlierOperationIsNotCounted) {
 
 TEST(Node, DuplicateAnswersCountOnce) {
   Pump p(kScheme);  // token "w": quorum 2 of 3
-  auto w = p.Write(A(1), "w", D("dup"));
+  auto w = p.Write(Addr(1), "w", D("dup"));
   p.ComputeAll();
   // Deliver the Update to :2 and duplicate its ack.
-  p.hold = [&](const Message& m) { return m.type == MessageType::kUpdate && m.to != p.N(A(2)); };
+  p.hold = [&](const Message& m) { return m.type == MessageType::kUpdate && m.to != p.N(Addr(2)); };
   p.DeliverAll();
   ASSERT_FALSE(p.reply(w));
   // Re-send :2's ack by hand.
-  Message ack{MessageType::kUpdateAck, p.N(A(2)), p.N(A(1)), p.T("w"), 0, {}};
+  Message ack{MessageType::kUpdateAck, p.N(Addr(2)), p.N(Addr(1)), p.T("w"), 0, {}};
   ack.op_id = 1;  // the write is the writer's first operation
   p.inflight.push_back(ack);
   p.DeliverAll();
@@ -273,18 +274,18 @@ TEST(Node, DuplicateAnswersCountOnce) {
 
 TEST(Node, CrashOfOneTokenLeavesTheOthersUntouched) {
   Pump p(kScheme);
-  p.Crash(A(2), "t");  // :2 is the writer of "u" and a replica of "t"
-  auto wu = p.Write(A(2), "u", D("u1"));
-  auto wt = p.Write(A(1), "t", D("t1"));
-  auto rt = p.Read(A(2), "t");  // a crashed token answers nothing, not even an error
+  p.Crash(Addr(2), "t");  // :2 is the writer of "u" and a replica of "t"
+  auto wu = p.Write(Addr(2), "u", D("u1"));
+  auto wt = p.Write(Addr(1), "t", D("t1"));
+  auto rt = p.Read(Addr(2), "t");  // a crashed token answers nothing, not even an error
   p.DeliverAll();
   ASSERT_TRUE(p.reply(wu));
   EXPECT_TRUE(p.reply(wu)->status.ok());
   ASSERT_TRUE(p.reply(wt));
   EXPECT_FALSE(p.reply(rt));
-  EXPECT_EQ(p.node(A(2)).Stored(p.T("u"))->version, 1u);
-  EXPECT_EQ(p.node(A(2)).Stored(p.T("t"))->version, 0u) << "crashed replica adopted an Update";
-  auto ru = p.Read(A(2), "u");
+  EXPECT_EQ(p.node(Addr(2)).Stored(p.T("u"))->version, 1u);
+  EXPECT_EQ(p.node(Addr(2)).Stored(p.T("t"))->version, 0u) << "crashed replica adopted an Update";
+  auto ru = p.Read(Addr(2), "u");
   p.DeliverAll();
   ASSERT_TRUE(p.reply(ru));
   EXPECT_EQ(NameOf(*p.reply(ru)), "u1");
@@ -292,12 +293,12 @@ TEST(Node, CrashOfOneTokenLeavesTheOthersUntouched) {
 
 TEST(Node, AuthorizationErrorsNameTheRightNodesAndChangeNothing) {
   Pump p(kScheme);
-  auto bad_write = p.Write(A(3), "t", D("x"));
-  auto bad_create = p.Submit(A(3), ClientRequest{0, OpKind::kCreate, "t", {}});
-  auto bad_read = p.Read(A(1), "w");
-  auto unknown = p.Read(A(1), "nope");
-  auto bad_domain = p.Write(A(1), "t", D("x", 10, 5, 20));
-  auto bad_domain2 = p.Write(A(1), "t", D("x", 1, 20, 20));
+  auto bad_write = p.Write(Addr(3), "t", D("x"));
+  auto bad_create = p.Submit(Addr(3), ClientRequest{0, OpKind::kCreate, "t", {}});
+  auto bad_read = p.Read(Addr(1), "w");
+  auto unknown = p.Read(Addr(1), "nope");
+  auto bad_domain = p.Write(Addr(1), "t", D("x", 10, 5, 20));
+  auto bad_domain2 = p.Write(Addr(1), "t", D("x", 1, 20, 20));
   EXPECT_TRUE(p.inflight.empty()) << "a rejected request sent messages";
   EXPECT_TRUE(p.computes.empty());
 
@@ -316,7 +317,7 @@ TEST(Node, AuthorizationErrorsNameTheRightNodesAndChangeNothing) {
   expect(bad_domain2, StatusCode::kInvalidArgument, "mid (20) must be < high (20)");
 
   // The writer's version counter did not move: the next good write is version 1.
-  auto w = p.Write(A(1), "t", D("good"));
+  auto w = p.Write(Addr(1), "t", D("good"));
   p.DeliverAll();
   ASSERT_TRUE(p.reply(w));
   EXPECT_EQ(p.reply(w)->version, 1u);
@@ -324,16 +325,16 @@ TEST(Node, AuthorizationErrorsNameTheRightNodesAndChangeNothing) {
 
 TEST(Node, PipelinedWritesTakeVersionsInArrivalOrder) {
   Pump p(kScheme);
-  auto w1 = p.Write(A(1), "t", D("p1"));
-  auto w2 = p.Write(A(1), "t", D("p2"));
-  auto w3 = p.Write(A(1), "t", D("p3"));
+  auto w1 = p.Write(Addr(1), "t", D("p1"));
+  auto w2 = p.Write(Addr(1), "t", D("p2"));
+  auto w3 = p.Write(Addr(1), "t", D("p3"));
   // Finish the computes in reverse order: versions still follow arrival.
   while (!p.computes.empty()) p.Compute(p.computes.size() - 1);
   p.DeliverAll();
   EXPECT_EQ(p.reply(w1)->version, 1u);
   EXPECT_EQ(p.reply(w2)->version, 2u);
   EXPECT_EQ(p.reply(w3)->version, 3u);
-  auto r = p.Read(A(5), "t");
+  auto r = p.Read(Addr(5), "t");
   p.DeliverAll();
   EXPECT_EQ(p.reply(r)->version, 3u);
   EXPECT_EQ(NameOf(*p.reply(r)), "p3");
@@ -342,12 +343,12 @@ TEST(Node, PipelinedWritesTakeVersionsInArrivalOrder) {
 TEST(Node, FastReadCanBeSwitchedOff) {
   for (bool fast : {true, false}) {
     Pump p(kScheme, NodeOptions{fast});
-    p.Write(A(1), "t", D("f"));
+    p.Write(Addr(1), "t", D("f"));
     p.DeliverAll();
-    auto r = p.Read(A(3), "t");
+    auto r = p.Read(Addr(3), "t");
     p.DeliverAll();
     ASSERT_TRUE(p.reply(r));
-    const NodeStats& s = p.node(A(3)).stats();
+    const NodeStats& s = p.node(Addr(3)).stats();
     EXPECT_EQ(s.reads_fast, fast ? 1u : 0u);
     EXPECT_EQ(s.reads_imposed, fast ? 0u : 1u);
   }
@@ -355,14 +356,14 @@ TEST(Node, FastReadCanBeSwitchedOff) {
 
 TEST(Node, FinalIsCachedPerVersion) {
   Pump p(kScheme);
-  p.Write(A(1), "t", D("c", 0, 10, 5000));
+  p.Write(Addr(1), "t", D("c", 0, 10, 5000));
   p.DeliverAll();
-  p.Read(A(3), "t");
+  p.Read(Addr(3), "t");
   p.DeliverAll();
-  auto r = p.Read(A(3), "t");
+  auto r = p.Read(Addr(3), "t");
   EXPECT_TRUE(p.computes.empty());
   p.DeliverAll();
-  EXPECT_EQ(p.node(A(3)).stats().final_cache_hits, 1u);
+  EXPECT_EQ(p.node(Addr(3)).stats().final_cache_hits, 1u);
   EXPECT_EQ(*p.reply(r)->final_point, ComputeFinal(ComputeTokenData(D("c", 0, 10, 5000))));
 }
 
@@ -370,15 +371,15 @@ TEST(Node, MessagesFromStrangersAreIgnored) {
   Pump p(kScheme);
   // :4 is not a replica of "w"; its Update must change nothing at :2.
   Message m{MessageType::kUpdate,
-            p.N(A(4)),
-            p.N(A(2)),
+            p.N(Addr(4)),
+            p.N(Addr(2)),
             p.T("w"),
             7,
             VersionedValue{9, RegisterValue::Empty()}};
   p.inflight.push_back(m);
   p.DeliverAll();
-  EXPECT_EQ(p.node(A(2)).Stored(p.T("w"))->version, 0u);
-  EXPECT_EQ(p.node(A(2)).stats().messages_ignored, 1u);
+  EXPECT_EQ(p.node(Addr(2)).Stored(p.T("w"))->version, 0u);
+  EXPECT_EQ(p.node(Addr(2)).stats().messages_ignored, 1u);
   EXPECT_TRUE(p.inflight.empty());
 }
 

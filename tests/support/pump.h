@@ -21,6 +21,9 @@
 
 namespace token::testing {
 
+// The pump's node addresses: node i of a test scheme is 127.0.0.1:i.
+inline std::string Addr(int i) { return "127.0.0.1:" + std::to_string(i); }
+
 struct PendingCompute {
   NodeIndex node = 0;
   ComputeRequest request;
