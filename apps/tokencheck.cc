@@ -48,10 +48,12 @@ constexpr const char* kMallocTunables[] = {"glibc.malloc.arena_max=1", "glibc.ma
 
 }  // namespace
 
-// The input from which tokencheck starts itself again with kMallocTunables: the second
-// start costs about 10 ms on this project's machine. Chosen, not measured where the line
-// falls: a 16 MiB input (about 70,000 operations) takes some 20 ms to read.
-constexpr off_t kTunedFromBytes = off_t{16} << 20;
+// The input from which tokencheck starts itself again with kMallocTunables. Measured on
+// histgen histories (64 processes), one start against a forced second start with the
+// tunables (`perf stat -r 31`, a quiet 2-core machine): 1.35 MB 20.3 against 19.5 ms,
+// 2.26 MB 22.8 against 21.1 ms, 3.4 MB 27.3 against 21.0 ms, 6.9 MB 35.5 against 25.2 ms;
+// a 22 KB one 5.6 against 9.7 ms (the second start's cost). The line falls near 2 MiB.
+constexpr off_t kTunedFromBytes = off_t{2} << 20;
 
 int main(int argc, char** argv) {
   std::string path;
