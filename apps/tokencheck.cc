@@ -6,6 +6,8 @@
 //   tokencheck --help
 //
 // Exit codes: 0 linearizable, 1 violation, 2 bad input or cannot decide.
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -46,14 +49,38 @@ namespace {
 constexpr const char* kMallocTunables[] = {"glibc.malloc.arena_max=1", "glibc.malloc.mmap_max=0",
                                            "glibc.malloc.trim_threshold=4294967296"};
 
-}  // namespace
+// Inputs below this size get kMallocTunables' settings in this process (TuneMallocHere);
+// from it on (and for pipes, whose size is not known) tokencheck starts itself again with
+// them, where glibc applies hugetlb=1 to every growth of the heap. A second start costs
+// about 5 ms (`perf stat -r 30 tokencheck --version`: 5.8 ms), nothing beside a 1 GiB input.
+// In this process against a second start (histgen histories, 64 processes; `perf stat -r
+// 21`): 10,000 operations 20.3 -> 15.6 ms, 300,000 96.8 -> 86.3 ms; 1,000,000
+// (bench/check_speed.sh, 9 alternate runs) 0.258 -> 0.231 s, page faults 1,099 -> 407 (the
+// whole heap is advised at once; glibc advises each growth, whose edges fault in 4 KiB).
+constexpr off_t kRestartFromBytes = off_t{1} << 30;
 
-// The input from which tokencheck starts itself again with kMallocTunables. Measured on
-// histgen histories (64 processes), one start against a forced second start with the
-// tunables (`perf stat -r 31`, a quiet 2-core machine): 1.35 MB 20.3 against 19.5 ms,
-// 2.26 MB 22.8 against 21.1 ms, 3.4 MB 27.3 against 21.0 ms, 6.9 MB 35.5 against 25.2 ms;
-// a 22 KB one 5.6 against 9.7 ms (the second start's cost). The line falls near 2 MiB.
-constexpr off_t kTunedFromBytes = off_t{2} << 20;
+// kMallocTunables without a second start, for an input of `bytes` (below kRestartFromBytes):
+// the same three settings by mallopt (before any thread starts), and, for hugetlb=1, a
+// start-only tunable, the heap grown ahead by the input's size (a check takes about half
+// of it: docs/CHECKER.md), advised for huge pages and handed back to malloc, which keeps it
+// (the trim threshold) and carves the reader's and the check's tables out of it. Nothing
+// is touched ahead: only what is used is faulted in.
+void TuneMallocHere(std::uint64_t bytes) {
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  const std::size_t ahead = std::max<std::uint64_t>(bytes, kHugePage * 2);
+  void* block = std::malloc(ahead);
+  if (block == nullptr) return;
+  const auto at = reinterpret_cast<std::uintptr_t>(block);
+  const std::uintptr_t begin = (at + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t end = (at + ahead) & ~(kHugePage - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  std::free(block);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string path;
@@ -96,10 +123,19 @@ int main(int argc, char** argv) {
                          "memory budget of the search per token, in MiB");
   if (auto code = tokenapp::cli::Parse(app, argc, argv)) return *code;
   // docs/CHECKER.md ("Speed") has the measurements. A pipe's size is not known: tuned.
-  if (struct stat st{};
-      ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= kTunedFromBytes) {
-    tokenapp::cli::RunWithHugePages(argv, "TOKENCHECK_SMALL_PAGES", kMallocTunables);
+  // A user's own malloc tunables (GLIBC_TUNABLES) are kept: the second start only adds
+  // the ones missing.
+  if (std::getenv("TOKENCHECK_SMALL_PAGES") == nullptr) {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    const bool users = tunables != nullptr && std::strstr(tunables, "glibc.malloc.") != nullptr;
+    if (struct stat st{}; !users && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                          st.st_size < kRestartFromBytes) {
+      TuneMallocHere(static_cast<std::uint64_t>(st.st_size));
+    } else {
+      tokenapp::cli::RunWithHugePages(argv, "TOKENCHECK_SMALL_PAGES", kMallocTunables);
+    }
   }
+
   options.check_versions = !no_versions;
   options.budget.memory_bytes = static_cast<std::uint64_t>(search_memory_mib * 1024 * 1024);
   const checker::HistoryFormat format = *checker::HistoryFormatFromName(format_name);
