@@ -126,6 +126,7 @@ run_tokens() {
     data=(--data-dir "$dir" --fresh)
   fi
   local out="$WORK/out-tokens"
+  rm -f "$out"  # a run that fails must not report the one before it
   "$build/apps/tokencluster" --config "$WORK/scheme$n.yaml" --quiet --log-dir "$WORK/logs$n" \
     --server-bin "$build/apps/tokenserver" "${data[@]}" "${server_args[@]}" -- \
     bash bench/measure_load.sh "$out" children:tokenserver -- \
@@ -161,6 +162,7 @@ run_etcd() {
   done
   if [ "$ready" -ne 1 ]; then echo "cluster_bench: etcd did not start" >&2; cat "$WORK"/etcd*.log >&2; exit 1; fi
   local out="$WORK/out-etcd" server_pids
+  rm -f "$out"
   server_pids=$(IFS=,; echo "${pids[*]}")
   bash bench/measure_load.sh "$out" "$server_pids" -- \
     "$build/apps/tokenload" --etcd 127.0.0.1:42379,127.0.0.1:42369,127.0.0.1:42359 \
