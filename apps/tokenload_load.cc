@@ -197,7 +197,7 @@ checker::LineValue Load::ReplyValue(const pb::TokenReply& reply) const {
   }
 }
 
-token::Status Load::Run() {
+void Load::Run() {
   // Channels: `channels` connections per node, each its own subchannel.
   std::vector<std::string> endpoints = o_.etcd;
   if (o_.scheme) endpoints = o_.scheme->nodes();
@@ -223,7 +223,7 @@ token::Status Load::Run() {
     clients_.push_back(std::move(c));
   }
   start_ = Clock::now();
-  if (token::Status s = RecordInitialValues(); !s.ok()) return s;
+  RecordInitialValues();
   load_start_ = Clock::now();
   std::thread crasher([this] { RunCrashes(); });
   for (auto& c : clients_) c->Next();
@@ -236,11 +236,12 @@ token::Status Load::Run() {
   seconds_ = std::chrono::duration<double>(Clock::now() - load_start_).count();
   crasher.join();
   if (o_.final_reads && o_.scheme) FinalReads();
-  return token::Status::Ok();
 }
 
-token::Status Load::RecordInitialValues() {
-  using token::Status;
+void Load::RecordInitialValues() {
+  // A healthy reader answers in milliseconds; a token crashed at all its readers (a test
+  // of held calls loads one) must not hold up the load for long.
+  const auto timeout = std::min(o_.timeout, std::chrono::milliseconds(2000));
   std::vector<std::string> names;  // the data values found
   for (const std::string& token : o_.tokens) {
     const std::int64_t invoked_ns = Now();
@@ -255,7 +256,7 @@ token::Status Load::RecordInitialValues() {
       for (token::NodeIndex r : ts.readers) {
         pb::TokenReply reply;
         const std::string& node = o_.scheme->node(r);
-        const grpc::Status s = SyncRead(node, token, &reply);
+        const grpc::Status s = SyncRead(node, token, &reply, timeout);
         if (!s.ok()) {
           errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", node, s.error_message());
           continue;
@@ -269,7 +270,7 @@ token::Status Load::RecordInitialValues() {
     } else {
       for (const std::string& endpoint : o_.etcd) {
         grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
+        ctx.set_deadline(std::chrono::system_clock::now() + timeout);
         etcdserverpb::RangeRequest request;
         request.set_key("token/" + token);
         etcdserverpb::RangeResponse response;
@@ -288,8 +289,13 @@ token::Status Load::RecordInitialValues() {
       }
     }
     if (!value) {
-      return Status::Unavailable(
-          fmt::format("could not read token {}'s value before the load ({})", token, errors));
+      // Nothing answers for it now; if it held a value and answers later, a read of that
+      // value shows as a read of a value never written, hence the warning.
+      std::fprintf(stderr,
+                   "tokenload: warning: could not read token %s before the load (%s); a value "
+                   "it already holds is not in the history\n",
+                   token.c_str(), errors.c_str());
+      continue;
     }
     if (value->kind == checker::LineValue::Kind::kInitial) continue;  // never written
     // The value was written before the load: a write of it that ends before the load
@@ -323,7 +329,6 @@ token::Status Load::RecordInitialValues() {
     }
     ++ms;
   }
-  return Status::Ok();
 }
 
 void Load::RunCrashes() {
@@ -359,9 +364,9 @@ void Load::RunCrashes() {
 }
 
 grpc::Status Load::SyncRead(const std::string& node, const std::string& token,
-                            pb::TokenReply* reply) {
+                            pb::TokenReply* reply, std::chrono::milliseconds timeout) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + o_.timeout);
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   pb::ReadRequest request;
   request.set_id(token);
   return stubs_.at(node).tokens[0]->Read(&ctx, request, reply);
@@ -380,7 +385,7 @@ void Load::FinalReads() {
       line.closing_read = true;
       Record(line);
       pb::TokenReply reply;
-      const grpc::Status s = SyncRead(node, token, &reply);
+      const grpc::Status s = SyncRead(node, token, &reply, o_.timeout);
       const std::string error = s.error_message();  // returned by value: keep it alive
       line.node = node;
       if (s.ok()) {

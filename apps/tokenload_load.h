@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "base/status.h"
 #include "checker/history_writer.h"
 #include "core/scheme.h"
 #include "proto/etcd_kv.grpc.pb.h"
@@ -59,8 +58,7 @@ class Load {
   ~Load();
 
   // Reads what each token holds first (RecordInitialValues), then runs the load.
-  // UNAVAILABLE when a token could not be read before the load.
-  token::Status Run();
+  void Run();
   std::string History() const {
     std::lock_guard lock(mu_);
     return history_;
@@ -109,15 +107,17 @@ class Load {
   // process of its own that ends before the load starts: the load's reads of it are then
   // reads of a written value. This load's names get a run tag ("r<ms since 1970, base
   // 36>-") that no value found starts with, so its writes never write a value already
-  // there. UNAVAILABLE when no reader of a token (no etcd endpoint) answered.
-  token::Status RecordInitialValues();
+  // there. A token no reader (no etcd endpoint) answers for within 2 s (or the load's
+  // timeout, if shorter) gets a warning on stderr and nothing in the history.
+  void RecordInitialValues();
   // A written domain `name` as the history records it (the load's low, mid and high).
   checker::LineValue Value(std::string_view name) const;
   // What a read's reply holds; a data value's name points into `reply`.
   checker::LineValue ReplyValue(const pb::TokenReply& reply) const;
   void RunCrashes();
   void FinalReads();
-  grpc::Status SyncRead(const std::string& node, const std::string& token, pb::TokenReply* reply);
+  grpc::Status SyncRead(const std::string& node, const std::string& token, pb::TokenReply* reply,
+                        std::chrono::milliseconds timeout);
 
   Options o_;
   std::map<std::string, Stubs> stubs_;  // by node / endpoint

@@ -247,6 +247,31 @@ TEST(Net, ASecondLoadOnTheSameClusterStartsFromWhatTheFirstLeft) {
   EXPECT_EQ(check.exit_code, 0) << check.out;
 }
 
+// A token crashed at every reader before the load cannot be read first: tokenload says so
+// and runs the load without waiting out its operations' deadline (bench/held_calls.sh
+// loads such a token).
+TEST(Net, ALoadOfATokenNoReaderAnswersForWarnsAndRuns) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  for (int n : {1, 2}) {
+    auto crash = c.Run("tokenclient",
+                       {"crash", "--node", c.node(n), "--id", "acct-7", "--config", c.config()});
+    ASSERT_EQ(crash.exit_code, 0) << crash.err;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto load = c.Run("tokenload",
+                    {"--config", c.config(), "--tokens", "acct-7", "--clients", "2", "--ops", "2",
+                     "--read-ratio", "1", "--timeout-ms", "5000"},
+                    60);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(load.exit_code, 0) << load.out << load.err;
+  EXPECT_THAT(load.err, HasSubstr("could not read token acct-7 before the load"));
+  EXPECT_THAT(load.out, ::testing::ContainsRegex("read +0 ok +2 fail"));
+  // Two readers, 2 s each at most before the load (not the load's 5 s), then one read per
+  // client waiting out its 5 s deadline: about 9 s, where waiting 5 s per reader first
+  // would take 15.
+  EXPECT_LT(took, std::chrono::seconds(12));
+}
+
 TEST(Net, KillingANodeProcessMidRunLosesNoAcknowledgedWrite) {
   LocalCluster c(kScheme, 3, {"--quiet"});
   const std::string history = c.dir() + "/history.jsonl";
