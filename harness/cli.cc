@@ -7,8 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <regex>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -247,17 +250,19 @@ CLI::Option* AddJson(CLI::App& app, bool* json) {
   return app.add_flag("--json", *json, "print one JSON object per result");
 }
 
-void RunWithHugePages(char** argv, const char* skip_variable,
-                      std::span<const char* const> more_tunables) {
+void RunWithTunables(char** argv, const char* skip_variable,
+                     std::span<const char* const> tunables) {
   if (std::getenv(skip_variable) != nullptr) return;
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  std::string value = tunables ? tunables : "";
-  if (value.find("glibc.malloc.hugetlb=") != std::string::npos) return;
-  value += value.empty() ? "glibc.malloc.hugetlb=1" : ":glibc.malloc.hugetlb=1";
-  for (const char* tunable : more_tunables) {
+  const char* given = std::getenv("GLIBC_TUNABLES");
+  std::string value = given ? given : "";
+  bool added = false;
+  for (const char* tunable : tunables) {
     const std::string_view name(tunable, std::string_view(tunable).find('=') + 1);
-    if (value.find(name) == std::string::npos) value += ':' + std::string(tunable);
+    if (value.find(name) != std::string::npos) continue;
+    value += (value.empty() ? "" : ":") + std::string(tunable);
+    added = true;
   }
+  if (!added) return;
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   // Whatever glibc does with the variable, this process does not come back here.
   if (::setenv(skip_variable, "0", 1) != 0) return;
@@ -267,6 +272,16 @@ void RunWithHugePages(char** argv, const char* skip_variable,
   if (n <= 0) return;
   self[n] = '\0';
   ::execv(self, argv);
+}
+
+void RunWithHugePages(char** argv, const char* skip_variable,
+                      std::span<const char* const> more_tunables) {
+  // The user's own hugetlb choice stands, and then nothing is added.
+  const char* given = std::getenv("GLIBC_TUNABLES");
+  if (given != nullptr && std::strstr(given, "glibc.malloc.hugetlb=") != nullptr) return;
+  std::vector<const char*> tunables = {"glibc.malloc.hugetlb=1"};
+  tunables.insert(tunables.end(), more_tunables.begin(), more_tunables.end());
+  RunWithTunables(argv, skip_variable, tunables);
 }
 
 }  // namespace tokenapp::cli

@@ -46,6 +46,13 @@ std::string Version(std::string_view program);
 void RunWithHugePages(char** argv, const char* skip_variable,
                       std::span<const char* const> more_tunables = {});
 
+// Runs this program again, once, with `tunables` ("glibc.NAMESPACE.NAME=VALUE", read by
+// glibc only when a process starts) added to GLIBC_TUNABLES, each unless it names it
+// already; nothing when all are named, or when `skip_variable` is set in the environment
+// (the second start sets it to 0; a user sets it to 1 to keep glibc's defaults). A failed
+// exec goes on as is. Call it first thing in main, with main's argv.
+void RunWithTunables(char** argv, const char* skip_variable, std::span<const char* const> tunables);
+
 // A CLI::App with the shared settings: its name and description, --version, global options
 // accepted after a subcommand too (fallthrough), the exit codes in the footer ("exit: ...").
 void Configure(CLI::App& app, std::string_view program, std::string_view description,
