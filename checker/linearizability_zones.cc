@@ -78,9 +78,13 @@ Rule ClassifyOrder(const Operation* must_precede, const Operation* late) {
   return Rule::kWriteOrder;
 }
 
-// From this size on, the clusters' pages are faulted in on a thread of their own. Chosen,
-// not measured where the line falls: 1M operations' clusters (20 MB) stay below it, where
-// the version order's thread keeps the second core busy throughout the check.
+// From this size on, the clusters' pages are faulted in on a thread of their own. Measured
+// again at 00b2829 (tokencheck --stats, 3 runs each): 10M operations' check took 368-378
+// ms with it and 356-363 ms without; 1M operations (20 MB of clusters) with the line at 16
+// MiB, 1.01x the wall time (bench/check_speed.sh, 11 runs). Its gain (780 -> 408-634 ms
+// when it came, 12b44db) is gone: the array's pages now mostly come from the reader's
+// freed tables, which malloc keeps (the trim threshold), already faulted in. A candidate
+// for removal; kept until a run on a machine where fresh pages cost more says so.
 constexpr std::size_t kPrefaultBytes = std::size_t{64} << 20;
 
 // One cluster per value written (the initial value first), each holding its write and the
