@@ -306,11 +306,7 @@ void Load::RecordInitialValues() {
     line.token = token;
     line.type = checker::LineType::kInvoke;
     line.value = *value;
-    line.time_ns = invoked_ns;
-    {
-      std::lock_guard lock(mu_);
-      checker::AppendHistoryLine(history_, line);
-    }
+    Record(line, invoked_ns);
     line.type = checker::LineType::kOk;
     line.version = version;
     Record(line);

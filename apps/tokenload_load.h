@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,10 +79,11 @@ class Load {
   std::int64_t Now() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
   }
-  // Appends `line` with the time of now; returns that time.
-  std::int64_t Record(checker::HistoryLine line) {
+  // Appends `line` with the time of now, or `at` when given (taken earlier, before any
+  // later line); returns that time.
+  std::int64_t Record(checker::HistoryLine line, std::optional<std::int64_t> at = {}) {
     std::lock_guard lock(mu_);
-    line.time_ns = Now();
+    line.time_ns = at ? *at : Now();
     checker::AppendHistoryLine(history_, line);
     return *line.time_ns;
   }
