@@ -42,6 +42,7 @@ struct Flags {
   std::uint64_t max_domain = token::NodeOptions::kDefaultMaxDomain;
   std::uint64_t max_calls_per_token = 1'000;
   bool no_fast_read = false, quiet = false, insecure_peers = false;
+  std::string peer_transport = "socket";
   token::net::TlsFiles tls;
 };
 
@@ -103,6 +104,13 @@ void Define(CLI::App& app, Flags& f) {
                            "for a quorum: one token in trouble never takes the node's other "
                            "tokens down with it");
   app.add_flag("--no-fast-read", f.no_fast_read, "always run the impose phase of reads");
+  app.add_option("--peer-transport", f.peer_transport,
+                 "how protocol messages travel between nodes: socket (length-prefixed batches on "
+                 "TCP connections of the node's own, on its gRPC port; the default) or grpc "
+                 "(gRPC streams). With TLS always grpc. Every node of a cluster must use the "
+                 "same (docs/ARCHITECTURE.md, \"Peer traffic\")")
+      ->check(CLI::IsMember({"socket", "grpc"}))
+      ->type_name("socket|grpc");
   app.add_option("--metrics-listen", f.metrics_listen,
                  "serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (operations "
                  "by type and outcome, latency histograms, held calls, crashed tokens, peer "
@@ -203,6 +211,7 @@ int main(int argc, char** argv) {
     options.cluster_secret = std::move(secret).value();
   }
   options.insecure_peers = f.insecure_peers;
+  options.peer_sockets = f.peer_transport == "socket";
   options.data_dir = f.data_dir;
   options.metrics_listen = f.metrics_listen;
   if (f.initial_state == "new") options.initial_state = token::StartMode::kNew;

@@ -83,6 +83,34 @@ Status NodeServer::Impl::CheckPeerAuthentication() {
   return Status::Ok();
 }
 
+Status NodeServer::Impl::ListenForPeers(const std::string& listen) {
+  auto address = ParseAddress(listen);
+  if (!address.ok()) return address.status();
+  PeerNet::Handlers h;
+  h.identify = [this](const pb::PeerHello& hello, std::string_view source) {
+    auto from =
+        IdentifyClaim(peer_check_, "Socket", hello.node(), hello.scheme(), hello.auth(), source);
+    if (!from.ok()) CountRefusal("socket", source, from.status());
+    return from;
+  };
+  h.deliver = [this](NodeIndex from, std::unique_ptr<pb::PeerBatch> batch) {
+    // Handled on PeerNet's thread when the executor is idle (no wake-up of its thread).
+    executor_->RunOrPost([this, from, batch = std::shared_ptr<pb::PeerBatch>(std::move(batch))] {
+      OnPeerBatch(from, *batch);
+    });
+  };
+  // A socket from a peer: it is up (perhaps restarted), so our link to it may reconnect at
+  // once instead of waiting out its backoff. The links exist before PeerNet starts.
+  h.peer_up = [this](NodeIndex from) {
+    if (from < links_.size() && links_[from]) links_[from]->PeerIsUp();
+  };
+  h.log = [this](const std::string& line) { Log(line); };
+  auto net = PeerNet::Listen(address.value(), std::move(h));
+  if (!net.ok()) return net.status();
+  peer_net_ = std::move(net).value();
+  return Status::Ok();
+}
+
 void NodeServer::Impl::OpenPeerLinks() {
   // One link per node that shares a token with this one (a token's replica set is its
   // writer and its readers, so this covers every coordinator role too).
@@ -90,11 +118,19 @@ void NodeServer::Impl::OpenPeerLinks() {
   for (TokenIndex t : scheme_->TokensOf(self_)) {
     for (NodeIndex n : scheme_->token(t).replicas) {
       if (n == self_ || links_[n]) continue;
+      auto log = [this](const std::string& line) { Log(line); };
+      if (peer_net_) {
+        auto address = ParseAddress(scheme_->node(n));
+        TOKEN_ASSERT(address.ok(), "the scheme's addresses were checked when it was read");
+        links_[n] = std::make_unique<SocketLink>(peer_net_.get(), std::move(address).value(),
+                                                 self_name_, scheme_->node(n), fingerprint_,
+                                                 options_.cluster_secret, std::move(log));
+        continue;
+      }
       auto channel = grpc::CreateCustomChannel(scheme_->node(n), channel_credentials_,
                                                DefaultChannelArguments());
       links_[n] = std::make_unique<PeerLink>(std::move(channel), self_name_, scheme_->node(n),
-                                             fingerprint_, options_.cluster_secret,
-                                             [this](const std::string& line) { Log(line); });
+                                             fingerprint_, options_.cluster_secret, std::move(log));
     }
   }
 }
@@ -117,6 +153,13 @@ Status NodeServer::Impl::Serve() {
     return start.status();
   }
 
+  const std::string listen = options_.listen.empty() ? self_name_ : options_.listen;
+  if (options_.peer_sockets && !options_.tls.enabled()) {
+    if (Status s = ListenForPeers(listen); !s.ok()) {
+      executor_->Stop();
+      return s;
+    }
+  }
   OpenPeerLinks();
   if (Status s = ServeMetrics(); !s.ok()) {
     executor_->Stop();
@@ -131,12 +174,19 @@ Status NodeServer::Impl::Serve() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  const std::string listen = options_.listen.empty() ? self_name_ : options_.listen;
   // Without this gRPC sets SO_REUSEPORT, and a second server on a busy port would start
   // and silently share the connections with the first.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   ConfigureServer(builder);
-  builder.AddListeningPort(listen, server_credentials.value(), &port_);
+  if (peer_net_) {
+    // PeerNet accepts on the node's port and hands gRPC what is not a peer socket.
+    grpc_acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        server_credentials.value());
+    port_ = peer_net_->port();
+  } else {
+    builder.AddListeningPort(listen, server_credentials.value(), &port_);
+  }
   builder.RegisterService(&client_service_);
   builder.RegisterService(&replica_service_);
   builder.RegisterService(&admin_service_);
@@ -146,6 +196,7 @@ Status NodeServer::Impl::Serve() {
     return Status::Unavailable(
         fmt::format("cannot listen on {} (address in use or not local?)", listen));
   }
+  if (peer_net_) peer_net_->Start(grpc_acceptor_.get());
   ParkCallbackThreads();
   Log(fmt::format(
       "node {} serving on {} ({} tokens here, scheme {}, peers authenticated by {})", self_name_,
@@ -249,6 +300,8 @@ void NodeServer::Impl::Shutdown() {
     for (auto& link : links_) {
       if (link) link->Close();
     }
+    // No batch reaches the executor from here on; gRPC gets no new connection.
+    if (peer_net_) peer_net_->Stop();
     // What is left are the peers' incoming streams, which never end by themselves: a short
     // grace, then gRPC cancels them.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
@@ -315,16 +368,19 @@ grpc::ServerUnaryReactor* NodeServer::Impl::StartClientCall(grpc::CallbackServer
 Result<NodeIndex> NodeServer::Impl::Identify(const grpc::CallbackServerContext& ctx,
                                              std::string_view method) {
   auto from = IdentifyPeer(peer_check_, ctx, method);
-  if (!from.ok()) {
-    // Cheap for a flood: no executor task, and a log line only at the 1st, 2nd, 4th, ...
-    // refusal.
-    const std::uint64_t n = ++peer_auth_refused_;
-    if ((n & (n - 1)) == 0) {
-      Log(fmt::format("node {}: refused a peer {} from {} ({} refused so far): {}", self_name_,
-                      method, ctx.peer(), n, from.status().message()));
-    }
-  }
+  if (!from.ok()) CountRefusal(method, ctx.peer(), from.status());
   return from;
+}
+
+void NodeServer::Impl::CountRefusal(std::string_view method, std::string_view from,
+                                    const Status& why) {
+  // Cheap for a flood: no executor task, and a log line only at the 1st, 2nd, 4th, ...
+  // refusal.
+  const std::uint64_t n = ++peer_auth_refused_;
+  if ((n & (n - 1)) == 0) {
+    Log(fmt::format("node {}: refused a peer {} from {} ({} refused so far): {}", self_name_,
+                    method, from, n, why.message()));
+  }
 }
 
 grpc::ServerUnaryReactor* NodeServer::Impl::StartPeerCall(

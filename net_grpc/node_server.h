@@ -96,6 +96,10 @@ struct NodeServerOptions {
   std::string cluster_secret;
   // Run without peer authentication (neither TLS nor a secret); logs a warning.
   bool insecure_peers = false;
+  // Protocol messages between nodes on peer sockets of the node's own, on its gRPC port
+  // (peer_socket.h); false: on gRPC streams (PeerLink), with gRPC listening itself. With
+  // TLS always gRPC. Every node of a cluster must use the same.
+  bool peer_sockets = true;
   // Where the node keeps its durable state (storage/store.h); empty: in memory only, lost
   // when the process ends (never restart such a node into a cluster that holds data).
   std::string data_dir;

@@ -27,6 +27,7 @@
 #include "net_grpc/peer_auth.h"
 #include "net_grpc/peer_identity.h"
 #include "net_grpc/peer_link.h"
+#include "net_grpc/peer_socket.h"
 #include "net_grpc/raw_codec.h"
 #include "proto/health.grpc.pb.h"
 #include "proto/token.grpc.pb.h"
@@ -302,6 +303,8 @@ class NodeServer::Impl : public host::Clock,
                                           std::unique_ptr<google::protobuf::Message> reply,
                                           grpc::ByteBuffer* out);
   void Log(std::string_view line);
+  // A refused peer call, stream or socket: counted (peer_auth_refused), logged now and then.
+  void CountRefusal(std::string_view method, std::string_view from, const Status& why);
 
   // ---- executor thread ------------------------------------------------------------------
   void OnPeerBatch(NodeIndex from, const pb::PeerBatch& batch);
@@ -313,6 +316,8 @@ class NodeServer::Impl : public host::Clock,
   Status ServeMetrics();
   // Serve's steps: refuse peers that cannot be authenticated; open the links to them.
   Status CheckPeerAuthentication();
+  // Binds the node's port for PeerNet (peer sockets, and gRPC's connections through it).
+  Status ListenForPeers(const std::string& listen);
   void OpenPeerLinks();
 
   NodeServerOptions options_;
@@ -334,7 +339,7 @@ class NodeServer::Impl : public host::Clock,
   std::size_t calls_peak_ = 0;
   std::uint64_t trims_ = 0;
   std::unordered_map<host::JobId, std::shared_ptr<ComputePool::Job>> jobs_;
-  std::vector<std::unique_ptr<PeerLink>> links_;  // by NodeIndex
+  std::vector<std::unique_ptr<PeerSender>> links_;  // by NodeIndex
 
   std::atomic<std::uint64_t> next_call_id_{1};
   std::mutex log_mu_;
@@ -346,6 +351,10 @@ class NodeServer::Impl : public host::Clock,
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<storage::Store> store_;  // null: state in memory only
   std::atomic<bool> store_failed_{false};
+  // Peer sockets (peer_socket.h): without TLS, PeerNet owns the node's port and hands gRPC
+  // its connections through the acceptor. Null with TLS or options_.peer_sockets off.
+  std::unique_ptr<PeerNet> peer_net_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> grpc_acceptor_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   SteadyClock::time_point started_;

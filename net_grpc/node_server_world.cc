@@ -29,7 +29,7 @@ void NodeServer::Impl::StartTimer(std::int64_t at_ns, host::CallId call) {
 }
 
 void NodeServer::Impl::Send(const Message& m) {
-  PeerLink* link = links_[m.to].get();
+  PeerSender* link = links_[m.to].get();
   TOKEN_ASSERT(link != nullptr, "a node sends only to nodes it shares a token with");
   pb::PeerMessage pm;
   pm.set_type(ToProto(m.type));

@@ -51,18 +51,12 @@ std::string SchemeFingerprint(const ReplicationScheme& scheme) {
   return hex;
 }
 
-Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx,
-                               std::string_view method) {
-  const auto& metadata = ctx.client_metadata();
-  auto claimed = metadata.find("x-token-node");
-  auto scheme = metadata.find("x-token-scheme");
-  if (claimed == metadata.end() || scheme == metadata.end()) {
-    return Status::PermissionDenied(
-        "replica calls must name the calling node (x-token-node) and its scheme "
-        "(x-token-scheme)");
-  }
-  const std::string_view name(claimed->second.data(), claimed->second.size());
-  const std::string_view their_scheme(scheme->second.data(), scheme->second.size());
+namespace {
+
+// The checks every claim passes whatever carried it: a node of the scheme but this one,
+// our scheme, and the secret's proof when there is a secret.
+Result<NodeIndex> CheckClaim(const PeerCheck& check, std::string_view method, std::string_view name,
+                             std::string_view their_scheme, std::string_view proof) {
   auto node = check.scheme->FindNode(name);
   if (!node || *node == check.self) {
     return Status::PermissionDenied(
@@ -74,21 +68,50 @@ Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServe
                     check.fingerprint.substr(0, 12), Abbreviate(their_scheme.substr(0, 12))));
   }
   if (check.secret != nullptr) {
-    auto proof = metadata.find("x-token-auth");
-    const std::string_view p = proof == metadata.end()
-                                   ? std::string_view()
-                                   : std::string_view(proof->second.data(), proof->second.size());
-    if (Status s = check.secret->Verify(method, name, p); !s.ok()) {
+    if (Status s = check.secret->Verify(method, name, proof); !s.ok()) {
       return Status::PermissionDenied(fmt::format("{} (call claims node {})", s.message(), name));
     }
   }
-  const std::string host(HostOf(name));
+  return *node;
+}
+
+// Without TLS or a secret, a claim is only as good as its source address.
+Status CheckSource(const PeerCheck& check, std::string_view name, std::string_view source) {
+  if (check.secret != nullptr) return Status::Ok();
+  const std::string_view host = HostOf(name);
+  if (source != host && !(IsLoopback(source) && IsLoopback(host))) {
+    return Status::PermissionDenied(fmt::format(
+        "a call from {} cannot speak for node {} (use TLS across hosts)", source, name));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx,
+                               std::string_view method) {
+  const auto& metadata = ctx.client_metadata();
+  auto claimed = metadata.find("x-token-node");
+  auto scheme = metadata.find("x-token-scheme");
+  if (claimed == metadata.end() || scheme == metadata.end()) {
+    return Status::PermissionDenied(
+        "replica calls must name the calling node (x-token-node) and its scheme "
+        "(x-token-scheme)");
+  }
+  const std::string_view name(claimed->second.data(), claimed->second.size());
+  auto proof = metadata.find("x-token-auth");
+  const std::string_view p = proof == metadata.end()
+                                 ? std::string_view()
+                                 : std::string_view(proof->second.data(), proof->second.size());
+  auto node = CheckClaim(check, method, name, {scheme->second.data(), scheme->second.size()}, p);
+  if (!node.ok()) return node;
   if (check.tls) {
+    const std::string_view host = HostOf(name);
     auto auth = ctx.auth_context();
     bool match = false;
     for (const char* property : {"x509_subject_alternative_name", "x509_common_name"}) {
       for (const auto& value : auth->FindPropertyValues(property)) {
-        const std::string v(value.data(), value.size());
+        const std::string_view v(value.data(), value.size());
         if (v == name || v == host) match = true;
       }
     }
@@ -96,14 +119,22 @@ Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServe
       return Status::PermissionDenied(
           fmt::format("the caller's certificate does not name node {}", name));
     }
-  } else if (check.secret == nullptr) {
-    const std::string source = PeerHost(ctx.peer());
-    if (source != host && !(IsLoopback(source) && IsLoopback(host))) {
-      return Status::PermissionDenied(fmt::format(
-          "a call from {} cannot speak for node {} (use TLS across hosts)", source, name));
-    }
+  } else if (Status s = CheckSource(check, name, PeerHost(ctx.peer())); !s.ok()) {
+    return s;
   }
-  return *node;
+  return node;
+}
+
+Result<NodeIndex> IdentifyClaim(const PeerCheck& check, std::string_view method,
+                                std::string_view name, std::string_view fingerprint,
+                                std::string_view proof, std::string_view source_host) {
+  if (check.tls) {
+    return Status::PermissionDenied("this node takes peers over TLS (gRPC) only, not sockets");
+  }
+  auto node = CheckClaim(check, method, name, fingerprint, proof);
+  if (!node.ok()) return node;
+  if (Status s = CheckSource(check, name, source_host); !s.ok()) return s;
+  return node;
 }
 
 }  // namespace token::net

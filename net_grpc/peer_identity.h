@@ -38,4 +38,12 @@ struct PeerCheck {
 Result<NodeIndex> IdentifyPeer(const PeerCheck& check, const grpc::CallbackServerContext& ctx,
                                std::string_view method);
 
+// The same checks for a claim that arrived another way (a peer socket's hello,
+// peer_socket.h): `name` and `fingerprint` as claimed, `proof` the x-token-auth value (""
+// none), `source_host` the caller's IP address ("127.0.0.1", "::1"). Without TLS only: a
+// node with TLS takes no peer sockets, and this refuses every claim when check.tls is set.
+Result<NodeIndex> IdentifyClaim(const PeerCheck& check, std::string_view method,
+                                std::string_view name, std::string_view fingerprint,
+                                std::string_view proof, std::string_view source_host);
+
 }  // namespace token::net

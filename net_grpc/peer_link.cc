@@ -65,17 +65,16 @@ class PeerLink::Stream : public grpc::ClientWriteReactor<pb::PeerBatch> {
 
 PeerLink::PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
                    std::string scheme_fingerprint, std::string cluster_secret, Logger log)
-    : channel_(std::move(channel)),
+    : PeerSender(std::move(peer), std::move(log)),
+      channel_(std::move(channel)),
       stub_(pb::Replica::NewStub(channel_)),
       self_(std::move(self)),
-      peer_(std::move(peer)),
       fingerprint_(std::move(scheme_fingerprint)),
-      secret_(std::move(cluster_secret)),
-      log_(std::move(log)) {}
+      secret_(std::move(cluster_secret)) {}
 
 PeerLink::~PeerLink() { Close(); }
 
-void PeerLink::Batches::Add(pb::PeerMessage message, std::size_t bytes) {
+void PeerSender::Batches::Add(pb::PeerMessage message, std::size_t bytes) {
   // A message's bytes in its batch: the message plus its tag and length prefix.
   const std::size_t cost = bytes + 8;
   if (batches.empty() || (last_bytes > 0 && last_bytes + cost > kPeerBatchBytes)) {
@@ -87,14 +86,14 @@ void PeerLink::Batches::Add(pb::PeerMessage message, std::size_t bytes) {
   ++messages;
 }
 
-void PeerLink::Batches::Append(Batches&& other) {
+void PeerSender::Batches::Append(Batches&& other) {
   for (auto& b : other.batches) batches.push_back(std::move(b));
   last_bytes = other.batches.empty() ? last_bytes : other.last_bytes;
   messages += other.messages;
   other.Clear();
 }
 
-void PeerLink::Add(pb::PeerMessage message) {
+void PeerSender::Add(pb::PeerMessage message) {
   const std::size_t bytes = message.ByteSizeLong();
   if (bytes > kMaxPeerMessageBytes) {
     // Cannot happen with values the coordinators accept (core/token.h kMaxNameBytes); a

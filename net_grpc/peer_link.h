@@ -22,6 +22,7 @@
 // cancels the stream and waits for its OnDone.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -30,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include <grpcpp/grpcpp.h>
 
@@ -38,31 +40,67 @@
 
 namespace token::net {
 
-class PeerLink {
+// What a node's world sends to one peer with, whatever carries the messages: PeerLink
+// (a gRPC stream) or SocketLink (a peer socket of our own, peer_socket.h). Messages are
+// added on the executor thread and leave in batches of at most kPeerBatchBytes (or a
+// single larger message) on Flush.
+class PeerSender {
  public:
   using Logger = std::function<void(const std::string&)>;
 
-  PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
-           std::string scheme_fingerprint, std::string cluster_secret, Logger log);
-  ~PeerLink();
-  PeerLink(const PeerLink&) = delete;
-  PeerLink& operator=(const PeerLink&) = delete;
+  PeerSender(std::string peer, Logger log) : peer_(std::move(peer)), log_(std::move(log)) {}
+  virtual ~PeerSender() = default;
+  PeerSender(const PeerSender&) = delete;
+  PeerSender& operator=(const PeerSender&) = delete;
 
   // Executor thread only. A message larger than kMaxPeerMessageBytes is dropped (counted
   // and logged): it could never cross the transport, and sending it would end the stream.
   void Add(tokenmgr::v1::PeerMessage message);
-  void Flush();
-
-  void Close();
-  // The peer is up (a stream from it arrived): the next Flush reconnects without waiting
-  // for the backoff. Any thread.
-  void PeerIsUp();
+  // Executor thread only.
+  virtual void Flush() = 0;
+  // Any thread but the transport's own; stops sending for good. Idempotent.
+  virtual void Close() = 0;
+  // The peer is up (a stream or socket from it arrived): the next Flush reconnects
+  // without waiting for the backoff. Any thread.
+  virtual void PeerIsUp() = 0;
+  // Whether the connection to the peer is up now (metrics). Any thread.
+  virtual bool connected() const = 0;
 
   const std::string& peer() const { return peer_; }
   std::uint64_t messages_sent() const { return sent_.load(); }
   std::uint64_t messages_dropped() const { return dropped_.load(); }
-  // Whether the channel to the peer is connected now (metrics). Any thread.
-  bool connected() const { return channel_->GetState(false) == GRPC_CHANNEL_READY; }
+
+ protected:
+  // Batches of at most kPeerBatchBytes (or one message), in order.
+  struct Batches {
+    std::deque<tokenmgr::v1::PeerBatch> batches;
+    std::size_t last_bytes = 0;  // of batches.back()
+    std::uint64_t messages = 0;
+    void Add(tokenmgr::v1::PeerMessage message, std::size_t bytes);
+    void Append(Batches&& other);
+    void Clear() { *this = Batches{}; }
+  };
+
+  const std::string peer_;
+  Logger log_;
+  Batches pending_;  // executor thread only
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+
+ private:
+  std::uint64_t oversized_ = 0;  // executor thread only
+};
+
+class PeerLink final : public PeerSender {
+ public:
+  PeerLink(std::shared_ptr<grpc::Channel> channel, std::string self, std::string peer,
+           std::string scheme_fingerprint, std::string cluster_secret, Logger log);
+  ~PeerLink() override;
+
+  void Flush() override;
+  void Close() override;
+  void PeerIsUp() override;
+  bool connected() const override { return channel_->GetState(false) == GRPC_CHANNEL_READY; }
 
  private:
   class Stream;
@@ -75,21 +113,8 @@ class PeerLink {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tokenmgr::v1::Replica::Stub> stub_;
   const std::string self_;
-  const std::string peer_;
   const std::string fingerprint_;
   const std::string secret_;  // empty: streams carry no proof (TLS or --insecure-peers)
-  Logger log_;
-
-  // Batches of at most kPeerBatchBytes (or one message), in order.
-  struct Batches {
-    std::deque<tokenmgr::v1::PeerBatch> batches;
-    std::size_t last_bytes = 0;  // of batches.back()
-    std::uint64_t messages = 0;
-    void Add(tokenmgr::v1::PeerMessage message, std::size_t bytes);
-    void Append(Batches&& other);
-    void Clear() { *this = Batches{}; }
-  };
-  Batches pending_;  // executor thread only
 
   std::mutex mu_;
   std::condition_variable done_cv_;
@@ -102,10 +127,6 @@ class PeerLink {
   bool peer_is_up_ = false;  // PeerIsUp: the next stream waits for the connection
   std::chrono::milliseconds backoff_{50};
   bool logged_down_ = false;
-
-  std::atomic<std::uint64_t> sent_{0};
-  std::atomic<std::uint64_t> dropped_{0};
-  std::uint64_t oversized_ = 0;  // executor thread only
 };
 
 }  // namespace token::net

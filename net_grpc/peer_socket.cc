@@ -1,0 +1,665 @@
+#include "net_grpc/peer_socket.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "net_grpc/credentials.h"
+#include "net_grpc/peer_auth.h"
+
+namespace token::net {
+
+namespace pb = tokenmgr::v1;
+
+namespace {
+
+constexpr std::chrono::milliseconds kBackoffMin{50};
+constexpr std::chrono::milliseconds kBackoffMax{1000};
+constexpr int kTickMs = 250;
+constexpr std::size_t kReadChunk = 256 << 10;
+// Reads per connection per wake-up: a peer that sends without pause cannot starve others.
+constexpr int kReadsPerWake = 4;
+constexpr std::size_t kMaxRefusalBytes = 512;
+
+// epoll tags: the kind in the top two bits.
+constexpr std::uint64_t kTagWake = 0;
+constexpr std::uint64_t kTagListener = 1ULL << 62;
+constexpr std::uint64_t kTagConn = 2ULL << 62;
+constexpr std::uint64_t kTagLink = 3ULL << 62;
+constexpr std::uint64_t kTagMask = 3ULL << 62;
+
+std::uint64_t LinkTag(std::size_t index, std::uint32_t gen) {
+  return kTagLink | (static_cast<std::uint64_t>(index) << 32) | gen;
+}
+
+void PutU32(std::string& out, std::uint32_t v) {
+  const char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 24)};
+  out.append(b, 4);
+}
+
+std::uint32_t GetU32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint32_t>(u[0]) | (static_cast<std::uint32_t>(u[1]) << 8) |
+         (static_cast<std::uint32_t>(u[2]) << 16) | (static_cast<std::uint32_t>(u[3]) << 24);
+}
+
+// The address in sockaddr form; false when `host` is no IP address (never: ParseAddress).
+bool ToSockaddr(const Address& a, sockaddr_storage* ss, socklen_t* len) {
+  *ss = {};
+  if (a.host.find(':') != std::string::npos) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a.port);
+    *len = sizeof(sockaddr_in6);
+    return inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) == 1;
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(a.port);
+  *len = sizeof(sockaddr_in);
+  return inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) == 1;
+}
+
+std::string HostOf(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    const auto& s6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+  } else {
+    const auto& s4 = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &s4.sin_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+void SetInt(int fd, int level, int name, int value) {
+  setsockopt(fd, level, name, &value, sizeof value);
+}
+
+}  // namespace
+
+// ---- PeerNet ----------------------------------------------------------------------------
+
+struct PeerNet::Conn {
+  enum class Phase { kSniff, kHello, kOpen };
+  int fd = -1;
+  Phase phase = Phase::kSniff;
+  std::string source;
+  Clock::time_point deadline{};
+  NodeIndex from = 0;
+  // Bytes read and not yet used: [begin, end) of buf.
+  std::vector<char> buf;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+void PeerNet::TuneSocket(int fd) {
+  SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  SetInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+  SetInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, 10);
+  SetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+  SetInt(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
+  SetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 20'000);
+}
+
+Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const Address& address, Handlers handlers) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  const std::string shown = address.host.find(':') != std::string::npos
+                                ? fmt::format("[{}]:{}", address.host, address.port)
+                                : fmt::format("{}:{}", address.host, address.port);
+  if (!ToSockaddr(address, &ss, &len)) {
+    return Status::InvalidArgument(fmt::format("{} is not an IP address and port", shown));
+  }
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Unavailable(fmt::format("socket: {}", std::strerror(errno)));
+  SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);  // a restarted node binds past TIME_WAIT
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, SOMAXCONN) != 0) {
+    const int err = errno;
+    close(fd);
+    return Status::Unavailable(fmt::format("cannot listen on {} ({}: address in use or not local?)",
+                                           shown, std::strerror(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  const int port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                        : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  return std::unique_ptr<PeerNet>(new PeerNet(fd, port, std::move(handlers)));
+}
+
+PeerNet::PeerNet(int listener, int port, Handlers handlers)
+    : listener_(listener), port_(port), handlers_(std::move(handlers)) {
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kTagWake;
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+  ev.data.u64 = kTagListener;
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
+}
+
+PeerNet::~PeerNet() {
+  Stop();
+  close(epoll_);
+  close(wake_);
+}
+
+void PeerNet::Start(grpc::experimental::ExternalConnectionAcceptor* grpc) {
+  grpc_ = grpc;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void PeerNet::Stop() {
+  std::call_once(stop_once_, [this] {
+    stopping_ = true;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = write(wake_, &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+    for (auto& [id, c] : conns_) close(c->fd);
+    conns_.clear();
+    close(listener_);
+  });
+}
+
+void PeerNet::AddLink(SocketLink* link) {
+  std::lock_guard lock(links_mu_);
+  link->set_index(links_.size());
+  links_.push_back(link);
+}
+
+void PeerNet::Watch(const SocketLink* link, int fd, std::uint32_t gen, bool want_out, bool first) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (want_out ? EPOLLOUT : 0u);
+  ev.data.u64 = LinkTag(link->index(), gen);
+  epoll_ctl(epoll_, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+}
+
+void PeerNet::Run() {
+  std::array<epoll_event, 64> events;
+  Clock::time_point next_tick = Clock::now();
+  while (!stopping_) {
+    const int n = epoll_wait(epoll_, events.data(), events.size(), kTickMs);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n && !stopping_; ++i) {
+      const std::uint64_t tag = events[i].data.u64;
+      switch (tag & kTagMask) {
+        case kTagWake:
+          break;
+        case kTagListener:
+          Accept();
+          break;
+        case kTagConn:
+          OnConn(tag & ~kTagMask, events[i].events);
+          break;
+        default: {
+          SocketLink* link = nullptr;
+          {
+            std::lock_guard lock(links_mu_);
+            const std::size_t index = (tag & ~kTagMask) >> 32;
+            if (index < links_.size()) link = links_[index];
+          }
+          if (link != nullptr) link->OnEvents(static_cast<std::uint32_t>(tag), events[i].events);
+        }
+      }
+    }
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      next_tick = now + std::chrono::milliseconds(kTickMs);
+      Housekeeping(now);
+    }
+  }
+}
+
+void PeerNet::Accept() {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd =
+        accept4(listener_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      // Out of descriptors (EMFILE, ENFILE) or memory: stop accepting for a moment rather
+      // than spin on a listener that stays readable.
+      const std::uint64_t e = ++accept_errors_;
+      if (handlers_.log && (e & (e - 1)) == 0) {
+        handlers_.log(fmt::format("peer sockets: accept failed: {} ({} so far); pausing 100 ms",
+                                  std::strerror(errno), e));
+      }
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, listener_, nullptr);
+      listener_paused_ = true;
+      listener_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+      return;
+    }
+    if (pending_ >= kMaxPending) {
+      close(fd);  // too many connections that said nothing yet
+      continue;
+    }
+    auto c = std::make_unique<Conn>();
+    c->fd = fd;
+    c->source = HostOf(ss);
+    c->deadline = Clock::now() + kHelloTimeout;
+    const std::uint64_t id = next_id_++;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = kTagConn | id;
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    conns_.emplace(id, std::move(c));
+    ++pending_;
+  }
+}
+
+void PeerNet::OnConn(std::uint64_t id, std::uint32_t events) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;  // closed while this event waited
+  Conn& c = *it->second;
+  bool keep = true;
+  switch (c.phase) {
+    case Conn::Phase::kSniff:
+      keep = Sniff(c, id);
+      break;
+    case Conn::Phase::kHello:
+      keep = ReadHello(c, id);
+      break;
+    case Conn::Phase::kOpen:
+      keep = ReadBatches(c);
+      break;
+  }
+  if (!keep) {
+    CloseConn(id);
+  } else if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+    // Gone (gRPC's now, if Sniff handed it over: then it is no longer ours to close).
+    if (auto again = conns_.find(id); again != conns_.end()) CloseConn(id);
+  }
+}
+
+bool PeerNet::Sniff(Conn& c, std::uint64_t id) {
+  char first = 0;
+  const ssize_t n = recv(c.fd, &first, 1, MSG_PEEK);
+  if (n == 0) return false;
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (first == kMagic[0]) {
+    c.phase = Conn::Phase::kHello;
+    return ReadHello(c, id);
+  }
+  // Not ours: gRPC's (HTTP/2 or TLS). It owns the descriptor from here.
+  const int fd = c.fd;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  conns_.erase(id);
+  --pending_;
+  SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  if (grpc_ == nullptr) {
+    close(fd);
+    return true;
+  }
+  grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+  p.listener_fd = listener_;
+  p.fd = fd;
+  grpc_->HandleNewConnection(&p);
+  return true;
+}
+
+PeerNet::FillResult PeerNet::Fill(Conn& c, std::size_t want) {
+  if (c.begin > 0 && c.begin == c.end) c.begin = c.end = 0;
+  if (c.buf.size() - c.end < want) {
+    if (c.begin > 0) {  // move what is left to the front first
+      std::memmove(c.buf.data(), c.buf.data() + c.begin, c.end - c.begin);
+      c.end -= c.begin;
+      c.begin = 0;
+    }
+    if (c.buf.size() - c.end < want) c.buf.resize(c.end + want);
+  }
+  const ssize_t n = recv(c.fd, c.buf.data() + c.end, c.buf.size() - c.end, 0);
+  if (n == 0) return FillResult::kClosed;
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? FillResult::kAgain : FillResult::kClosed;
+  c.end += static_cast<std::size_t>(n);
+  return FillResult::kData;
+}
+
+bool PeerNet::ReadHello(Conn& c, std::uint64_t id) {
+  constexpr std::size_t kHead = kMagic.size() + 4;
+  // A hello is small: read it (and whatever follows) in one go.
+  if (Fill(c, kHead + kMaxHelloBytes) == FillResult::kClosed) return false;
+  const std::size_t have = c.end - c.begin;
+  const char* p = c.buf.data() + c.begin;
+  const std::size_t check = std::min(have, kMagic.size());
+  if (std::string_view(p, check) != kMagic.substr(0, check)) {
+    Refuse(c, Status::InvalidArgument("not a peer socket (bad magic)"));
+    return false;
+  }
+  if (have < kHead) return true;
+  const std::uint32_t n = GetU32(p + kMagic.size());
+  if (n == 0 || n > kMaxHelloBytes) {
+    Refuse(c,
+           Status::InvalidArgument(fmt::format("a hello of {} bytes (1..{})", n, kMaxHelloBytes)));
+    return false;
+  }
+  if (have < kHead + n) return true;
+  pb::PeerHello hello;
+  if (!hello.ParseFromArray(p + kHead, static_cast<int>(n))) {
+    Refuse(c, Status::InvalidArgument("the hello does not decode"));
+    return false;
+  }
+  c.begin += kHead + n;
+  auto from = handlers_.identify(hello, c.source);
+  if (!from.ok()) {
+    if (handlers_.refused) handlers_.refused(from.status());
+    Refuse(c, from.status());
+    return false;
+  }
+  c.from = from.value();
+  c.phase = Conn::Phase::kOpen;
+  --pending_;
+  const char ok = 'k';
+  if (send(c.fd, &ok, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) return false;
+  TuneSocket(c.fd);
+  // At most kMaxSocketsPerPeer open from one node: the oldest go (ids grow with time).
+  std::vector<std::uint64_t> open;
+  for (const auto& [other, o] : conns_) {
+    if (o->phase == Conn::Phase::kOpen && o->from == c.from) open.push_back(other);
+  }
+  for (std::size_t i = 0; i + kMaxSocketsPerPeer < open.size(); ++i) {
+    if (open[i] != id) CloseConn(open[i]);
+  }
+  if (handlers_.peer_up) handlers_.peer_up(c.from);
+  return ReadBatches(c);
+}
+
+bool PeerNet::ParseFrames(Conn& c) {
+  while (c.end - c.begin >= 4) {
+    const std::uint32_t n = GetU32(c.buf.data() + c.begin);
+    if (n == 0 || n > static_cast<std::uint32_t>(kMaxMessageBytes)) {
+      if (handlers_.log) {
+        handlers_.log(fmt::format("peer socket from {}: a frame of {} bytes (1..{}); closed",
+                                  c.source, n, kMaxMessageBytes));
+      }
+      return false;
+    }
+    if (c.end - c.begin - 4 < n) return true;
+    auto batch = std::make_unique<pb::PeerBatch>();
+    if (!batch->ParseFromArray(c.buf.data() + c.begin + 4, static_cast<int>(n))) {
+      if (handlers_.log) {
+        handlers_.log(
+            fmt::format("peer socket from {}: a batch that does not decode; closed", c.source));
+      }
+      return false;
+    }
+    c.begin += 4 + n;
+    handlers_.deliver(c.from, std::move(batch));
+  }
+  return true;
+}
+
+bool PeerNet::ReadBatches(Conn& c) {
+  // Whole frames first (the hello's read may have brought some), then a few reads: a
+  // peer that sends without pause cannot starve the others; epoll reports it again.
+  if (!ParseFrames(c)) return false;
+  for (int round = 0; round < kReadsPerWake; ++round) {
+    std::size_t want = kReadChunk;
+    if (c.end - c.begin >= 4) {
+      want = std::max<std::size_t>(want, GetU32(c.buf.data() + c.begin) + 4);
+    }
+    const FillResult r = Fill(c, want);
+    if (r == FillResult::kClosed) return false;
+    if (r == FillResult::kAgain) break;
+    if (!ParseFrames(c)) return false;
+  }
+  // Memory back after a large frame.
+  if (c.begin == c.end && c.buf.size() > 4 * kReadChunk) {
+    c.buf = std::vector<char>();
+    c.begin = c.end = 0;
+  }
+  return true;
+}
+
+void PeerNet::Refuse(Conn& c, const Status& why) {
+  const std::string line =
+      Abbreviate(fmt::format("refused: {}", why.message()), kMaxRefusalBytes - 1) + "\n";
+  [[maybe_unused]] auto n = send(c.fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // What the peer sent and we did not read would make close() reset the connection before
+  // the line arrives: read it away first (bounded), then close our side's writing.
+  char sink[4096];
+  for (int i = 0; i < 16 && recv(c.fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+  }
+  shutdown(c.fd, SHUT_WR);
+}
+
+void PeerNet::CloseConn(std::uint64_t id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (it->second->phase != Conn::Phase::kOpen) --pending_;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+  close(it->second->fd);
+  conns_.erase(it);
+}
+
+void PeerNet::Housekeeping(Clock::time_point now) {
+  std::vector<std::uint64_t> late;
+  for (const auto& [id, c] : conns_) {
+    if (c->phase != Conn::Phase::kOpen && now >= c->deadline) late.push_back(id);
+  }
+  for (std::uint64_t id : late) CloseConn(id);
+  if (listener_paused_ && now >= listener_paused_until_) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTagListener;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
+    listener_paused_ = false;
+  }
+  std::vector<SocketLink*> links;
+  {
+    std::lock_guard lock(links_mu_);
+    links = links_;
+  }
+  for (SocketLink* link : links) link->Tick(now);
+}
+
+// ---- SocketLink -------------------------------------------------------------------------
+
+SocketLink::SocketLink(PeerNet* net, Address address, std::string self, std::string peer,
+                       std::string fingerprint, std::string cluster_secret, Logger log)
+    : PeerSender(std::move(peer), std::move(log)),
+      net_(net),
+      address_(std::move(address)),
+      self_(std::move(self)),
+      fingerprint_(std::move(fingerprint)),
+      secret_(std::move(cluster_secret)) {
+  net_->AddLink(this);
+}
+
+SocketLink::~SocketLink() { Close(); }
+
+void SocketLink::Flush() {
+  if (pending_.messages == 0) return;
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!closed_ && phase_ == Phase::kDown && now >= next_attempt_) ConnectLocked(now);
+  if (closed_ || phase_ == Phase::kDown || out_.size() - out_pos_ > kMaxQueuedBytes) {
+    dropped_ += pending_.messages;
+    pending_.Clear();
+    return;
+  }
+  AppendLocked(pending_);
+  if (phase_ == Phase::kOpen && !want_out_) WriteLocked();
+}
+
+void SocketLink::AppendLocked(Batches& batches) {
+  for (pb::PeerBatch& b : batches.batches) {
+    const std::size_t n = b.ByteSizeLong();
+    const std::size_t at = out_.size();
+    PutU32(out_, static_cast<std::uint32_t>(n));
+    out_.resize(at + 4 + n);
+    b.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out_.data() + at + 4));
+  }
+  out_messages_ += batches.messages;
+  batches.Clear();
+}
+
+void SocketLink::ConnectLocked(std::chrono::steady_clock::time_point now) {
+  next_attempt_ = now + backoff_;
+  backoff_ = std::min(backoff_ * 2, kBackoffMax);
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  ToSockaddr(address_, &ss, &len);
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  PeerNet::TuneSocket(fd);
+  const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  if (r != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return;
+  }
+  fd_ = fd;
+  ++gen_;
+  phase_ = r == 0 ? Phase::kOpen : Phase::kConnecting;
+  acked_ = false;
+  refusal_.clear();
+  connect_started_ = now;
+  // The hello first: a fresh proof, made now.
+  out_.clear();
+  out_pos_ = 0;
+  out_messages_ = 0;
+  pb::PeerHello hello;
+  hello.set_node(self_);
+  hello.set_scheme(fingerprint_);
+  if (!secret_.empty())
+    hello.set_auth(MakePeerProof(secret_, "Socket", self_, peer_, fingerprint_));
+  out_.append(PeerNet::kMagic);
+  PutU32(out_, static_cast<std::uint32_t>(hello.ByteSizeLong()));
+  out_.append(hello.SerializeAsString());
+  want_out_ = phase_ == Phase::kConnecting;
+  net_->Watch(this, fd_, gen_, want_out_, /*first=*/true);
+}
+
+void SocketLink::WriteLocked() {
+  while (out_pos_ < out_.size()) {
+    const ssize_t n =
+        send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        if (!want_out_) {
+          want_out_ = true;
+          net_->Watch(this, fd_, gen_, true, false);
+        }
+        return;
+      }
+      DownLocked(fmt::format("send: {}", std::strerror(errno)));
+      return;
+    }
+    out_pos_ += static_cast<std::size_t>(n);
+  }
+  sent_ += out_messages_;
+  out_messages_ = 0;
+  out_.clear();
+  out_pos_ = 0;
+  if (out_.capacity() > (1 << 20)) out_.shrink_to_fit();
+  if (want_out_) {
+    want_out_ = false;
+    net_->Watch(this, fd_, gen_, false, false);
+  }
+}
+
+void SocketLink::DownLocked(const std::string& why) {
+  if (fd_ >= 0) close(fd_);  // also leaves PeerNet's epoll
+  fd_ = -1;
+  ++gen_;
+  phase_ = Phase::kDown;
+  up_ = false;
+  want_out_ = false;
+  dropped_ += out_messages_;
+  out_messages_ = 0;
+  out_.clear();
+  out_pos_ = 0;
+  if (!closed_ && !logged_down_ && log_) {
+    logged_down_ = true;
+    log_(fmt::format("peer {}: socket down ({})", peer_, why));
+  }
+}
+
+void SocketLink::OnEvents(std::uint32_t gen, std::uint32_t events) {
+  std::lock_guard lock(mu_);
+  if (gen != gen_ || fd_ < 0) return;  // an old socket's event
+  if (phase_ == Phase::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      DownLocked(fmt::format("connect: {}", std::strerror(err)));
+      return;
+    }
+    phase_ = Phase::kOpen;
+  }
+  if ((events & EPOLLIN) != 0) {
+    char buf[kMaxRefusalBytes];
+    const ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      std::size_t from = 0;
+      if (!acked_ && refusal_.empty() && buf[0] == 'k') {
+        acked_ = true;
+        up_ = true;
+        backoff_ = kBackoffMin;
+        from = 1;
+        if (logged_down_) {
+          logged_down_ = false;
+          if (log_) log_(fmt::format("peer {}: socket up", peer_));
+        }
+      }
+      if (static_cast<std::size_t>(n) > from && refusal_.size() < kMaxRefusalBytes) {
+        refusal_.append(buf + from, static_cast<std::size_t>(n) - from);
+      }
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      std::string why = refusal_.empty()
+                            ? std::string(n == 0 ? "closed by the peer" : std::strerror(errno))
+                            : Abbreviate(refusal_, 200);
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      DownLocked(why);
+      return;
+    }
+  }
+  if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+    DownLocked("connection reset");
+    return;
+  }
+  if (phase_ == Phase::kOpen && (events & EPOLLOUT) != 0) WriteLocked();
+}
+
+void SocketLink::Tick(std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (fd_ >= 0 && !acked_ && now - connect_started_ > PeerNet::kHelloTimeout) {
+    DownLocked(phase_ == Phase::kConnecting ? "connect timed out" : "no answer to the hello");
+  }
+}
+
+void SocketLink::PeerIsUp() {
+  std::lock_guard lock(mu_);
+  if (phase_ != Phase::kDown) return;
+  backoff_ = kBackoffMin;
+  next_attempt_ = {};
+}
+
+void SocketLink::Close() {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  closed_ = true;
+  DownLocked("closed");
+}
+
+}  // namespace token::net
