@@ -246,8 +246,14 @@ void PeerNet::Accept() {
       return;
     }
     if (pending_ >= kMaxPending) {
-      close(fd);  // too many connections that said nothing yet
-      continue;
+      // Too many connections that have not said what they are: the oldest goes, so that
+      // silent connections cannot lock new clients out.
+      for (const auto& [old, o] : conns_) {
+        if (o->phase != Conn::Phase::kOpen) {
+          CloseConn(old);
+          break;
+        }
+      }
     }
     auto c = std::make_unique<Conn>();
     c->fd = fd;

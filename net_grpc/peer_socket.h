@@ -66,7 +66,8 @@ class PeerNet {
   static constexpr std::size_t kMaxHelloBytes = 4096;
   // A connection's first byte and hello must arrive within this long.
   static constexpr std::chrono::milliseconds kHelloTimeout{5000};
-  // Connections accepted but not yet a peer socket or gRPC's; a new one beyond is closed.
+  // Connections accepted but not yet a peer socket or gRPC's; a new one beyond closes the
+  // oldest.
   static constexpr std::size_t kMaxPending = 256;
   // Open peer sockets from one node; a newer one closes the oldest (a restarted peer's
   // old socket may linger until its keepalive fails).

@@ -645,19 +645,21 @@ TEST(Deadlines, ACallerHearsWhyBeforeItsDeadlineAndTheOpTimeoutNeverCutsIt) {
 
 // ---- keepalive ----------------------------------------------------------------------------
 
-TEST(Keepalive, IdlePeerStreamsSurviveManyKeepaliveIntervals) {
+TEST(Keepalive, IdlePeerLinksSurviveManyKeepaliveIntervals) {
   // Every process of this test pings every 100 ms; idle for 6 s = 60 intervals. Before the
   // servers accepted such pings, the streams died with GOAWAY too_many_pings after two.
+  // Peer sockets (the default) keep their connections idle too (TCP keepalive).
   ::setenv("TOKEN_KEEPALIVE_MS", "100", 1);
-  {
-    LocalCluster c(kScheme, 3, {"--quiet"});
+  for (const char* transport : {"socket", "grpc"}) {
+    LocalCluster c(kScheme, 3, {"--quiet", "--peer-transport", transport});
     EXPECT_EQ(Json(WriteReal(c, "first"))["version"], 1);
     std::this_thread::sleep_for(std::chrono::seconds(6));
     EXPECT_EQ(Json(WriteReal(c, "second"))["version"], 2);
     for (int i = 0; i < 3; ++i) {
       const std::string log = testing::ReadText(c.LogOf(c.node(i)));
-      EXPECT_THAT(log, ::testing::Not(HasSubstr("stream down"))) << log;
-      EXPECT_EQ(StatusOf(c, i)["peer_messages_dropped"], 0);
+      EXPECT_THAT(log, ::testing::Not(HasSubstr("stream down"))) << transport << log;
+      EXPECT_THAT(log, ::testing::Not(HasSubstr("socket down"))) << transport << log;
+      EXPECT_EQ(StatusOf(c, i)["peer_messages_dropped"], 0) << transport;
     }
   }
   ::unsetenv("TOKEN_KEEPALIVE_MS");

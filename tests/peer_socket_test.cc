@@ -1,0 +1,287 @@
+// Peer sockets (net_grpc/peer_socket.h) against hostile input, with real tokenserver
+// processes on loopback: whatever a connection sends before a valid hello is refused with
+// a bounded line and changes nothing; a valid hello opens one socket and is refused when
+// replayed; malformed frames close the socket; silent connections are closed and cannot
+// lock clients out; nodes on gRPC streams (--peer-transport grpc) still form a cluster.
+// Every process is stopped by the test; every wait is bounded.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/address.h"
+#include "core/scheme_yaml.h"
+#include "net_grpc/node_server.h"
+#include "net_grpc/peer_auth.h"
+#include "net_grpc/peer_socket.h"
+#include "support/local_cluster.h"
+
+namespace token {
+namespace {
+
+namespace pb = tokenmgr::v1;
+using ::testing::HasSubstr;
+using testing::LocalCluster;
+
+constexpr const char* kScheme = R"(
+- token: 1
+  writer: NODE0
+  readers: [NODE0, NODE1, NODE2]
+)";
+
+nlohmann::json Json(const testing::ToolRun& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+}
+
+nlohmann::json StatusOf(const LocalCluster& c, int i) {
+  return Json(c.Run("tokenclient", {"status", "--server", c.node(i), "--json"}));
+}
+
+testing::ToolRun WriteReal(const LocalCluster& c, const std::string& name) {
+  return c.Run("tokenclient", {"write", "--id", "1", "--name", name, "--low", "0", "--mid", "0",
+                               "--high", "1", "--config", c.config(), "--json"});
+}
+
+std::string Fingerprint(const LocalCluster& c) {
+  auto scheme = LoadSchemeFile(c.config());
+  EXPECT_TRUE(scheme.ok());
+  return net::SchemeFingerprint(scheme.value());
+}
+
+// A blocking TCP connection to a node's port, closed when it goes.
+class Conn {
+ public:
+  explicit Conn(const std::string& node) {
+    auto a = ParseAddress(node);
+    EXPECT_TRUE(a.ok());
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    s.sin_port = htons(a.value().port);
+    inet_pton(AF_INET, a.value().host.c_str(), &s.sin_addr);
+    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&s), sizeof s), 0);
+  }
+  ~Conn() { close(fd_); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  void Send(const std::string& bytes) {
+    EXPECT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // Everything the node sends until it closes the connection, or until `limit` passed
+  // (then `closed` is false).
+  std::string ReadAll(std::chrono::milliseconds limit, bool* closed) {
+    std::string got;
+    *closed = false;
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) <= 0) continue;
+      char buf[1024];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        *closed = true;
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+  // One byte within `limit`, or '\0'.
+  char ReadByte(std::chrono::milliseconds limit) {
+    pollfd p{fd_, POLLIN, 0};
+    char c = 0;
+    if (poll(&p, 1, static_cast<int>(limit.count())) == 1 && recv(fd_, &c, 1, 0) == 1) return c;
+    return 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string U32(std::uint32_t v) {
+  return std::string{static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 24)};
+}
+
+std::string Hello(const std::string& node, const std::string& scheme, const std::string& auth) {
+  pb::PeerHello h;
+  h.set_node(node);
+  h.set_scheme(scheme);
+  h.set_auth(auth);
+  const std::string body = h.SerializeAsString();
+  return std::string(net::PeerNet::kMagic) + U32(static_cast<std::uint32_t>(body.size())) + body;
+}
+
+// A batch of one UPDATE of token 1 to `version`, framed.
+std::string UpdateFrame(std::uint64_t version) {
+  pb::PeerBatch batch;
+  pb::PeerMessage* m = batch.add_messages();
+  m->set_type(pb::UPDATE);
+  m->set_token("1");
+  m->set_op_id(1);
+  m->mutable_value()->set_version(version);
+  m->mutable_value()->set_kind(pb::VALUE_EMPTY);
+  const std::string body = batch.SerializeAsString();
+  return U32(static_cast<std::uint32_t>(body.size())) + body;
+}
+
+constexpr std::chrono::milliseconds kAnswer{3000};
+
+TEST(PeerSockets, EveryBadHelloIsRefusedWithABoundedLineAndChangesNothing) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  ASSERT_EQ(Json(WriteReal(c, "real"))["version"], 1);
+  const std::string fp = Fingerprint(c);
+  auto secret = net::LoadClusterSecret(c.secret_file());
+  ASSERT_TRUE(secret.ok());
+  const std::string other(64, 'x');
+  struct Case {
+    std::string bytes;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"txyz", "bad magic"},
+      {std::string(net::PeerNet::kMagic) + U32(0), "a hello of 0 bytes"},
+      {std::string(net::PeerNet::kMagic) + U32(5000), "a hello of 5000 bytes"},
+      {std::string(net::PeerNet::kMagic) + U32(3) + "\xff\xff\xff", "does not decode"},
+      {Hello(c.node(0), fp, ""), "authentication failed"},
+      {Hello(c.node(0), fp, "v1 garbage"), "authentication failed"},
+      {Hello(c.node(0), fp, net::MakePeerProof(other, "Socket", c.node(0), c.node(2), fp)),
+       "authentication failed"},
+      // A real proof, made for another receiver or another method.
+      {Hello(c.node(0), fp, net::MakePeerProof(secret.value(), "Socket", c.node(0), c.node(1), fp)),
+       "authentication failed"},
+      {Hello(c.node(0), fp,
+             net::MakePeerProof(secret.value(), "Deliver", c.node(0), c.node(2), fp)),
+       "authentication failed"},
+      {Hello("10.9.9.9:1", fp, ""), "not a node of this replication scheme"},
+      {Hello(c.node(2), fp, ""), "not a node of this replication scheme"},
+      {Hello(c.node(0), std::string(64, '0'), ""), "different replication scheme"},
+  };
+  for (const Case& k : cases) {
+    Conn conn(c.node(2));
+    // Each followed by a forged update: it must never be applied.
+    conn.Send(k.bytes + UpdateFrame(1'000'000));
+    bool closed = false;
+    const std::string got = conn.ReadAll(kAnswer, &closed);
+    EXPECT_TRUE(closed) << k.says;
+    EXPECT_THAT(got, HasSubstr("refused: ")) << k.says;
+    EXPECT_THAT(got, HasSubstr(k.says));
+    EXPECT_LE(got.size(), 512u);
+  }
+  const auto st = StatusOf(c, 2);
+  EXPECT_EQ(st["tokens"][0]["version"], 1);
+  EXPECT_EQ(st["peer_auth_refused"], 8);  // the cases past the hello's own checks
+  for (int i = 0; i < 3; ++i) {
+    auto r = Json(c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(i), "--json"}));
+    EXPECT_EQ(r["version"], 1);
+  }
+  EXPECT_EQ(Json(WriteReal(c, "after"))["version"], 2);
+}
+
+TEST(PeerSockets, AValidHelloOpensOneSocketAndIsRefusedWhenReplayed) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  ASSERT_EQ(Json(WriteReal(c, "real"))["version"], 1);
+  const std::string fp = Fingerprint(c);
+  auto secret = net::LoadClusterSecret(c.secret_file());
+  ASSERT_TRUE(secret.ok());
+  const std::string hello =
+      Hello(c.node(0), fp, net::MakePeerProof(secret.value(), "Socket", c.node(0), c.node(2), fp));
+  {
+    Conn conn(c.node(2));
+    conn.Send(hello);
+    EXPECT_EQ(conn.ReadByte(kAnswer), 'k');
+    // A frame longer than any message may be: the socket closes, nothing else is said.
+    conn.Send(U32((4 << 20) + 1) + "abc");
+    bool closed = false;
+    EXPECT_EQ(conn.ReadAll(kAnswer, &closed), "");
+    EXPECT_TRUE(closed);
+  }
+  {
+    Conn replay(c.node(2));
+    replay.Send(hello);
+    bool closed = false;
+    const std::string got = replay.ReadAll(kAnswer, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_THAT(got, HasSubstr("used before"));
+  }
+  {
+    // A fresh proof, then a batch that does not decode: closed.
+    Conn conn(c.node(2));
+    conn.Send(Hello(c.node(0), fp,
+                    net::MakePeerProof(secret.value(), "Socket", c.node(0), c.node(2), fp)) +
+              U32(4) + "\xff\xff\xff\xff");
+    bool closed = false;
+    EXPECT_EQ(conn.ReadAll(kAnswer, &closed), "k");
+    EXPECT_TRUE(closed);
+  }
+  // The node goes on: its own peers' sockets are untouched.
+  EXPECT_EQ(Json(WriteReal(c, "after"))["version"], 2);
+  EXPECT_EQ(StatusOf(c, 2)["tokens"][0]["version"], 2);
+}
+
+TEST(PeerSockets, SilentConnectionsAreClosedAndNeverLockClientsOut) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  ASSERT_EQ(Json(WriteReal(c, "real"))["version"], 1);
+  // More silent connections than the node keeps waiting (kMaxPending): the oldest go, and
+  // clients' new connections are still served.
+  std::vector<std::unique_ptr<Conn>> silent;
+  for (std::size_t i = 0; i < net::PeerNet::kMaxPending + 44; ++i) {
+    silent.push_back(std::make_unique<Conn>(c.node(1)));
+  }
+  auto r = Json(c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(1), "--json"}));
+  EXPECT_EQ(r["version"], 1);
+  // The first were closed to make room; the last are closed after the hello timeout.
+  bool closed = false;
+  silent.front()->ReadAll(std::chrono::milliseconds(500), &closed);
+  EXPECT_TRUE(closed);
+  const auto start = std::chrono::steady_clock::now();
+  silent.back()->ReadAll(net::PeerNet::kHelloTimeout + std::chrono::seconds(3), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            net::PeerNet::kHelloTimeout - std::chrono::seconds(2));
+  EXPECT_EQ(Json(WriteReal(c, "after"))["version"], 2);
+}
+
+TEST(PeerSockets, NodesOnGrpcStreamsStillFormACluster) {
+  LocalCluster c(kScheme, 3, {"--quiet", "--peer-transport", "grpc"});
+  EXPECT_EQ(Json(WriteReal(c, "first"))["version"], 1);
+  for (int i = 0; i < 3; ++i) {
+    auto r = Json(c.Run("tokenclient", {"read", "--id", "1", "--server", c.node(i), "--json"}));
+    EXPECT_EQ(r["version"], 1);
+  }
+  // gRPC listens itself: a peer socket is not understood there.
+  Conn conn(c.node(2));
+  conn.Send(Hello(c.node(0), Fingerprint(c), ""));
+  bool closed = false;
+  const std::string got = conn.ReadAll(kAnswer, &closed);
+  EXPECT_TRUE(got.empty() || got[0] != 'k') << got;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(StatusOf(c, 0)["peer_messages_dropped"], 0);
+}
+
+TEST(PeerSockets, AnUnknownTransportIsABadFlag) {
+  LocalCluster c(kScheme, 3, {"--quiet"});
+  auto r = c.Run("tokenserver",
+                 {"--config", c.config(), "--node", c.node(0), "--listen", "127.0.0.1:1",
+                  "--cluster-secret-file", c.secret_file(), "--peer-transport", "udp"},
+                 20);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--peer-transport"));
+}
+
+}  // namespace
+}  // namespace token
