@@ -4,9 +4,10 @@
 # `cluster_bench.sh ... unloaded`. Prints, per operation:
 #   - the machine's context switches and the system calls that move messages and put
 #     threads to sleep (perf stat -a over the whole run: nodes, client and kernel);
-#   - the nodes' writes to sockets (sendmsg, traced with strace in a second run), split
-#     into those that carry data and those that carry only HTTP/2 WINDOW_UPDATE frames
-#     (gRPC's flow-control refunds: docs/ARCHITECTURE.md, "Latency").
+#   - the nodes' writes to sockets (traced with strace in a second run): gRPC's (sendmsg),
+#     split into those that carry data and those that carry only HTTP/2 WINDOW_UPDATE
+#     frames (gRPC's flow-control refunds: docs/ARCHITECTURE.md, "Latency"), and the peer
+#     sockets' (sendto: net_grpc/peer_socket.h).
 # strace slows the second run down; only its counts are used, not its times. Each run is
 # cut off after 10 minutes.
 #
@@ -70,15 +71,15 @@ sleeps() {
 load 300 2 > /dev/null
 if [ "$MODE" = stat ]; then
   sleeps > "$WORK/sleeps.before"
-  perf stat -a -x, -o "$WORK/stat.csv" -e context-switches,syscalls:sys_enter_sendmsg \
-    -e syscalls:sys_enter_recvmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex \
+  perf stat -a -x, -o "$WORK/stat.csv" -e context-switches,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto \
+    -e syscalls:sys_enter_recvmsg,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex \
     -- "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$OPS" \
     --read-ratio 0.5 --domain 16 --quiet --json --seed 1 > "$WORK/stat.json"
   sleeps > "$WORK/sleeps.after"
 else
   # -ff: a file per thread, so no call is split into "unfinished" and "resumed" halves.
   for child in "${nodes[@]}"; do
-    strace -ff -p "$child" -e trace=sendmsg -xx -s 64 -o "$WORK/trace" 2> /dev/null &
+    strace -ff -p "$child" -e trace=sendmsg,sendto -xx -s 64 -o "$WORK/trace" 2> /dev/null &
     tracers+=($!)
   done
   sleep 1  # strace attaches to every thread
@@ -128,6 +129,7 @@ if [ "$ops" -lt 1 ]; then echo "op_syscalls: no operation succeeded under strace
 cat "$WORK"/trace.[0-9]* | awk -v ops="$ops" '
   function byte(h) { return (index(HEX, substr(h, 1, 1)) - 1) * 16 + index(HEX, substr(h, 2, 1)) - 1 }
   BEGIN { HEX = "0123456789abcdef" }
+  /sendto\(/ && / = [0-9]+$/ { sockets++; next }
   /sendmsg\(/ && / = [0-9]+$/ {
     total++
     bytes = ""
@@ -146,6 +148,6 @@ cat "$WORK"/trace.[0-9]* | awk -v ops="$ops" '
     if (only_updates && pos == $NF && nb >= $NF) refunds++
   }
   END {
-    printf "the nodes'"'"' socket writes per operation (strace, %d operations): %.2f, of which %.2f hold only WINDOW_UPDATE frames, %.2f data\n",
-      ops, total / ops, refunds / ops, (total - refunds) / ops
+    printf "the nodes'"'"' socket writes per operation (strace, %d operations): gRPC %.2f, of which %.2f hold only WINDOW_UPDATE frames, %.2f data; peer sockets %.2f\n",
+      ops, total / ops, refunds / ops, (total - refunds) / ops, sockets / ops
   }'

@@ -335,8 +335,11 @@ PeerNet::FillResult PeerNet::Fill(Conn& c, std::size_t want) {
   const ssize_t n = recv(c.fd, c.buf.data() + c.end, c.buf.size() - c.end, 0);
   if (n == 0) return FillResult::kClosed;
   if (n < 0) return errno == EAGAIN || errno == EINTR ? FillResult::kAgain : FillResult::kClosed;
+  // A read that did not fill the room took everything there was: no second read to hear
+  // EAGAIN (epoll reports the socket again when more arrives).
+  const bool drained = static_cast<std::size_t>(n) < c.buf.size() - c.end;
   c.end += static_cast<std::size_t>(n);
-  return FillResult::kData;
+  return drained ? FillResult::kDrained : FillResult::kData;
 }
 
 bool PeerNet::ReadHello(Conn& c, std::uint64_t id) {
@@ -426,6 +429,7 @@ bool PeerNet::ReadBatches(Conn& c) {
     if (r == FillResult::kClosed) return false;
     if (r == FillResult::kAgain) break;
     if (!ParseFrames(c)) return false;
+    if (r == FillResult::kDrained) break;
   }
   // Memory back after a large frame.
   if (c.begin == c.end && c.buf.size() > 4 * kReadChunk) {

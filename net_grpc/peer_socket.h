@@ -124,8 +124,10 @@ class PeerNet {
   bool ReadBatches(Conn& c);
   // Hands c.buf's whole frames to `deliver`. False: a malformed frame.
   bool ParseFrames(Conn& c);
-  // One read into c.buf, with room for `want` bytes.
-  enum class FillResult { kData, kAgain, kClosed };
+  // One read into c.buf, with room for `want` bytes: it filled the room (kData), took
+  // less (kDrained: the socket had no more), found nothing (kAgain), or the connection
+  // ended.
+  enum class FillResult { kData, kDrained, kAgain, kClosed };
   FillResult Fill(Conn& c, std::size_t want);
   void Refuse(Conn& c, const Status& why);
   void CloseConn(std::uint64_t id);
