@@ -353,8 +353,10 @@ class NodeServer::Impl : public host::Clock,
   std::atomic<bool> store_failed_{false};
   // Peer sockets (peer_socket.h): without TLS, PeerNet owns the node's port and hands gRPC
   // its connections through the acceptor. Null with TLS or options_.peer_sockets off.
-  std::unique_ptr<PeerNet> peer_net_;
+  // (In this order so that PeerNet, which hands connections to the acceptor, goes first;
+  // Shutdown stops it before either goes anyway.)
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> grpc_acceptor_;
+  std::unique_ptr<PeerNet> peer_net_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   SteadyClock::time_point started_;

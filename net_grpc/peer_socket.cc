@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "base/assert.h"
 #include "base/text.h"
 #include "net_grpc/credentials.h"
 #include "net_grpc/peer_auth.h"
@@ -76,7 +77,13 @@ std::string HostOf(const sockaddr_storage& ss) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (ss.ss_family == AF_INET6) {
     const auto& s6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+    if (IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr)) {
+      // An IPv4 peer of a dual-stack listener ("[::]:P") is its IPv4 address, as gRPC
+      // shows it, so the source check of --insecure-peers matches the scheme's spelling.
+      inet_ntop(AF_INET, &s6.sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+    }
   } else {
     const auto& s4 = reinterpret_cast<const sockaddr_in&>(ss);
     inet_ntop(AF_INET, &s4.sin_addr, buf, sizeof buf);
@@ -105,16 +112,20 @@ struct PeerNet::Conn {
   std::size_t end = 0;
 };
 
-void PeerNet::TuneSocket(int fd) {
+void PeerNet::TuneSocket(int fd) const {
+  const auto period_ms = static_cast<int>(keepalive_.count());
+  const int idle_s = std::max(1, (period_ms + 500) / 1000);
   SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
   SetInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-  SetInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, 10);
-  SetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+  SetInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_s);
+  SetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, std::max(1, idle_s / 2));
   SetInt(fd, IPPROTO_TCP, TCP_KEEPCNT, 3);
-  SetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 20'000);
+  SetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, std::max(2 * period_ms, 2'000));
 }
 
-Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const Address& address, Handlers handlers) {
+Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const Address& address,
+                                                 std::chrono::milliseconds keepalive,
+                                                 Handlers handlers) {
   sockaddr_storage ss;
   socklen_t len = 0;
   const std::string shown = address.host.find(':') != std::string::npos
@@ -138,11 +149,11 @@ Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const Address& address, Handler
   const int port =
       ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
                                         : reinterpret_cast<sockaddr_in&>(bound).sin_port);
-  return std::unique_ptr<PeerNet>(new PeerNet(fd, port, std::move(handlers)));
+  return std::unique_ptr<PeerNet>(new PeerNet(fd, port, keepalive, std::move(handlers)));
 }
 
-PeerNet::PeerNet(int listener, int port, Handlers handlers)
-    : listener_(listener), port_(port), handlers_(std::move(handlers)) {
+PeerNet::PeerNet(int listener, int port, std::chrono::milliseconds keepalive, Handlers handlers)
+    : listener_(listener), port_(port), keepalive_(keepalive), handlers_(std::move(handlers)) {
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event ev{};
@@ -182,11 +193,11 @@ void PeerNet::AddLink(SocketLink* link) {
   links_.push_back(link);
 }
 
-void PeerNet::Watch(const SocketLink* link, int fd, std::uint32_t gen, bool want_out, bool first) {
+bool PeerNet::Watch(const SocketLink* link, int fd, std::uint32_t gen, bool want_out, bool first) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | (want_out ? EPOLLOUT : 0u);
   ev.data.u64 = LinkTag(link->index(), gen);
-  epoll_ctl(epoll_, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+  return epoll_ctl(epoll_, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
 void PeerNet::Run() {
@@ -194,7 +205,8 @@ void PeerNet::Run() {
   Clock::time_point next_tick = Clock::now();
   while (!stopping_) {
     const int n = epoll_wait(epoll_, events.data(), events.size(), kTickMs);
-    if (n < 0 && errno != EINTR) break;
+    // Only a broken descriptor fails here; going on would leave the node deaf to everyone.
+    TOKEN_ASSERT(n >= 0 || errno == EINTR, "epoll_wait failed on PeerNet's own descriptor");
     for (int i = 0; i < n && !stopping_; ++i) {
       const std::uint64_t tag = events[i].data.u64;
       switch (tag & kTagMask) {
@@ -369,7 +381,6 @@ bool PeerNet::ReadHello(Conn& c, std::uint64_t id) {
   c.begin += kHead + n;
   auto from = handlers_.identify(hello, c.source);
   if (!from.ok()) {
-    if (handlers_.refused) handlers_.refused(from.status());
     Refuse(c, from.status());
     return false;
   }
@@ -380,13 +391,11 @@ bool PeerNet::ReadHello(Conn& c, std::uint64_t id) {
   if (send(c.fd, &ok, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) return false;
   TuneSocket(c.fd);
   // At most kMaxSocketsPerPeer open from one node: the oldest go (ids grow with time).
-  std::vector<std::uint64_t> open;
+  std::vector<std::uint64_t> others;  // in id order: the oldest first
   for (const auto& [other, o] : conns_) {
-    if (o->phase == Conn::Phase::kOpen && o->from == c.from) open.push_back(other);
+    if (other != id && o->phase == Conn::Phase::kOpen && o->from == c.from) others.push_back(other);
   }
-  for (std::size_t i = 0; i + kMaxSocketsPerPeer < open.size(); ++i) {
-    if (open[i] != id) CloseConn(open[i]);
-  }
+  for (std::size_t i = 0; others.size() - i + 1 > kMaxSocketsPerPeer; ++i) CloseConn(others[i]);
   if (handlers_.peer_up) handlers_.peer_up(c.from);
   return ReadBatches(c);
 }
@@ -421,9 +430,10 @@ bool PeerNet::ReadBatches(Conn& c) {
   // peer that sends without pause cannot starve the others; epoll reports it again.
   if (!ParseFrames(c)) return false;
   for (int round = 0; round < kReadsPerWake; ++round) {
+    // Room for the rest of a long frame at once, else a chunk.
     std::size_t want = kReadChunk;
     if (c.end - c.begin >= 4) {
-      want = std::max<std::size_t>(want, GetU32(c.buf.data() + c.begin) + 4);
+      want = std::max<std::size_t>(want, GetU32(c.buf.data() + c.begin) + 4 - (c.end - c.begin));
     }
     const FillResult r = Fill(c, want);
     if (r == FillResult::kClosed) return false;
@@ -507,7 +517,7 @@ void SocketLink::Flush() {
     return;
   }
   AppendLocked(pending_);
-  if (phase_ == Phase::kOpen && !want_out_) WriteLocked();
+  if (phase_ == Phase::kOpen && acked_ && !want_out_) WriteLocked();
 }
 
 void SocketLink::AppendLocked(Batches& batches) {
@@ -517,8 +527,8 @@ void SocketLink::AppendLocked(Batches& batches) {
     PutU32(out_, static_cast<std::uint32_t>(n));
     out_.resize(at + 4 + n);
     b.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out_.data() + at + 4));
+    frames_.push_back(Frame{out_.size(), static_cast<std::uint64_t>(b.messages_size())});
   }
-  out_messages_ += batches.messages;
   batches.Clear();
 }
 
@@ -530,7 +540,7 @@ void SocketLink::ConnectLocked(std::chrono::steady_clock::time_point now) {
   ToSockaddr(address_, &ss, &len);
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  PeerNet::TuneSocket(fd);
+  net_->TuneSocket(fd);
   const int r = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   if (r != 0 && errno != EINPROGRESS) {
     close(fd);
@@ -542,66 +552,103 @@ void SocketLink::ConnectLocked(std::chrono::steady_clock::time_point now) {
   acked_ = false;
   refusal_.clear();
   connect_started_ = now;
-  // The hello first: a fresh proof, made now.
-  out_.clear();
-  out_pos_ = 0;
-  out_messages_ = 0;
+  // The hello first, with a fresh proof made now; frames wait for the peer's 'k'.
   pb::PeerHello hello;
   hello.set_node(self_);
   hello.set_scheme(fingerprint_);
-  if (!secret_.empty())
+  if (!secret_.empty()) {
     hello.set_auth(MakePeerProof(secret_, "Socket", self_, peer_, fingerprint_));
-  out_.append(PeerNet::kMagic);
+  }
+  out_.assign(PeerNet::kMagic);
   PutU32(out_, static_cast<std::uint32_t>(hello.ByteSizeLong()));
   out_.append(hello.SerializeAsString());
-  want_out_ = phase_ == Phase::kConnecting;
-  net_->Watch(this, fd_, gen_, want_out_, /*first=*/true);
+  out_pos_ = 0;
+  hello_end_ = out_.size();
+  frames_.clear();
+  want_out_ = true;  // the connect's end, or room for the hello
+  if (!net_->Watch(this, fd_, gen_, want_out_, /*first=*/true)) {
+    DownLocked(fmt::format("epoll: {}", std::strerror(errno)));
+  }
 }
 
 void SocketLink::WriteLocked() {
-  while (out_pos_ < out_.size()) {
+  // Before the peer's 'k' only the hello goes: frames sent to a peer that refuses us
+  // would be lost anyway, and would make its close reset the connection before its
+  // reason arrives.
+  const std::size_t limit = acked_ ? out_.size() : hello_end_;
+  while (out_pos_ < limit) {
     const ssize_t n =
-        send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
+        send(fd_, out_.data() + out_pos_, limit - out_pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        if (!want_out_) {
-          want_out_ = true;
-          net_->Watch(this, fd_, gen_, true, false);
-        }
-        return;
-      }
+      if (errno == EAGAIN) break;
       DownLocked(fmt::format("send: {}", std::strerror(errno)));
       return;
     }
     out_pos_ += static_cast<std::size_t>(n);
   }
-  sent_ += out_messages_;
-  out_messages_ = 0;
-  out_.clear();
-  out_pos_ = 0;
-  if (out_.capacity() > (1 << 20)) out_.shrink_to_fit();
-  if (want_out_) {
-    want_out_ = false;
-    net_->Watch(this, fd_, gen_, false, false);
+  // Frames the kernel took in full are sent.
+  while (!frames_.empty() && frames_.front().end <= out_pos_) {
+    sent_ += frames_.front().messages;
+    frames_.pop_front();
+  }
+  if (out_pos_ == out_.size()) {
+    out_.clear();
+    out_pos_ = 0;
+    hello_end_ = 0;
+    if (out_.capacity() > (1 << 20)) out_.shrink_to_fit();
+  } else if (out_pos_ >= (1 << 20) || 2 * out_pos_ >= out_.size()) {
+    // A peer slower than us for a while: what it took goes, so the buffer holds only what
+    // waits (at most kMaxQueuedBytes and a flush).
+    out_.erase(0, out_pos_);
+    for (Frame& f : frames_) f.end -= out_pos_;
+    hello_end_ = hello_end_ > out_pos_ ? hello_end_ - out_pos_ : 0;
+    out_pos_ = 0;
+  }
+  const bool more = out_pos_ < limit;
+  if (more != want_out_) {
+    want_out_ = more;
+    if (!net_->Watch(this, fd_, gen_, want_out_, false)) {
+      DownLocked(fmt::format("epoll: {}", std::strerror(errno)));
+    }
   }
 }
 
 void SocketLink::DownLocked(const std::string& why) {
-  if (fd_ >= 0) close(fd_);  // also leaves PeerNet's epoll
+  if (fd_ >= 0) {
+    // Reset, not a graceful close: frames still in the kernel must not reach the peer
+    // later, out of order with those of the next socket.
+    const linger reset{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd_);  // also leaves PeerNet's epoll
+  }
   fd_ = -1;
   ++gen_;
   phase_ = Phase::kDown;
   up_ = false;
+  acked_ = false;
   want_out_ = false;
-  dropped_ += out_messages_;
-  out_messages_ = 0;
+  for (const Frame& f : frames_) dropped_ += f.messages;
+  frames_.clear();
   out_.clear();
   out_pos_ = 0;
+  hello_end_ = 0;
   if (!closed_ && !logged_down_ && log_) {
     logged_down_ = true;
     log_(fmt::format("peer {}: socket down ({})", peer_, why));
   }
+}
+
+std::string SocketLink::RefusalLocked(const char* otherwise) const {
+  if (refusal_.empty()) return otherwise;
+  if (!refusal_.starts_with("refused: ")) {
+    // gRPC's HTTP/2 answer to our magic: a node with --peer-transport grpc, or TLS.
+    return "the peer does not take peer sockets: every node of a cluster needs the same "
+           "--peer-transport";
+  }
+  std::string why = Abbreviate(refusal_, 200);
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  return why;
 }
 
 void SocketLink::OnEvents(std::uint32_t gen, std::uint32_t events) {
@@ -631,21 +678,19 @@ void SocketLink::OnEvents(std::uint32_t gen, std::uint32_t events) {
           logged_down_ = false;
           if (log_) log_(fmt::format("peer {}: socket up", peer_));
         }
+        WriteLocked();  // the frames that waited for it
+        if (fd_ < 0) return;
       }
       if (static_cast<std::size_t>(n) > from && refusal_.size() < kMaxRefusalBytes) {
         refusal_.append(buf + from, static_cast<std::size_t>(n) - from);
       }
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-      std::string why = refusal_.empty()
-                            ? std::string(n == 0 ? "closed by the peer" : std::strerror(errno))
-                            : Abbreviate(refusal_, 200);
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      DownLocked(why);
+      DownLocked(RefusalLocked(n == 0 ? "closed by the peer" : std::strerror(errno)));
       return;
     }
   }
   if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
-    DownLocked("connection reset");
+    DownLocked(RefusalLocked("connection reset"));
     return;
   }
   if (phase_ == Phase::kOpen && (events & EPOLLOUT) != 0) WriteLocked();

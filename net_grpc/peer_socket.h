@@ -38,6 +38,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,13 +83,14 @@ class PeerNet {
     std::function<void(NodeIndex from, std::unique_ptr<tokenmgr::v1::PeerBatch>)> deliver;
     // A socket from `from` was accepted: it is up (perhaps restarted).
     std::function<void(NodeIndex from)> peer_up;
-    // A refused hello (counted by the node).
-    std::function<void(const Status&)> refused;
     std::function<void(const std::string&)> log;
   };
 
-  // Binds and listens on `address` (port 0: any free port). UNAVAILABLE when it cannot.
-  static Result<std::unique_ptr<PeerNet>> Listen(const Address& address, Handlers handlers);
+  // Binds and listens on `address` (port 0: any free port); sockets get TCP keepalive
+  // from `keepalive` (TuneSocket). UNAVAILABLE when it cannot.
+  static Result<std::unique_ptr<PeerNet>> Listen(const Address& address,
+                                                 std::chrono::milliseconds keepalive,
+                                                 Handlers handlers);
   ~PeerNet();
   PeerNet(const PeerNet&) = delete;
   PeerNet& operator=(const PeerNet&) = delete;
@@ -104,16 +106,18 @@ class PeerNet {
   // SocketLink's side (any thread): watch `fd` for the link, for input always and for
   // output when `want_out`; `gen` tells the link's sockets apart.
   void AddLink(SocketLink* link);
-  void Watch(const SocketLink* link, int fd, std::uint32_t gen, bool want_out, bool first);
+  // False (errno set) when epoll refuses.
+  bool Watch(const SocketLink* link, int fd, std::uint32_t gen, bool want_out, bool first);
 
-  // Sets what every peer socket gets: no Nagle delay, keepalive probes after 10 s idle
-  // (then every 5 s, 3 of them) and a 20 s limit on unacknowledged data, as the gRPC
-  // channels' keepalive does.
-  static void TuneSocket(int fd);
+  // Sets what every peer socket gets: no Nagle delay, and TCP keepalive from the gRPC
+  // channels' period (credentials.h KeepaliveTime, 10 s): probes after that long idle,
+  // then every half of it, 3 of them; data unacknowledged for twice the period (at least
+  // 2 s) ends the connection too.
+  void TuneSocket(int fd) const;
 
  private:
   struct Conn;
-  PeerNet(int listener, int port, Handlers handlers);
+  PeerNet(int listener, int port, std::chrono::milliseconds keepalive, Handlers handlers);
   void Run();
   void Accept();
   void OnConn(std::uint64_t id, std::uint32_t events);
@@ -135,6 +139,7 @@ class PeerNet {
 
   const int listener_;
   const int port_;
+  const std::chrono::milliseconds keepalive_;
   const Handlers handlers_;
   int epoll_ = -1;
   int wake_ = -1;  // eventfd: Stop
@@ -191,6 +196,8 @@ class SocketLink final : public PeerSender {
   void AppendLocked(Batches& batches);
   void WriteLocked();
   void DownLocked(const std::string& why);
+  // Why the peer closed: its refusal line, or `otherwise`.
+  std::string RefusalLocked(const char* otherwise) const;
 
   PeerNet* const net_;
   const Address address_;
@@ -207,8 +214,15 @@ class SocketLink final : public PeerSender {
   bool want_out_ = false;  // PeerNet watches for room to write
   std::string out_;        // bytes not yet taken by the kernel, from out_pos_
   std::size_t out_pos_ = 0;
-  std::uint64_t out_messages_ = 0;  // messages in out_ (dropped if the socket breaks)
-  std::string refusal_;             // what the peer said instead of 'k'
+  std::size_t hello_end_ = 0;  // out_[0, hello_end_) is the hello, until it is sent
+  // The frames in out_ (where each ends, its messages), not yet taken in full by the
+  // kernel: sent when it takes them, dropped if the socket breaks first.
+  struct Frame {
+    std::size_t end;
+    std::uint64_t messages;
+  };
+  std::deque<Frame> frames_;
+  std::string refusal_;  // what the peer said instead of 'k'
   std::chrono::steady_clock::time_point connect_started_{};
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{50};

@@ -10,10 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -271,6 +274,100 @@ TEST(PeerSockets, NodesOnGrpcStreamsStillFormACluster) {
   EXPECT_TRUE(got.empty() || got[0] != 'k') << got;
   EXPECT_TRUE(closed);
   EXPECT_EQ(StatusOf(c, 0)["peer_messages_dropped"], 0);
+}
+
+// A peer that accepts our hello and then reads nothing for a while: the link holds at
+// most its queue bound (kMaxQueuedBytes) and drops the rest, counted; once the peer reads,
+// exactly the messages counted as sent arrive, whole and in order.
+TEST(PeerSockets, ASlowPeerCostsAtMostTheQueueBoundAndEveryMessageIsCounted) {
+  // The slow peer: a plain listener in this process.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+
+  net::PeerNet::Handlers h;
+  h.identify = [](const pb::PeerHello&, std::string_view) -> Result<NodeIndex> {
+    return Status::PermissionDenied("no peers here");
+  };
+  h.deliver = [](NodeIndex, std::unique_ptr<pb::PeerBatch>) {};
+  auto net = net::PeerNet::Listen(Address{"127.0.0.1", 0}, std::chrono::seconds(10), h);
+  ASSERT_TRUE(net.ok()) << net.status().message();
+  net.value()->Start(nullptr);
+  net::SocketLink link(net.value().get(), Address{"127.0.0.1", static_cast<std::uint16_t>(port)},
+                       "127.0.0.1:1", fmt::format("127.0.0.1:{}", port), "fp", "", {});
+
+  constexpr int kMessages = 48;
+  const std::string name(1 << 20, 'n');  // 1 MiB each: 48 MiB in all
+  auto add = [&](int i) {
+    pb::PeerMessage m;
+    m.set_type(pb::UPDATE);
+    m.set_token("1");
+    m.set_op_id(static_cast<std::uint64_t>(i));
+    m.mutable_value()->set_kind(pb::VALUE_DATA);
+    m.mutable_value()->mutable_domain()->set_name(name);
+    link.Add(std::move(m));
+    link.Flush();
+  };
+  add(0);  // connects; the frame waits for 'k'
+  const int fd = accept(listener, nullptr, nullptr);
+  ASSERT_GE(fd, 0);
+  // The hello alone arrives (magic, length, PeerHello), then we accept it.
+  char hello[256];
+  const ssize_t got = recv(fd, hello, sizeof hello, 0);
+  ASSERT_GT(got, 8);
+  EXPECT_EQ(std::string(hello, 4), "tkp1");
+  EXPECT_EQ(static_cast<std::size_t>(got),
+            8 + static_cast<std::size_t>(static_cast<unsigned char>(hello[4])));
+  ASSERT_EQ(send(fd, "k", 1, 0), 1);
+  for (int i = 0; i < 200 && !link.connected(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(link.connected());
+  for (int i = 1; i < kMessages; ++i) add(i);
+  // Not read: kernel buffers plus 8 MiB queued at most; the rest dropped.
+  const std::uint64_t dropped = link.messages_dropped();
+  EXPECT_GE(dropped, 20u);
+  EXPECT_LT(dropped, static_cast<std::uint64_t>(kMessages));
+  // Now read everything there is: whole frames, in op_id order, as many as counted sent.
+  std::string in;
+  std::vector<std::uint64_t> ids;
+  for (int idle = 0; idle < 20;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) != 1) {
+      ++idle;
+      continue;
+    }
+    char buf[1 << 16];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    idle = 0;
+    in.append(buf, static_cast<std::size_t>(n));
+    while (in.size() >= 4) {
+      const std::uint32_t size =
+          static_cast<unsigned char>(in[0]) | (static_cast<unsigned char>(in[1]) << 8) |
+          (static_cast<unsigned char>(in[2]) << 16) |
+          (static_cast<std::uint32_t>(static_cast<unsigned char>(in[3])) << 24);
+      if (in.size() < 4 + size) break;
+      pb::PeerBatch batch;
+      ASSERT_TRUE(batch.ParseFromArray(in.data() + 4, static_cast<int>(size)));
+      for (const auto& m : batch.messages()) ids.push_back(m.op_id());
+      in.erase(0, 4 + size);
+    }
+  }
+  EXPECT_EQ(ids.size(), link.messages_sent());
+  EXPECT_EQ(link.messages_sent() + link.messages_dropped(), static_cast<std::uint64_t>(kMessages));
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(ids.front(), 0u);
+  link.Close();
+  net.value()->Stop();
+  close(fd);
+  close(listener);
 }
 
 TEST(PeerSockets, AnUnknownTransportIsABadFlag) {
