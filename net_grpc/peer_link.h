@@ -1,4 +1,6 @@
-// PeerLink: the outgoing half of the connection from this node to one peer.
+// PeerLink: the outgoing half of the connection from this node to one peer over gRPC, used
+// with TLS or --peer-transport grpc (otherwise SocketLink, peer_socket.h, carries the
+// messages).
 //
 // Protocol messages for the peer are added on the executor thread and leave in batches on
 // one long-lived client stream (Replica.Deliver): while a write is in flight, new messages

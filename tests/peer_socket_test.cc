@@ -27,39 +27,20 @@
 #include "net_grpc/peer_auth.h"
 #include "net_grpc/peer_socket.h"
 #include "support/local_cluster.h"
+#include "support/one_token_cluster.h"
 
 namespace token {
 namespace {
 
 namespace pb = tokenmgr::v1;
+using testing::Fingerprint;
 using ::testing::HasSubstr;
+using testing::Json;
 using testing::LocalCluster;
+using testing::StatusOf;
+using testing::WriteReal;
 
-constexpr const char* kScheme = R"(
-- token: 1
-  writer: NODE0
-  readers: [NODE0, NODE1, NODE2]
-)";
-
-nlohmann::json Json(const testing::ToolRun& r) {
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
-}
-
-nlohmann::json StatusOf(const LocalCluster& c, int i) {
-  return Json(c.Run("tokenclient", {"status", "--server", c.node(i), "--json"}));
-}
-
-testing::ToolRun WriteReal(const LocalCluster& c, const std::string& name) {
-  return c.Run("tokenclient", {"write", "--id", "1", "--name", name, "--low", "0", "--mid", "0",
-                               "--high", "1", "--config", c.config(), "--json"});
-}
-
-std::string Fingerprint(const LocalCluster& c) {
-  auto scheme = LoadSchemeFile(c.config());
-  EXPECT_TRUE(scheme.ok());
-  return net::SchemeFingerprint(scheme.value());
-}
+constexpr const char* kScheme = testing::kOneTokenScheme;
 
 // A blocking TCP connection to a node's port, closed when it goes.
 class Conn {
