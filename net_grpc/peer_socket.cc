@@ -605,7 +605,9 @@ void SocketLink::WriteLocked() {
     hello_end_ = hello_end_ > out_pos_ ? hello_end_ - out_pos_ : 0;
     out_pos_ = 0;
   }
-  const bool more = out_pos_ < limit;
+  // Whether bytes that may go now are still waiting (out_ may have just been emptied or
+  // compacted: measured against what it holds now).
+  const bool more = out_pos_ < (acked_ ? out_.size() : hello_end_);
   if (more != want_out_) {
     want_out_ = more;
     if (!net_->Watch(this, fd_, gen_, want_out_, false)) {
