@@ -84,8 +84,6 @@ Status NodeServer::Impl::CheckPeerAuthentication() {
 }
 
 Status NodeServer::Impl::ListenForPeers(const std::string& listen) {
-  auto address = ParseAddress(listen);
-  if (!address.ok()) return address.status();
   PeerNet::Handlers h;
   h.identify = [this](const pb::PeerHello& hello, std::string_view source) {
     auto from =
@@ -105,7 +103,7 @@ Status NodeServer::Impl::ListenForPeers(const std::string& listen) {
     if (from < links_.size() && links_[from]) links_[from]->PeerIsUp();
   };
   h.log = [this](const std::string& line) { Log(line); };
-  auto net = PeerNet::Listen(address.value(), KeepaliveTime().value(), std::move(h));
+  auto net = PeerNet::Listen(listen, KeepaliveTime().value(), std::move(h));
   if (!net.ok()) return net.status();
   peer_net_ = std::move(net).value();
   return Status::Ok();

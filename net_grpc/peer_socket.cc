@@ -56,21 +56,22 @@ std::uint32_t GetU32(const char* p) {
          (static_cast<std::uint32_t>(u[2]) << 16) | (static_cast<std::uint32_t>(u[3]) << 24);
 }
 
-// The address in sockaddr form; false when `host` is no IP address (never: ParseAddress).
-bool ToSockaddr(const Address& a, sockaddr_storage* ss, socklen_t* len) {
+// The address in sockaddr form (ParseAddress checked it is an IP address).
+void ToSockaddr(const Address& a, sockaddr_storage* ss, socklen_t* len) {
   *ss = {};
   if (a.host.find(':') != std::string::npos) {
     auto* s6 = reinterpret_cast<sockaddr_in6*>(ss);
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(a.port);
     *len = sizeof(sockaddr_in6);
-    return inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) == 1;
+    inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr);
+    return;
   }
   auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
   s4->sin_family = AF_INET;
   s4->sin_port = htons(a.port);
   *len = sizeof(sockaddr_in);
-  return inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) == 1;
+  inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr);
 }
 
 std::string HostOf(const sockaddr_storage& ss) {
@@ -123,25 +124,22 @@ void PeerNet::TuneSocket(int fd) const {
   SetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, std::max(2 * period_ms, 2'000));
 }
 
-Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const Address& address,
+Result<std::unique_ptr<PeerNet>> PeerNet::Listen(const std::string& listen,
                                                  std::chrono::milliseconds keepalive,
                                                  Handlers handlers) {
+  auto address = ParseAddress(listen);
+  if (!address.ok()) return address.status();
   sockaddr_storage ss;
   socklen_t len = 0;
-  const std::string shown = address.host.find(':') != std::string::npos
-                                ? fmt::format("[{}]:{}", address.host, address.port)
-                                : fmt::format("{}:{}", address.host, address.port);
-  if (!ToSockaddr(address, &ss, &len)) {
-    return Status::InvalidArgument(fmt::format("{} is not an IP address and port", shown));
-  }
+  ToSockaddr(address.value(), &ss, &len);
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Unavailable(fmt::format("socket: {}", std::strerror(errno)));
   SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);  // a restarted node binds past TIME_WAIT
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, SOMAXCONN) != 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, SOMAXCONN) != 0) {
     const int err = errno;
     close(fd);
     return Status::Unavailable(fmt::format("cannot listen on {} ({}: address in use or not local?)",
-                                           shown, std::strerror(err)));
+                                           listen, std::strerror(err)));
   }
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;

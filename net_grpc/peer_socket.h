@@ -86,9 +86,10 @@ class PeerNet {
     std::function<void(const std::string&)> log;
   };
 
-  // Binds and listens on `address` (port 0: any free port); sockets get TCP keepalive
+  // Binds and listens on `listen`; sockets get TCP keepalive
   // from `keepalive` (TuneSocket). UNAVAILABLE when it cannot.
-  static Result<std::unique_ptr<PeerNet>> Listen(const Address& address,
+  // `listen` is an access point (core/address.h: IP:PORT); INVALID_ARGUMENT otherwise.
+  static Result<std::unique_ptr<PeerNet>> Listen(const std::string& listen,
                                                  std::chrono::milliseconds keepalive,
                                                  Handlers handlers);
   ~PeerNet();

@@ -277,7 +277,17 @@ TEST(PeerSockets, ASlowPeerCostsAtMostTheQueueBoundAndEveryMessageIsCounted) {
     return Status::PermissionDenied("no peers here");
   };
   h.deliver = [](NodeIndex, std::unique_ptr<pb::PeerBatch>) {};
-  auto net = net::PeerNet::Listen(Address{"127.0.0.1", 0}, std::chrono::seconds(10), h);
+  // PeerNet's own port: one the kernel just handed out (node addresses never name port 0).
+  const int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in free_port{};
+  free_port.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &free_port.sin_addr);
+  socklen_t free_len = sizeof free_port;
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&free_port), sizeof free_port), 0);
+  getsockname(probe, reinterpret_cast<sockaddr*>(&free_port), &free_len);
+  close(probe);
+  auto net = net::PeerNet::Listen(fmt::format("127.0.0.1:{}", ntohs(free_port.sin_port)),
+                                  std::chrono::seconds(10), h);
   ASSERT_TRUE(net.ok()) << net.status().message();
   net.value()->Start(nullptr);
   net::SocketLink link(net.value().get(), Address{"127.0.0.1", static_cast<std::uint16_t>(port)},
