@@ -12,33 +12,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 OPS=${2:-6000}
-if ! [[ "$OPS" =~ ^[0-9]+$ ]] || [ "$OPS" -lt 100 ] || [ "$OPS" -gt 100000 ]; then
-  echo "op_profile: OPS is a number in 100..100000, not '$OPS'" >&2
-  exit 2
-fi
-for tool in perf jq; do
-  if ! command -v "$tool" > /dev/null; then
-    echo "op_profile: needs $tool (Debian: linux-perf, jq)" >&2
-    exit 2
-  fi
-done
+source bench/one_client_lib.sh
+one_client_check op_profile "$OPS" perf jq
 WORK=$(mktemp -d /tmp/token-profile-XXXXXX)
 DATA=$(mktemp -d /dev/shm/token-profile-XXXXXX)
 trap 'rm -rf "$WORK" "$DATA"' EXIT
-for t in 0 1 2 3 4 5 6 7; do
-  echo "- {token: t$t, writer: 127.0.0.1:$((41100 + t % 3)), readers: [127.0.0.1:41100, 127.0.0.1:41101, 127.0.0.1:41102]}"
-done > "$WORK/scheme.yaml"
+one_client_scheme "$WORK/scheme.yaml" 41100
 cat > "$WORK/inside.sh" << 'EOF'
 #!/usr/bin/env bash
 set -euo pipefail
-load() {
-  "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$1" \
-    --read-ratio 0.5 --domain 16 --quiet --json --seed "$2"
-}
-load 300 2 > /dev/null
+args=(--config "$WORK/scheme.yaml" --clients 1 --read-ratio 0.5 --domain 16 --quiet --json)
+"$BUILD/apps/tokenload" "${args[@]}" --ops 300 --seed 2 > /dev/null
 perf record -q -a -e cpu-clock -F 2000 -o "$WORK/$MODE.data" -- \
-  "$BUILD/apps/tokenload" --config "$WORK/scheme.yaml" --clients 1 --ops "$OPS" \
-  --read-ratio 0.5 --domain 16 --quiet --json --seed 1 > "$WORK/$MODE.json" 2> /dev/null
+  "$BUILD/apps/tokenload" "${args[@]}" --ops "$OPS" --seed 1 > "$WORK/$MODE.json" 2> /dev/null
 EOF
 export BUILD WORK OPS
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

@@ -18,22 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 OPS=${2:-3000}
-if ! [[ "$OPS" =~ ^[0-9]+$ ]] || [ "$OPS" -lt 100 ] || [ "$OPS" -gt 100000 ]; then
-  echo "op_syscalls: OPS is a number in 100..100000, not '$OPS'" >&2
-  exit 2
-fi
-for tool in perf strace jq; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "op_syscalls: needs $tool (Debian: linux-perf, strace, jq)" >&2
-    exit 2
-  fi
-done
+source bench/one_client_lib.sh
+one_client_check op_syscalls "$OPS" perf strace jq
 WORK=$(mktemp -d /tmp/token-syscalls-XXXXXX)
 DATA=$(mktemp -d /dev/shm/token-syscalls-XXXXXX)
 trap 'rm -rf "$WORK" "$DATA"' EXIT
-for t in 0 1 2 3 4 5 6 7; do
-  echo "- {token: t$t, writer: 127.0.0.1:$((41000 + t % 3)), readers: [127.0.0.1:41000, 127.0.0.1:41001, 127.0.0.1:41002]}"
-done > "$WORK/scheme.yaml"
+one_client_scheme "$WORK/scheme.yaml" 41000
 server_args=()
 for a in ${SERVER_ARGS:-}; do server_args+=("--server-arg=$a"); done
 
